@@ -1,0 +1,78 @@
+//! Reading lines from files or standard input without buffering the whole input.
+//!
+//! Lines are read as bytes: invalid UTF-8 is replaced (and counted) rather than fatal, CRLF and a
+//! missing final newline are fine. The reader reports when its buffer is empty, so writers can
+//! flush exactly when the next read might block (interactive pipes stay line by line, files
+//! stay fast).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+pub struct Lines {
+    sources: Vec<Option<PathBuf>>,
+    current: Option<(String, Box<dyn BufRead>)>,
+    buf: Vec<u8>,
+    text: String,
+    pub invalid_utf8: u64,
+}
+
+impl Lines {
+    /// `files` empty or `-` means standard input.
+    pub fn new(files: &[PathBuf]) -> Self {
+        let sources = if files.is_empty() {
+            vec![None]
+        } else {
+            files.iter().map(|f| if f.as_os_str() == "-" { None } else { Some(f.clone()) }).collect()
+        };
+        Lines { sources: sources.into_iter().rev().collect(), current: None, buf: Vec::new(), text: String::new(), invalid_utf8: 0 }
+    }
+
+    /// Whether the next read may block (nothing buffered).
+    pub fn would_block(&mut self) -> bool {
+        match &mut self.current {
+            Some((_, r)) => r.fill_buf().map_or(true, |b| b.is_empty()) ,
+            None => true,
+        }
+    }
+
+    /// The next line (without its line end), or `None` at the end of all inputs.
+    pub fn next_line(&mut self) -> io::Result<Option<&str>> {
+        loop {
+            if self.current.is_none() {
+                match self.sources.pop() {
+                    None => return Ok(None),
+                    Some(None) => self.current = Some(("standard input".into(), Box::new(BufReader::with_capacity(1 << 16, io::stdin())))),
+                    Some(Some(path)) => {
+                        let f = File::open(&path).map_err(|e| {
+                            io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
+                        })?;
+                        let reader: Box<dyn Read> = Box::new(f);
+                        self.current = Some((path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, reader))));
+                    }
+                }
+            }
+            let (name, reader) = self.current.as_mut().unwrap();
+            self.buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot read {name}: {e}")))?;
+            if n == 0 {
+                self.current = None;
+                continue;
+            }
+            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+                self.buf.pop();
+            }
+            self.text.clear();
+            match std::str::from_utf8(&self.buf) {
+                Ok(s) => self.text.push_str(s),
+                Err(_) => {
+                    self.invalid_utf8 += 1;
+                    self.text.push_str(&String::from_utf8_lossy(&self.buf));
+                }
+            }
+            return Ok(Some(&self.text));
+        }
+    }
+}

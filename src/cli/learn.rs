@@ -1,0 +1,44 @@
+//! `turbolog learn`: record what normal looks like.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::input::Lines;
+use super::EngineArgs;
+
+#[derive(Args)]
+pub struct LearnArgs {
+    /// Known-good log files; none or `-` reads standard input.
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// For JSON input lines: the key holding the message (repeatable; default: log, message, msg).
+    #[arg(long = "message-key", value_name = "KEY")]
+    pub message_keys: Vec<String>,
+}
+
+pub fn run(args: LearnArgs) -> Result<u8, String> {
+    let Some(dir) = args.engine.state.clone() else {
+        return Err("learn needs --state DIR: the directory where what is learned is kept".into());
+    };
+    if args.engine.frozen {
+        return Err("learn and --frozen contradict each other: learn always saves".into());
+    }
+    let mut engine = args.engine.engine()?;
+    let mut lines = Lines::new(&args.files);
+    let before = engine.template_count();
+    let mut n = 0u64;
+    while let Some(line) = lines.next_line().map_err(|e| e.to_string())? {
+        super::record::with_message(line, &args.message_keys, |m| engine.learn_line(m));
+        n += 1;
+    }
+    super::save_state(&dir, &engine)?;
+    eprintln!(
+        "learned {n} lines: {} templates ({} new) saved in {}",
+        engine.template_count(),
+        engine.template_count() - before,
+        dir.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,83 @@
+//! The human report of `turbolog scan`: totals, then anomalies grouped by template.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use turbolog::{Engine, Verdict};
+
+struct Group {
+    count: u64,
+    max_score: f32,
+    first_line: u64,
+    example: String,
+    reason: String,
+}
+
+pub struct Report {
+    top: usize,
+    groups: HashMap<u32, Group>,
+    anomalies: u64,
+}
+
+const EXAMPLE_CHARS: usize = 160;
+
+impl Report {
+    pub fn new(top: usize) -> Self {
+        Report { top, groups: HashMap::new(), anomalies: 0 }
+    }
+
+    pub fn add(&mut self, line_no: u64, line: &str, v: &Verdict, reason: &str) {
+        self.anomalies += 1;
+        let g = self.groups.entry(v.template_id).or_insert_with(|| Group {
+            count: 0,
+            max_score: 0.0,
+            first_line: line_no,
+            example: truncate(line, EXAMPLE_CHARS),
+            reason: reason.to_string(),
+        });
+        g.count += 1;
+        g.max_score = g.max_score.max(v.score);
+    }
+
+    pub fn print(&self, out: &mut impl Write, engine: &Engine, lines: u64, colour: bool) -> io::Result<()> {
+        let (bold, red, dim, reset) = if colour { ("\x1b[1m", "\x1b[31m", "\x1b[2m", "\x1b[0m") } else { ("", "", "", "") };
+        let pct = if lines > 0 { 100.0 * self.anomalies as f64 / lines as f64 } else { 0.0 };
+        writeln!(
+            out,
+            "{bold}{lines} lines, {} templates, {} anomalies ({pct:.1}%) in {} templates{reset}",
+            engine.template_count(),
+            self.anomalies,
+            self.groups.len()
+        )?;
+        if self.groups.is_empty() {
+            return writeln!(out, "no anomalies");
+        }
+        let mut groups: Vec<(&u32, &Group)> = self.groups.iter().collect();
+        groups.sort_by(|a, b| {
+            b.1.max_score.total_cmp(&a.1.max_score).then(b.1.count.cmp(&a.1.count)).then(a.1.first_line.cmp(&b.1.first_line))
+        });
+        writeln!(out, "\ntop anomalies by template (score, lines, template):")?;
+        for (id, g) in groups.iter().take(self.top) {
+            writeln!(
+                out,
+                "  {red}{:.2}{reset} {:>6}×  #{id} {}",
+                g.max_score,
+                g.count,
+                engine.template_text(**id)
+            )?;
+            writeln!(out, "        {dim}reason: {}; first at line {}{reset}", g.reason, g.first_line)?;
+            writeln!(out, "        {dim}{}{reset}", g.example)?;
+        }
+        if groups.len() > self.top {
+            writeln!(out, "  … and {} more anomalous templates (--top N shows more)", groups.len() - self.top)?;
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}

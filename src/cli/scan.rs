@@ -1,0 +1,102 @@
+//! `turbolog scan`: score every line, report anomalies.
+
+use std::fmt::Write as _;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::input::Lines;
+use super::record;
+use super::report::Report;
+use super::{EngineArgs, Format};
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Log files to read, in order; none or `-` reads standard input.
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output: a human report, or one JSON object per input line.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// For JSON input lines: the key holding the message (repeatable; default: log, message, msg).
+    #[arg(long = "message-key", value_name = "KEY")]
+    pub message_keys: Vec<String>,
+    /// Anomalous templates shown in the text report.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+}
+
+/// One line of `--format jsonl`. A public contract: see README "JSONL output".
+#[derive(Serialize)]
+struct Row<'a> {
+    line: u64,
+    anomaly: bool,
+    score: f64,
+    template_id: u32,
+    template: &'a str,
+    reason: Option<&'a str>,
+    level: Option<&'a str>,
+}
+
+pub fn run(args: ScanArgs) -> Result<u8, String> {
+    let mut engine = args.engine.engine()?;
+    let mut lines = Lines::new(&args.files);
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut report = Report::new(args.top);
+    let progress = args.format == Format::Text && super::is_terminal(2);
+    let mut reason = String::new();
+    let mut n: u64 = 0;
+    let mut anomalies: u64 = 0;
+    loop {
+        if args.format == Format::Jsonl && lines.would_block() {
+            out.flush().map_err(|e| e.to_string())?;
+        }
+        let Some(line) = lines.next_line().map_err(|e| e.to_string())? else { break };
+        n += 1;
+        let verdict = record::with_message(line, &args.message_keys, |m| engine.process_line(m));
+        reason.clear();
+        if verdict.anomaly {
+            anomalies += 1;
+            let _ = write!(reason, "{}", verdict.reason);
+        }
+        match args.format {
+            Format::Jsonl => {
+                let row = Row {
+                    line: n,
+                    anomaly: verdict.anomaly,
+                    score: (verdict.score as f64 * 1000.0).round() / 1000.0,
+                    template_id: verdict.template_id,
+                    template: engine.template_text(verdict.template_id),
+                    reason: verdict.anomaly.then_some(reason.as_str()),
+                    level: verdict.level.map(|l| l.as_str()),
+                };
+                serde_json::to_writer(&mut out, &row).map_err(|e| e.to_string())?;
+                out.write_all(b"\n").map_err(|e| e.to_string())?;
+            }
+            Format::Text => {
+                if verdict.anomaly {
+                    report.add(n, line, &verdict, &reason);
+                }
+                if progress && n % 100_000 == 0 {
+                    eprint!("\r  {n} lines, {anomalies} anomalies…");
+                }
+            }
+        }
+    }
+    if progress && n >= 100_000 {
+        eprint!("\r\x1b[K");
+    }
+    if lines.invalid_utf8 > 0 {
+        eprintln!("turbolog: warning: {} lines were not valid UTF-8; invalid bytes were replaced with U+FFFD", lines.invalid_utf8);
+    }
+    if args.format == Format::Text {
+        report.print(&mut out, &engine, n, super::use_colour(1)).map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    args.engine.save(&engine)?;
+    Ok(if anomalies > 0 { 1 } else { 0 })
+}

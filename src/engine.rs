@@ -1,0 +1,406 @@
+//! The engine: record → message → template → vector → score → verdict, in one place.
+//!
+//! Each stage lives in its own module; this one owns their state (the miner, the vectors, the
+//! per-template statistics, the threshold) and runs them in order. The per-record path is one
+//! header scan, one tokenisation into a reused buffer, one hash probe and a few additions: it
+//! allocates nothing for a known template. Embedding happens only when a template is created or
+//! generalises.
+
+use crate::embed::{cosine, Embedder, HashEmbedder};
+use crate::level::{trouble_score, Level};
+use crate::message::{self, Message};
+use crate::score::{self, Reason, ScoreConfig, TemplateStats, Threshold};
+use crate::state::{SavedTemplate, Snapshot};
+use crate::template::{Match, Miner, MinerConfig, Template, TemplateId};
+
+#[derive(Clone, Debug, Default)]
+pub struct EngineConfig {
+    pub miner: MinerConfig,
+    pub score: ScoreConfig,
+    /// Records at the start of a stream (with no learned baseline) whose new templates are taken
+    /// as the stream's normal vocabulary: flagged only when severe. 0 = one epoch.
+    pub warmup_records: Option<u64>,
+    /// Take input lines as messages as they are (no header detection).
+    pub no_header: bool,
+}
+
+/// The verdict on one record. Cheap to copy; the template text is read from the engine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Verdict {
+    pub template_id: TemplateId,
+    pub score: f32,
+    pub anomaly: bool,
+    pub reason: Reason,
+    pub level: Option<Level>,
+    pub new_template: bool,
+}
+
+/// What the engine has learned, for persistence and inspection.
+pub struct TemplateView<'a> {
+    pub template: &'a Template,
+    pub stats: &'a TemplateStats,
+    pub vector: &'a [f32],
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    miner: Miner,
+    embedder: Box<dyn Embedder>,
+    dim: usize,
+    /// Template vectors, `dim` floats per template id.
+    vectors: Vec<f32>,
+    stats: Vec<TemplateStats>,
+    /// Ids of established templates, for the semantic-distance search.
+    normal_ids: Vec<TemplateId>,
+    threshold: Threshold,
+    records: u64,
+    anomalies: u64,
+    epoch: u64,
+    /// Learning mode: statistics change. Off with `--frozen`.
+    learning: bool,
+    warmup_until: u64,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        Self::with_embedder(config, Box::new(HashEmbedder::default()))
+    }
+
+    pub fn with_embedder(config: EngineConfig, embedder: Box<dyn Embedder>) -> Self {
+        let dim = embedder.dim();
+        let warmup_until = config.warmup_records.unwrap_or(config.score.epoch_records);
+        Engine {
+            miner: Miner::new(config.miner.clone()),
+            threshold: Threshold::new(config.score.threshold),
+            config,
+            embedder,
+            dim,
+            vectors: Vec::new(),
+            stats: Vec::new(),
+            normal_ids: Vec::new(),
+            records: 0,
+            anomalies: 0,
+            epoch: 0,
+            learning: true,
+            warmup_until,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn embedder_name(&self) -> &str {
+        self.embedder.name()
+    }
+
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    pub fn anomalies(&self) -> u64 {
+        self.anomalies
+    }
+
+    pub fn threshold(&self) -> f32 {
+        self.threshold.value()
+    }
+
+    pub fn template_count(&self) -> usize {
+        self.miner.len()
+    }
+
+    pub fn set_learning(&mut self, learning: bool) {
+        self.learning = learning;
+    }
+
+    /// The text of a template, `<*>` marking variables.
+    pub fn template_text(&self, id: TemplateId) -> &str {
+        self.miner.get(id).map_or("", |t| t.text())
+    }
+
+    pub fn templates(&self) -> impl Iterator<Item = TemplateView<'_>> {
+        self.miner.templates().iter().map(move |t| TemplateView {
+            template: t,
+            stats: &self.stats[t.id as usize],
+            vector: &self.vectors[t.id as usize * self.dim..(t.id as usize + 1) * self.dim],
+        })
+    }
+
+    /// Extracts the message of a raw line (unless configured not to) and scores it.
+    pub fn process_line(&mut self, line: &str) -> Verdict {
+        let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
+        self.process(msg)
+    }
+
+    /// Learns a line as normal (the `learn` command): its template is established at once.
+    pub fn learn_line(&mut self, line: &str) -> TemplateId {
+        let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
+        self.warmup_until = 0; // a learned baseline needs no warm-up
+        let v = self.process(msg);
+        self.establish(v.template_id);
+        v.template_id
+    }
+
+    /// Scores a message and, when learning, learns from it.
+    pub fn process(&mut self, msg: Message<'_>) -> Verdict {
+        self.records += 1;
+        let epoch = (self.records - 1) / self.config.score.epoch_records.max(1);
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.threshold.recalibrate(&self.config.score);
+        }
+        let m = self.miner.add(msg.text);
+        self.after_match(m);
+        let id = m.id as usize;
+        let st = &mut self.stats[id];
+        if self.learning || m.created {
+            st.count += 1;
+            st.last_seen = self.records;
+            if st.last_epoch != epoch || st.epochs_seen == 0 {
+                st.last_epoch = epoch;
+                st.epochs_seen += 1;
+                st.epoch_count = 0;
+            }
+            st.epoch_count += 1;
+        }
+        if self.learning && !st.established && st.epochs_seen >= self.config.score.establish_epochs {
+            self.establish(m.id);
+        }
+        let st = &self.stats[id];
+        let in_warmup = st.first_seen <= self.warmup_until && !st.established;
+        let level_severity = msg.level.map_or(0.0, Level::severity);
+        let mut s = score::score(st, level_severity, self.records, &self.config.score);
+        if in_warmup {
+            // The stream's opening vocabulary: no reason to call it new.
+            s.value = (s.value - 0.2).max(0.0);
+        }
+        if st.established {
+            self.threshold.observe(s.value);
+        }
+        let anomaly = s.value >= self.threshold.value();
+        if anomaly {
+            self.anomalies += 1;
+        }
+        // Known vocabulary flagged for its severity alone says so, not "new template".
+        let reason = match s.reason {
+            Reason::Burst { .. } => s.reason,
+            _ if st.established || in_warmup => Reason::Severe,
+            _ => s.reason,
+        };
+        Verdict {
+            template_id: m.id,
+            score: s.value,
+            anomaly,
+            reason,
+            level: msg.level,
+            new_template: m.created,
+        }
+    }
+
+    /// What the engine has learned, for [`crate::state::save`].
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            embedder: self.embedder.name().to_string(),
+            dim: self.dim as u32,
+            records: self.records,
+            epoch_records: self.config.score.epoch_records,
+            threshold: self.threshold.value(),
+            templates: self
+                .templates()
+                .map(|t| SavedTemplate {
+                    id: t.template.id,
+                    text: t.template.text().to_string(),
+                    count: t.stats.count,
+                    epochs_seen: t.stats.epochs_seen,
+                    first_seen: t.stats.first_seen,
+                    last_seen: t.stats.last_seen,
+                    established: t.stats.established,
+                    distance: t.stats.distance,
+                })
+                .collect(),
+        }
+    }
+
+    /// Continues from a saved state. Only a fresh engine can restore.
+    pub fn restore(&mut self, snap: &Snapshot) -> Result<(), String> {
+        if self.records != 0 || !self.miner.is_empty() {
+            return Err("state can only be restored into a fresh engine".into());
+        }
+        if snap.embedder != self.embedder.name() || snap.dim as usize != self.dim {
+            return Err(format!(
+                "saved with embedder {} ({} dimensions), this engine uses {} ({} dimensions)",
+                snap.embedder, snap.dim, self.embedder.name(), self.dim
+            ));
+        }
+        for t in &snap.templates {
+            self.miner.restore(t.id, &t.text, t.count)?;
+            self.stats.push(TemplateStats {
+                count: t.count,
+                epochs_seen: t.epochs_seen,
+                last_epoch: 0,
+                epoch_count: 0,
+                first_seen: t.first_seen,
+                last_seen: t.last_seen,
+                established: false,
+                trouble: 0.0,
+                distance: t.distance,
+            });
+            self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
+            self.embed(t.id);
+            if t.established {
+                self.establish(t.id);
+            }
+        }
+        self.records = snap.records;
+        self.epoch = snap.records / self.config.score.epoch_records.max(1);
+        for st in &mut self.stats {
+            st.last_epoch = u64::MAX; // no sighting in the current epoch yet
+        }
+        if !self.normal_ids.is_empty() {
+            self.warmup_until = 0;
+        }
+        Ok(())
+    }
+
+    fn after_match(&mut self, m: Match) {
+        let id = m.id as usize;
+        if m.created || id >= self.stats.len() {
+            while self.stats.len() <= id {
+                self.stats.push(TemplateStats::default());
+                self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
+            }
+            self.stats[id].first_seen = self.records;
+            self.embed(m.id);
+            self.stats[id].distance = self.distance_to_normal(m.id);
+        } else if m.generalised {
+            self.embed(m.id);
+        }
+    }
+
+    fn embed(&mut self, id: TemplateId) {
+        let id = id as usize;
+        let text = self.miner.get(id as TemplateId).map_or("", |t| t.text());
+        self.stats[id].trouble = trouble_score(text);
+        let out = &mut self.vectors[id * self.dim..(id + 1) * self.dim];
+        self.embedder.embed(text, out);
+    }
+
+    fn distance_to_normal(&self, id: TemplateId) -> f32 {
+        let v = &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
+        if self.normal_ids.is_empty() {
+            return 0.0;
+        }
+        let best = self
+            .normal_ids
+            .iter()
+            .map(|&n| cosine(v, &self.vectors[n as usize * self.dim..(n as usize + 1) * self.dim]))
+            .fold(-1.0f32, f32::max);
+        (1.0 - best).clamp(0.0, 1.0)
+    }
+
+    fn establish(&mut self, id: TemplateId) {
+        let st = &mut self.stats[id as usize];
+        if !st.established {
+            st.established = true;
+            self.normal_ids.push(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let mut c = EngineConfig::default();
+        c.score.epoch_records = 10;
+        c.score.establish_epochs = 2;
+        Engine::new(c)
+    }
+
+    #[test]
+    fn a_learned_baseline_makes_known_lines_normal_and_new_ones_anomalous() {
+        let mut e = engine();
+        for i in 0..50 {
+            e.learn_line(&format!("Dec 10 06:55:{:02} host sshd[{i}]: Accepted password for u{i} from 10.0.0.{i} port 22 ssh2", i % 60));
+        }
+        let ok = e.process_line("Dec 10 07:00:00 host sshd[99]: Accepted password for bob from 10.1.1.1 port 22 ssh2");
+        assert!(!ok.anomaly, "{ok:?}");
+        let bad = e.process_line("Dec 10 07:00:01 host kernel: Out of memory: Killed process 4242 (java)");
+        assert!(bad.anomaly, "{bad:?}");
+        assert!(bad.new_template);
+        assert_eq!(bad.reason.to_string().split(',').next().unwrap(), "new template");
+        assert_eq!(e.template_text(bad.template_id), "Out of memory: Killed process <*> (java)");
+    }
+
+    #[test]
+    fn repeated_new_error_stays_anomalous_within_its_burst() {
+        let mut e = engine();
+        for i in 0..30 {
+            e.learn_line(&format!("INFO request {i} served in {i}ms"));
+        }
+        let mut flagged = 0;
+        for i in 0..8 {
+            let v = e.process_line(&format!("ERROR disk /dev/sd{i} failed: I/O error"));
+            flagged += v.anomaly as u32;
+        }
+        assert_eq!(flagged, 8);
+    }
+
+    #[test]
+    fn templates_seen_across_epochs_become_normal_when_learning() {
+        let mut e = engine();
+        // warm-up and a steady stream
+        for i in 0..40 {
+            e.process_line(&format!("tick {i}"));
+        }
+        let first = e.process_line("cache refreshed in 5 ms");
+        assert!(first.anomaly);
+        let mut last = first;
+        for i in 0..40 {
+            last = e.process_line(&format!("tick {i}"));
+            if i % 10 == 0 {
+                last = e.process_line("cache refreshed in 7 ms");
+            }
+        }
+        assert!(!last.anomaly, "{last:?}");
+        assert!(e.templates().any(|t| t.template.text() == "cache refreshed in <*> ms" && t.stats.established));
+    }
+
+    #[test]
+    fn snapshot_restore_continues_where_it_stopped() {
+        let mut a = engine();
+        for i in 0..30 {
+            a.learn_line(&format!("INFO request {i} served in {i}ms"));
+        }
+        a.process_line("WARN cache miss for key k1");
+        let snap = a.snapshot();
+        let mut b = engine();
+        b.restore(&snap).unwrap();
+        assert_eq!(b.snapshot(), snap);
+        let v = b.process_line("INFO request 99 served in 3ms");
+        assert!(!v.anomaly);
+        assert_eq!(v.template_id, 0);
+        assert!(b.restore(&snap).is_err());
+        let mut other = Engine::with_embedder(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
+        assert!(other.restore(&snap).unwrap_err().contains("256 dimensions"));
+    }
+
+    #[test]
+    fn frozen_engine_does_not_learn() {
+        let mut e = engine();
+        for i in 0..40 {
+            e.learn_line(&format!("tick {i}"));
+        }
+        e.set_learning(false);
+        for _ in 0..100 {
+            let v = e.process_line("brand new message");
+            assert!(v.anomaly);
+        }
+    }
+}

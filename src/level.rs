@@ -1,0 +1,135 @@
+//! Log levels and severity words: the cheapest anomaly signal a line carries.
+
+/// A normalised log level. Ordered from least to most severe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Notice,
+    Warn,
+    Error,
+    Critical,
+}
+
+impl Level {
+    /// Parses a level word as it appears in headers: `INFO`, `warning`, `[error]`, `E`, `<crit>`, `ERROR:`.
+    /// Single letters (Android/glog style `V D I W E F`) are accepted only when `allow_letter` is set,
+    /// because a lone `I` or `E` in running text is usually not a level.
+    pub fn parse(word: &str, allow_letter: bool) -> Option<Level> {
+        let w = word.trim_matches(|c: char| matches!(c, '[' | ']' | '<' | '>' | '(' | ')' | ':' | ',' | '|'));
+        if w.len() == 1 {
+            if !allow_letter {
+                return None;
+            }
+            return match w.as_bytes()[0] {
+                b'V' | b'T' => Some(Level::Trace),
+                b'D' => Some(Level::Debug),
+                b'I' => Some(Level::Info),
+                b'W' => Some(Level::Warn),
+                b'E' => Some(Level::Error),
+                b'F' | b'A' => Some(Level::Critical),
+                _ => None,
+            };
+        }
+        if w.len() > 11 {
+            return None;
+        }
+        let mut buf = [0u8; 11];
+        for (dst, src) in buf.iter_mut().zip(w.bytes()) {
+            *dst = src.to_ascii_lowercase();
+        }
+        match &buf[..w.len()] {
+            b"trace" | b"verbose" | b"finest" | b"finer" => Some(Level::Trace),
+            b"debug" | b"dbg" | b"fine" => Some(Level::Debug),
+            b"info" | b"inf" | b"information" => Some(Level::Info),
+            b"notice" => Some(Level::Notice),
+            b"warn" | b"warning" | b"wrn" => Some(Level::Warn),
+            b"error" | b"err" | b"severe" | b"failure" => Some(Level::Error),
+            b"fatal" | b"crit" | b"critical" | b"alert" | b"emerg" | b"emergency" | b"panic" => {
+                Some(Level::Critical)
+            }
+            _ => None,
+        }
+    }
+
+    /// Severity in [0, 1] used by the scorer.
+    pub fn severity(self) -> f32 {
+        match self {
+            Level::Trace | Level::Debug | Level::Info | Level::Notice => 0.0,
+            Level::Warn => 0.4,
+            Level::Error => 0.8,
+            Level::Critical => 1.0,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Notice => "notice",
+            Level::Warn => "warn",
+            Level::Error => "error",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+/// Words that mark trouble in a message whatever its level says.
+const TROUBLE_WORDS: &[&str] = &[
+    "error", "errors", "fail", "failed", "failure", "failures", "fatal", "exception", "panic",
+    "denied", "refused", "timeout", "timed", "unable", "cannot", "corrupt", "corrupted",
+    "severed", "abort", "aborted", "aborting", "killed", "critical", "unreachable", "lost",
+    "crash", "crashed", "segfault", "overflow", "violation", "mismatch", "invalid", "illegal",
+    "unavailable", "broken", "reset", "terminated", "rejected", "oom",
+];
+
+/// Fraction-like severity from the words of a template: 0 when none are troubling.
+pub fn trouble_score(template: &str) -> f32 {
+    let mut hits = 0u32;
+    for word in template.split(|c: char| !c.is_ascii_alphabetic()) {
+        if word.len() < 3 || word.len() > 12 {
+            continue;
+        }
+        let mut buf = [0u8; 12];
+        for (dst, src) in buf.iter_mut().zip(word.bytes()) {
+            *dst = src.to_ascii_lowercase();
+        }
+        let lower = std::str::from_utf8(&buf[..word.len()]).unwrap_or("");
+        if TROUBLE_WORDS.contains(&lower) {
+            hits += 1;
+        }
+    }
+    match hits {
+        0 => 0.0,
+        1 => 0.6,
+        _ => 0.8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_common_spellings() {
+        assert_eq!(Level::parse("INFO", false), Some(Level::Info));
+        assert_eq!(Level::parse("[error]", false), Some(Level::Error));
+        assert_eq!(Level::parse("Warning:", false), Some(Level::Warn));
+        assert_eq!(Level::parse("FATAL", false), Some(Level::Critical));
+        assert_eq!(Level::parse("E", true), Some(Level::Error));
+        assert_eq!(Level::parse("E", false), None);
+        assert_eq!(Level::parse("information", false), Some(Level::Info));
+        assert_eq!(Level::parse("informational", false), None);
+        assert_eq!(Level::parse("connection", false), None);
+    }
+
+    #[test]
+    fn trouble_words_are_found_case_insensitively() {
+        assert_eq!(trouble_score("instruction cache parity error corrected"), 0.6);
+        assert_eq!(trouble_score("Lustre mount FAILED : <*> : point <*>"), 0.6);
+        assert_eq!(trouble_score("Connection refused: timeout"), 0.8);
+        assert_eq!(trouble_score("generating core.<*>"), 0.0);
+    }
+}

@@ -1,0 +1,17 @@
+//! turbolog: ultralight log anomaly detection that runs inside the log pipeline.
+//!
+//! Data flows record → message → template → vector → score → tag; each stage is a module:
+//! [`message`] sets the header aside, [`token`] and [`template`] mine templates, [`embed`] turns
+//! templates into vectors, [`score`] scores, and [`engine`] runs them in order. The CLI lives in
+//! `src/cli`, the state that survives restarts in [`state`].
+
+pub mod embed;
+pub mod engine;
+pub mod level;
+pub mod message;
+pub mod score;
+pub mod state;
+pub mod template;
+pub mod token;
+
+pub use engine::{Engine, EngineConfig, Verdict};

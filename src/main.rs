@@ -1,0 +1,9 @@
+//! `turbolog`: the command-line front of the engine. Thin: parsing and dispatch only.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::run()
+}

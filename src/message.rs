@@ -1,0 +1,418 @@
+//! Stage 1: record → message. Sets aside the header of a raw log line.
+//!
+//! Real lines start with timestamps in many formats, levels, hosts, pids, thread names, logger
+//! names, syslog tags or `key=value` pairs. Templates must be mined from the message only, or
+//! every host name and thread id splits a template in two. There is no table of per-format
+//! regexes here: the header is recognised by the *shape* of its tokens — digits and separators,
+//! month names, a level word, a `tag:` or `logger.name`, a bracketed thread — which is what all
+//! header formats have in common. The level is kept: it is a signal.
+
+use crate::level::Level;
+
+/// The part of a line that templates are mined from, plus the level found in its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub text: &'a str,
+    pub level: Option<Level>,
+}
+
+/// Most tokens a header is searched for in; anything longer is message.
+const MAX_UNITS: usize = 14;
+
+/// Strips line ends and the header. Never allocates.
+pub fn extract(line: &str) -> Message<'_> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if let Some(m) = extract_logfmt(line) {
+        return m;
+    }
+    if let Some(m) = extract_piped(line) {
+        return m;
+    }
+    extract_spaced(line)
+}
+
+/// The message alone, without header detection (for input that is already a message).
+pub fn plain(line: &str) -> Message<'_> {
+    Message { text: line.trim_end_matches(['\r', '\n']).trim(), level: None }
+}
+
+/// A header "unit": one whitespace token, or a bracketed group such as `[Sun Dec 04 04:47:44 2005]`.
+#[derive(Clone, Copy)]
+struct Unit {
+    start: usize,
+    end: usize,
+}
+
+fn units(line: &str, out: &mut [Unit; MAX_UNITS]) -> usize {
+    let bytes = line.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while n < MAX_UNITS {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        let start = i;
+        if bytes[i] == b'[' {
+            // a bracket group: until the matching `]`, allowing nesting and spaces
+            let mut depth = 0i32;
+            let mut j = i;
+            while j < bytes.len() {
+                match bytes[j] {
+                    b'[' => depth += 1,
+                    b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            j += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            // run on to the end of the token (e.g. `[main]:`)
+            while j < bytes.len() && !bytes[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            i = j;
+        } else {
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+        }
+        out[n] = Unit { start, end: i };
+        n += 1;
+    }
+    n
+}
+
+const MONTHS_DAYS: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "mon",
+    "tue", "wed", "thu", "fri", "sat", "sun",
+];
+
+fn is_month_or_day(tok: &str) -> bool {
+    let t = tok.trim_end_matches([',', '.']);
+    (t.len() == 3 || (4..=9).contains(&t.len()))
+        && MONTHS_DAYS.iter().any(|m| t.len() >= 3 && t[..3].eq_ignore_ascii_case(m) && t.bytes().all(|b| b.is_ascii_alphabetic()))
+        && (t.len() == 3 || is_full_month_or_day(t))
+}
+
+fn is_full_month_or_day(t: &str) -> bool {
+    const FULL: &[&str] = &[
+        "january", "february", "march", "april", "june", "july", "august", "september",
+        "october", "november", "december", "monday", "tuesday", "wednesday", "thursday",
+        "friday", "saturday", "sunday",
+    ];
+    FULL.iter().any(|f| f.eq_ignore_ascii_case(t))
+}
+
+/// Timestamps, dates, counters, node names, pids: anything with a digit in the header zone.
+fn is_header_token(tok: &str) -> bool {
+    if tok == "-" || tok == "|" || tok == "--" {
+        return true;
+    }
+    if tok.bytes().any(|b| b.is_ascii_digit()) {
+        return tok.len() <= 48;
+    }
+    is_month_or_day(tok) || matches!(tok, "UTC" | "GMT" | "Z" | "AM" | "PM")
+}
+
+/// `sshd[24200]:`, `kernel:`, `WindowManager:`, `dfs.DataNode$PacketResponder:`.
+fn is_tag(tok: &str) -> bool {
+    let Some(body) = tok.strip_suffix(':') else { return false };
+    body.len() >= 2
+        && body.as_bytes()[0].is_ascii_alphabetic()
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.$/[]@#".contains(&b))
+}
+
+/// `nova.osapi_compute.wsgi.server`, `org.apache.hadoop.mapreduce.v2.app.MRAppMaster`.
+fn is_logger(tok: &str) -> bool {
+    let body = tok.strip_suffix(':').unwrap_or(tok);
+    body.len() >= 3
+        && body.as_bytes()[0].is_ascii_alphabetic()
+        && body.contains('.')
+        && !body.ends_with('.')
+        && !body.contains("..")
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b))
+}
+
+fn is_upper_word(tok: &str) -> bool {
+    tok.len() >= 2 && tok.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+}
+
+/// Plain host names and program names: letters, digits and `._-`.
+fn is_ident(tok: &str) -> bool {
+    !tok.is_empty()
+        && tok.as_bytes()[0].is_ascii_alphanumeric()
+        && tok.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// `INFO`, `[error]`, `<warn>`, `Warning:` — how levels look when they open a line as header.
+fn is_header_style_level(tok: &str) -> bool {
+    tok.starts_with(['[', '<', '('])
+        || tok.ends_with(':')
+        || tok.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+fn level_of_unit(tok: &str) -> Option<Level> {
+    Level::parse(tok, true)
+}
+
+fn extract_spaced(line: &str) -> Message<'_> {
+    let mut buf = [Unit { start: 0, end: 0 }; MAX_UNITS];
+    let n = units(line, &mut buf);
+    let tok = |i: usize| &line[buf[i].start..buf[i].end];
+    let message_from = |i: usize, level: Option<Level>| -> Message<'_> {
+        let start = if i < n { buf[i].start } else { line.len() };
+        let text = line[start..].trim();
+        if text.is_empty() {
+            // A line that is all header: keep it whole rather than lose it.
+            Message { text: line.trim(), level }
+        } else {
+            Message { text, level }
+        }
+    };
+
+    // Phase 1: the leading run of timestamp-like units; a level word ends the header.
+    let mut i = 0;
+    while i < n {
+        let t = tok(i);
+        // A single-letter level only counts after at least one header token (`... 2395 D Tag:`).
+        if let Some(level) = if i > 0 { level_of_unit(t) } else { Level::parse(t, false) } {
+            if i == 0 && !is_header_style_level(t) {
+                // `Error opening file`: a signal, but the word belongs to the message.
+                return message_from(0, Some(level));
+            }
+            return message_from(after_decorations(line, &buf, n, i + 1), Some(level));
+        }
+        if !is_header_token(t) {
+            break;
+        }
+        i += 1;
+    }
+    if i == 0 || i >= n {
+        return message_from(i.min(n), None);
+    }
+
+    // Phase 2a: a level a few upper-case tags further on (`RAS KERNEL INFO`).
+    for j in i..n.min(i + 4) {
+        if let Some(level) = Level::parse(tok(j), false) {
+            if (i..j).all(|k| is_upper_word(tok(k)) || is_logger(tok(k))) {
+                return message_from(after_decorations(line, &buf, n, j + 1), Some(level));
+            }
+            break;
+        }
+    }
+    // Phase 2b: syslog: optional host name, then `prog[pid]:`.
+    if is_tag(tok(i)) {
+        return message_from(i + 1, level_after(line, &buf, n, i + 1));
+    }
+    if i + 1 < n && is_ident(tok(i)) && is_tag(tok(i + 1)) {
+        return message_from(i + 2, level_after(line, &buf, n, i + 2));
+    }
+    // Phase 2c: `program - message` (Proxifier, many Windows tools).
+    if i + 1 < n && tok(i + 1) == "-" && !tok(i).starts_with('[') {
+        return message_from(i + 2, None);
+    }
+    // Phase 2d: component / state columns followed by more numbers (`unix.hw state_change.x 1077804742 1`).
+    let mut j = i;
+    let mut last_was_number = false;
+    while j < n && (is_logger(tok(j)) || is_header_token(tok(j))) {
+        last_was_number = is_header_token(tok(j));
+        j += 1;
+    }
+    if j > i && last_was_number && j < n {
+        return message_from(j, None);
+    }
+    message_from(i, None)
+}
+
+/// After a level: at most one `[thread]` group, one logger name and `-`/`:` separators.
+fn after_decorations(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: usize) -> usize {
+    let mut bracket_used = false;
+    let mut logger_used = false;
+    while i < n {
+        let t = &line[buf[i].start..buf[i].end];
+        if t == "-" || t == ":" || t == "|" {
+            i += 1;
+        } else if !bracket_used && t.starts_with('[') && t.ends_with([']', ':']) {
+            bracket_used = true;
+            i += 1;
+        } else if !logger_used && (is_tag(t) || is_logger(t)) {
+            logger_used = true;
+            i += 1;
+        } else if !logger_used && !bracket_used && t.bytes().all(|b| b.is_ascii_digit()) {
+            // a pid or thread id between level and logger
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// A level word opening the message after a syslog tag (`sshd[1]: error: ...`) is a signal,
+/// but it stays in the message.
+fn level_after(line: &str, buf: &[Unit; MAX_UNITS], n: usize, i: usize) -> Option<Level> {
+    if i < n {
+        Level::parse(&line[buf[i].start..buf[i].end], false)
+    } else {
+        None
+    }
+}
+
+/// `20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579`: leading pipe-separated
+/// fields without spaces are header; the message starts at the first field with a space.
+fn extract_piped(line: &str) -> Option<Message<'_>> {
+    let first_space = line.find(|c: char| c.is_ascii_whitespace()).unwrap_or(line.len());
+    let head = &line[..first_space];
+    if head.bytes().filter(|&b| b == b'|').count() < 2 {
+        return None;
+    }
+    let first_field = head.split('|').next().unwrap_or("");
+    if !first_field.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut level = None;
+    let mut start = 0;
+    // every field but the one that runs into the space is header
+    let last_pipe = head.rfind('|').unwrap_or(0);
+    for field in line[..last_pipe].split('|') {
+        if level.is_none() {
+            level = Level::parse(field.trim(), false);
+        }
+        start += field.len() + 1;
+    }
+    let text = line[start.min(line.len())..].trim();
+    Some(Message { text: if text.is_empty() { line.trim() } else { text }, level })
+}
+
+/// `time=... level=warn msg="disk almost full" path=/var`: the message is the `msg` value.
+fn extract_logfmt(line: &str) -> Option<Message<'_>> {
+    let bytes = line.as_bytes();
+    let mut msg: Option<&str> = None;
+    let mut level = None;
+    let mut pairs = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        let key_start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.') {
+            i += 1;
+        }
+        if i == key_start || i >= bytes.len() || bytes[i] != b'=' {
+            return None;
+        }
+        let key = &line[key_start..i];
+        i += 1;
+        let (value, next) = if i < bytes.len() && bytes[i] == b'"' {
+            let v_start = i + 1;
+            let mut j = v_start;
+            while j < bytes.len() && bytes[j] != b'"' {
+                j += if bytes[j] == b'\\' { 2 } else { 1 };
+            }
+            (&line[v_start..j.min(bytes.len())], (j + 1).min(bytes.len()))
+        } else {
+            let v_start = i;
+            let mut j = i;
+            while j < bytes.len() && bytes[j] != b' ' {
+                j += 1;
+            }
+            (&line[v_start..j], j)
+        };
+        i = next;
+        pairs += 1;
+        match key {
+            "msg" | "message" => msg = Some(value),
+            "level" | "lvl" | "severity" | "loglevel" => level = Level::parse(value, true),
+            _ => {}
+        }
+    }
+    match msg {
+        Some(text) if pairs >= 2 && !text.trim().is_empty() => Some(Message { text: text.trim(), level }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(line: &str) -> (&str, Option<Level>) {
+        let m = extract(line);
+        (m.text, m.level)
+    }
+
+    #[test]
+    fn loghub_headers_are_set_aside() {
+        let cases: &[(&str, &str, Option<Level>)] = &[
+            ("Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186\r",
+             "Invalid user webmaster from 173.234.31.186", None),
+            ("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating",
+             "PacketResponder 1 for block blk_38865049064139660 terminating", Some(Level::Info)),
+            ("1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL INFO instruction cache parity error corrected",
+             "instruction cache parity error corrected", Some(Level::Info)),
+            ("2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster for application appattempt_1445144423722_0020_000001",
+             "Created MRAppMaster for application appattempt_1445144423722_0020_000001", Some(Level::Info)),
+            ("17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers for [TERM, HUP, INT]",
+             "Registered signal handlers for [TERM, HUP, INT]", Some(Level::Info)),
+            ("2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification time out: 3200",
+             "Notification time out: 3200", Some(Level::Info)),
+            ("03-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogsopening app wtoken",
+             "printFreezingDisplayLogsopening app wtoken", Some(Level::Debug)),
+            ("[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6",
+             "mod_jk child workerEnv in error state 6", Some(Level::Error)),
+            ("[10.30 16:49:06] chrome.exe - proxy.cse.cuhk.edu.hk:5070 open through proxy proxy.cse.cuhk.edu.hk:5070 HTTPS",
+             "proxy.cse.cuhk.edu.hk:5070 open through proxy proxy.cse.cuhk.edu.hk:5070 HTTPS", None),
+            ("20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579",
+             "onStandStepChanged 3579", None),
+            ("134681 node-246 unix.hw state_change.unavailable 1077804742 1 Component State Change: Component is in the unavailable state",
+             "Component State Change: Component is in the unavailable state", None),
+            ("nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO nova.osapi_compute.wsgi.server [req-38101a0b-2096 113d3a99 54fadb41 - - -] 10.11.10.1 \"GET /v2/servers/detail HTTP/1.1\" status: 200",
+             "10.11.10.1 \"GET /v2/servers/detail HTTP/1.1\" status: 200", Some(Level::Info)),
+            ("2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505",
+             "CBS    Loaded Servicing Stack v6.1.7601.23505", Some(Level::Info)),
+        ];
+        for (line, want, level) in cases {
+            assert_eq!(msg(line), (*want, *level), "line: {line}");
+        }
+    }
+
+    #[test]
+    fn syslog_level_is_read_but_kept_in_message() {
+        assert_eq!(
+            msg("Dec 10 09:32:20 LabSZ sshd[24680]: error: Received disconnect from 1.2.3.4: 3"),
+            ("error: Received disconnect from 1.2.3.4: 3", Some(Level::Error))
+        );
+    }
+
+    #[test]
+    fn logfmt_takes_msg_and_level() {
+        assert_eq!(
+            msg("ts=2024-01-01T00:00:00Z level=warn msg=\"disk almost full\" path=/var"),
+            ("disk almost full", Some(Level::Warn))
+        );
+        assert_eq!(msg("a=1 b=2"), ("a=1 b=2", None));
+    }
+
+    #[test]
+    fn plain_messages_stay_whole() {
+        assert_eq!(msg("connection reset by peer"), ("connection reset by peer", None));
+        assert_eq!(msg(""), ("", None));
+        assert_eq!(msg("   \r\n"), ("", None));
+        assert_eq!(msg("2024-01-01 12:00:00"), ("2024-01-01 12:00:00", None));
+    }
+
+    #[test]
+    fn does_not_mistake_words_for_levels_at_start() {
+        assert_eq!(msg("I am here"), ("I am here", None));
+        assert_eq!(msg("Error opening file /tmp/x"), ("Error opening file /tmp/x", Some(Level::Error)));
+        assert_eq!(msg("ERROR: disk full"), ("disk full", Some(Level::Error)));
+    }
+}

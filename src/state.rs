@@ -1,0 +1,193 @@
+//! What the engine has learned, saved as one checksummed, atomically written file.
+//!
+//! `DIR/templates.tls`: magic `TLSTATE1`, body length (u64 LE), JSON body, CRC32 of the body
+//! (u32 LE). The JSON holds templates (id, text, counts, first/last seen, whether established),
+//! the record counter and the threshold. Vectors are not stored here: the built-in embedder
+//! recomputes them from template text in microseconds.
+//!
+//! Writing goes to a temporary name, is fsynced, renamed over the old file, and the directory is
+//! fsynced: a crash leaves either the old state or the new one, never a mix.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const FILE_NAME: &str = "templates.tls";
+const MAGIC: &[u8; 8] = b"TLSTATE1";
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub embedder: String,
+    pub dim: u32,
+    pub records: u64,
+    pub epoch_records: u64,
+    pub threshold: f32,
+    pub templates: Vec<SavedTemplate>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SavedTemplate {
+    pub id: u32,
+    pub text: String,
+    pub count: u64,
+    pub epochs_seen: u32,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    pub established: bool,
+    pub distance: f32,
+}
+
+/// An error reading or writing state, with what to do about it.
+#[derive(Debug)]
+pub enum StateError {
+    Io { path: PathBuf, action: &'static str, source: io::Error },
+    Corrupt { path: PathBuf, what: String },
+    Mismatch { path: PathBuf, what: String },
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Io { path, action, source } => {
+                write!(f, "cannot {action} {}: {source}", path.display())?;
+                match source.kind() {
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                        write!(f, " (make the state directory writable, or point --state elsewhere)")
+                    }
+                    io::ErrorKind::StorageFull => write!(f, " (free disk space; nothing already saved was lost)"),
+                    _ => Ok(()),
+                }
+            }
+            StateError::Corrupt { path, what } => write!(
+                f,
+                "{} is corrupt ({what}); move it aside to start learning afresh, or restore it from a backup",
+                path.display()
+            ),
+            StateError::Mismatch { path, what } => write!(f, "{} does not fit this engine: {what}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> StateError + 'a {
+    move |source| StateError::Io { path: path.to_path_buf(), action, source }
+}
+
+/// Loads `DIR/templates.tls`; `Ok(None)` when there is none yet.
+pub fn load(dir: &Path) -> Result<Option<Snapshot>, StateError> {
+    let path = dir.join(FILE_NAME);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path, "read")(e)),
+    };
+    decode(&bytes).map(Some).map_err(|what| StateError::Corrupt { path, what })
+}
+
+/// Decodes the bytes of a state file; the error says what is wrong.
+pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+    if bytes.len() < 20 || &bytes[..8] != MAGIC {
+        return Err("not a turbolog state file: bad magic".into());
+    }
+    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    if bytes.len() != 16 + len + 4 {
+        return Err(format!("length {} does not match the {} bytes of body and checksum present", len, bytes.len().saturating_sub(16)));
+    }
+    let body = &bytes[16..16 + len];
+    let want = u32::from_le_bytes(bytes[16 + len..].try_into().unwrap());
+    let got = crc32fast::hash(body);
+    if want != got {
+        return Err(format!("checksum mismatch: stored {want:08x}, computed {got:08x}"));
+    }
+    serde_json::from_slice(body).map_err(|e| format!("unreadable body: {e}"))
+}
+
+pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
+    let body = serde_json::to_vec(snapshot).expect("a snapshot always serialises");
+    let mut out = Vec::with_capacity(body.len() + 20);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out
+}
+
+/// Saves atomically: temp file, fsync, rename, fsync of the directory.
+pub fn save(dir: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
+    fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
+    let path = dir.join(FILE_NAME);
+    write_atomically(&path, &encode(snapshot))
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old content or the new, never a mix.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(io_err(&tmp, "create"))?;
+        f.write_all(bytes).map_err(io_err(&tmp, "write"))?;
+        f.sync_all().map_err(io_err(&tmp, "fsync"))?;
+        fs::rename(&tmp, path).map_err(io_err(path, "rename into"))?;
+        if let Some(parent) = path.parent() {
+            if let Ok(d) = File::open(parent) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Snapshot {
+        Snapshot {
+            embedder: "hash-ngram-v1".into(),
+            dim: 256,
+            records: 10,
+            epoch_records: 1000,
+            threshold: 0.5,
+            templates: vec![SavedTemplate {
+                id: 0,
+                text: "Invalid user <*> from <*>".into(),
+                count: 10,
+                epochs_seen: 1,
+                first_seen: 1,
+                last_seen: 10,
+                established: true,
+                distance: 0.0,
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip_through_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load(dir.path()).unwrap(), None);
+        save(dir.path(), &sample()).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), Some(sample()));
+        // no temp file left behind
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn corrupt_inputs_are_named() {
+        let good = encode(&sample());
+        assert!(decode(b"hello world, not a state file").unwrap_err().contains("bad magic"));
+        assert!(decode(&good[..good.len() - 3]).unwrap_err().contains("length"));
+        let mut flipped = good.clone();
+        flipped[30] ^= 0x01;
+        assert!(decode(&flipped).unwrap_err().contains("checksum mismatch"));
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE_NAME), &flipped).unwrap();
+        let msg = load(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("is corrupt") && msg.contains("move it aside"), "{msg}");
+    }
+}

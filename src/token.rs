@@ -1,0 +1,203 @@
+//! Stage 2a: message → tokens, each marked constant or variable.
+//!
+//! A token is split on white space. Its variable part is found by shape, not by a list of
+//! formats: anything with a digit (numbers, hex, ids, IPs, UUIDs, durations, versions), paths,
+//! URLs and e-mail addresses. Wrapping punctuation and `key=` prefixes stay constant, so
+//! `[173.234.31.186]` becomes `[<*>]` and `uid=0` becomes `uid=<*>`: templates stay readable and
+//! keys keep separating templates.
+
+/// One token of a message, as byte offsets into it. `var_start..var_end` is the variable part;
+/// empty for a constant token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub start: u32,
+    pub end: u32,
+    pub var_start: u32,
+    pub var_end: u32,
+}
+
+pub const WILDCARD: &str = "<*>";
+
+impl Token {
+    pub fn is_var(&self) -> bool {
+        self.var_start < self.var_end
+    }
+
+    /// The raw text of the token.
+    pub fn text<'a>(&self, msg: &'a str) -> &'a str {
+        &msg[self.start as usize..self.end as usize]
+    }
+
+    /// The token with its variable part replaced by `<*>`, as (prefix, has_wildcard, suffix).
+    pub fn masked<'a>(&self, msg: &'a str) -> (&'a str, bool, &'a str) {
+        if self.is_var() {
+            (
+                &msg[self.start as usize..self.var_start as usize],
+                true,
+                &msg[self.var_end as usize..self.end as usize],
+            )
+        } else {
+            (self.text(msg), false, "")
+        }
+    }
+
+    /// Appends the masked form to `out`.
+    pub fn render_masked(&self, msg: &str, out: &mut String) {
+        let (pre, wild, post) = self.masked(msg);
+        out.push_str(pre);
+        if wild {
+            out.push_str(WILDCARD);
+            out.push_str(post);
+        }
+    }
+
+    /// Whether the masked form equals `s`, without building it.
+    pub fn masked_eq(&self, msg: &str, s: &str) -> bool {
+        let (pre, wild, post) = self.masked(msg);
+        if !wild {
+            return pre == s;
+        }
+        s.len() == pre.len() + WILDCARD.len() + post.len()
+            && s.starts_with(pre)
+            && s[pre.len()..].starts_with(WILDCARD)
+            && s.ends_with(post)
+    }
+}
+
+/// Splits `msg` into tokens, appending to `out` (cleared first). At most `max` tokens: the rest of
+/// a very long message is folded into the last token so one huge line cannot blow up memory.
+pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
+    out.clear();
+    let bytes = msg.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        let start = i;
+        if out.len() + 1 == max {
+            i = bytes.len();
+            while i > start && bytes[i - 1].is_ascii_whitespace() {
+                i -= 1;
+            }
+            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32 });
+            break;
+        }
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        out.push(classify(msg, start, i));
+    }
+}
+
+const OPENERS: &[u8] = b"([{<\"'`";
+const CLOSERS: &[u8] = b")]}>\"'`,;:.!?";
+
+fn classify(msg: &str, start: usize, end: usize) -> Token {
+    let bytes = msg.as_bytes();
+    let mut a = start;
+    let mut b = end;
+    while a < b && OPENERS.contains(&bytes[a]) {
+        a += 1;
+    }
+    while b > a && CLOSERS.contains(&bytes[b - 1]) {
+        b -= 1;
+    }
+    let constant = Token { start: start as u32, end: end as u32, var_start: 0, var_end: 0 };
+    if a >= b {
+        return constant;
+    }
+    // `key=value`: only the value can be variable.
+    if let Some(eq) = bytes[a..b].iter().position(|&c| c == b'=') {
+        let key = &bytes[a..a + eq];
+        if eq > 0 && key.iter().all(|c| c.is_ascii_alphabetic() || *c == b'_' || *c == b'-' || *c == b'.') {
+            let v = a + eq + 1;
+            if v < b && is_variable(&msg[v..b]) {
+                return Token { var_start: v as u32, var_end: b as u32, ..constant };
+            }
+            return constant;
+        }
+    }
+    if is_variable(&msg[a..b]) {
+        return Token { var_start: a as u32, var_end: b as u32, ..constant };
+    }
+    constant
+}
+
+/// Whether a token core is a value rather than a word.
+pub fn is_variable(core: &str) -> bool {
+    let bytes = core.as_bytes();
+    if bytes.iter().any(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    if bytes.len() > 1 && (bytes[0] == b'/' || bytes[0] == b'\\' || core.starts_with("~/")) {
+        return true;
+    }
+    if core.contains("://") || core.contains(":\\") {
+        return true;
+    }
+    if let Some(at) = core.find('@') {
+        if at > 0 && core[at..].contains('.') {
+            return true;
+        }
+    }
+    // a path with several segments (`usr/lib/x`), not a ratio of words (`and/or`)
+    if bytes.iter().filter(|&&b| b == b'/').count() >= 2 {
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(msg: &str) -> Vec<String> {
+        let mut toks = Vec::new();
+        tokenize(msg, &mut toks, 256);
+        toks.iter()
+            .map(|t| {
+                let mut s = String::new();
+                t.render_masked(msg, &mut s);
+                assert!(t.masked_eq(msg, &s));
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn masks_values_keeps_words_and_wrappers() {
+        assert_eq!(
+            masked("Failed password for root from 173.234.31.186 port 38926 ssh2"),
+            ["Failed", "password", "for", "root", "from", "<*>", "port", "<*>", "<*>"]
+        );
+        assert_eq!(masked("checking [173.234.31.186] failed"), ["checking", "[<*>]", "failed"]);
+        assert_eq!(masked("logname= uid=0 euid=0 tty=ssh"), ["logname=", "uid=<*>", "euid=<*>", "tty=ssh"]);
+        assert_eq!(masked("(HWID=1973)"), ["(HWID=<*>)"]);
+        assert_eq!(masked("ok /etc/httpd/conf/workers2.properties"), ["ok", "<*>"]);
+        assert_eq!(masked("id 3fa85f64-5717-4562-b3fc-2c963f66afa6, took 12ms."), ["id", "<*>,", "took", "<*>."]);
+        assert_eq!(masked("mail bob@example.com see http://x/y"), ["mail", "<*>", "see", "<*>"]);
+        assert_eq!(masked("and/or [preauth]"), ["and/or", "[preauth]"]);
+    }
+
+    #[test]
+    fn long_messages_fold_into_the_last_token() {
+        let mut toks = Vec::new();
+        tokenize("a b c d e f", &mut toks, 3);
+        assert_eq!(toks.len(), 3);
+        assert_eq!(toks[2].text("a b c d e f"), "c d e f");
+        assert!(toks[2].is_var());
+    }
+
+    #[test]
+    fn empty_and_blank() {
+        let mut toks = vec![Token { start: 0, end: 0, var_start: 0, var_end: 0 }];
+        tokenize("", &mut toks, 8);
+        assert!(toks.is_empty());
+        tokenize("  \t ", &mut toks, 8);
+        assert!(toks.is_empty());
+    }
+}
