@@ -214,18 +214,30 @@ fn extract_spaced(line: &str) -> Message<'_> {
     if i + 1 < n && is_ident(tok(i)) && is_tag(tok(i + 1)) {
         return message_from(i + 2, level_after(line, &buf, n, i + 2));
     }
-    // Phase 2c: `program - message` (Proxifier, many Windows tools).
-    if i + 1 < n && tok(i + 1) == "-" && !tok(i).starts_with('[') {
-        return message_from(i + 2, None);
+    // Phase 2c: `program - message`, `program *64 - message` (Proxifier, many Windows tools).
+    if !tok(i).starts_with('[') {
+        for j in i + 1..n.min(i + 3) {
+            if tok(j) == "-" {
+                return message_from(j + 1, None);
+            }
+            if !is_header_token(tok(j)) {
+                break;
+            }
+        }
     }
-    // Phase 2d: component / state columns followed by more numbers (`unix.hw state_change.x 1077804742 1`).
+    // Phase 2d: component / state columns, then an epoch timestamp and more numbers
+    // (`node psu 1106496000 1 psu failure`, `unix.hw state_change.x 1077804742 1 Component …`).
     let mut j = i;
-    let mut last_was_number = false;
-    while j < n && (is_logger(tok(j)) || is_header_token(tok(j))) {
-        last_was_number = is_header_token(tok(j));
+    while j < n && j < i + 3 && (is_ident(tok(j)) || is_logger(tok(j))) && !is_header_token(tok(j)) {
         j += 1;
     }
-    if j > i && last_was_number && j < n {
+    let numbers_from = j;
+    let mut epoch_like = false;
+    while j < n && is_header_token(tok(j)) {
+        epoch_like |= tok(j).len() >= 9 && tok(j).bytes().all(|b| b.is_ascii_digit());
+        j += 1;
+    }
+    if j > numbers_from && epoch_like && j < n {
         return message_from(j, None);
     }
     message_from(i, None)

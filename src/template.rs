@@ -18,6 +18,10 @@ pub type TemplateId = u32;
 pub struct MinerConfig {
     /// Fraction of positions that must agree for a new shape to join a template.
     pub similarity: f32,
+    /// Positions where the template and a message hold two different plain words (no digits, no
+    /// path) that one merge may turn into `<*>`. Two such words are usually two templates
+    /// (`Failed to get next element` / `Failed to open package`), one is usually a name.
+    pub max_word_conflicts: usize,
     /// Tokens considered per message; the tail of a longer message is one variable token.
     pub max_tokens: usize,
     /// Templates kept. Past it, new shapes join their nearest template or the overflow template.
@@ -28,7 +32,7 @@ pub struct MinerConfig {
 
 impl Default for MinerConfig {
     fn default() -> Self {
-        MinerConfig { similarity: 0.5, max_tokens: 96, max_templates: 50_000, max_cached_shapes: 1 << 20 }
+        MinerConfig { similarity: 0.5, max_word_conflicts: 1, max_tokens: 96, max_templates: 50_000, max_cached_shapes: 1 << 20 }
     }
 }
 
@@ -102,6 +106,8 @@ pub struct Miner {
     templates: Vec<Template>,
     by_len: HashMap<usize, Vec<TemplateId>>,
     shapes: ShapeMap,
+    /// Constant tokens only, whatever the number of variables between them → template.
+    skeletons: ShapeMap,
     overflow: Option<TemplateId>,
     tokens: Vec<Token>,
 }
@@ -114,6 +120,7 @@ impl Miner {
             templates: Vec::new(),
             by_len: HashMap::new(),
             shapes: ShapeMap::default(),
+            skeletons: ShapeMap::default(),
             overflow: None,
         }
     }
@@ -165,10 +172,15 @@ impl Miner {
         if self.shapes.len() >= self.config.max_cached_shapes {
             self.shapes.clear();
         }
+        let skeleton = skeleton_hash(msg, tokens);
         let m = match self.best_candidate(msg, tokens) {
             Some((id, _)) => {
                 let generalised = self.generalise(id, msg, tokens);
                 Match { id, created: false, generalised }
+            }
+            None if skeleton.is_some() && self.skeletons.contains_key(&skeleton.unwrap()) => {
+                // Same constants, a different number of values between them.
+                Match { id: self.skeletons[&skeleton.unwrap()], created: false, generalised: false }
             }
             None if self.templates.len() >= self.config.max_templates => {
                 Match { id: self.overflow_id(), created: false, generalised: false }
@@ -176,6 +188,15 @@ impl Miner {
             None => Match { id: self.create(msg, tokens), created: true, generalised: false },
         };
         self.shapes.insert(shape, m.id);
+        if m.created || m.generalised {
+            let t = &self.templates[m.id as usize];
+            if let Some(k) = slots_skeleton(&t.slots) {
+                self.skeletons.entry(k).or_insert(m.id);
+            }
+        }
+        if let Some(k) = skeleton {
+            self.skeletons.entry(k).or_insert(m.id);
+        }
         m
     }
 
@@ -186,7 +207,12 @@ impl Miner {
         for &id in ids {
             let t = &self.templates[id as usize];
             let sim = similarity(&t.slots, msg, tokens);
-            if sim >= self.config.similarity && best.map_or(true, |(_, b)| sim > b) {
+            let conflicts = word_conflicts(&t.slots, msg, tokens);
+            if sim >= self.config.similarity
+                && conflicts <= self.config.max_word_conflicts
+                && (conflicts == 0 || sim > 0.5 && !first_word_conflict(&t.slots, msg, tokens))
+                && best.map_or(true, |(_, b)| sim > b)
+            {
                 best = Some((id, sim));
             }
         }
@@ -268,28 +294,92 @@ impl Miner {
     }
 }
 
-/// Share of positions where the template agrees with the message (`<*>` agrees with anything).
+/// Share of positions where a constant of the template agrees with the message.
 fn similarity(slots: &[Slot], msg: &str, tokens: &[Token]) -> f32 {
     if tokens.is_empty() {
         return 1.0;
     }
+    // As in Drain, only agreeing constants count: a template that is mostly `<*>` must not
+    // absorb every message of its length.
     let mut same = 0usize;
-    let mut consts = 0usize;
     for (slot, tok) in slots.iter().zip(tokens) {
-        match slot {
-            Slot::Wild => same += 1,
-            Slot::Const(c) => {
-                if tok.masked_eq(msg, c) {
-                    same += 1;
-                    consts += 1;
-                }
-            }
+        if let Slot::Const(c) = slot {
+            same += tok.masked_eq(msg, c) as usize;
         }
     }
-    if consts == 0 {
-        return 0.0;
-    }
     same as f32 / tokens.len() as f32
+}
+
+/// Positions where the template has a plain word and the message another plain word.
+fn word_conflicts(slots: &[Slot], msg: &str, tokens: &[Token]) -> usize {
+    slots
+        .iter()
+        .zip(tokens)
+        .filter(|(slot, tok)| match slot {
+            Slot::Const(c) => !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c),
+            Slot::Wild => false,
+        })
+        .count()
+}
+
+/// Whether the first position holds two different words: like Drain's first tree level, a
+/// message's first word is taken as part of its template.
+fn first_word_conflict(slots: &[Slot], msg: &str, tokens: &[Token]) -> bool {
+    match (slots.first(), tokens.first()) {
+        (Some(Slot::Const(c)), Some(tok)) => !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c),
+        _ => false,
+    }
+}
+
+/// Hash of the constant tokens of a message, skipping whole-token values; `None` when fewer than
+/// two constants are left (too little to identify a template by).
+fn skeleton_hash(msg: &str, tokens: &[Token]) -> Option<u64> {
+    let mut h = Fx(0x5eed);
+    let mut consts = 0;
+    for t in tokens {
+        if is_value_only(t, msg) {
+            continue;
+        }
+        let (pre, wild, post) = t.masked(msg);
+        h.bytes(pre.as_bytes());
+        if wild {
+            h.add(0xA5A5_5A5A_0F0F_F0F0);
+            h.bytes(post.as_bytes());
+        }
+        h.add(0x9E37_79B9_7F4A_7C15);
+        consts += 1;
+    }
+    (consts >= 2).then(|| h.finish())
+}
+
+/// A value with only punctuation around it (`<*>`, `[<*>]`, `<*>,`): no constant to match on.
+fn is_value_only(t: &Token, msg: &str) -> bool {
+    let (pre, wild, post) = t.masked(msg);
+    wild && !pre.chars().chain(post.chars()).any(char::is_alphanumeric)
+}
+
+/// The same hash for a template's slots.
+fn slots_skeleton(slots: &[Slot]) -> Option<u64> {
+    let mut h = Fx(0x5eed);
+    let mut consts = 0;
+    for s in slots {
+        if let Slot::Const(c) = s {
+            if c.contains(WILDCARD) && !c.replace(WILDCARD, "").chars().any(char::is_alphanumeric) {
+                continue;
+            }
+            match c.find(WILDCARD) {
+                Some(i) => {
+                    h.bytes(c[..i].as_bytes());
+                    h.add(0xA5A5_5A5A_0F0F_F0F0);
+                    h.bytes(c[i + WILDCARD.len()..].as_bytes());
+                }
+                None => h.bytes(c.as_bytes()),
+            }
+            h.add(0x9E37_79B9_7F4A_7C15);
+            consts += 1;
+        }
+    }
+    (consts >= 2).then(|| h.finish())
 }
 
 /// 64-bit hash of the masked token sequence. Two messages with the same hash have the same shape

@@ -89,8 +89,73 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
         while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
             i += 1;
         }
-        out.push(classify(msg, start, i));
+        if let Some(end) = parenthesised_value(bytes, start, i) {
+            // `(1.16 KB)`: one value, however many words it spans
+            i = end;
+            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32 });
+            continue;
+        }
+        let mut tok = classify(msg, start, i);
+        if !tok.is_var() && is_unit(tok.text(msg)) && out.last().is_some_and(|p| p.is_var() && p.var_end == p.end) {
+            // `12 ms`, `<1 sec`, `629 KB`: the unit belongs to its number
+            tok.var_start = tok.start;
+            tok.var_end = tok.end;
+        }
+        out.push(tok);
     }
+}
+
+/// A group `( … )` of up to four words, spanning several tokens, that holds a digit.
+fn parenthesised_value(bytes: &[u8], start: usize, first_end: usize) -> Option<usize> {
+    if let Some(q) = bytes[start..first_end].windows(2).position(|w| w == b"=\"") {
+        // `tag="View Lock",`: a quoted value with spaces
+        let open = start + q + 1;
+        if bytes[open + 1..first_end].contains(&b'"') {
+            return None;
+        }
+        let close = bytes[first_end..].iter().take(64).position(|&c| c == b'"')? + first_end;
+        let mut end = close + 1;
+        while end < bytes.len() && !bytes[end].is_ascii_whitespace() {
+            end += 1;
+        }
+        return Some(end);
+    }
+    if bytes[start] != b'(' || bytes[start..first_end].contains(&b')') {
+        return None;
+    }
+    let mut words = 1;
+    let mut j = first_end;
+    while j < bytes.len() && words <= 4 {
+        match bytes[j] {
+            b')' => {
+                let mut end = j + 1;
+                while end < bytes.len() && !bytes[end].is_ascii_whitespace() {
+                    end += 1;
+                }
+                return bytes[start..j].iter().any(u8::is_ascii_digit).then_some(end);
+            }
+            b'(' => return None,
+            b' ' | b'\t' => {
+                words += 1;
+                while j + 1 < bytes.len() && bytes[j + 1].is_ascii_whitespace() {
+                    j += 1;
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    None
+}
+
+fn is_unit(word: &str) -> bool {
+    const UNITS: &[&str] = &[
+        "ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes",
+        "h", "hr", "hrs", "hour", "hours", "day", "days", "b", "kb", "mb", "gb", "tb", "kib", "mib", "gib",
+        "tib", "bytes", "%",
+    ];
+    let w = word.trim_end_matches([',', '.', ';', ')']);
+    w.len() <= 7 && UNITS.iter().any(|u| u.eq_ignore_ascii_case(w))
 }
 
 const OPENERS: &[u8] = b"([{<\"'`";
@@ -113,9 +178,10 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
     // `key=value`: only the value can be variable.
     if let Some(eq) = bytes[a..b].iter().position(|&c| c == b'=') {
         let key = &bytes[a..a + eq];
-        if eq > 0 && key.iter().all(|c| c.is_ascii_alphabetic() || *c == b'_' || *c == b'-' || *c == b'.') {
+        if eq > 0 && key.iter().all(|c| c.is_ascii_alphabetic() || b"_-.(:".contains(c)) {
+            // the value of a `key=value` pair is a value, whatever it looks like
             let v = a + eq + 1;
-            if v < b && is_variable(&msg[v..b]) {
+            if v < b {
                 return Token { var_start: v as u32, var_end: b as u32, ..constant };
             }
             return constant;
@@ -175,12 +241,15 @@ mod tests {
             ["Failed", "password", "for", "root", "from", "<*>", "port", "<*>", "<*>"]
         );
         assert_eq!(masked("checking [173.234.31.186] failed"), ["checking", "[<*>]", "failed"]);
-        assert_eq!(masked("logname= uid=0 euid=0 tty=ssh"), ["logname=", "uid=<*>", "euid=<*>", "tty=ssh"]);
+        assert_eq!(masked("logname= uid=0 euid=0 tty=ssh"), ["logname=", "uid=<*>", "euid=<*>", "tty=<*>"]);
+        assert_eq!(masked("lock=1, tag=\"View Lock\", ws=null"), ["lock=<*>,", "<*>", "ws=<*>"]);
         assert_eq!(masked("(HWID=1973)"), ["(HWID=<*>)"]);
         assert_eq!(masked("ok /etc/httpd/conf/workers2.properties"), ["ok", "<*>"]);
         assert_eq!(masked("id 3fa85f64-5717-4562-b3fc-2c963f66afa6, took 12ms."), ["id", "<*>,", "took", "<*>."]);
         assert_eq!(masked("mail bob@example.com see http://x/y"), ["mail", "<*>", "see", "<*>"]);
         assert_eq!(masked("and/or [preauth]"), ["and/or", "[preauth]"]);
+        assert_eq!(masked("850 bytes (1.16 KB) sent, lifetime <1 sec"), ["<*>", "<*>", "<*>", "sent,", "lifetime", "<*>", "<*>"]);
+        assert_eq!(masked("(no digits here) took 5 ms."), ["(no", "digits", "here)", "took", "<*>", "<*>"]);
     }
 
     #[test]
