@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Throughput of `turbolog scan` on >= 1 M real lines, next to Drain3 in the same run.
+
+Builds a file of the 13 loghub systems repeated to N lines (default 1,000,000), then times
+  turbolog scan --format jsonl (every line scored and written) and the text report,
+  the engine alone (cargo bench --bench engine), and
+  Drain3 0.9.11 (pip, in a venv under .cache/) mining the Content column of the same lines,
+and prints lines/s, the ratio, and turbolog's peak RSS.
+Drain3 is slow: it is timed on the first --drain-lines lines (default 100,000) and its rate
+compared per line. --no-drain skips it.
+
+usage: scripts/bench.py [--lines N] [--drain-lines N] [--no-drain]
+"""
+import argparse, os, resource, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "../shared/datasets/loghub")
+CACHE = os.path.join(ROOT, ".cache")
+
+
+def build_input(n, path):
+    lines = []
+    for name in sorted(os.listdir(DATA)):
+        p = os.path.join(DATA, name, f"{name}_2k.log")
+        if os.path.exists(p):
+            with open(p, "rb") as f:
+                lines.extend(f.read().splitlines())
+    with open(path, "wb") as out:
+        for i in range(n):
+            out.write(lines[i % len(lines)] + b"\n")
+    return lines
+
+
+def timed(cmd, **kw):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run(cmd, check=False, **kw)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_maxrss / 1024.0, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def drain3_rate(lines, n):
+    venv = os.path.join(CACHE, "drain3-venv")
+    py = os.path.join(venv, "bin", "python")
+    if not os.path.exists(py):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "drain3==0.9.11"], check=True)
+    src = os.path.join(CACHE, "drain3-input.txt")
+    with open(src, "wb") as f:
+        for i in range(n):
+            f.write(lines[i % len(lines)] + b"\n")
+    code = (
+        "import sys,time,logging\n"
+        "logging.disable(logging.CRITICAL)\n"
+        "from drain3 import TemplateMiner\n"
+        "from drain3.template_miner_config import TemplateMinerConfig\n"
+        "c=TemplateMinerConfig(); c.profiling_enabled=False\n"
+        "m=TemplateMiner(config=c)\n"
+        "ls=open(sys.argv[1],encoding='utf-8',errors='replace').read().splitlines()\n"
+        "t=time.perf_counter()\n"
+        "for l in ls: m.add_log_message(l)\n"
+        "print(len(ls)/(time.perf_counter()-t))\n"
+    )
+    out = subprocess.run([py, "-c", code, src], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--drain-lines", type=int, default=100_000)
+    ap.add_argument("--no-drain", action="store_true")
+    args = ap.parse_args()
+    os.makedirs(CACHE, exist_ok=True)
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    binary = os.path.join(ROOT, "target/release/turbolog")
+    path = os.path.join(CACHE, "bench-input.log")
+    lines = build_input(args.lines, path)
+    print(f"input: {args.lines} lines ({os.path.getsize(path)/1e6:.1f} MB) of the 13 loghub systems repeated")
+    with open(os.devnull, "wb") as null:
+        wall, rss, cpu = timed([binary, "scan", "--format", "jsonl", path], stdout=null)
+        scan_rate = args.lines / wall
+        print(f"turbolog scan --format jsonl: {wall:6.2f} s  {scan_rate:>10.0f} lines/s  peak RSS {rss:.0f} MiB")
+        wall, rss2, _ = timed([binary, "scan", path], stdout=null)
+        print(f"turbolog scan (text report):  {wall:6.2f} s  {args.lines / wall:>10.0f} lines/s  peak RSS {max(rss, rss2):.0f} MiB")
+    env = dict(os.environ, TURBOLOG_BENCH_LINES=str(args.lines))
+    subprocess.run(["cargo", "bench", "-q", "--bench", "engine"], cwd=ROOT, env=env, check=True)
+    if not args.no_drain:
+        d = drain3_rate(lines, args.drain_lines)
+        print(f"Drain3 0.9.11 (Python, {args.drain_lines} lines): {d:>10.0f} lines/s")
+        print(f"ratio turbolog scan / Drain3: {scan_rate / d:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
