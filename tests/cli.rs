@@ -1,0 +1,189 @@
+//! The `turbolog` binary as users and pipelines run it, on real loghub files.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_turbolog"))
+}
+
+fn loghub(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../shared/datasets/loghub/{name}/{name}_2k.log"));
+    assert!(p.exists(), "{} is missing: tests need ../shared beside the repository", p.display());
+    p
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn jsonl(out: &[u8]) -> Vec<serde_json::Value> {
+    std::str::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+}
+
+#[test]
+fn jsonl_is_one_object_per_input_line_in_order() {
+    for name in ["OpenSSH", "Apache", "HealthApp"] {
+        let path = loghub(name);
+        let raw = std::fs::read(&path).unwrap();
+        let expected = raw.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+        let out = bin().args(["scan", "--format", "jsonl"]).arg(&path).output().unwrap();
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+        let rows = jsonl(&out.stdout);
+        assert_eq!(rows.len(), expected, "{name}: one row per line (CRLF, no final newline)");
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row["line"], (i + 1) as u64);
+            let anomaly = row["anomaly"].as_bool().unwrap();
+            let score = row["score"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&score));
+            assert!(row["template_id"].is_u64());
+            assert!(row["template"].is_string());
+            assert_eq!(row["reason"].is_null(), !anomaly, "reason null exactly when normal: {row}");
+            assert!(!row["template"].as_str().unwrap().contains('\r'));
+        }
+        assert_eq!(out.status.code() == Some(1), rows.iter().any(|r| r["anomaly"] == true));
+    }
+}
+
+#[test]
+fn same_template_same_id_on_real_lines() {
+    let out = bin().args(["scan", "--format", "jsonl"]).arg(loghub("OpenSSH")).output().unwrap();
+    let rows = jsonl(&out.stdout);
+    let log = std::fs::read_to_string(loghub("OpenSSH")).unwrap();
+    let invalid: Vec<usize> = log.lines().enumerate().filter(|(_, l)| l.contains("]: Invalid user ")).map(|(i, _)| i).collect();
+    assert!(invalid.len() > 50);
+    // every "Invalid user <name> from <ip>" line, whatever the name, gets one id
+    for &i in &invalid {
+        assert_eq!(rows[i]["template_id"], rows[invalid[0]]["template_id"], "line {}", i + 1);
+    }
+    let ids: std::collections::HashSet<_> = rows.iter().map(|r| r["template_id"].as_u64().unwrap()).collect();
+    assert!(ids.len() > 10 && ids.len() < 60, "{} templates", ids.len());
+}
+
+#[test]
+fn exit_codes_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.log");
+    std::fs::write(&good, "user alice logged in\nuser bob logged in\n".repeat(50)).unwrap();
+    let state = dir.path().join("state");
+    let st = bin().args(["learn", "--state"]).arg(&state).arg(&good).status().unwrap();
+    assert_eq!(st.code(), Some(0));
+    let clean = bin().args(["scan", "--frozen", "--state"]).arg(&state).arg(&good).output().unwrap();
+    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stdout));
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("no anomalies"));
+    let bad = run_with_stdin(bin().args(["scan", "--frozen", "--state"]).arg(&state), b"kernel panic: not syncing\n");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("kernel panic: not syncing"));
+
+    let missing = bin().args(["scan", "/nonexistent/file.log"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open /nonexistent/file.log"));
+    let usage = bin().args(["scan", "--threshold", "7"]).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("outside [0, 1]"));
+
+    std::fs::write(state.join("templates.tls"), b"TLSTATE1garbage").unwrap();
+    let corrupt = bin().args(["scan", "--state"]).arg(&state).arg(&good).output().unwrap();
+    assert_eq!(corrupt.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&corrupt.stderr).contains("is corrupt"), "{corrupt:?}");
+    let frozen_empty = bin().args(["scan", "--frozen", "--state"]).arg(dir.path().join("none")).arg(&good).output().unwrap();
+    assert_eq!(frozen_empty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&frozen_empty.stderr).contains("turbolog learn --state"));
+}
+
+#[test]
+fn learned_baseline_cuts_anomalies_on_the_same_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::read_to_string(loghub("OpenSSH")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let (train, test) = lines.split_at(1000);
+    let train_path = dir.path().join("train.log");
+    let test_path = dir.path().join("test.log");
+    std::fs::write(&train_path, train.join("\n")).unwrap();
+    std::fs::write(&test_path, test.join("\n")).unwrap();
+    let count = |out: Output| jsonl(&out.stdout).iter().filter(|r| r["anomaly"] == true).count();
+    let alone = count(bin().args(["scan", "--format", "jsonl"]).arg(&test_path).output().unwrap());
+    let state = dir.path().join("s");
+    assert!(bin().args(["learn", "--state"]).arg(&state).arg(&train_path).status().unwrap().success());
+    let learned = count(bin().args(["scan", "--format", "jsonl", "--frozen", "--state"]).arg(&state).arg(&test_path).output().unwrap());
+    assert!(learned < alone / 4, "learned {learned} vs stream-only {alone}");
+    // scanning without --frozen keeps learning and saves
+    let before = std::fs::metadata(state.join("templates.tls")).unwrap().len();
+    bin().args(["scan", "--state"]).arg(&state).arg(&test_path).output().unwrap();
+    assert_ne!(std::fs::metadata(state.join("templates.tls")).unwrap().len(), before);
+}
+
+#[test]
+fn filter_tags_ndjson_and_text_keeps_order_and_survives_bad_lines() {
+    let input = concat!(
+        "{\"log\":\"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186\",\"k\":1}\n",
+        "this is { not json\n",
+        "{\"broken\": \n",
+        "{\"other\":\"no message key\"}\n",
+        "{\"message\":\"plain message\",\"anomaly\":\"old\"}\n",
+        "{}\n",
+        "{\"msg\":\"third key\"}\n",
+    );
+    let out = run_with_stdin(bin().arg("filter"), input.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 7, "{text}");
+    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(first["k"], 1);
+    assert!(first["log"].as_str().unwrap().starts_with("Dec 10"));
+    for key in ["anomaly", "anomaly_score", "template_id", "template", "anomaly_reason"] {
+        assert!(first.get(key).is_some(), "{key} missing in {first}");
+    }
+    assert_eq!(first["template"], "Invalid user webmaster from <*>");
+    let wrapped: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(wrapped["message"], "this is { not json");
+    assert_eq!(lines[2], "{\"broken\": ", "malformed JSON passes through untouched");
+    assert_eq!(lines[3], "{\"other\":\"no message key\"}", "no message key: untouched");
+    let replaced: serde_json::Value = serde_json::from_str(lines[4]).unwrap();
+    assert!(replaced["anomaly"].is_boolean(), "existing field replaced, not duplicated");
+    assert_eq!(lines[4].matches("\"anomaly\"").count(), 1);
+    assert_eq!(lines[5], "{}");
+    let third: serde_json::Value = serde_json::from_str(lines[6]).unwrap();
+    assert_eq!(third["msg"], "third key");
+    assert!(third["template_id"].is_u64());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3 is not valid JSON") && err.contains("1 malformed JSON lines"), "{err}");
+    assert!(err.contains("2 records had no string message"), "{err}");
+}
+
+#[test]
+fn filter_message_key_and_only_anomalies() {
+    let mut input = String::new();
+    for i in 0..200 {
+        input.push_str(&format!("{{\"body\":\"request {i} served in {i} ms\"}}\n"));
+    }
+    input.push_str("{\"body\":\"FATAL database connection refused: too many clients\"}\n");
+    let out = run_with_stdin(bin().args(["filter", "--message-key", "body", "--only-anomalies", "--epoch", "50"]), input.as_bytes());
+    let rows = jsonl(&out.stdout);
+    assert!(rows.iter().all(|r| r["anomaly"] == true));
+    assert!(rows.iter().any(|r| r["body"].as_str().unwrap().contains("connection refused")), "{rows:?}");
+    assert!(rows.len() < 20, "{} rows", rows.len());
+}
+
+#[test]
+fn invalid_utf8_and_blank_lines_do_not_break_the_stream() {
+    let out = run_with_stdin(bin().args(["scan", "--format", "jsonl"]), b"ok line\n\xff\xfe broken bytes\n\n\r\nlast line");
+    assert!(matches!(out.status.code(), Some(0 | 1)));
+    let rows = jsonl(&out.stdout);
+    assert_eq!(rows.len(), 5);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 lines were not valid UTF-8"));
+}
+
+#[test]
+fn text_report_names_top_anomalies_without_colour_in_pipes() {
+    let out = bin().arg("scan").arg(loghub("BGL")).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("2000 lines, "), "{text}");
+    assert!(text.contains("top anomalies by template"));
+    assert!(text.contains("reason: "));
+    assert!(!text.contains('\x1b'), "no colour when stdout is not a terminal");
+}
