@@ -18,7 +18,7 @@ pub struct EngineConfig {
     pub miner: MinerConfig,
     pub score: ScoreConfig,
     /// Records at the start of a stream (with no learned baseline) whose new templates are taken
-    /// as the stream's normal vocabulary: flagged only when severe. 0 = one epoch.
+    /// as the stream's normal vocabulary: flagged only when severe. Default: a tenth of an epoch.
     pub warmup_records: Option<u64>,
     /// Take input lines as messages as they are (no header detection).
     pub no_header: bool,
@@ -68,7 +68,7 @@ impl Engine {
 
     pub fn with_embedder(config: EngineConfig, embedder: Box<dyn Embedder>) -> Self {
         let dim = embedder.dim();
-        let warmup_until = config.warmup_records.unwrap_or(config.score.epoch_records);
+        let warmup_until = config.warmup_records.unwrap_or(config.score.epoch_records / 10);
         Engine {
             miner: Miner::new(config.miner.clone()),
             threshold: Threshold::new(config.score.threshold),

@@ -189,6 +189,10 @@ fn extract_spaced(line: &str) -> Message<'_> {
             }
             return message_from(after_decorations(line, &buf, n, i + 1), Some(level));
         }
+        if i > 0 && is_tag(t) {
+            // syslog `host prog[pid]: message`: a level word after the tag stays in the message
+            return message_from(i + 1, level_after(line, &buf, n, i + 1));
+        }
         if !is_header_token(t) {
             break;
         }
@@ -398,6 +402,10 @@ mod tests {
 
     #[test]
     fn syslog_level_is_read_but_kept_in_message() {
+        assert_eq!(
+            msg("Nov 24 08:35:00 web01 sshd[9300]: error: maximum authentication attempts exceeded"),
+            ("error: maximum authentication attempts exceeded", Some(Level::Error))
+        );
         assert_eq!(
             msg("Dec 10 09:32:20 LabSZ sshd[24680]: error: Received disconnect from 1.2.3.4: 3"),
             ("error: Received disconnect from 1.2.3.4: 3", Some(Level::Error))
