@@ -341,12 +341,7 @@ fn skeleton_hash(msg: &str, tokens: &[Token]) -> Option<u64> {
             continue;
         }
         let (pre, wild, post) = t.masked(msg);
-        h.bytes(pre.as_bytes());
-        if wild {
-            h.add(0xA5A5_5A5A_0F0F_F0F0);
-            h.bytes(post.as_bytes());
-        }
-        h.add(0x9E37_79B9_7F4A_7C15);
+        h.token(pre, wild, post);
         consts += 1;
     }
     (consts >= 2).then(|| h.finish())
@@ -368,14 +363,9 @@ fn slots_skeleton(slots: &[Slot]) -> Option<u64> {
                 continue;
             }
             match c.find(WILDCARD) {
-                Some(i) => {
-                    h.bytes(c[..i].as_bytes());
-                    h.add(0xA5A5_5A5A_0F0F_F0F0);
-                    h.bytes(c[i + WILDCARD.len()..].as_bytes());
-                }
-                None => h.bytes(c.as_bytes()),
+                Some(i) => h.token(&c[..i], true, &c[i + WILDCARD.len()..]),
+                None => h.token(c, false, ""),
             }
-            h.add(0x9E37_79B9_7F4A_7C15);
             consts += 1;
         }
     }
@@ -388,12 +378,7 @@ fn shape_hash(msg: &str, tokens: &[Token]) -> u64 {
     let mut h = Fx(tokens.len() as u64);
     for t in tokens {
         let (pre, wild, post) = t.masked(msg);
-        h.bytes(pre.as_bytes());
-        if wild {
-            h.add(0xA5A5_5A5A_0F0F_F0F0);
-            h.bytes(post.as_bytes());
-        }
-        h.add(0x9E37_79B9_7F4A_7C15);
+        h.token(pre, wild, post);
     }
     h.finish()
 }
@@ -416,6 +401,16 @@ impl Fx {
         let mut tail = [0u8; 8];
         tail[..b.len()].copy_from_slice(b);
         self.add(u64::from_le_bytes(tail) ^ ((b.len() as u64) << 59));
+    }
+
+    /// One masked token: prefix, wildcard marker, suffix, separator.
+    fn token(&mut self, pre: &str, wild: bool, post: &str) {
+        self.bytes(pre.as_bytes());
+        if wild {
+            self.add(0xA5A5_5A5A_0F0F_F0F0);
+            self.bytes(post.as_bytes());
+        }
+        self.add(0x9E37_79B9_7F4A_7C15);
     }
 
     fn finish(&self) -> u64 {
