@@ -5,10 +5,13 @@
 //! templates into vectors, [`score`] scores, and [`engine`] runs them in order. The CLI lives in
 //! `src/cli`, the state that survives restarts in [`state`].
 
+pub mod config;
 pub mod embed;
 pub mod engine;
 pub mod level;
 pub mod message;
+pub mod msgpack;
+pub mod records;
 pub mod score;
 pub mod state;
 pub mod template;

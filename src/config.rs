@@ -1,0 +1,273 @@
+//! Settings of an embedded engine (Fluent Bit plugin, C API): one table of properties.
+//!
+//! Every property is declared once, with its default and description, in [`PROPERTIES`]. The
+//! same table validates the Fluent Bit configuration and the C API's JSON or key/value config,
+//! prints `turbolog plugin-props`, and is what the README's property list is made from.
+
+use std::path::PathBuf;
+
+use crate::engine::EngineConfig;
+
+pub struct Property {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub description: &'static str,
+}
+
+pub const PROPERTIES: &[Property] = &[
+    Property { name: "state_dir", default: "", description: "Directory where what the engine learns is kept across restarts; empty = learn in memory only" },
+    Property { name: "message_key", default: "log,message,msg", description: "Record key(s) holding the message, comma-separated, first found wins" },
+    Property { name: "mode", default: "tag", description: "tag: add fields to every record; only_anomalies: drop records that are not anomalous" },
+    Property { name: "threshold", default: "", description: "Fixed anomaly threshold in [0, 1]; empty = self-calibrating (base 0.5)" },
+    Property { name: "window", default: "10", description: "Seconds between saves of what was learned (also saved at flush and exit); 0 = only at exit" },
+    Property { name: "epoch", default: "1000", description: "Records per epoch, the window in which bursts and novelty are measured" },
+    Property { name: "establish", default: "3", description: "Epochs a template must appear in before it counts as normal" },
+    Property { name: "no_header", default: "false", description: "true: the message is already without timestamp/level header" },
+    Property { name: "learning", default: "true", description: "false: score against the learned state without learning (frozen)" },
+    Property { name: "field_anomaly", default: "anomaly", description: "Name of the added boolean verdict field" },
+    Property { name: "field_score", default: "anomaly_score", description: "Name of the added score field (0..1)" },
+    Property { name: "field_template_id", default: "template_id", description: "Name of the added template id field" },
+    Property { name: "field_template", default: "template", description: "Name of the added template text field" },
+    Property { name: "field_reason", default: "anomaly_reason", description: "Name of the added reason field (nil when normal)" },
+    Property { name: "model_path", default: "", description: "ONNX embedding model; not available in this version (must stay empty)" },
+    Property { name: "explain_url", default: "", description: "Local LLM endpoint for explanations; not available in this version (must stay empty)" },
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Tag,
+    OnlyAnomalies,
+}
+
+/// The names of the fields added to a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldNames {
+    pub anomaly: String,
+    pub score: String,
+    pub template_id: String,
+    pub template: String,
+    pub reason: String,
+}
+
+impl FieldNames {
+    pub fn all(&self) -> [&str; 5] {
+        [&self.anomaly, &self.score, &self.template_id, &self.template, &self.reason]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub state_dir: Option<PathBuf>,
+    pub message_keys: Vec<String>,
+    pub mode: Mode,
+    pub threshold: Option<f32>,
+    pub window_secs: f64,
+    pub epoch: u64,
+    pub establish: u32,
+    pub no_header: bool,
+    pub learning: bool,
+    pub fields: FieldNames,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::from_pairs(std::iter::empty::<(&str, &str)>()).expect("defaults are valid")
+    }
+}
+
+fn default_of(name: &str) -> &'static str {
+    PROPERTIES.iter().find(|p| p.name == name).map(|p| p.default).unwrap_or("")
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        _ => Err(format!("property {name}: `{v}` is not a boolean (use true or false)")),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, v: &str, what: &str) -> Result<T, String> {
+    v.trim().parse().map_err(|_| format!("property {name}: `{v}` is not {what}"))
+}
+
+impl Settings {
+    /// Builds settings from (name, value) pairs. Names are case-insensitive; an unknown name or
+    /// an invalid value is an error that says which and what is expected.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Settings, String> {
+        let mut values: Vec<(&'static str, String)> = PROPERTIES.iter().map(|p| (p.name, p.default.to_string())).collect();
+        for (k, v) in pairs {
+            let k = k.as_ref().to_ascii_lowercase();
+            match values.iter_mut().find(|(name, _)| *name == k) {
+                Some(slot) => slot.1 = v.as_ref().trim().to_string(),
+                None => {
+                    let names: Vec<&str> = PROPERTIES.iter().map(|p| p.name).collect();
+                    return Err(format!("unknown property `{k}`; valid properties: {}", names.join(", ")));
+                }
+            }
+        }
+        let get = |name: &str| -> &str { &values.iter().find(|(n, _)| *n == name).expect("declared").1 };
+        let field = |name: &str| -> Result<String, String> {
+            let v = get(name);
+            if v.is_empty() {
+                Err(format!("property {name} must not be empty (default {})", default_of(name)))
+            } else {
+                Ok(v.to_string())
+            }
+        };
+        let threshold = match get("threshold") {
+            "" => None,
+            v => {
+                let t: f32 = parse_num("threshold", v, "a number")?;
+                if !(0.0..=1.0).contains(&t) {
+                    return Err(format!("property threshold: {t} is outside [0, 1]"));
+                }
+                Some(t)
+            }
+        };
+        let window_secs: f64 = parse_num("window", get("window"), "a number of seconds")?;
+        if !(0.0..=86_400.0).contains(&window_secs) {
+            return Err(format!("property window: {window_secs} is outside 0..86400 seconds"));
+        }
+        let epoch: u64 = parse_num("epoch", get("epoch"), "a positive whole number")?;
+        let establish: u32 = parse_num("establish", get("establish"), "a positive whole number")?;
+        if epoch == 0 || establish == 0 {
+            return Err("properties epoch and establish must be at least 1".into());
+        }
+        let mode = match get("mode").to_ascii_lowercase().as_str() {
+            "tag" => Mode::Tag,
+            "only_anomalies" => Mode::OnlyAnomalies,
+            v => return Err(format!("property mode: `{v}` is not one of tag, only_anomalies")),
+        };
+        let message_keys: Vec<String> =
+            get("message_key").split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+        if message_keys.is_empty() {
+            return Err("property message_key must name at least one key".into());
+        }
+        for reserved in ["model_path", "explain_url"] {
+            if !get(reserved).is_empty() {
+                return Err(format!(
+                    "property {reserved} is not supported by this version of turbolog (built-in embedder only); remove it"
+                ));
+            }
+        }
+        let fields = FieldNames {
+            anomaly: field("field_anomaly")?,
+            score: field("field_score")?,
+            template_id: field("field_template_id")?,
+            template: field("field_template")?,
+            reason: field("field_reason")?,
+        };
+        let all = fields.all();
+        if (1..all.len()).any(|i| all[..i].contains(&all[i])) {
+            return Err("the field_* properties must name five different fields".into());
+        }
+        Ok(Settings {
+            state_dir: match get("state_dir") {
+                "" => None,
+                v => Some(PathBuf::from(v)),
+            },
+            message_keys,
+            mode,
+            threshold,
+            window_secs,
+            epoch,
+            establish,
+            no_header: parse_bool("no_header", get("no_header"))?,
+            learning: parse_bool("learning", get("learning"))?,
+            fields,
+        })
+    }
+
+    /// Settings from a JSON object of strings, numbers or booleans (the C API's config).
+    pub fn from_json(json: &str) -> Result<Settings, String> {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(json).map_err(|e| format!("config is not a JSON object: {e}"))?;
+        let mut pairs = Vec::new();
+        for (k, v) in map {
+            let s = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(String::from).ok_or_else(|| format!("property {k}: list items must be strings")))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                other => return Err(format!("property {k}: {other} is not a string, number or boolean")),
+            };
+            pairs.push((k, s));
+        }
+        Settings::from_pairs(pairs)
+    }
+
+    pub fn engine_config(&self) -> EngineConfig {
+        let mut c = EngineConfig::default();
+        c.no_header = self.no_header;
+        c.score.epoch_records = self.epoch;
+        c.score.establish_epochs = self.establish;
+        if let Some(t) = self.threshold {
+            c.score.threshold = t;
+            c.score.fixed_threshold = true;
+        }
+        c
+    }
+}
+
+/// The property table as text, for `turbolog plugin-props`.
+pub fn describe() -> String {
+    let width = PROPERTIES.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for p in PROPERTIES {
+        let default = if p.default.is_empty() { "(empty)" } else { p.default };
+        out.push_str(&format!("{:<width$}  default {default}\n{:<width$}  {}\n", p.name, "", p.description));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_table() {
+        let s = Settings::default();
+        assert_eq!(s.message_keys, ["log", "message", "msg"]);
+        assert_eq!(s.mode, Mode::Tag);
+        assert_eq!(s.window_secs, 10.0);
+        assert_eq!(s.fields.reason, "anomaly_reason");
+        assert!(s.learning && s.threshold.is_none() && s.state_dir.is_none());
+    }
+
+    #[test]
+    fn values_are_validated_with_clear_messages() {
+        let err = |pairs: &[(&str, &str)]| Settings::from_pairs(pairs.iter().copied()).unwrap_err();
+        assert!(err(&[("colour", "red")]).contains("unknown property `colour`; valid properties: state_dir"));
+        assert!(err(&[("mode", "drop")]).contains("not one of tag, only_anomalies"));
+        assert!(err(&[("threshold", "1.5")]).contains("outside [0, 1]"));
+        assert!(err(&[("window", "soon")]).contains("not a number of seconds"));
+        assert!(err(&[("field_template", "anomaly")]).contains("five different fields"));
+        assert!(err(&[("model_path", "/m.onnx")]).contains("not supported"));
+        assert!(err(&[("message_key", " , ")]).contains("at least one key"));
+        let s = Settings::from_pairs([("Mode", "only_anomalies"), ("message_key", "body, text"), ("threshold", "0.7")]).unwrap();
+        assert_eq!((s.mode, s.message_keys.clone(), s.threshold), (Mode::OnlyAnomalies, vec!["body".into(), "text".into()], Some(0.7)));
+    }
+
+    #[test]
+    fn json_config() {
+        let s = Settings::from_json(r#"{"state_dir":"/tmp/x","window":5,"learning":false,"message_key":["a","b"]}"#).unwrap();
+        assert_eq!(s.state_dir, Some(PathBuf::from("/tmp/x")));
+        assert_eq!((s.window_secs, s.learning), (5.0, false));
+        assert_eq!(s.message_keys, ["a", "b"]);
+        assert!(Settings::from_json("[1]").unwrap_err().contains("not a JSON object"));
+        assert!(Settings::from_json(r#"{"epoch":{"x":1}}"#).unwrap_err().contains("property epoch"));
+    }
+
+    #[test]
+    fn describe_lists_every_property() {
+        let d = describe();
+        for p in PROPERTIES {
+            assert!(d.contains(p.name) && d.contains(p.description));
+        }
+    }
+}

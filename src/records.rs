@@ -1,0 +1,322 @@
+//! Stage 5 for hosts that speak msgpack: score the records of a Fluent Bit buffer and tag them.
+//!
+//! A buffer is a concatenation of records `[[EventTime, metadata], body]` (or the legacy
+//! `[time, body]`). Records are copied through byte for byte; only a record whose body is a map
+//! with a string message gets a rewritten body: the same entries (minus any stale fields of ours)
+//! followed by the five verdict fields. Group markers, non-map bodies and records without the
+//! message key pass through untouched; so does the whole buffer if it turns out to be corrupt.
+
+use std::fmt::Write as _;
+
+use crate::config::{Mode, Settings};
+use crate::engine::Engine;
+use crate::msgpack::{Error, Reader};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkStats {
+    pub records: u64,
+    pub tagged: u64,
+    pub anomalies: u64,
+    pub dropped: u64,
+    pub untouched: u64,
+}
+
+impl ChunkStats {
+    /// Whether the output differs from the input.
+    pub fn modified(&self) -> bool {
+        self.tagged > 0 || self.dropped > 0
+    }
+}
+
+/// Reusable buffers for tagging chunks: nothing is allocated per record once warm.
+#[derive(Default)]
+pub struct Tagger {
+    entries: Vec<(usize, usize)>,
+    reason: String,
+}
+
+const GROUP_START: u32 = 0xFFFF_FFFF;
+const GROUP_END: u32 = 0xFFFF_FFFE;
+
+impl Tagger {
+    /// Scores every record of `data`, appending the output buffer to `out` (cleared first).
+    /// On `Err` the caller must pass `data` through unchanged.
+    pub fn tag_chunk(&mut self, data: &[u8], engine: &mut Engine, settings: &Settings, out: &mut Vec<u8>) -> Result<ChunkStats, Error> {
+        out.clear();
+        out.reserve(data.len() + data.len() / 2);
+        let mut stats = ChunkStats::default();
+        let mut r = Reader::new(data);
+        while !r.at_end() {
+            let record_start = r.pos;
+            stats.records += 1;
+            match self.tag_record(&mut r, data, engine, settings, out, &mut stats)? {
+                Outcome::Written => {}
+                Outcome::Dropped => stats.dropped += 1,
+                Outcome::Untouched => {
+                    out.extend_from_slice(&data[record_start..r.pos]);
+                    stats.untouched += 1;
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    fn tag_record(
+        &mut self,
+        r: &mut Reader<'_>,
+        data: &[u8],
+        engine: &mut Engine,
+        settings: &Settings,
+        out: &mut Vec<u8>,
+        stats: &mut ChunkStats,
+    ) -> Result<Outcome, Error> {
+        let record_start = r.pos;
+        if r.array_len()? != Some(2) {
+            r.pos = record_start;
+            r.skip()?;
+            return Ok(Outcome::Untouched);
+        }
+        let header_start = r.pos;
+        let group = match r.array_len()? {
+            Some(n) if n >= 1 => {
+                let group = is_group_marker(r)?;
+                for _ in 1..n {
+                    r.skip()?;
+                }
+                group
+            }
+            Some(_) => false,
+            None => is_group_marker(r)?, // legacy `[time, body]`
+        };
+        let header_end = r.pos;
+        let body_start = r.pos;
+        let Some(n) = (if group { None } else { r.map_len()? }) else {
+            r.pos = body_start;
+            r.skip()?;
+            return Ok(Outcome::Untouched);
+        };
+        // Walk the entries: where each starts and ends, which are ours, where the message is.
+        self.entries.clear();
+        let fields = settings.fields.all();
+        let mut message: Option<(usize, &[u8])> = None; // (priority, bytes)
+        for _ in 0..n {
+            let entry_start = r.pos;
+            let key = r.str_bytes()?;
+            if key.is_none() {
+                r.skip()?;
+            }
+            let value_start = r.pos;
+            if let Some(key) = key {
+                if fields.iter().any(|f| f.as_bytes() == key) {
+                    r.skip()?; // a stale field of ours: dropped, written afresh below
+                    continue;
+                }
+                if let Some(prio) = settings.message_keys.iter().position(|k| k.as_bytes() == key) {
+                    if message.map_or(true, |(p, _)| prio < p) {
+                        if let Some(v) = r.str_bytes()? {
+                            message = Some((prio, v));
+                        }
+                        r.pos = value_start;
+                    }
+                }
+            }
+            r.skip()?;
+            self.entries.push((entry_start, r.pos));
+        }
+        let Some((_, msg)) = message else {
+            return Ok(Outcome::Untouched);
+        };
+        // invalid UTF-8 is replaced for scoring only; the record keeps its bytes
+        let v = engine.process_line(&String::from_utf8_lossy(msg));
+        if settings.mode == Mode::OnlyAnomalies && !v.anomaly {
+            return Ok(Outcome::Dropped);
+        }
+        stats.tagged += 1;
+        stats.anomalies += v.anomaly as u64;
+        // Writing into a Vec cannot fail.
+        let _ = rmp::encode::write_array_len(out, 2);
+        out.extend_from_slice(&data[header_start..header_end]);
+        let _ = rmp::encode::write_map_len(out, (self.entries.len() + 5) as u32);
+        for &(a, b) in &self.entries {
+            out.extend_from_slice(&data[a..b]);
+        }
+        let f = &settings.fields;
+        let _ = rmp::encode::write_str(out, &f.anomaly);
+        let _ = rmp::encode::write_bool(out, v.anomaly);
+        let _ = rmp::encode::write_str(out, &f.score);
+        let _ = rmp::encode::write_f64(out, (v.score as f64 * 1000.0).round() / 1000.0);
+        let _ = rmp::encode::write_str(out, &f.template_id);
+        let _ = rmp::encode::write_uint(out, v.template_id as u64);
+        let _ = rmp::encode::write_str(out, &f.template);
+        let _ = rmp::encode::write_str(out, engine.template_text(v.template_id));
+        let _ = rmp::encode::write_str(out, &f.reason);
+        if v.anomaly {
+            self.reason.clear();
+            let _ = write!(self.reason, "{}", v.reason);
+            let _ = rmp::encode::write_str(out, &self.reason);
+        } else {
+            let _ = rmp::encode::write_nil(out);
+        }
+        Ok(Outcome::Written)
+    }
+}
+
+enum Outcome {
+    Written,
+    Dropped,
+    Untouched,
+}
+
+/// Reads the time of a record; true for a group start/end marker.
+fn is_group_marker(r: &mut Reader<'_>) -> Result<bool, Error> {
+    let start = r.pos;
+    if let Some((0, d)) = r.ext()? {
+        if d.len() == 8 {
+            let secs = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+            return Ok(secs == GROUP_START || secs == GROUP_END);
+        }
+        return Ok(false);
+    }
+    r.pos = start;
+    let group = matches!(r.peek_marker()?, rmp::Marker::FixNeg(-1) | rmp::Marker::FixNeg(-2));
+    r.skip()?;
+    Ok(group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EngineConfig;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/fluent-bit").join(name);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (tests need ../shared beside the repo)", p.display()))
+    }
+
+    /// Decodes a buffer into (header bytes, body as JSON) per record, via serde-free walking.
+    fn bodies(buf: &[u8]) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        let mut out = Vec::new();
+        let mut r = Reader::new(buf);
+        while !r.at_end() {
+            assert_eq!(r.array_len().unwrap(), Some(2));
+            r.skip().unwrap();
+            out.push(value(&mut r).as_object().cloned().unwrap_or_default());
+        }
+        out
+    }
+
+    fn value(r: &mut Reader<'_>) -> serde_json::Value {
+        use serde_json::Value;
+        if let Some(n) = r.map_len().unwrap() {
+            let mut m = serde_json::Map::new();
+            for _ in 0..n {
+                let k = String::from_utf8(r.str_bytes().unwrap().unwrap().to_vec()).unwrap();
+                m.insert(k, value(r));
+            }
+            return Value::Object(m);
+        }
+        if let Some(n) = r.array_len().unwrap() {
+            return Value::Array((0..n).map(|_| value(r)).collect());
+        }
+        if let Some(s) = r.str_bytes().unwrap() {
+            return Value::String(String::from_utf8_lossy(s).into_owned());
+        }
+        let start = r.pos;
+        let mut slice = &r.buf[start..];
+        let v = match rmp::decode::read_marker(&mut slice).unwrap() {
+            rmp::Marker::True => Value::Bool(true),
+            rmp::Marker::False => Value::Bool(false),
+            rmp::Marker::Null => Value::Null,
+            rmp::Marker::F64 => {
+                let mut s = &r.buf[start..];
+                Value::from(rmp::decode::read_f64(&mut s).unwrap())
+            }
+            _ => {
+                let mut s = &r.buf[start..];
+                rmp::decode::read_int::<i64, _>(&mut s).map(Value::from).unwrap_or(Value::Null)
+            }
+        };
+        r.skip().unwrap();
+        v
+    }
+
+    #[test]
+    fn tags_every_record_of_a_real_tail_chunk() {
+        let data = fixture("tail_openssh.msgpack");
+        let mut engine = Engine::new(EngineConfig::default());
+        let settings = Settings::default();
+        let mut out = Vec::new();
+        let stats = Tagger::default().tag_chunk(&data, &mut engine, &settings, &mut out).unwrap();
+        // 1,999 records: the log's last line has no newline, so in_tail never emitted it
+        assert_eq!(stats.records, 1999);
+        assert_eq!(stats.tagged, 1999);
+        let bodies = bodies(&out);
+        assert_eq!(bodies.len(), 1999);
+        let first = &bodies[0];
+        assert!(first["log"].as_str().unwrap().starts_with("Dec 10 06:55:46 LabSZ sshd[24200]: reverse mapping"));
+        assert!(first["anomaly"].is_boolean());
+        assert!(first["template_id"].is_i64());
+        assert!(first["anomaly_score"].is_number());
+        assert!(bodies.iter().all(|b| b["anomaly_reason"].is_null() != b["anomaly"].as_bool().unwrap()));
+        // headers (time + metadata) are copied byte for byte: the input's first record header
+        assert_eq!(&out[..21], &data[..21]);
+    }
+
+    #[test]
+    fn keeps_metadata_nested_values_and_replaces_stale_fields() {
+        let data = fixture("dummy_meta.msgpack");
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        let stats = Tagger::default().tag_chunk(&data, &mut engine, &Settings::default(), &mut out).unwrap();
+        assert_eq!((stats.records, stats.tagged), (3, 3));
+        let b = &bodies(&out)[0];
+        assert_eq!(b["level"], "info");
+        assert_eq!(b["nested"]["k"], serde_json::json!([1, 2.5, null, true]));
+        assert_eq!(b["template"], "user alice logged in from <*>");
+        // a second pass over tagged output replaces our fields instead of duplicating them
+        let mut again = Vec::new();
+        Tagger::default().tag_chunk(&out, &mut engine, &Settings::default(), &mut again).unwrap();
+        let mut r = Reader::new(&again);
+        r.array_len().unwrap();
+        r.skip().unwrap();
+        assert_eq!(r.map_len().unwrap(), Some(3 + 5));
+    }
+
+    #[test]
+    fn group_markers_non_maps_and_keyless_records_pass_through_byte_for_byte() {
+        let mut data = Vec::new();
+        // group start: [[EventTime(0xFFFFFFFF, 0), {}], {}]
+        data.extend_from_slice(&[0x92, 0x92, 0xd7, 0x00, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x80, 0x81, 0xa1, b'g', 0x01]);
+        let group_len = data.len();
+        // legacy [1700000000, {"other": "x"}]
+        data.extend_from_slice(&[0x92, 0xce, 0x65, 0x53, 0xf1, 0x00, 0x81, 0xa5, b'o', b't', b'h', b'e', b'r', 0xa1, b'x']);
+        // body is not a map: [[t, {}], "str"]
+        data.extend_from_slice(&[0x92, 0x92, 0xd7, 0x00, 0, 0, 0, 1, 0, 0, 0, 0, 0x80, 0xa3, b'a', b'b', b'c']);
+        // legacy with message, float time
+        data.extend_from_slice(&[0x92, 0xcb, 0x41, 0xd9, 0, 0, 0, 0, 0, 0, 0x81, 0xa3, b'm', b's', b'g', 0xa2, b'h', b'i']);
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        let stats = Tagger::default().tag_chunk(&data, &mut engine, &Settings::default(), &mut out).unwrap();
+        assert_eq!((stats.records, stats.tagged, stats.untouched), (4, 1, 3));
+        assert_eq!(&out[..group_len], &data[..group_len]);
+        assert_eq!(&out[..data.len() - 18], &data[..data.len() - 18]);
+        let last = bodies(&out).pop().unwrap();
+        assert_eq!(last["msg"], "hi");
+        assert!(last.contains_key("anomaly"));
+    }
+
+    #[test]
+    fn only_anomalies_drops_the_rest_and_corrupt_buffers_are_errors() {
+        let data = fixture("tail_openssh.msgpack");
+        let mut engine = Engine::new(EngineConfig::default());
+        let settings = Settings::from_pairs([("mode", "only_anomalies")]).unwrap();
+        let mut out = Vec::new();
+        let stats = Tagger::default().tag_chunk(&data, &mut engine, &settings, &mut out).unwrap();
+        assert_eq!(stats.tagged + stats.dropped, 1999);
+        assert!(stats.dropped > 0);
+        assert!(bodies(&out).iter().all(|b| b["anomaly"] == true));
+        for cut in [1, 100, data.len() - 1] {
+            assert!(Tagger::default().tag_chunk(&data[..cut], &mut engine, &settings, &mut out).is_err());
+        }
+    }
+}
