@@ -259,7 +259,9 @@ mod tests {
         assert!(first["anomaly_score"].is_number());
         assert!(bodies.iter().all(|b| b["anomaly_reason"].is_null() != b["anomaly"].as_bool().unwrap()));
         // headers (time + metadata) are copied byte for byte: the input's first record header
-        assert_eq!(&out[..21], &data[..21]);
+        // the header (time + metadata map32) is copied byte for byte; the body gets a new map header
+        assert_eq!(&out[..17], &data[..17]);
+        assert_eq!(out[17], 0x86, "fixmap of 1 + 5 entries");
     }
 
     #[test]
