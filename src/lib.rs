@@ -7,6 +7,9 @@
 
 pub mod config;
 pub mod embed;
+pub mod embedded;
+pub mod ffi;
+pub mod fluentbit;
 pub mod engine;
 pub mod level;
 pub mod message;

@@ -30,6 +30,8 @@ enum Command {
     Filter(filter::FilterArgs),
     /// Record what normal looks like: learn good logs into a state directory.
     Learn(learn::LearnArgs),
+    /// List the Fluent Bit plugin / C API properties with their defaults.
+    PluginProps,
 }
 
 /// Options every command that runs the engine shares.
@@ -134,6 +136,10 @@ pub fn run() -> ExitCode {
         Command::Scan(a) => scan::run(a),
         Command::Filter(a) => filter::run(a),
         Command::Learn(a) => learn::run(a),
+        Command::PluginProps => {
+            print!("{}", turbolog::config::describe());
+            Ok(0)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),
