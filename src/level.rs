@@ -17,6 +17,10 @@ impl Level {
     /// Single letters (Android/glog style `V D I W E F`) are accepted only when `allow_letter` is set,
     /// because a lone `I` or `E` in running text is usually not a level.
     pub fn parse(word: &str, allow_letter: bool) -> Option<Level> {
+        // fast rejection: levels are short and start with a letter or a bracket
+        if word.is_empty() || word.len() > 13 || !matches!(word.as_bytes()[0], b'A'..=b'Z' | b'a'..=b'z' | b'[' | b'<' | b'(') {
+            return None;
+        }
         let w = word.trim_matches(|c: char| matches!(c, '[' | ']' | '<' | '>' | '(' | ')' | ':' | ',' | '|'));
         if w.len() == 1 {
             if !allow_letter {

@@ -95,6 +95,9 @@ const MONTHS_DAYS: &[&str] = &[
 ];
 
 fn is_month_or_day(tok: &str) -> bool {
+    if tok.len() < 3 || tok.len() > 10 || !tok.as_bytes()[0].is_ascii_alphabetic() {
+        return false;
+    }
     let t = tok.trim_end_matches([',', '.']);
     (t.len() == 3 || (4..=9).contains(&t.len()))
         && MONTHS_DAYS.iter().any(|m| t.len() >= 3 && t[..3].eq_ignore_ascii_case(m) && t.bytes().all(|b| b.is_ascii_alphabetic()))

@@ -96,7 +96,7 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
             continue;
         }
         let mut tok = classify(msg, start, i);
-        if !tok.is_var() && is_unit(tok.text(msg)) && out.last().is_some_and(|p| p.is_var() && p.var_end == p.end) {
+        if !tok.is_var() && out.last().is_some_and(|p| p.is_var() && p.var_end == p.end) && is_unit(tok.text(msg)) {
             // `12 ms`, `<1 sec`, `629 KB`: the unit belongs to its number
             tok.var_start = tok.start;
             tok.var_end = tok.end;
@@ -154,8 +154,11 @@ fn is_unit(word: &str) -> bool {
         "h", "hr", "hrs", "hour", "hours", "day", "days", "b", "kb", "mb", "gb", "tb", "kib", "mib", "gib",
         "tib", "bytes", "%",
     ];
+    if word.len() > 8 {
+        return false;
+    }
     let w = word.trim_end_matches([',', '.', ';', ')']);
-    w.len() <= 7 && UNITS.iter().any(|u| u.eq_ignore_ascii_case(w))
+    UNITS.iter().any(|u| u.eq_ignore_ascii_case(w))
 }
 
 const OPENERS: &[u8] = b"([{<\"'`";
@@ -193,28 +196,33 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
     constant
 }
 
-/// Whether a token core is a value rather than a word.
+/// Whether a token core is a value rather than a word. One pass over the bytes: this runs for
+/// every token of every record.
 pub fn is_variable(core: &str) -> bool {
     let bytes = core.as_bytes();
-    if bytes.iter().any(|b| b.is_ascii_digit()) {
-        return true;
-    }
-    if bytes.len() > 1 && (bytes[0] == b'/' || bytes[0] == b'\\' || core.starts_with("~/")) {
-        return true;
-    }
-    if core.contains("://") || core.contains(":\\") {
-        return true;
-    }
-    if let Some(at) = core.find('@') {
-        if at > 0 && core[at..].contains('.') {
-            return true;
+    let (mut slashes, mut at, mut colon_slash, mut colon_backslash) = (0u32, false, false, false);
+    let mut prev = 0u8;
+    for &b in bytes {
+        match b {
+            b'0'..=b'9' => return true,
+            b'/' => {
+                slashes += 1;
+                colon_slash |= prev == b':';
+            }
+            b'\\' => colon_backslash |= prev == b':',
+            b'@' => at = true,
+            _ => {}
         }
+        prev = b;
     }
-    // a path with several segments (`usr/lib/x`), not a ratio of words (`and/or`)
-    if bytes.iter().filter(|&&b| b == b'/').count() >= 2 {
+    if bytes.len() > 1 && (bytes[0] == b'/' || bytes[0] == b'\\' || (bytes[0] == b'~' && bytes[1] == b'/')) {
         return true;
     }
-    false
+    // URLs, Windows paths, paths with several segments (`usr/lib/x`, not `and/or`)
+    if colon_slash || colon_backslash || slashes >= 2 {
+        return true;
+    }
+    at && core.find('@').is_some_and(|i| i > 0 && core[i..].contains('.'))
 }
 
 #[cfg(test)]
