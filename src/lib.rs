@@ -17,6 +17,7 @@ pub mod msgpack;
 pub mod records;
 pub mod score;
 pub mod state;
+pub mod store;
 pub mod template;
 pub mod token;
 
