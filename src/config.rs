@@ -22,6 +22,8 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "window", default: "10", description: "Seconds between saves of what was learned (also saved at flush and exit); 0 = only at exit" },
     Property { name: "epoch", default: "1000", description: "Records per epoch, the window in which bursts and novelty are measured" },
     Property { name: "establish", default: "3", description: "Epochs a template must appear in before it counts as normal" },
+    Property { name: "fsync", default: "never", description: "never: appends survive a process crash, an OS crash may lose the last seconds; always: fsync every append" },
+    Property { name: "max_store_mb", default: "256", description: "Cap on stored vectors (MiB); compaction keeps the newest templates' vectors within it; 0 = no cap" },
     Property { name: "no_header", default: "false", description: "true: the message is already without timestamp/level header" },
     Property { name: "learning", default: "true", description: "false: score against the learned state without learning (frozen)" },
     Property { name: "field_anomaly", default: "anomaly", description: "Name of the added boolean verdict field" },
@@ -66,6 +68,8 @@ pub struct Settings {
     pub establish: u32,
     pub no_header: bool,
     pub learning: bool,
+    pub fsync: crate::store::FsyncPolicy,
+    pub max_store_mb: u64,
     pub fields: FieldNames,
 }
 
@@ -175,6 +179,12 @@ impl Settings {
             establish,
             no_header: parse_bool("no_header", get("no_header"))?,
             learning: parse_bool("learning", get("learning"))?,
+            fsync: match get("fsync").to_ascii_lowercase().as_str() {
+                "never" => crate::store::FsyncPolicy::Never,
+                "always" => crate::store::FsyncPolicy::EveryAppend,
+                v => return Err(format!("property fsync: `{v}` is not one of never, always")),
+            },
+            max_store_mb: parse_num("max_store_mb", get("max_store_mb"), "a whole number of MiB")?,
             fields,
         })
     }
@@ -199,6 +209,10 @@ impl Settings {
             pairs.push((k, s));
         }
         Settings::from_pairs(pairs)
+    }
+
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions { fsync: self.fsync, max_store_mb: self.max_store_mb, ..Default::default() }
     }
 
     pub fn engine_config(&self) -> EngineConfig {

@@ -5,11 +5,12 @@
 //! learn together and never write the same files against each other. The engine sits behind a
 //! mutex taken once per *buffer* (hundreds to thousands of records), not per record.
 //!
-//! Saving what was learned (the "window seal") happens on the window timer, on an explicit flush
-//! and when the last handle goes away. The snapshot is taken under the lock; the file is written
-//! outside it, on a background thread for the timer, so the pipeline never waits on the disk.
-//! A failed save (full disk, read-only directory) is logged once; scoring goes on from memory
-//! and the next window tries again.
+//! What the engine learns goes to the durable store: a new or generalised template's text and
+//! vector are appended to the calling thread's own WAL shard (outside the engine lock), and the
+//! window is sealed on the timer (on a background thread: the pipeline never waits on the
+//! disk), on an explicit flush and when the last handle goes away. A failing disk (full,
+//! read-only) is logged once; scoring goes on from memory, failed appends are retried at each
+//! seal, and recovery is logged when it works again.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,22 +22,27 @@ use once_cell::sync::Lazy;
 
 use crate::config::Settings;
 use crate::engine::Engine;
+use crate::persist;
 use crate::records::{ChunkStats, Tagger};
 use crate::state;
+use crate::store::Store;
+use crate::template::TemplateId;
 
 struct Inner {
     engine: Engine,
     tagger: Tagger,
     out: Vec<u8>,
-    last_save: Instant,
-    /// Records the engine had seen at the last snapshot: nothing to save when unchanged.
-    saved_records: u64,
+    dirty: Vec<TemplateId>,
+    last_seal: Instant,
+    /// Records the engine had seen at the last seal: nothing to save when unchanged.
+    sealed_records: u64,
 }
 
 pub struct Embedded {
     settings: Settings,
     inner: Mutex<Inner>,
-    saving: AtomicBool,
+    store: Option<Store>,
+    sealing: AtomicBool,
     save_failing: AtomicBool,
 }
 
@@ -66,11 +72,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+pub fn log_stderr(level: LogLevel, msg: &str) {
+    if level != LogLevel::Info {
+        eprintln!("turbolog: {}: {msg}", if level == LogLevel::Error { "error" } else { "warning" });
+    }
+}
+
 impl Embedded {
-    /// Opens (or joins) the engine for these settings, loading saved state if there is any.
-    pub fn open(settings: Settings) -> Result<Arc<Embedded>, String> {
+    /// Opens (or joins) the engine for these settings, restoring what the state dir holds.
+    pub fn open(settings: Settings, log: Log) -> Result<Arc<Embedded>, String> {
         let Some(dir) = settings.state_dir.clone() else {
-            return Ok(Arc::new(Self::create(settings)?));
+            return Ok(Arc::new(Self::create(settings, log)?));
         };
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create state_dir {}: {e} (make it writable or choose another)", dir.display()))?;
@@ -85,24 +97,48 @@ impl Embedded {
             }
             return Ok(existing);
         }
-        let e = Arc::new(Self::create(settings)?);
+        let e = Arc::new(Self::create(settings, log)?);
         registry.insert(key, Arc::downgrade(&e));
         registry.retain(|_, w| w.strong_count() > 0);
         Ok(e)
     }
 
-    fn create(settings: Settings) -> Result<Embedded, String> {
+    fn create(settings: Settings, log: Log) -> Result<Embedded, String> {
         let mut engine = Engine::new(settings.engine_config());
-        if let Some(dir) = &settings.state_dir {
-            if let Some(snap) = state::load(dir).map_err(|e| e.to_string())? {
-                engine.restore(&snap).map_err(|e| format!("{}: {e}", dir.join(state::FILE_NAME).display()))?;
+        let store = match &settings.state_dir {
+            None => None,
+            Some(dir) => {
+                let (store, opened) = persist::open_store(dir, &mut engine, settings.store_options())?;
+                for w in &opened.warnings {
+                    log(LogLevel::Warn, w);
+                }
+                let r = opened.report;
+                if r.templates > 0 {
+                    log(
+                        LogLevel::Info,
+                        &format!(
+                            "restored {} templates ({} vectors from the store, {} embedded again, {} recovered from the WAL)",
+                            r.templates, r.vectors_reused, r.reembedded, r.from_wal
+                        ),
+                    );
+                }
+                Some(store)
             }
-        }
+        };
         engine.set_learning(settings.learning);
+        engine.track_dirty(store.is_some() && settings.learning);
         Ok(Embedded {
             settings,
-            inner: Mutex::new(Inner { saved_records: engine.records(), engine, tagger: Tagger::default(), out: Vec::new(), last_save: Instant::now() }),
-            saving: AtomicBool::new(false),
+            inner: Mutex::new(Inner {
+                sealed_records: engine.records(),
+                engine,
+                tagger: Tagger::default(),
+                out: Vec::new(),
+                dirty: Vec::new(),
+                last_seal: Instant::now(),
+            }),
+            store,
+            sealing: AtomicBool::new(false),
             save_failing: AtomicBool::new(false),
         })
     }
@@ -112,19 +148,11 @@ impl Embedded {
     }
 
     /// Scores and tags a buffer of msgpack records. `emit` receives the result while the lock is
-    /// held (copy it out). Also runs the window timer.
+    /// held (copy it out). Then appends what was learned and runs the window timer.
     pub fn filter<R>(self: &Arc<Self>, data: &[u8], log: Log, emit: impl FnOnce(Filtered<'_>) -> R) -> R {
         let mut inner = lock(&self.inner);
-        let Inner { engine, tagger, out, last_save, saved_records } = &mut *inner;
+        let Inner { engine, tagger, out, dirty, last_seal, .. } = &mut *inner;
         let result = tagger.tag_chunk(data, engine, &self.settings, out);
-        let due = self.settings.window_secs > 0.0 && last_save.elapsed().as_secs_f64() >= self.settings.window_secs;
-        let snapshot = if due && self.wants_save() && !self.saving.swap(true, Ordering::AcqRel) {
-            *last_save = Instant::now();
-            *saved_records = engine.records();
-            Some(engine.snapshot())
-        } else {
-            None
-        };
         let r = match result {
             Ok(stats) if stats.modified() => emit(Filtered::Modified(out, stats)),
             Ok(_) => emit(Filtered::Untouched),
@@ -133,52 +161,84 @@ impl Embedded {
                 emit(Filtered::Untouched)
             }
         };
+        // New templates are rare: copy them out and append outside the engine lock.
+        let learned = self.take_learned(engine, dirty);
+        let due = self.settings.window_secs > 0.0 && last_seal.elapsed().as_secs_f64() >= self.settings.window_secs;
+        if due {
+            *last_seal = Instant::now();
+        }
         drop(inner);
-        if let Some(snap) = snapshot {
+        self.append(&learned, log);
+        if due && self.store.is_some() && !self.sealing.swap(true, Ordering::AcqRel) {
             let me = Arc::clone(self);
-            let spawned = std::thread::Builder::new().name("turbolog-save".into()).spawn(move || {
-                let _ = me.write(&snap, log); // a failure is logged inside
-                me.saving.store(false, Ordering::Release);
+            let spawned = std::thread::Builder::new().name("turbolog-seal".into()).spawn(move || {
+                let _ = me.seal(log); // a failure is logged inside
+                me.sealing.store(false, Ordering::Release);
             });
             if spawned.is_err() {
-                self.saving.store(false, Ordering::Release);
+                self.sealing.store(false, Ordering::Release);
             }
         }
         r
     }
 
-    fn wants_save(&self) -> bool {
-        self.settings.state_dir.is_some() && self.settings.learning
+    fn take_learned(&self, engine: &mut Engine, dirty: &mut Vec<TemplateId>) -> Vec<(u64, String, Vec<f32>)> {
+        if self.store.is_none() {
+            return Vec::new();
+        }
+        engine.take_dirty(dirty);
+        dirty.iter().map(|&id| (id as u64, engine.template_text(id).to_string(), engine.vector(id).to_vec())).collect()
     }
 
-    /// Saves what was learned now, synchronously. Ok when there is nothing to save.
+    fn append(&self, learned: &[(u64, String, Vec<f32>)], log: Log) {
+        let Some(store) = &self.store else { return };
+        for (id, text, v) in learned {
+            if let Err(e) = store.append(*id, text, v) {
+                log(LogLevel::Error, &format!("{e}; records keep being tagged from memory and the append is retried at the next seal"));
+            }
+        }
+    }
+
+    /// Seals the window now, synchronously: `templates.tls`, then a chunk from the WAL shards.
     pub fn flush(&self, log: Log) -> Result<(), String> {
-        if !self.wants_save() {
+        if self.store.is_none() {
             return Ok(());
         }
-        let snap = {
+        let learned = {
             let mut inner = lock(&self.inner);
-            if inner.engine.records() == inner.saved_records && inner.engine.records() > 0 {
-                return Ok(());
-            }
-            inner.last_save = Instant::now();
-            inner.saved_records = inner.engine.records();
-            inner.engine.snapshot()
+            let Inner { engine, dirty, .. } = &mut *inner;
+            self.take_learned(engine, dirty)
         };
-        self.write(&snap, log)
+        self.append(&learned, log);
+        self.seal(log)
     }
 
-    fn write(&self, snap: &state::Snapshot, log: Log) -> Result<(), String> {
-        let dir = self.settings.state_dir.as_ref().expect("checked by wants_save");
-        match state::save(dir, snap) {
-            Ok(()) => {
+    fn seal(&self, log: Log) -> Result<(), String> {
+        let Some(store) = &self.store else { return Ok(()) };
+        let dir = self.settings.state_dir.as_ref().expect("a store has a directory");
+        let result = store.seal(|| {
+            // taken after the WALs are detached, so it covers every detached record
+            let snap = {
+                let mut inner = lock(&self.inner);
+                if inner.engine.records() == inner.sealed_records && dir.join(state::FILE_NAME).exists() {
+                    return Ok(());
+                }
+                inner.sealed_records = inner.engine.records();
+                inner.engine.snapshot()
+            };
+            state::save(dir, &snap).map_err(|e| {
+                lock(&self.inner).sealed_records = u64::MAX; // unsaved: the next seal must write
+                e.to_string()
+            })
+        });
+        match result {
+            Ok(_) => {
                 if self.save_failing.swap(false, Ordering::AcqRel) {
                     log(LogLevel::Info, &format!("saving to {} works again", dir.display()));
                 }
                 Ok(())
             }
             Err(e) => {
-                lock(&self.inner).saved_records = u64::MAX; // unsaved: the next flush must write
                 let msg = format!("{e}; scoring continues from memory and the next window retries");
                 if !self.save_failing.swap(true, Ordering::AcqRel) {
                     log(LogLevel::Error, &msg);
@@ -197,6 +257,6 @@ impl Embedded {
 
 impl Drop for Embedded {
     fn drop(&mut self) {
-        let _ = self.flush(|level, msg| eprintln!("turbolog: {level:?}: {msg}"));
+        let _ = self.flush(log_stderr);
     }
 }

@@ -59,6 +59,21 @@ pub struct Engine {
     /// Learning mode: statistics change. Off with `--frozen`.
     learning: bool,
     warmup_until: u64,
+    /// Templates created or generalised since the last [`Engine::take_dirty`], when tracked.
+    dirty: Vec<TemplateId>,
+    track_dirty: bool,
+}
+
+/// What [`Engine::restore_with`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    pub templates: usize,
+    /// Vectors taken from the store as they were.
+    pub vectors_reused: usize,
+    /// Vectors the store lacked, embedded again.
+    pub reembedded: usize,
+    /// Templates newer than `templates.tls`, recovered from WAL records.
+    pub from_wal: usize,
 }
 
 impl Engine {
@@ -83,6 +98,8 @@ impl Engine {
             epoch: 0,
             learning: true,
             warmup_until,
+            dirty: Vec::new(),
+            track_dirty: false,
         }
     }
 
@@ -116,6 +133,24 @@ impl Engine {
 
     pub fn set_learning(&mut self, learning: bool) {
         self.learning = learning;
+    }
+
+    /// Records which templates are created or generalised, for [`Engine::take_dirty`].
+    pub fn track_dirty(&mut self, on: bool) {
+        self.track_dirty = on;
+        self.dirty.clear();
+    }
+
+    /// Moves the ids of templates created or generalised since the last call into `out`.
+    pub fn take_dirty(&mut self, out: &mut Vec<TemplateId>) {
+        out.clear();
+        std::mem::swap(out, &mut self.dirty);
+        out.dedup();
+    }
+
+    /// The vector of a template.
+    pub fn vector(&self, id: TemplateId) -> &[f32] {
+        &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim]
     }
 
     /// The text of a template, `<*>` marking variables.
@@ -228,6 +263,65 @@ impl Engine {
 
     /// Continues from a saved state. Only a fresh engine can restore.
     pub fn restore(&mut self, snap: &Snapshot) -> Result<(), String> {
+        self.restore_with(Some(snap), &[], &mut |_, _| false).map(|_| ())
+    }
+
+    /// Continues from a saved state and what the store recovered: `vector_of(id, out)` fills
+    /// `out` with a stored vector and returns true, or returns false (the template is embedded
+    /// again); `wal_texts` are (id, text) records newer than the snapshot, oldest first.
+    pub fn restore_with(
+        &mut self,
+        snap: Option<&Snapshot>,
+        wal_texts: &[(u64, String)],
+        vector_of: &mut dyn FnMut(u64, &mut [f32]) -> bool,
+    ) -> Result<RestoreReport, String> {
+        let mut report = RestoreReport::default();
+        if let Some(snap) = snap {
+            self.restore_snapshot(snap, vector_of, &mut report)?;
+        } else if self.records != 0 || !self.miner.is_empty() {
+            return Err("state can only be restored into a fresh engine".into());
+        }
+        // Templates created or generalised after the snapshot, from the WAL: latest text per id,
+        // applied while ids stay dense.
+        let mut latest: std::collections::BTreeMap<u64, &str> = std::collections::BTreeMap::new();
+        for (id, text) in wal_texts {
+            latest.insert(*id, text);
+        }
+        for (id, text) in latest {
+            let known = (id as usize) < self.miner.len();
+            if !known && id as usize != self.miner.len() {
+                break; // a gap: the ids after it cannot be placed
+            }
+            if known {
+                if self.miner.get(id as TemplateId).map(|t| t.text()) == Some(text) {
+                    continue;
+                }
+                self.miner.replace_text(id as TemplateId, text)?;
+            } else {
+                self.miner.restore(id as TemplateId, text, 1)?;
+                self.stats.push(TemplateStats { first_seen: self.records, last_epoch: u64::MAX, ..TemplateStats::default() });
+                self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
+                report.templates += 1;
+            }
+            report.from_wal += 1;
+            self.load_vector(id as TemplateId, vector_of, &mut report);
+        }
+        Ok(report)
+    }
+
+    fn load_vector(&mut self, id: TemplateId, vector_of: &mut dyn FnMut(u64, &mut [f32]) -> bool, report: &mut RestoreReport) {
+        let text = self.miner.get(id).map_or("", |t| t.text());
+        self.stats[id as usize].trouble = trouble_score(text);
+        let out = &mut self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
+        if vector_of(id as u64, out) {
+            report.vectors_reused += 1;
+        } else {
+            self.embed(id);
+            report.reembedded += 1;
+        }
+    }
+
+    fn restore_snapshot(&mut self, snap: &Snapshot, vector_of: &mut dyn FnMut(u64, &mut [f32]) -> bool, report: &mut RestoreReport) -> Result<(), String> {
         if self.records != 0 || !self.miner.is_empty() {
             return Err("state can only be restored into a fresh engine".into());
         }
@@ -251,7 +345,8 @@ impl Engine {
                 distance: t.distance,
             });
             self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
-            self.embed(t.id);
+            self.load_vector(t.id, vector_of, report);
+            report.templates += 1;
             if t.established {
                 self.establish(t.id);
             }
@@ -279,6 +374,11 @@ impl Engine {
             self.stats[id].distance = self.distance_to_normal(m.id);
         } else if m.generalised {
             self.embed(m.id);
+        } else {
+            return;
+        }
+        if self.track_dirty {
+            self.dirty.push(m.id);
         }
     }
 

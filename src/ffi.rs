@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::embedded::{Embedded, Filtered, LogLevel};
+use crate::embedded::{log_stderr, Embedded, Filtered};
 
 pub const MODIFIED: c_int = 1;
 pub const NOTOUCH: c_int = 2;
@@ -30,11 +30,6 @@ fn set_error(msg: &str) {
     LAST_ERROR.with(|e| *e.borrow_mut() = c);
 }
 
-fn log_stderr(level: LogLevel, msg: &str) {
-    if level != LogLevel::Info {
-        eprintln!("turbolog: {}: {msg}", if level == LogLevel::Error { "error" } else { "warning" });
-    }
-}
 
 /// Runs `f`, turning a panic into `on_panic` and an error message.
 fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
@@ -56,7 +51,7 @@ unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, String> {
 }
 
 fn new_handle(settings: Result<Settings, String>) -> *mut Handle {
-    match settings.and_then(Embedded::open) {
+    match settings.and_then(|s| Embedded::open(s, log_stderr)) {
         Ok(engine) => {
             set_error("");
             Box::into_raw(Box::new(Handle { engine }))

@@ -178,7 +178,7 @@ unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut
                 return -1;
             }
         };
-        let engine = match Embedded::open(settings) {
+        let engine = match Embedded::open(settings, flb_log) {
             Ok(e) => e,
             Err(e) => {
                 flb_log(LogLevel::Error, &format!("cannot start: {e}"));

@@ -16,6 +16,7 @@ pub mod message;
 pub mod msgpack;
 pub mod records;
 pub mod score;
+pub mod persist;
 pub mod state;
 pub mod store;
 pub mod template;

@@ -255,6 +255,9 @@ impl Miner {
     fn push(&mut self, slots: Vec<Slot>) -> TemplateId {
         let id = self.templates.len() as TemplateId;
         let len = slots.len();
+        if let Some(k) = slots_skeleton(&slots) {
+            self.skeletons.entry(k).or_insert(id);
+        }
         let text = Template::render(&slots);
         self.templates.push(Template { id, slots, text, count: 0 });
         self.by_len.entry(len).or_default().push(id);
@@ -269,6 +272,22 @@ impl Miner {
         self.templates.push(Template { id, slots: Vec::new(), text: OVERFLOW_TEXT.to_string(), count: 0 });
         self.overflow = Some(id);
         id
+    }
+
+    /// Replaces a template's text with a newer (more general) one recovered from the WAL.
+    pub fn replace_text(&mut self, id: TemplateId, text: &str) -> Result<(), String> {
+        let t = self.templates.get_mut(id as usize).ok_or_else(|| format!("no template {id}"))?;
+        let slots: Vec<Slot> =
+            text.split(' ').filter(|s| !s.is_empty()).map(|s| if s == WILDCARD { Slot::Wild } else { Slot::Const(s.into()) }).collect();
+        if slots.len() != t.slots.len() {
+            return Ok(()); // a different shape cannot be the same template: keep what we have
+        }
+        t.slots = slots;
+        t.text = Template::render(&t.slots);
+        if let Some(k) = slots_skeleton(&t.slots) {
+            self.skeletons.entry(k).or_insert(id);
+        }
+        Ok(())
     }
 
     /// Restores a template from a saved state, keeping its id. Ids must come in increasing order.

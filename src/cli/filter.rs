@@ -25,9 +25,10 @@ pub struct FilterArgs {
     /// Output anomalous records only.
     #[arg(long)]
     pub only_anomalies: bool,
-    /// Save the state every N records as well as at the end (0 = only at the end).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub save_every: u64,
+    /// With --state: seconds between window seals (templates.tls and a chunk); new templates
+    /// reach the WAL at once. 0 = seal only at the end.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub window: f64,
 }
 
 /// The fields added to each record.
@@ -40,7 +41,8 @@ struct Counters {
 }
 
 pub fn run(args: FilterArgs) -> Result<u8, String> {
-    let mut engine = args.engine.engine()?;
+    let mut session = args.engine.session()?;
+    let mut last_seal = std::time::Instant::now();
     let mut lines = Lines::new(&args.files);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -55,6 +57,7 @@ pub fn run(args: FilterArgs) -> Result<u8, String> {
         let Some(line) = lines.next_line().map_err(|e| e.to_string())? else { break };
         n += 1;
         buf.clear();
+        let engine = &mut session.engine;
         match record::parse_object(line) {
             None => {
                 let v = engine.process_line(line);
@@ -93,16 +96,20 @@ pub fn run(args: FilterArgs) -> Result<u8, String> {
                 }
             },
         }
+        // what was learned reaches the WAL before the record is written out
+        session.after_record();
         if !buf.is_empty() {
             buf.push('\n');
             out.write_all(buf.as_bytes()).map_err(|e| e.to_string())?;
         }
-        if args.save_every > 0 && n % args.save_every == 0 {
-            args.engine.save(&engine)?;
+        if args.window > 0.0 && last_seal.elapsed().as_secs_f64() >= args.window {
+            out.flush().map_err(|e| e.to_string())?;
+            session.seal_quietly();
+            last_seal = std::time::Instant::now();
         }
     }
     out.flush().map_err(|e| e.to_string())?;
-    args.engine.save(&engine)?;
+    session.seal()?;
     if counters.malformed > 0 {
         eprintln!("turbolog: warning: {} malformed JSON lines were passed through untouched", counters.malformed);
     }

@@ -25,15 +25,17 @@ pub fn run(args: LearnArgs) -> Result<u8, String> {
     if args.engine.frozen {
         return Err("learn and --frozen contradict each other: learn always saves".into());
     }
-    let mut engine = args.engine.engine()?;
+    let mut session = args.engine.session()?;
     let mut lines = Lines::new(&args.files);
-    let before = engine.template_count();
+    let before = session.engine.template_count();
     let mut n = 0u64;
     while let Some(line) = lines.next_line().map_err(|e| e.to_string())? {
-        super::record::with_message(line, &args.message_keys, |m| engine.learn_line(m));
+        super::record::with_message(line, &args.message_keys, |m| session.engine.learn_line(m));
+        session.after_record();
         n += 1;
     }
-    super::save_state(&dir, &engine)?;
+    session.seal()?;
+    let engine = &session.engine;
     eprintln!(
         "learned {n} lines: {} templates ({} new) saved in {}",
         engine.template_count(),

@@ -7,11 +7,13 @@ mod record;
 mod report;
 mod scan;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use turbolog::persist::Persist;
 use turbolog::state;
+use turbolog::store::{FsyncPolicy, StoreOptions};
 use turbolog::{Engine, EngineConfig};
 
 /// Ultralight log anomaly detection: every line scored, anomalies tagged with a reason.
@@ -55,6 +57,10 @@ pub struct EngineArgs {
     /// Epochs a template must appear in before it is considered normal.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub establish: u32,
+    /// fsync every WAL append (OS-crash safe; default: process-crash safe, an OS crash may lose
+    /// the last seconds).
+    #[arg(long)]
+    pub fsync: bool,
 }
 
 fn parse_unit(s: &str) -> Result<f32, String> {
@@ -88,36 +94,81 @@ impl EngineArgs {
     }
 
     /// A fresh engine, or one that continues from the state directory.
-    pub fn engine(&self) -> Result<Engine, String> {
+    pub fn session(&self) -> Result<Session, String> {
         let mut engine = Engine::new(self.config());
+        let mut persist = None;
         if let Some(dir) = &self.state {
-            if let Some(snap) = state::load(dir).map_err(|e| e.to_string())? {
-                engine
-                    .restore(&snap)
-                    .map_err(|e| format!("{}: {e}", dir.join(state::FILE_NAME).display()))?;
-            } else if self.frozen {
+            if self.frozen && !dir.join(state::FILE_NAME).exists() {
                 return Err(format!(
                     "--frozen needs learned state, but {} holds none; run `turbolog learn --state {} GOOD.log` first",
                     dir.display(),
                     dir.display()
                 ));
             }
+            let opts = StoreOptions {
+                fsync: if self.fsync { FsyncPolicy::EveryAppend } else { FsyncPolicy::Never },
+                ..StoreOptions::default()
+            };
+            let (p, opened) = Persist::open(dir, &mut engine, opts)?;
+            for w in &opened.warnings {
+                eprintln!("turbolog: warning: {w}");
+            }
+            if self.frozen {
+                engine.track_dirty(false);
+            } else {
+                persist = Some(p);
+            }
         }
         engine.set_learning(!self.frozen);
-        Ok(engine)
-    }
-
-    /// Saves what was learned, unless frozen or stateless.
-    pub fn save(&self, engine: &Engine) -> Result<(), String> {
-        match &self.state {
-            Some(dir) if !self.frozen => save_state(dir, engine),
-            _ => Ok(()),
-        }
+        Ok(Session { engine, persist, store_failing: false })
     }
 }
 
-pub fn save_state(dir: &Path, engine: &Engine) -> Result<(), String> {
-    state::save(dir, &engine.snapshot()).map_err(|e| e.to_string())
+/// An engine and, with `--state`, where what it learns is kept.
+pub struct Session {
+    pub engine: Engine,
+    persist: Option<Persist>,
+    store_failing: bool,
+}
+
+impl Session {
+    /// After each record: new templates go to the WAL. A failing disk is reported once and the
+    /// stream goes on (the store retries at each seal).
+    pub fn after_record(&mut self) {
+        if let Some(p) = &mut self.persist {
+            if let Err(e) = p.record(&mut self.engine) {
+                self.store_failing = true;
+                eprintln!("turbolog: warning: {e}");
+            }
+        }
+    }
+
+    /// Seals the window: templates.tls and a chunk.
+    pub fn seal(&mut self) -> Result<(), String> {
+        if let Some(p) = &mut self.persist {
+            match p.seal(&mut self.engine) {
+                Ok(_) => {
+                    if std::mem::take(&mut self.store_failing) {
+                        eprintln!("turbolog: saving to {} works again", p.dir().display());
+                    }
+                }
+                Err(e) => {
+                    return Err(format!("{e}; what was learned in this run is not saved"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A periodic seal whose failure is a warning, not the end of the stream.
+    pub fn seal_quietly(&mut self) {
+        if let Err(e) = self.seal() {
+            if !self.store_failing {
+                eprintln!("turbolog: warning: {e}; retrying at the next window");
+            }
+            self.store_failing = true;
+        }
+    }
 }
 
 /// Whether colour may be used on this stream: a terminal, and `NO_COLOR` unset.

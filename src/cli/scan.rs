@@ -42,7 +42,7 @@ struct Row<'a> {
 }
 
 pub fn run(args: ScanArgs) -> Result<u8, String> {
-    let mut engine = args.engine.engine()?;
+    let mut session = args.engine.session()?;
     let mut lines = Lines::new(&args.files);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -57,7 +57,9 @@ pub fn run(args: ScanArgs) -> Result<u8, String> {
         }
         let Some(line) = lines.next_line().map_err(|e| e.to_string())? else { break };
         n += 1;
-        let verdict = record::with_message(line, &args.message_keys, |m| engine.process_line(m));
+        let verdict = record::with_message(line, &args.message_keys, |m| session.engine.process_line(m));
+        session.after_record();
+        let engine = &session.engine;
         reason.clear();
         if verdict.anomaly {
             anomalies += 1;
@@ -94,9 +96,9 @@ pub fn run(args: ScanArgs) -> Result<u8, String> {
         eprintln!("turbolog: warning: {} lines were not valid UTF-8; invalid bytes were replaced with U+FFFD", lines.invalid_utf8);
     }
     if args.format == Format::Text {
-        report.print(&mut out, &engine, n, super::use_colour(1)).map_err(|e| e.to_string())?;
+        report.print(&mut out, &session.engine, n, super::use_colour(1)).map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())?;
-    args.engine.save(&engine)?;
+    session.seal()?;
     Ok(if anomalies > 0 { 1 } else { 0 })
 }

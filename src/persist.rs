@@ -1,0 +1,85 @@
+//! An engine bound to a state directory: restore at start, WAL appends as it learns, seals.
+//!
+//! Used by the CLI (`--state DIR`) and by embedded hosts. The engine reports which templates
+//! were created or generalised; their text and vector go to the calling thread's WAL shard,
+//! so what was learned survives a crash without being embedded again. A seal writes
+//! `templates.tls` (texts, counts, thresholds) and turns the WAL into a chunk.
+
+use std::path::{Path, PathBuf};
+
+use crate::engine::{Engine, RestoreReport};
+use crate::state;
+use crate::store::{SealStats, Store, StoreError, StoreOptions};
+use crate::template::TemplateId;
+
+pub struct Persist {
+    store: Store,
+    dir: PathBuf,
+    dirty: Vec<TemplateId>,
+}
+
+/// What opening a state directory found.
+pub struct Opened {
+    pub report: RestoreReport,
+    pub warnings: Vec<String>,
+}
+
+impl Persist {
+    /// Restores `engine` (fresh) from `dir` and starts tracking what it learns.
+    pub fn open(dir: &Path, engine: &mut Engine, opts: StoreOptions) -> Result<(Persist, Opened), String> {
+        let (store, opened) = open_store(dir, engine, opts)?;
+        Ok((Persist { store, dir: dir.to_path_buf(), dirty: Vec::new() }, opened))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Appends the templates the engine created or generalised since the last call. A failure
+    /// is returned once (then the store keeps the records in memory and retries at each seal).
+    pub fn record(&mut self, engine: &mut Engine) -> Result<(), StoreError> {
+        engine.take_dirty(&mut self.dirty);
+        let mut first_err = None;
+        for &id in &self.dirty {
+            if let Err(e) = self.store.append(id as u64, engine.template_text(id), engine.vector(id)) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Seals the window: `templates.tls` from the engine, a chunk from the WAL.
+    pub fn seal(&mut self, engine: &mut Engine) -> Result<SealStats, StoreError> {
+        let recorded = self.record(engine);
+        let engine = &*engine;
+        // the snapshot is taken after the WALs are detached, so it covers every detached record
+        let sealed = self.store.seal(|| state::save(&self.dir, &engine.snapshot()).map_err(|e| e.to_string()));
+        recorded.and(sealed)
+    }
+}
+
+/// Opens the store in `dir` and restores a fresh `engine` from it and from `templates.tls`:
+/// stored vectors are reused, never embedded again; templates newer than `templates.tls` come
+/// back from their WAL records. The engine then tracks what it learns.
+pub fn open_store(dir: &Path, engine: &mut Engine, opts: StoreOptions) -> Result<(Store, Opened), String> {
+    let snap = state::load(dir).map_err(|e| e.to_string())?;
+    let (store, rec) = Store::open(dir, engine.dim() as u32, opts).map_err(|e| e.to_string())?;
+    let texts: Vec<(u64, String)> = rec.wal_texts().map(|(id, t)| (id, t.to_string())).collect();
+    let report = engine
+        .restore_with(snap.as_ref(), &texts, &mut |id, out| {
+            store.with_vector(&rec, id, |v| match v {
+                Some(v) if v.len() == out.len() => {
+                    out.copy_from_slice(v);
+                    true
+                }
+                _ => false,
+            })
+        })
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    engine.track_dirty(true);
+    Ok((store, Opened { report, warnings: rec.warnings.clone() }))
+}
