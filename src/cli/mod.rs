@@ -2,6 +2,7 @@
 
 mod filter;
 mod input;
+mod inspect;
 mod learn;
 mod record;
 mod report;
@@ -32,6 +33,8 @@ enum Command {
     Filter(filter::FilterArgs),
     /// Record what normal looks like: learn good logs into a state directory.
     Learn(learn::LearnArgs),
+    /// Show what a state directory holds: shards, chunks, checksums, templates.
+    Inspect(inspect::InspectArgs),
     /// List the Fluent Bit plugin / C API properties with their defaults.
     PluginProps,
 }
@@ -187,6 +190,7 @@ pub fn run() -> ExitCode {
         Command::Scan(a) => scan::run(a),
         Command::Filter(a) => filter::run(a),
         Command::Learn(a) => learn::run(a),
+        Command::Inspect(a) => inspect::run(a),
         Command::PluginProps => {
             print!("{}", turbolog::config::describe());
             Ok(0)

@@ -206,6 +206,10 @@ impl Store {
             .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
             .collect();
         names.sort();
+        // temporary files of a write a crash interrupted: never renamed into place, so garbage
+        for n in names.iter().filter(|n| n.ends_with(".tvim.tmp") || n.contains(".tmp-")) {
+            let _ = fs::remove_file(dir.join(n));
+        }
         let mut rec = Recovery { wal_records: Vec::new(), dense: Vec::new(), sparse: HashMap::new(), warnings: Vec::new() };
 
         // 1. chunks, in sequence order
@@ -368,8 +372,11 @@ impl Store {
         // retry what could not be appended before
         let pending: Vec<_> = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         self.failing.store(false, Ordering::Release);
-        for (id, text, v) in pending {
+        let mut retry = pending.into_iter();
+        while let Some((id, text, v)) = retry.next() {
             if let Err(e) = self.append(id, &text, &v) {
+                // still failing: `append` kept this one; keep the rest too, in order
+                self.pending.lock().unwrap_or_else(|p| p.into_inner()).extend(retry);
                 save_meta().map_err(StoreError::Meta)?;
                 return Err(e);
             }
