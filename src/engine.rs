@@ -353,6 +353,7 @@ impl Engine {
         }
         self.records = snap.records;
         self.epoch = snap.records / self.config.score.epoch_records.max(1);
+        self.threshold.resume(snap.threshold, &self.config.score);
         for st in &mut self.stats {
             st.last_epoch = u64::MAX; // no sighting in the current epoch yet
         }

@@ -169,6 +169,13 @@ impl Threshold {
         self.current
     }
 
+    /// Continues from a saved value (at least the configured base).
+    pub fn resume(&mut self, value: f32, config: &ScoreConfig) {
+        if !config.fixed_threshold && value.is_finite() {
+            self.current = value.clamp(config.threshold, 0.95);
+        }
+    }
+
     /// Records the score of a record from an established template.
     pub fn observe(&mut self, score: f32) {
         let bin = ((score.clamp(0.0, 1.0) * 63.0) as usize).min(63);
