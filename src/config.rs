@@ -216,15 +216,7 @@ impl Settings {
     }
 
     pub fn engine_config(&self) -> EngineConfig {
-        let mut c = EngineConfig::default();
-        c.no_header = self.no_header;
-        c.score.epoch_records = self.epoch;
-        c.score.establish_epochs = self.establish;
-        if let Some(t) = self.threshold {
-            c.score.threshold = t;
-            c.score.fixed_threshold = true;
-        }
-        c
+        EngineConfig::with(self.no_header, self.epoch, self.establish, self.threshold)
     }
 }
 

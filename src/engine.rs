@@ -24,6 +24,22 @@ pub struct EngineConfig {
     pub no_header: bool,
 }
 
+impl EngineConfig {
+    /// The settings users choose (CLI flags, plugin properties); everything else default.
+    /// `threshold`: a fixed threshold instead of the self-calibrating one.
+    pub fn with(no_header: bool, epoch_records: u64, establish_epochs: u32, threshold: Option<f32>) -> EngineConfig {
+        let mut c = EngineConfig::default();
+        c.no_header = no_header;
+        c.score.epoch_records = epoch_records;
+        c.score.establish_epochs = establish_epochs;
+        if let Some(t) = threshold {
+            c.score.threshold = t;
+            c.score.fixed_threshold = true;
+        }
+        c
+    }
+}
+
 /// The verdict on one record. Cheap to copy; the template text is read from the engine.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Verdict {
