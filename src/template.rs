@@ -210,7 +210,7 @@ impl Miner {
             let conflicts = word_conflicts(&t.slots, msg, tokens);
             if sim >= self.config.similarity
                 && conflicts <= self.config.max_word_conflicts
-                && (conflicts == 0 || sim > 0.5 && !first_word_conflict(&t.slots, msg, tokens))
+                && (conflicts == 0 || sim > 0.5 && word_conflicts_are_values(&t.slots, msg, tokens))
                 && best.map_or(true, |(_, b)| sim > b)
             {
                 best = Some((id, sim));
@@ -341,13 +341,31 @@ fn word_conflicts(slots: &[Slot], msg: &str, tokens: &[Token]) -> usize {
         .count()
 }
 
-/// Whether the first position holds two different words: like Drain's first tree level, a
-/// message's first word is taken as part of its template.
-fn first_word_conflict(slots: &[Slot], msg: &str, tokens: &[Token]) -> bool {
-    match (slots.first(), tokens.first()) {
-        (Some(Slot::Const(c)), Some(tok)) => !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c),
-        _ => false,
+/// Whether every position where the template and the message hold different plain words is
+/// introduced as a value by the word before it: `user <name>`, `for <name>`, `from <host>`,
+/// `client <name>`, `Name: <x>`. Two different words anywhere else (`VM Paused` / `VM Resumed`,
+/// the first word of a message) are taken for two templates.
+fn word_conflicts_are_values(slots: &[Slot], msg: &str, tokens: &[Token]) -> bool {
+    slots.iter().zip(tokens).enumerate().all(|(i, (slot, tok))| match slot {
+        Slot::Const(c) if !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c) => {
+            i > 0 && introduces_value(tokens[i - 1].text(msg))
+        }
+        _ => true,
+    })
+}
+
+/// Words after which a log message names something: a user, a host, a file, a client.
+fn introduces_value(word: &str) -> bool {
+    const INTRODUCERS: &[&str] = &[
+        "user", "users", "username", "for", "from", "by", "host", "hostname", "client", "name", "named",
+        "account", "login", "group", "owner", "process", "program", "service", "file", "path", "domain",
+        "server", "node", "queue", "topic", "table", "database", "job", "task", "app", "application",
+        "container", "pod", "device", "interface", "at", "on", "via", "peer",
+    ];
+    if word.ends_with(':') || word.ends_with('=') {
+        return true;
     }
+    word.len() <= 11 && INTRODUCERS.iter().any(|w| w.eq_ignore_ascii_case(word))
 }
 
 /// Hash of the constant tokens of a message, skipping whole-token values; `None` when fewer than
