@@ -409,7 +409,8 @@ impl Engine {
 
     fn distance_to_normal(&self, id: TemplateId) -> f32 {
         let v = &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
-        if self.normal_ids.is_empty() {
+        // no known messages to compare with, or no words to compare (`<*> <*> <*>`): unknown
+        if self.normal_ids.is_empty() || v.iter().all(|&x| x == 0.0) {
             return 0.0;
         }
         let best = self

@@ -171,9 +171,10 @@ fn extract_spaced(line: &str) -> Message<'_> {
     let tok = |i: usize| &line[buf[i].start..buf[i].end];
     let message_from = |i: usize, level: Option<Level>| -> Message<'_> {
         let start = if i < n { buf[i].start } else { line.len() };
+        // A line that is all header after a level (`… RAS KERNEL INFO`) has an empty message;
+        // one with no level at all (`2024-01-01 12:00:00`) is kept whole.
         let text = line[start..].trim();
-        if text.is_empty() {
-            // A line that is all header: keep it whole rather than lose it.
+        if text.is_empty() && level.is_none() {
             Message { text: line.trim(), level }
         } else {
             Message { text, level }
@@ -430,6 +431,7 @@ mod tests {
         assert_eq!(msg(""), ("", None));
         assert_eq!(msg("   \r\n"), ("", None));
         assert_eq!(msg("2024-01-01 12:00:00"), ("2024-01-01 12:00:00", None));
+        assert_eq!(msg("1117838570 2005.06.03 R02-M1-N0 RAS KERNEL INFO"), ("", Some(Level::Info)));
     }
 
     #[test]
