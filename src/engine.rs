@@ -219,12 +219,15 @@ impl Engine {
             }
             st.epoch_count += 1;
         }
-        if self.learning && !st.established && st.epochs_seen >= self.config.score.establish_epochs {
+        let level_severity = msg.level.map_or(0.0, Level::severity);
+        if self.learning {
+            st.level_severity = st.level_severity.max(level_severity);
+        }
+        if self.learning && !st.established && st.epochs_seen >= score::epochs_to_establish(st, &self.config.score) {
             self.establish(m.id);
         }
         let st = &self.stats[id];
         let in_warmup = st.first_seen <= self.warmup_until && !st.established;
-        let level_severity = msg.level.map_or(0.0, Level::severity);
         let mut s = score::score(st, level_severity, self.records, &self.config.score);
         if in_warmup {
             // The stream's opening vocabulary: no reason to call it new.
@@ -272,6 +275,7 @@ impl Engine {
                     last_seen: t.stats.last_seen,
                     established: t.stats.established,
                     distance: t.stats.distance,
+                    level_severity: t.stats.level_severity,
                 })
                 .collect(),
         }
@@ -358,6 +362,7 @@ impl Engine {
                 last_seen: t.last_seen,
                 established: false,
                 trouble: 0.0,
+                level_severity: t.level_severity,
                 distance: t.distance,
             });
             self.vectors.extend(std::iter::repeat(0.0).take(self.dim));

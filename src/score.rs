@@ -30,6 +30,8 @@ pub struct TemplateStats {
     pub established: bool,
     /// Trouble words in the template text, in [0, 1].
     pub trouble: f32,
+    /// The most severe level a record of this template carried, in [0, 1].
+    pub level_severity: f32,
     /// 1 − cosine similarity to the nearest normal template when this one appeared.
     pub distance: f32,
 }
@@ -127,12 +129,19 @@ impl fmt::Display for Thousands {
     }
 }
 
+/// Epochs a template must be seen in before it counts as normal: errors need more evidence
+/// (up to four times as much) than chatter before the engine stops flagging them.
+pub fn epochs_to_establish(stats: &TemplateStats, config: &ScoreConfig) -> u32 {
+    let severity = stats.trouble.max(stats.level_severity);
+    (config.establish_epochs as f32 * (1.0 + 3.0 * severity)).round() as u32
+}
+
 /// Scores one sighting of a template whose stats are already updated for it.
 pub fn score(stats: &TemplateStats, level_severity: f32, total: u64, config: &ScoreConfig) -> Score {
     let severity = level_severity.max(stats.trouble);
     if !stats.established {
         // Not (yet) normal: novelty fades a little with every epoch it is seen in.
-        let youth = 1.0 - 0.5 * (stats.epochs_seen.saturating_sub(1) as f32 / config.establish_epochs.max(1) as f32);
+        let youth = 1.0 - 0.5 * (stats.epochs_seen.saturating_sub(1) as f32 / epochs_to_establish(stats, config).max(1) as f32);
         let value = (0.25 + 0.20 * youth + 0.25 * stats.distance + 0.35 * severity).min(1.0);
         let reason = if stats.count <= 1 {
             Reason::NewTemplate { distance: stats.distance }

@@ -37,6 +37,9 @@ pub struct SavedTemplate {
     pub last_seen: u64,
     pub established: bool,
     pub distance: f32,
+    /// Most severe level seen (0..1); absent in files of earlier versions.
+    #[serde(default)]
+    pub level_severity: f32,
 }
 
 /// An error reading or writing state, with what to do about it.
@@ -163,6 +166,7 @@ mod tests {
                 last_seen: 10,
                 established: true,
                 distance: 0.0,
+                level_severity: 0.0,
             }],
         }
     }
