@@ -206,10 +206,11 @@ fn extract_spaced(line: &str) -> Message<'_> {
         return message_from(i.min(n), None);
     }
 
-    // Phase 2a: a level a few upper-case tags further on (`RAS KERNEL INFO`).
-    for j in i..n.min(i + 4) {
+    // Phase 2a: a level a few upper-case fields further on (`RAS KERNEL INFO`,
+    // `NULL 2005-06-11-15.16.02 NULL RAS MMCS ERROR`).
+    for j in i..n.min(i + 7) {
         if let Some(level) = Level::parse(tok(j), false) {
-            if (i..j).all(|k| is_upper_word(tok(k)) || is_logger(tok(k))) {
+            if (i..j).all(|k| is_upper_word(tok(k)) || is_logger(tok(k)) || is_header_token(tok(k))) {
                 return message_from(after_decorations(line, &buf, n, j + 1), Some(level));
             }
             break;
@@ -396,6 +397,8 @@ mod tests {
              "Component State Change: Component is in the unavailable state", None),
             ("nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO nova.osapi_compute.wsgi.server [req-38101a0b-2096 113d3a99 54fadb41 - - -] 10.11.10.1 \"GET /v2/servers/detail HTTP/1.1\" status: 200",
              "10.11.10.1 \"GET /v2/servers/detail HTTP/1.1\" status: 200", Some(Level::Info)),
+            ("1118536327 2005.06.11 NULL 2005-06-11-17.32.07.581048 NULL RAS MMCS ERROR idoproxydb hit ASSERT condition",
+             "idoproxydb hit ASSERT condition", Some(Level::Error)),
             ("2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505",
              "CBS    Loaded Servicing Stack v6.1.7601.23505", Some(Level::Info)),
         ];
