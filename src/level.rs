@@ -84,7 +84,7 @@ impl Level {
 const TROUBLE_WORDS: &[&str] = &[
     "error", "errors", "fail", "failed", "failure", "failures", "fatal", "exception", "panic",
     "denied", "refused", "timeout", "timed", "unable", "cannot", "corrupt", "corrupted",
-    "severed", "abort", "aborted", "aborting", "killed", "critical", "unreachable", "lost",
+    "severed", "abort", "aborted", "aborting", "killed", "unreachable", "lost",
     "crash", "crashed", "segfault", "overflow", "violation", "mismatch", "invalid", "illegal",
     "unavailable", "broken", "reset", "terminated", "rejected", "oom",
 ];
