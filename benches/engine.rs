@@ -25,6 +25,17 @@ fn main() {
     }
     let target = std::env::var("TURBOLOG_BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000usize);
     let base = lines.len();
+    // Unique lines, each seen for the first time by a fresh engine: the line cache only helps
+    // where a line repeats an earlier one up to its digits (82% of these).
+    let mut unique_best = f64::MAX;
+    for _ in 0..5 {
+        let mut e = Engine::new(EngineConfig::default());
+        let t = Instant::now();
+        for l in &lines {
+            e.process_line(l);
+        }
+        unique_best = unique_best.min(t.elapsed().as_secs_f64());
+    }
     let mut i = 0;
     while lines.len() < target {
         lines.push(lines[i % base].clone());
@@ -44,8 +55,14 @@ fn main() {
     }
     let warm = t.elapsed().as_secs_f64();
     let n = lines.len() as f64;
-    println!("engine benchmark: {} lines ({:.1} MB) from {} loghub systems, 1 thread", lines.len(), bytes as f64 / 1e6, dirs.len());
-    println!("  cold pass (discovering {} templates): {:>10.0} lines/s  {:>6.0} ns/line", engine.template_count(), n / cold, cold * 1e9 / n);
-    println!("  warm pass (known templates):          {:>10.0} lines/s  {:>6.0} ns/line", n / warm, warm * 1e9 / n);
+    println!("engine benchmark, 1 thread");
+    println!(
+        "  {base} unique loghub lines, first sight (fresh engine, best of 5): {:>10.0} lines/s  {:>6.0} ns/line",
+        base as f64 / unique_best,
+        unique_best * 1e9 / base as f64
+    );
+    println!("  {} lines ({:.1} MB): the {} systems repeated", lines.len(), bytes as f64 / 1e6, dirs.len());
+    println!("  repeated, first pass ({} templates):    {:>10.0} lines/s  {:>6.0} ns/line", engine.template_count(), n / cold, cold * 1e9 / n);
+    println!("  repeated, second pass:                 {:>10.0} lines/s  {:>6.0} ns/line", n / warm, warm * 1e9 / n);
     println!("  ({anomalies} anomalies flagged over both passes)");
 }

@@ -78,7 +78,14 @@ pub struct Engine {
     /// Templates created or generalised since the last [`Engine::take_dirty`], when tracked.
     dirty: Vec<TemplateId>,
     track_dirty: bool,
+    /// Raw-line key (digits abstracted, see [`crate::line_key`]) → template and level.
+    line_cache: LineCache,
 }
+
+type LineCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), std::hash::BuildHasherDefault<crate::template::IdentityHasher>>;
+
+/// Lines remembered by key before the cache is cleared (it refills as lines come).
+const LINE_CACHE_MAX: usize = 1 << 20;
 
 /// What [`Engine::restore_with`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -116,6 +123,7 @@ impl Engine {
             warmup_until,
             dirty: Vec::new(),
             track_dirty: false,
+            line_cache: LineCache::default(),
         }
     }
 
@@ -182,10 +190,22 @@ impl Engine {
         })
     }
 
-    /// Extracts the message of a raw line (unless configured not to) and scores it.
+    /// Extracts the message of a raw line (unless configured not to) and scores it. A line that
+    /// differs from an earlier one only in its digits skips straight to scoring.
     pub fn process_line(&mut self, line: &str) -> Verdict {
+        let line = line.trim_end_matches(['\r', '\n']);
+        let key = crate::line_key::key(line.as_bytes());
+        if let Some(&(id, level)) = self.line_cache.get(&key) {
+            self.miner.count(id);
+            return self.observe(Match { id, created: false, generalised: false }, level);
+        }
         let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
-        self.process(msg)
+        let v = self.process(msg);
+        if self.line_cache.len() >= LINE_CACHE_MAX {
+            self.line_cache.clear();
+        }
+        self.line_cache.insert(key, (v.template_id, msg.level));
+        v
     }
 
     /// Learns a line as normal (the `learn` command): its template is established at once.
@@ -199,13 +219,18 @@ impl Engine {
 
     /// Scores a message and, when learning, learns from it.
     pub fn process(&mut self, msg: Message<'_>) -> Verdict {
+        let m = self.miner.add(msg.text);
+        self.observe(m, msg.level)
+    }
+
+    /// Everything after template mining: statistics, scoring, the verdict.
+    fn observe(&mut self, m: Match, level: Option<Level>) -> Verdict {
         self.records += 1;
         let epoch = (self.records - 1) / self.config.score.epoch_records.max(1);
         if epoch != self.epoch {
             self.epoch = epoch;
             self.threshold.recalibrate(&self.config.score);
         }
-        let m = self.miner.add(msg.text);
         self.after_match(m);
         let id = m.id as usize;
         let st = &mut self.stats[id];
@@ -219,7 +244,7 @@ impl Engine {
             }
             st.epoch_count += 1;
         }
-        let level_severity = msg.level.map_or(0.0, Level::severity);
+        let level_severity = level.map_or(0.0, Level::severity);
         if self.learning {
             st.level_severity = st.level_severity.max(level_severity);
         }
@@ -251,7 +276,7 @@ impl Engine {
             score: s.value,
             anomaly,
             reason,
-            level: msg.level,
+            level,
             new_template: m.created,
         }
     }
@@ -512,6 +537,27 @@ mod tests {
         assert!(b.restore(&snap).is_err());
         let mut other = Engine::with_embedder(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
         assert!(other.restore(&snap).unwrap_err().contains("256 dimensions"));
+    }
+
+    #[test]
+    fn line_cache_never_changes_a_verdict() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/loghub");
+        let mut dirs: Vec<_> = std::fs::read_dir(&root).expect("../shared/datasets beside the repo").flatten().map(|e| e.path()).collect();
+        dirs.sort();
+        let (mut cached, mut full) = (Engine::new(EngineConfig::default()), Engine::new(EngineConfig::default()));
+        let mut lines = 0;
+        for dir in dirs.iter().filter(|d| d.is_dir()) {
+            let name = dir.file_name().unwrap().to_string_lossy().to_string();
+            let bytes = std::fs::read(dir.join(format!("{name}_2k.log"))).unwrap();
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                let a = cached.process_line(line);
+                let b = full.process(message::extract(line));
+                assert_eq!(a, b, "{name}: {line}");
+                lines += 1;
+            }
+        }
+        assert!(lines > 25_000);
+        assert_eq!(cached.snapshot(), full.snapshot());
     }
 
     #[test]

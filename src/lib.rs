@@ -12,6 +12,7 @@ pub mod ffi;
 pub mod fluentbit;
 pub mod engine;
 pub mod level;
+pub mod line_key;
 pub mod message;
 pub mod msgpack;
 pub mod records;

@@ -84,8 +84,9 @@ pub struct Match {
 /// The id of the catch-all template used once `max_templates` is reached.
 pub const OVERFLOW_TEXT: &str = "<template limit reached>";
 
+/// For maps keyed by a hash already well mixed.
 #[derive(Default)]
-struct IdentityHasher(u64);
+pub struct IdentityHasher(u64);
 
 impl Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
@@ -149,6 +150,13 @@ impl Miner {
         self.tokens = tokens;
         self.templates[m.id as usize].count += 1;
         m
+    }
+
+    /// Counts one more message of a known template (the engine's line cache found it).
+    pub fn count(&mut self, id: TemplateId) {
+        if let Some(t) = self.templates.get_mut(id as usize) {
+            t.count += 1;
+        }
     }
 
     /// Like [`Miner::add`] but changes nothing: the template `msg` would match, if any.
