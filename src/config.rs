@@ -19,9 +19,9 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "message_key", default: "log,message,msg", description: "Record key(s) holding the message, comma-separated, first found wins" },
     Property { name: "mode", default: "tag", description: "tag: add fields to every record; only_anomalies: drop records that are not anomalous" },
     Property { name: "threshold", default: "", description: "Fixed anomaly threshold in [0, 1]; empty = self-calibrating (base 0.5)" },
-    Property { name: "window", default: "10", description: "Seconds between saves of what was learned (also saved at flush and exit); 0 = only at exit" },
+    Property { name: "window", default: "10", description: "Seconds between window seals (templates.tls and a sealed chunk; new templates reach the WAL at once); 0 = seal only at flush and exit" },
     Property { name: "epoch", default: "1000", description: "Records per epoch, the window in which bursts and novelty are measured" },
-    Property { name: "establish", default: "3", description: "Epochs a template must appear in before it counts as normal" },
+    Property { name: "establish", default: "3", description: "Epochs a template must appear in before it counts as normal (up to 4x as many for templates with error levels or words)" },
     Property { name: "fsync", default: "never", description: "never: appends survive a process crash, an OS crash may lose the last seconds; always: fsync every append" },
     Property { name: "max_store_mb", default: "256", description: "Cap on stored vectors (MiB); compaction keeps the newest templates' vectors within it; 0 = no cap" },
     Property { name: "no_header", default: "false", description: "true: the message is already without timestamp/level header" },
@@ -218,6 +218,16 @@ impl Settings {
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig::with(self.no_header, self.epoch, self.establish, self.threshold)
     }
+}
+
+/// The property table as a Markdown table, as the README shows it.
+pub fn describe_markdown() -> String {
+    let mut out = String::from("| property | default | description |\n|---|---|---|\n");
+    for p in PROPERTIES {
+        let default = if p.default.is_empty() { "(empty)".to_string() } else { format!("`{}`", p.default) };
+        out.push_str(&format!("| `{}` | {default} | {} |\n", p.name, p.description));
+    }
+    out
 }
 
 /// The property table as text, for `turbolog plugin-props`.

@@ -187,3 +187,11 @@ fn text_report_names_top_anomalies_without_colour_in_pipes() {
     assert!(text.contains("reason: "));
     assert!(!text.contains('\x1b'), "no colour when stdout is not a terminal");
 }
+
+#[test]
+fn readme_property_table_is_the_one_the_code_validates() {
+    let out = bin().args(["plugin-props", "--markdown"]).output().unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.contains(&table), "README's property table is stale: paste `turbolog plugin-props --markdown`:\n{table}");
+}

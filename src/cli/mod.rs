@@ -36,7 +36,11 @@ enum Command {
     /// Show what a state directory holds: shards, chunks, checksums, templates.
     Inspect(inspect::InspectArgs),
     /// List the Fluent Bit plugin / C API properties with their defaults.
-    PluginProps,
+    PluginProps {
+        /// As the Markdown table the README shows.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 /// Options every command that runs the engine shares.
@@ -57,7 +61,8 @@ pub struct EngineArgs {
     /// Records per epoch, the window in which bursts are measured.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub epoch: u64,
-    /// Epochs a template must appear in before it is considered normal.
+    /// Epochs a template must appear in before it is considered normal (up to 4x as many for
+    /// templates with error levels or words).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub establish: u32,
     /// fsync every WAL append (OS-crash safe; default: process-crash safe, an OS crash may lose
@@ -183,8 +188,8 @@ pub fn run() -> ExitCode {
         Command::Filter(a) => filter::run(a),
         Command::Learn(a) => learn::run(a),
         Command::Inspect(a) => inspect::run(a),
-        Command::PluginProps => {
-            print!("{}", turbolog::config::describe());
+        Command::PluginProps { markdown } => {
+            print!("{}", if markdown { turbolog::config::describe_markdown() } else { turbolog::config::describe() });
             Ok(0)
         }
     };
