@@ -248,7 +248,7 @@ impl Engine {
         if self.learning {
             st.level_severity = st.level_severity.max(level_severity);
         }
-        if self.learning && !st.established && st.epochs_seen >= score::epochs_to_establish(st, &self.config.score) {
+        if self.learning && !st.established && st.epochs_seen >= score::epochs_to_establish(st, epoch, &self.config.score) {
             self.establish(m.id);
         }
         let st = &self.stats[id];

@@ -129,19 +129,28 @@ impl fmt::Display for Thousands {
     }
 }
 
-/// Epochs a template must be seen in before it counts as normal: errors need more evidence
-/// (up to four times as much) than chatter before the engine stops flagging them.
-pub fn epochs_to_establish(stats: &TemplateStats, config: &ScoreConfig) -> u32 {
+/// Epochs a template must be seen in before it counts as normal. A template present in at
+/// least half the epochs since it first appeared is background: the configured number is enough.
+/// One that comes in bursts with errors in it needs more evidence (up to four times as much)
+/// before the engine stops flagging it.
+pub fn epochs_to_establish(stats: &TemplateStats, current_epoch: u64, config: &ScoreConfig) -> u32 {
+    let first_epoch = stats.first_seen.saturating_sub(1) / config.epoch_records.max(1);
+    let elapsed = current_epoch.saturating_sub(first_epoch) + 1;
+    if stats.epochs_seen as u64 * 2 >= elapsed {
+        return config.establish_epochs;
+    }
     let severity = stats.trouble.max(stats.level_severity);
     (config.establish_epochs as f32 * (1.0 + 3.0 * severity)).round() as u32
 }
 
 /// Scores one sighting of a template whose stats are already updated for it.
 pub fn score(stats: &TemplateStats, level_severity: f32, total: u64, config: &ScoreConfig) -> Score {
+    let current_epoch = total.saturating_sub(1) / config.epoch_records.max(1);
     let severity = level_severity.max(stats.trouble);
     if !stats.established {
         // Not (yet) normal: novelty fades a little with every epoch it is seen in.
-        let youth = 1.0 - 0.5 * (stats.epochs_seen.saturating_sub(1) as f32 / epochs_to_establish(stats, config).max(1) as f32);
+        let youth =
+            1.0 - 0.5 * (stats.epochs_seen.saturating_sub(1) as f32 / epochs_to_establish(stats, current_epoch, config).max(1) as f32);
         let value = (0.25 + 0.20 * youth + 0.25 * stats.distance + 0.35 * severity).min(1.0);
         let reason = if stats.count <= 1 {
             Reason::NewTemplate { distance: stats.distance }
