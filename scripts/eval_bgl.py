@@ -18,7 +18,9 @@ Baselines (same label-stripped lines, a plain "mask every token with a digit" te
 
 usage: scripts/eval_bgl.py [--bin target/release/turbolog] [--data ../shared/datasets]
 """
-import argparse, json, os, re, subprocess, sys, tempfile
+import argparse, os, re, subprocess, tempfile
+
+import turbolog_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGIT_TOKEN = re.compile(r"\S*\d\S*")
@@ -54,19 +56,15 @@ def simple_template(line):
 
 
 def scan(binary, path, extra):
-    out = subprocess.run([binary, "scan", "--format", "jsonl", *extra, path], capture_output=True)
-    if out.returncode not in (0, 1):
-        sys.exit(f"turbolog scan failed: {out.stderr.decode()}")
-    return [json.loads(l)["anomaly"] for l in out.stdout.splitlines()]
+    return [row["anomaly"] for row in turbolog_jsonl.scan(binary, path, extra)]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/turbolog"))
+    ap.add_argument("--bin", default=turbolog_jsonl.DEFAULT_BIN)
     ap.add_argument("--data", default=os.path.join(ROOT, "../shared/datasets"))
     args = ap.parse_args()
-    if not os.path.exists(args.bin):
-        sys.exit(f"{args.bin} not found: run `cargo build --release` first")
+    turbolog_jsonl.require(args.bin)
     files = {"BGL_2k": os.path.join(args.data, "loghub/BGL/BGL_2k.log"),
              "BGL_20k": os.path.join(args.data, "bgl/BGL_20k.log")}
     data = {k: load(v) for k, v in files.items()}
@@ -104,8 +102,7 @@ def main():
             subprocess.run(["cp", "-r", state, state_copy], check=True)
             learning = scan(args.bin, stripped[k], ["--state", state_copy])
             rows.append((tag, f"learned on {other} normal", "turbolog (keeps learning)", *prf(labels, learning)))
-            known = {simple_template(l) for l, lab in zip(*data[other][::-1]) if not lab} if False else \
-                {simple_template(l) for l, lab in zip(data[other][1], data[other][0]) if not lab}
+            known = {simple_template(l) for l, lab in zip(data[other][1], data[other][0]) if not lab}
             novelty = [t not in known for t in tpls]
             rows.append((tag, f"learned on {other} normal", "baseline novelty", *prf(labels, novelty)))
     print(f"{'data':<36} {'mode':<26} {'detector':<26} {'P':>6} {'R':>6} {'F1':>6}")

@@ -9,7 +9,9 @@ The engine only ever sees the text; the ground-truth EventId is read here, after
 
 usage: scripts/eval_parsing.py [--bin target/release/turbolog] [--data ../shared/datasets/loghub]
 """
-import argparse, csv, json, os, subprocess, sys, tempfile
+import argparse, csv, os, sys, tempfile
+
+import turbolog_jsonl
 from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,19 +30,15 @@ def grouping_accuracy(truth, pred):
 
 
 def template_ids(binary, path, extra):
-    out = subprocess.run([binary, "scan", "--format", "jsonl", *extra, path], capture_output=True, check=False)
-    if out.returncode not in (0, 1):
-        sys.exit(f"turbolog failed on {path}: {out.stderr.decode()}")
-    return [json.loads(l)["template_id"] for l in out.stdout.splitlines()]
+    return [row["template_id"] for row in turbolog_jsonl.scan(binary, path, extra)]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/turbolog"))
+    ap.add_argument("--bin", default=turbolog_jsonl.DEFAULT_BIN)
     ap.add_argument("--data", default=os.path.join(ROOT, "../shared/datasets/loghub"))
     args = ap.parse_args()
-    if not os.path.exists(args.bin):
-        sys.exit(f"{args.bin} not found: run `cargo build --release` first")
+    turbolog_jsonl.require(args.bin)
     systems = sorted(d for d in os.listdir(args.data) if os.path.isdir(os.path.join(args.data, d)))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
