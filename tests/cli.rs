@@ -195,3 +195,22 @@ fn readme_property_table_is_the_one_the_code_validates() {
     let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     assert!(readme.contains(&table), "README's property table is stale: paste `turbolog plugin-props --markdown`:\n{table}");
 }
+
+#[test]
+fn a_closed_output_pipe_is_not_an_error() {
+    use std::io::{BufRead, BufReader};
+    let bgl = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/bgl/BGL_20k.log");
+    let mut child = bin()
+        .args(["scan", "--format", "jsonl"])
+        .arg(&bgl)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap(); // then dropped: `| head -1`
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with("{\"line\":1,"));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("error"));
+}

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use turbolog::Verdict;
 
 use super::input::Lines;
+use super::CliError;
 use super::record;
 use super::EngineArgs;
 
@@ -40,7 +41,7 @@ struct Counters {
     no_message: u64,
 }
 
-pub fn run(args: FilterArgs) -> Result<u8, String> {
+pub fn run(args: FilterArgs) -> Result<u8, CliError> {
     let mut session = args.engine.session()?;
     let mut last_seal = std::time::Instant::now();
     let mut lines = Lines::new(&args.files);
@@ -52,9 +53,9 @@ pub fn run(args: FilterArgs) -> Result<u8, String> {
     let mut n = 0u64;
     loop {
         if lines.would_block() {
-            out.flush().map_err(|e| e.to_string())?;
+            out.flush()?;
         }
-        let Some(line) = lines.next_line().map_err(|e| e.to_string())? else { break };
+        let Some(line) = lines.next_line()? else { break };
         n += 1;
         buf.clear();
         let engine = &mut session.engine;
@@ -100,15 +101,15 @@ pub fn run(args: FilterArgs) -> Result<u8, String> {
         session.after_record();
         if !buf.is_empty() {
             buf.push('\n');
-            out.write_all(buf.as_bytes()).map_err(|e| e.to_string())?;
+            out.write_all(buf.as_bytes())?;
         }
         if args.window > 0.0 && last_seal.elapsed().as_secs_f64() >= args.window {
-            out.flush().map_err(|e| e.to_string())?;
+            out.flush()?;
             session.seal_quietly();
             last_seal = std::time::Instant::now();
         }
     }
-    out.flush().map_err(|e| e.to_string())?;
+    out.flush()?;
     session.seal()?;
     if counters.malformed > 0 {
         eprintln!("turbolog: warning: {} malformed JSON lines were passed through untouched", counters.malformed);

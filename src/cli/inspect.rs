@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+
+use super::CliError;
 use turbolog::state;
 use turbolog::store::{chunk, wal};
 
@@ -26,7 +28,7 @@ fn header_dim(path: &Path, at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(buf[at..at + 4].try_into().unwrap()))
 }
 
-pub fn run(args: InspectArgs) -> Result<u8, String> {
+pub fn run(args: InspectArgs) -> Result<u8, CliError> {
     let dir = &args.state;
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?

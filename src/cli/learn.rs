@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::input::Lines;
+use super::CliError;
 use super::EngineArgs;
 
 #[derive(Args)]
@@ -18,7 +19,7 @@ pub struct LearnArgs {
     pub message_keys: Vec<String>,
 }
 
-pub fn run(args: LearnArgs) -> Result<u8, String> {
+pub fn run(args: LearnArgs) -> Result<u8, CliError> {
     let Some(dir) = args.engine.state.clone() else {
         return Err("learn needs --state DIR: the directory where what is learned is kept".into());
     };
@@ -29,7 +30,7 @@ pub fn run(args: LearnArgs) -> Result<u8, String> {
     let mut lines = Lines::new(&args.files);
     let before = session.engine.template_count();
     let mut n = 0u64;
-    while let Some(line) = lines.next_line().map_err(|e| e.to_string())? {
+    while let Some(line) = lines.next_line()? {
         super::record::with_message(line, &args.message_keys, |m| session.engine.learn_line(m));
         session.after_record();
         n += 1;

@@ -189,22 +189,56 @@ pub fn run() -> ExitCode {
         Command::Learn(a) => learn::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::PluginProps { markdown } => {
-            print!("{}", if markdown { turbolog::config::describe_markdown() } else { turbolog::config::describe() });
-            Ok(0)
+            let text = if markdown { turbolog::config::describe_markdown() } else { turbolog::config::describe() };
+            std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).map(|_| 0).map_err(CliError::from)
         }
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            if is_broken_pipe(&e) {
-                return ExitCode::SUCCESS;
-            }
+        // the reader of our output went away (`| head`): not an error of ours
+        Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
+        Err(CliError::Message(e)) => {
             eprintln!("turbolog: error: {e}");
             ExitCode::from(2)
         }
     }
 }
 
-fn is_broken_pipe(e: &str) -> bool {
-    e.contains("Broken pipe")
+/// Why a command failed. A closed output pipe is told apart by its `io::ErrorKind`, never by
+/// the text of a message.
+#[derive(Debug)]
+pub enum CliError {
+    BrokenPipe,
+    Message(String),
+}
+
+impl From<&str> for CliError {
+    fn from(e: &str) -> Self {
+        CliError::Message(e.to_string())
+    }
+}
+
+impl From<String> for CliError {
+    fn from(e: String) -> Self {
+        CliError::Message(e)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::BrokenPipe
+        } else {
+            CliError::Message(e.to_string())
+        }
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        match e.io_error_kind() {
+            Some(std::io::ErrorKind::BrokenPipe) => CliError::BrokenPipe,
+            _ => CliError::Message(e.to_string()),
+        }
+    }
 }

@@ -8,6 +8,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::input::Lines;
+use super::CliError;
 use super::record;
 use super::report::Report;
 use super::{EngineArgs, Format};
@@ -41,7 +42,7 @@ struct Row<'a> {
     level: Option<&'a str>,
 }
 
-pub fn run(args: ScanArgs) -> Result<u8, String> {
+pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     let mut session = args.engine.session()?;
     let mut lines = Lines::new(&args.files);
     let stdout = io::stdout();
@@ -53,9 +54,9 @@ pub fn run(args: ScanArgs) -> Result<u8, String> {
     let mut anomalies: u64 = 0;
     loop {
         if args.format == Format::Jsonl && lines.would_block() {
-            out.flush().map_err(|e| e.to_string())?;
+            out.flush()?;
         }
-        let Some(line) = lines.next_line().map_err(|e| e.to_string())? else { break };
+        let Some(line) = lines.next_line()? else { break };
         n += 1;
         let verdict = record::with_message(line, &args.message_keys, |m| session.engine.process_line(m));
         session.after_record();
@@ -76,8 +77,8 @@ pub fn run(args: ScanArgs) -> Result<u8, String> {
                     reason: verdict.anomaly.then_some(reason.as_str()),
                     level: verdict.level.map(|l| l.as_str()),
                 };
-                serde_json::to_writer(&mut out, &row).map_err(|e| e.to_string())?;
-                out.write_all(b"\n").map_err(|e| e.to_string())?;
+                serde_json::to_writer(&mut out, &row)?;
+                out.write_all(b"\n")?;
             }
             Format::Text => {
                 if verdict.anomaly {
@@ -96,9 +97,9 @@ pub fn run(args: ScanArgs) -> Result<u8, String> {
         eprintln!("turbolog: warning: {} lines were not valid UTF-8; invalid bytes were replaced with U+FFFD", lines.invalid_utf8);
     }
     if args.format == Format::Text {
-        report.print(&mut out, &session.engine, n, super::use_colour(1)).map_err(|e| e.to_string())?;
+        report.print(&mut out, &session.engine, n, super::use_colour(1))?;
     }
-    out.flush().map_err(|e| e.to_string())?;
+    out.flush()?;
     session.seal()?;
     Ok(if anomalies > 0 { 1 } else { 0 })
 }
