@@ -196,7 +196,7 @@ mod tests {
         std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (tests need ../shared beside the repo)", p.display()))
     }
 
-    /// Decodes a buffer into (header bytes, body as JSON) per record, via serde-free walking.
+    /// The body of every record of a buffer, as JSON, decoded with the reader under test.
     fn bodies(buf: &[u8]) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let mut out = Vec::new();
         let mut r = Reader::new(buf);
