@@ -108,6 +108,23 @@ def main():
     print(f"{'data':<36} {'mode':<26} {'detector':<26} {'P':>6} {'R':>6} {'F1':>6}")
     for tag, mode, det, p, r, f in rows:
         print(f"{tag:<36} {mode:<26} {det:<26} {p:>6.3f} {r:>6.3f} {f:>6.3f}")
+    explain(*data["BGL_20k"])
+
+
+def explain(labels, lines):
+    """What makes streaming detection hard on this log, computed from the labels."""
+    fatal = [lab for lab, l in zip(labels, lines) if "FATAL" in l.split()[5:9]]
+    print(f"\nBGL_20k: {len(fatal)} FATAL lines, {sum(fatal)} anomalous and {len(fatal) - sum(fatal)} normal")
+    first, count = {}, {}
+    for i, (lab, l) in enumerate(zip(labels, lines)):
+        if not lab:
+            t = simple_template(l)
+            first.setdefault(t, i)
+            count[t] = count.get(t, 0) + 1
+    late = [t for t in first if first[t] > len(lines) // 2]
+    if late:
+        t = max(late, key=count.get)
+        print(f"largest normal template first seen in the second half: {count[t]} lines from line {first[t] + 1}: {t[:70]}")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ pub struct Engine {
     track_dirty: bool,
     /// Raw-line key (digits abstracted, see [`crate::line_key`]) → template and level.
     line_cache: LineCache,
+    line_cache_hits: u64,
 }
 
 type LineCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), std::hash::BuildHasherDefault<crate::template::IdentityHasher>>;
@@ -124,6 +125,7 @@ impl Engine {
             dirty: Vec::new(),
             track_dirty: false,
             line_cache: LineCache::default(),
+            line_cache_hits: 0,
         }
     }
 
@@ -145,6 +147,11 @@ impl Engine {
 
     pub fn anomalies(&self) -> u64 {
         self.anomalies
+    }
+
+    /// Lines that skipped header scan and mining because an earlier line differed only in digits.
+    pub fn line_cache_hits(&self) -> u64 {
+        self.line_cache_hits
     }
 
     pub fn threshold(&self) -> f32 {
@@ -196,6 +203,7 @@ impl Engine {
         let line = line.trim_end_matches(['\r', '\n']);
         let key = crate::line_key::key(line.as_bytes());
         if let Some(&(id, level)) = self.line_cache.get(&key) {
+            self.line_cache_hits += 1;
             self.miner.count(id);
             return self.observe(Match { id, created: false, generalised: false }, level);
         }
