@@ -18,11 +18,10 @@ Baselines (same label-stripped lines, a plain "mask every token with a digit" te
 
 usage: scripts/eval_bgl.py [--bin target/release/turbolog] [--data ../shared/datasets]
 """
-import argparse, os, re, subprocess, tempfile
+import os, re, subprocess, tempfile
 
 import turbolog_jsonl
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGIT_TOKEN = re.compile(r"\S*\d\S*")
 SEVERE = {"FATAL", "FAILURE", "SEVERE", "ERROR"}
 
@@ -60,11 +59,7 @@ def scan(binary, path, extra):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default=turbolog_jsonl.DEFAULT_BIN)
-    ap.add_argument("--data", default=os.path.join(ROOT, "../shared/datasets"))
-    args = ap.parse_args()
-    turbolog_jsonl.require(args.bin)
+    args = turbolog_jsonl.arguments(__doc__, "../shared/datasets")
     files = {"BGL_2k": os.path.join(args.data, "loghub/BGL/BGL_2k.log"),
              "BGL_20k": os.path.join(args.data, "bgl/BGL_20k.log")}
     data = {k: load(v) for k, v in files.items()}

@@ -9,12 +9,11 @@ The engine only ever sees the text; the ground-truth EventId is read here, after
 
 usage: scripts/eval_parsing.py [--bin target/release/turbolog] [--data ../shared/datasets/loghub]
 """
-import argparse, csv, os, sys, tempfile
+import csv, os, sys, tempfile
 
 import turbolog_jsonl
 from collections import defaultdict
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DRAIN_PUBLISHED = {"HDFS": .998, "Hadoop": .948, "Spark": .920, "Zookeeper": .967, "BGL": .963, "HPC": .887,
                    "Windows": .997, "Android": .911, "HealthApp": .780, "Apache": 1.0, "Proxifier": .527,
                    "OpenSSH": .788, "OpenStack": .733}
@@ -54,11 +53,7 @@ def template_ids(binary, path, extra):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default=turbolog_jsonl.DEFAULT_BIN)
-    ap.add_argument("--data", default=os.path.join(ROOT, "../shared/datasets/loghub"))
-    args = ap.parse_args()
-    turbolog_jsonl.require(args.bin)
+    args = turbolog_jsonl.arguments(__doc__, "../shared/datasets/loghub")
     systems = sorted(d for d in os.listdir(args.data) if os.path.isdir(os.path.join(args.data, d)))
     rows, worst = [], {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,5 +1,5 @@
 """Shared by the evaluation scripts: run `turbolog scan --format jsonl` and read its verdicts."""
-import json, os, subprocess, sys
+import argparse, json, os, subprocess, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_BIN = os.path.join(ROOT, "target/release/turbolog")
@@ -16,3 +16,13 @@ def scan(binary, path, extra=()):
     if out.returncode not in (0, 1):
         sys.exit(f"turbolog scan failed on {path}: {out.stderr.decode()}")
     return [json.loads(l) for l in out.stdout.splitlines()]
+
+
+def arguments(doc, data_default):
+    """The options every evaluation script takes: --bin and --data; checks the binary exists."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=DEFAULT_BIN)
+    ap.add_argument("--data", default=os.path.join(ROOT, data_default))
+    args = ap.parse_args()
+    require(args.bin)
+    return args
