@@ -1,26 +1,14 @@
 //! turbolog: ultralight log anomaly detection that runs inside the log pipeline.
 //!
-//! Data flows record → message → template → vector → score → tag; each stage is a module:
-//! [`message`] sets the header aside, [`token`] and [`template`] mine templates, [`embed`] turns
-//! templates into vectors, [`score`] scores, and [`engine`] runs them in order. The CLI lives in
-//! `src/cli`, the state that survives restarts in [`state`].
+//! Data flows record → message → template → vector → score → tag. The folders follow it:
+//! [`detect`] is the data path (message, template mining, scoring, the engine), [`embed`] turns
+//! templates into vectors, [`store`] keeps what was learned across restarts, and [`host`] is how
+//! other processes drive the engine (C API, Fluent Bit plugin). The CLI lives in `src/cli`.
+//! Dependencies point one way: cli and host → store → detect → embed.
 
-pub mod config;
+pub mod detect;
 pub mod embed;
-pub mod embedded;
-pub mod ffi;
-pub mod fluentbit;
-pub mod engine;
-pub mod level;
-pub mod line_key;
-pub mod message;
-pub mod msgpack;
-pub mod records;
-pub mod score;
-pub mod persist;
-pub mod state;
+pub mod host;
 pub mod store;
-pub mod template;
-pub mod token;
 
-pub use engine::{Engine, EngineConfig, Verdict};
+pub use detect::{Engine, EngineConfig, Verdict};

@@ -123,7 +123,7 @@ fn sigkill_at_random_moments_loses_nothing_written_out() {
     let out = scan.wait_with_output().unwrap();
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
     check_store(&state, &emitted_all, iterations);
-    let snap = turbolog::state::load(&state).unwrap().expect("templates.tls after a clean exit");
+    let snap = turbolog::store::templates_file::load(&state).unwrap().expect("templates.tls after a clean exit");
     let max = *emitted_all.iter().max().unwrap();
     assert!(snap.templates.len() as u64 > max, "{} templates restored, ids up to {max} were issued", snap.templates.len());
 }

@@ -7,8 +7,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use turbolog::config::Settings;
-use turbolog::embedded::{Embedded, Filtered, LogLevel};
+use turbolog::host::config::Settings;
+use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
 
 static LOG: Mutex<Vec<(LogLevel, String)>> = Mutex::new(Vec::new());
 

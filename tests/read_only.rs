@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use turbolog::config::Settings;
-use turbolog::embedded::{Embedded, Filtered, LogLevel};
+use turbolog::host::config::Settings;
+use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
 
 static LOG: Mutex<Vec<(LogLevel, String)>> = Mutex::new(Vec::new());
 

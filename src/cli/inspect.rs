@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::CliError;
-use turbolog::state;
+use turbolog::store::templates_file;
 use turbolog::store::{chunk, wal};
 
 #[derive(Args)]
@@ -41,7 +41,7 @@ pub fn run(args: InspectArgs) -> Result<u8, CliError> {
     let w = |out: &mut std::io::StdoutLock<'_>, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
 
     w(&mut out, format!("state directory {}", dir.display()))?;
-    let snap = match state::load(dir) {
+    let snap = match templates_file::load(dir) {
         Ok(Some(s)) => {
             w(&mut out, format!(
                 "templates.tls: ok (checksum verified): {} templates, {} records seen, embedder {} ({} dims), threshold {:.2}",

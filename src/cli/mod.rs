@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use turbolog::persist::Persist;
-use turbolog::state;
+use turbolog::store::persist::Persist;
+use turbolog::store::templates_file;
 use turbolog::store::{FsyncPolicy, StoreOptions};
 use turbolog::{Engine, EngineConfig};
 
@@ -98,7 +98,7 @@ impl EngineArgs {
         let mut engine = Engine::new(self.config());
         let mut persist = None;
         if let Some(dir) = &self.state {
-            if self.frozen && !dir.join(state::FILE_NAME).exists() {
+            if self.frozen && !dir.join(templates_file::FILE_NAME).exists() {
                 return Err(format!(
                     "--frozen needs learned state, but {} holds none; run `turbolog learn --state {} GOOD.log` first",
                     dir.display(),
@@ -189,7 +189,7 @@ pub fn run() -> ExitCode {
         Command::Learn(a) => learn::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::PluginProps { markdown } => {
-            let text = if markdown { turbolog::config::describe_markdown() } else { turbolog::config::describe() };
+            let text = if markdown { turbolog::host::config::describe_markdown() } else { turbolog::host::config::describe() };
             std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).map(|_| 0).map_err(CliError::from)
         }
     };

@@ -7,7 +7,7 @@
 //! month names, a level word, a `tag:` or `logger.name`, a bracketed thread — which is what all
 //! header formats have in common. The level is kept: it is a signal.
 
-use crate::level::Level;
+use crate::detect::level::Level;
 
 /// The part of a line that templates are mined from, plus the level found in its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Stage 2b: tokens → template. A streaming template miner in the spirit of Drain.
 //!
-//! Every message is masked (see [`crate::token`]) and looked up by the hash of its masked token
+//! Every message is masked (see [`crate::detect::token`]) and looked up by the hash of its masked token
 //! sequence: a known shape costs one hash and one map probe, nothing else. A shape seen for the
 //! first time is compared with the templates of the same length; if one is similar enough it
 //! absorbs the message and the positions that differ become `<*>`. A template may generalise
@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::token::{tokenize, Token, WILDCARD};
+use crate::detect::token::{tokenize, Token, WILDCARD};
 
 pub type TemplateId = u32;
 

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::engine::EngineConfig;
+use crate::detect::engine::EngineConfig;
 
 pub struct Property {
     pub name: &'static str,

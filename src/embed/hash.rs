@@ -1,20 +1,8 @@
-//! Stage 3: template text → unit vector.
-//!
-//! The [`Embedder`] trait is what the scorer needs; a model-based embedder (ONNX) plugs in behind
-//! it later. [`HashEmbedder`] needs no model file: words and their character trigrams are hashed
-//! into a fixed number of signed buckets (the "hashing trick"), then the vector is L2-normalised.
-//! Templates that share words and word pieces end up close; it knows no synonyms. Templates are
-//! embedded once, when they are created or generalise, never per record.
+//! The built-in embedder, which needs no model file: words and their character trigrams are
+//! hashed into a fixed number of signed buckets (the "hashing trick"), then the vector is
+//! L2-normalised. Templates that share words and word pieces end up close; it knows no synonyms.
 
-/// Turns a template's text into a unit vector of `dim()` floats.
-pub trait Embedder: Send {
-    fn dim(&self) -> usize;
-    /// A short name stored with persisted vectors, so vectors of different embedders never mix.
-    fn name(&self) -> &str;
-    /// Writes the embedding of `text` into `out` (`out.len() == dim()`), L2-normalised; all zeros
-    /// only when the text has no words.
-    fn embed(&self, text: &str, out: &mut [f32]);
-}
+use super::{normalise, Embedder};
 
 /// Hashed bag of words and character trigrams. Default 256 dimensions.
 #[derive(Clone, Debug)]
@@ -84,22 +72,10 @@ impl Embedder for HashEmbedder {
     }
 }
 
-/// L2-normalises in place; leaves a zero vector alone.
-pub fn normalise(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-}
-
-/// Cosine similarity of two unit vectors.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embed::cosine;
 
     fn emb(text: &str) -> Vec<f32> {
         let e = HashEmbedder::default();

@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::engine::{Engine, RestoreReport};
-use crate::state;
+use crate::detect::engine::{Engine, RestoreReport};
+use crate::store::templates_file;
 use crate::store::{SealStats, Store, StoreError, StoreOptions};
-use crate::template::TemplateId;
+use crate::detect::template::TemplateId;
 
 pub struct Persist {
     store: Store,
@@ -57,7 +57,7 @@ impl Persist {
         let recorded = self.record(engine);
         let engine = &*engine;
         // the snapshot is taken after the WALs are detached, so it covers every detached record
-        let sealed = self.store.seal(|| state::save(&self.dir, &engine.snapshot()).map_err(|e| e.to_string()));
+        let sealed = self.store.seal(|| templates_file::save(&self.dir, &engine.snapshot()).map_err(|e| e.to_string()));
         recorded.and(sealed)
     }
 }
@@ -66,7 +66,7 @@ impl Persist {
 /// stored vectors are reused, never embedded again; templates newer than `templates.tls` come
 /// back from their WAL records. The engine then tracks what it learns.
 pub fn open_store(dir: &Path, engine: &mut Engine, opts: StoreOptions) -> Result<(Store, Opened), String> {
-    let snap = state::load(dir).map_err(|e| e.to_string())?;
+    let snap = templates_file::load(dir).map_err(|e| e.to_string())?;
     let (store, rec) = Store::open(dir, engine.dim() as u32, opts).map_err(|e| e.to_string())?;
     let texts: Vec<(u64, String)> = rec.wal_texts().map(|(id, t)| (id, t.to_string())).collect();
     let report = engine

@@ -20,13 +20,13 @@ use std::time::Instant;
 
 use once_cell::sync::Lazy;
 
-use crate::config::Settings;
-use crate::engine::Engine;
-use crate::persist;
-use crate::records::{ChunkStats, Tagger};
-use crate::state;
+use crate::host::config::Settings;
+use crate::detect::engine::Engine;
+use crate::store::persist;
+use crate::host::records::{ChunkStats, Tagger};
+use crate::store::templates_file;
 use crate::store::Store;
-use crate::template::TemplateId;
+use crate::detect::template::TemplateId;
 
 struct Inner {
     engine: Engine,
@@ -220,13 +220,13 @@ impl Embedded {
             // taken after the WALs are detached, so it covers every detached record
             let snap = {
                 let mut inner = lock(&self.inner);
-                if inner.engine.records() == inner.sealed_records && dir.join(state::FILE_NAME).exists() {
+                if inner.engine.records() == inner.sealed_records && dir.join(templates_file::FILE_NAME).exists() {
                     return Ok(());
                 }
                 inner.sealed_records = inner.engine.records();
                 inner.engine.snapshot()
             };
-            state::save(dir, &snap).map_err(|e| {
+            templates_file::save(dir, &snap).map_err(|e| {
                 lock(&self.inner).sealed_records = u64::MAX; // unsaved: the next seal must write
                 e.to_string()
             })

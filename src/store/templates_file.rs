@@ -12,35 +12,10 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use crate::detect::snapshot::Snapshot;
 
 pub const FILE_NAME: &str = "templates.tls";
 const MAGIC: &[u8; 8] = b"TLSTATE1";
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct Snapshot {
-    pub embedder: String,
-    pub dim: u32,
-    pub records: u64,
-    pub epoch_records: u64,
-    pub threshold: f32,
-    pub templates: Vec<SavedTemplate>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct SavedTemplate {
-    pub id: u32,
-    pub text: String,
-    pub count: u64,
-    pub epochs_seen: u32,
-    pub first_seen: u64,
-    pub last_seen: u64,
-    pub established: bool,
-    pub distance: f32,
-    /// Most severe level seen (0..1); absent in files of earlier versions.
-    #[serde(default)]
-    pub level_severity: f32,
-}
 
 /// An error reading or writing state, with what to do about it.
 #[derive(Debug)]
@@ -149,6 +124,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::snapshot::SavedTemplate;
 
     fn sample() -> Snapshot {
         Snapshot {

@@ -8,8 +8,8 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::config::Settings;
-use crate::embedded::{log_stderr, Embedded, Filtered};
+use crate::host::config::Settings;
+use crate::host::embedded::{log_stderr, Embedded, Filtered};
 
 pub const MODIFIED: c_int = 1;
 pub const NOTOUCH: c_int = 2;

@@ -7,11 +7,11 @@
 //! generalises.
 
 use crate::embed::{cosine, Embedder, HashEmbedder};
-use crate::level::{trouble_score, Level};
-use crate::message::{self, Message};
-use crate::score::{self, Reason, ScoreConfig, TemplateStats, Threshold};
-use crate::state::{SavedTemplate, Snapshot};
-use crate::template::{Match, Miner, MinerConfig, Template, TemplateId};
+use crate::detect::level::{trouble_score, Level};
+use crate::detect::message::{self, Message};
+use crate::detect::score::{self, Reason, ScoreConfig, TemplateStats, Threshold};
+use crate::detect::snapshot::{SavedTemplate, Snapshot};
+use crate::detect::template::{Match, Miner, MinerConfig, Template, TemplateId};
 
 #[derive(Clone, Debug, Default)]
 pub struct EngineConfig {
@@ -78,12 +78,12 @@ pub struct Engine {
     /// Templates created or generalised since the last [`Engine::take_dirty`], when tracked.
     dirty: Vec<TemplateId>,
     track_dirty: bool,
-    /// Raw-line key (digits abstracted, see [`crate::line_key`]) → template and level.
+    /// Raw-line key (digits abstracted, see [`crate::detect::line_key`]) → template and level.
     line_cache: LineCache,
     line_cache_hits: u64,
 }
 
-type LineCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), std::hash::BuildHasherDefault<crate::template::IdentityHasher>>;
+type LineCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
 
 /// Lines remembered by key before the cache is cleared (it refills as lines come).
 const LINE_CACHE_MAX: usize = 1 << 20;
@@ -201,7 +201,7 @@ impl Engine {
     /// differs from an earlier one only in its digits skips straight to scoring.
     pub fn process_line(&mut self, line: &str) -> Verdict {
         let line = line.trim_end_matches(['\r', '\n']);
-        let key = crate::line_key::key(line.as_bytes());
+        let key = crate::detect::line_key::key(line.as_bytes());
         if let Some(&(id, level)) = self.line_cache.get(&key) {
             self.line_cache_hits += 1;
             self.miner.count(id);
@@ -289,7 +289,7 @@ impl Engine {
         }
     }
 
-    /// What the engine has learned, for [`crate::state::save`].
+    /// What the engine has learned, for [`crate::store::templates_file::save`].
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             embedder: self.embedder.name().to_string(),

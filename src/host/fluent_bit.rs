@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use once_cell::sync::OnceCell;
 
-use crate::config::{Settings, PROPERTIES};
-use crate::embedded::{Embedded, Filtered, LogLevel};
-use crate::ffi::malloc_copy;
+use crate::host::config::{Settings, PROPERTIES};
+use crate::host::embedded::{Embedded, Filtered, LogLevel};
+use crate::host::c_api::malloc_copy;
 
 const FLB_FILTER_MODIFIED: c_int = 1;
 const FLB_FILTER_NOTOUCH: c_int = 2;

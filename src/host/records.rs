@@ -8,9 +8,9 @@
 
 use std::fmt::Write as _;
 
-use crate::config::{Mode, Settings};
-use crate::engine::Engine;
-use crate::msgpack::{Error, Reader};
+use crate::host::config::{Mode, Settings};
+use crate::detect::engine::Engine;
+use crate::host::msgpack::{Error, Reader};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChunkStats {

@@ -1,0 +1,15 @@
+//! The data path: message → template → vector → score, run by [`engine::Engine`].
+//!
+//! Pure computation on lines: no files, no threads, no hosts. It may depend on `embed` only;
+//! `store`, `host` and the CLI call into it, never the reverse.
+
+pub mod engine;
+pub mod level;
+pub mod line_key;
+pub mod message;
+pub mod score;
+pub mod snapshot;
+pub mod template;
+pub mod token;
+
+pub use engine::{Engine, EngineConfig, Verdict};

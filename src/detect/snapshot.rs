@@ -1,0 +1,30 @@
+//! What the engine has learned, as plain data: what a state file stores and a restart restores.
+//!
+//! The file format lives in `store::templates_file`; the engine only fills and reads these.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub embedder: String,
+    pub dim: u32,
+    pub records: u64,
+    pub epoch_records: u64,
+    pub threshold: f32,
+    pub templates: Vec<SavedTemplate>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SavedTemplate {
+    pub id: u32,
+    pub text: String,
+    pub count: u64,
+    pub epochs_seen: u32,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    pub established: bool,
+    pub distance: f32,
+    /// Most severe level seen (0..1); absent in files of earlier versions.
+    #[serde(default)]
+    pub level_severity: f32,
+}
