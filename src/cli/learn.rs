@@ -31,7 +31,7 @@ pub fn run(args: LearnArgs) -> Result<u8, CliError> {
     let before = session.engine.template_count();
     let mut n = 0u64;
     while let Some(line) = lines.next_line()? {
-        super::record::with_message(line, &args.message_keys, |m| session.engine.learn_line(m));
+        turbolog::host::ndjson::with_message(line, &args.message_keys, |m| session.engine.learn_line(m));
         session.after_record();
         n += 1;
     }

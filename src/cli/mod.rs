@@ -4,7 +4,6 @@ mod filter;
 mod input;
 mod inspect;
 mod learn;
-mod record;
 mod report;
 mod scan;
 

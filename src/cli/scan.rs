@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::input::Lines;
 use super::CliError;
-use super::record;
 use super::report::Report;
 use super::{EngineArgs, Format};
 
@@ -58,7 +57,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         }
         let Some(line) = lines.next_line()? else { break };
         n += 1;
-        let verdict = record::with_message(line, &args.message_keys, |m| session.engine.process_line(m));
+        let verdict = turbolog::host::ndjson::with_message(line, &args.message_keys, |m| session.engine.process_line(m));
         session.after_record();
         let engine = &session.engine;
         reason.clear();

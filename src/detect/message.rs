@@ -99,8 +99,10 @@ fn is_month_or_day(tok: &str) -> bool {
         return false;
     }
     let t = tok.trim_end_matches([',', '.']);
+    // Byte comparisons only: `t` may hold any UTF-8, and its third byte need not end a character.
     (t.len() == 3 || (4..=9).contains(&t.len()))
-        && MONTHS_DAYS.iter().any(|m| t.len() >= 3 && t[..3].eq_ignore_ascii_case(m) && t.bytes().all(|b| b.is_ascii_alphabetic()))
+        && t.bytes().all(|b| b.is_ascii_alphabetic())
+        && MONTHS_DAYS.iter().any(|m| t.as_bytes()[..3].eq_ignore_ascii_case(m.as_bytes()))
         && (t.len() == 3 || is_full_month_or_day(t))
 }
 

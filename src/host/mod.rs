@@ -9,4 +9,5 @@ pub mod config;
 pub mod embedded;
 pub mod fluent_bit;
 pub mod msgpack;
+pub mod ndjson;
 pub mod records;

@@ -1,0 +1,172 @@
+//! NDJSON records: finding the message of a JSON log line, and tagging the line.
+//!
+//! Shared by `turbolog filter` and every other host that speaks newline-delimited JSON. A line
+//! that is not a JSON object becomes `{"message": …}`; a malformed one or one without a string
+//! message is passed through untouched and reported, never dropped.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use crate::detect::{Engine, Verdict};
+
+/// The default message keys, tried in order.
+pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg"];
+
+/// The first string value among `keys`.
+pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a str> {
+    if keys.is_empty() {
+        DEFAULT_KEYS.iter().find_map(|k| obj.get(*k).and_then(Value::as_str))
+    } else {
+        keys.iter().find_map(|k| obj.get(k).and_then(Value::as_str))
+    }
+}
+
+/// Parses a line that looks like a JSON object. `None` when it does not start with `{`;
+/// `Some(Err)` when it does but is malformed.
+pub fn parse_object(line: &str) -> Option<Result<Map<String, Value>, serde_json::Error>> {
+    let t = line.trim_start();
+    if !t.starts_with('{') {
+        return None;
+    }
+    Some(serde_json::from_str::<Map<String, Value>>(t))
+}
+
+/// Calls `f` with the message of a line: the message key's value for a JSON object that has one,
+/// the whole line otherwise.
+pub fn with_message<R>(line: &str, keys: &[String], f: impl FnOnce(&str) -> R) -> R {
+    if let Some(Ok(obj)) = parse_object(line) {
+        if let Some(m) = message(&obj, keys) {
+            return f(m);
+        }
+    }
+    f(line)
+}
+
+/// The fields added to each record.
+pub const FIELDS: [&str; 5] = ["anomaly", "anomaly_score", "template_id", "template", "anomaly_reason"];
+
+/// What became of one input line.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Scored; `out` holds the tagged record unless it was dropped as normal.
+    Tagged(Verdict),
+    /// Not a valid JSON object although it starts with `{`: passed through untouched.
+    Malformed(serde_json::Error),
+    /// A JSON object without a string message under the keys: passed through untouched.
+    NoMessage,
+}
+
+/// Tags NDJSON or text lines with the engine's verdict. Holds its buffers: one per stream.
+#[derive(Default)]
+pub struct LineTagger {
+    /// Message keys, tried in order; empty = [`DEFAULT_KEYS`].
+    pub keys: Vec<String>,
+    /// Records that are not anomalous produce no output.
+    pub only_anomalies: bool,
+    reason: String,
+}
+
+impl LineTagger {
+    pub fn new(keys: Vec<String>, only_anomalies: bool) -> Self {
+        LineTagger { keys, only_anomalies, reason: String::new() }
+    }
+
+    /// Scores `line` and appends what is to be written out (without a newline) to `out`;
+    /// appends nothing for a record that is dropped.
+    pub fn tag_line(&mut self, line: &str, engine: &mut Engine, out: &mut String) -> Outcome {
+        match parse_object(line) {
+            None => {
+                let v = engine.process_line(line);
+                if self.keep(&v) {
+                    let mut obj = Map::new();
+                    obj.insert("message".into(), Value::String(line.to_string()));
+                    tagged_object(out, obj, &v, engine.template_text(v.template_id), &mut self.reason);
+                }
+                Outcome::Tagged(v)
+            }
+            Some(Err(e)) => {
+                if !self.only_anomalies {
+                    out.push_str(line);
+                }
+                Outcome::Malformed(e)
+            }
+            Some(Ok(obj)) => match message(&obj, &self.keys) {
+                None => {
+                    if !self.only_anomalies {
+                        out.push_str(line);
+                    }
+                    Outcome::NoMessage
+                }
+                Some(m) => {
+                    let v = engine.process_line(m);
+                    if self.keep(&v) {
+                        let template = engine.template_text(v.template_id);
+                        if FIELDS.iter().any(|f| obj.contains_key(*f)) {
+                            tagged_object(out, obj, &v, template, &mut self.reason);
+                        } else {
+                            append_fields(out, line, obj.is_empty(), &v, template, &mut self.reason);
+                        }
+                    }
+                    Outcome::Tagged(v)
+                }
+            },
+        }
+    }
+
+    fn keep(&self, v: &Verdict) -> bool {
+        !self.only_anomalies || v.anomaly
+    }
+}
+
+fn reason_of<'a>(v: &Verdict, reason: &'a mut String) -> Option<&'a str> {
+    reason.clear();
+    if v.anomaly {
+        let _ = write!(reason, "{}", v.reason);
+        Some(reason.as_str())
+    } else {
+        None
+    }
+}
+
+fn score(v: &Verdict) -> f64 {
+    (v.score as f64 * 1000.0).round() / 1000.0
+}
+
+/// Fast path: the input bytes stay as they were; the fields go before the closing brace.
+fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, template: &str, reason: &mut String) {
+    // the parse succeeded, so after trimming whitespace the line ends with `}`
+    let body = line.trim_end();
+    let body = body.strip_suffix('}').unwrap_or(body);
+    buf.push_str(body);
+    if !empty {
+        buf.push(',');
+    }
+    let _ = write!(buf, "\"anomaly\":{},\"anomaly_score\":{},\"template_id\":{},\"template\":", v.anomaly, score(v), v.template_id);
+    push_json_str(buf, template);
+    buf.push_str(",\"anomaly_reason\":");
+    match reason_of(v, reason) {
+        Some(r) => push_json_str(buf, r),
+        None => buf.push_str("null"),
+    }
+    buf.push('}');
+}
+
+/// Slow path, when the record already has fields of ours: replace them.
+fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, template: &str, reason: &mut String) {
+    obj.insert("anomaly".into(), Value::Bool(v.anomaly));
+    obj.insert("anomaly_score".into(), serde_json::json!(score(v)));
+    obj.insert("template_id".into(), Value::from(v.template_id));
+    obj.insert("template".into(), Value::String(template.to_string()));
+    obj.insert("anomaly_reason".into(), reason_of(v, reason).map_or(Value::Null, |r| Value::String(r.to_string())));
+    // serialising a map of JSON values cannot fail
+    if let Ok(s) = serde_json::to_string(&obj) {
+        buf.push_str(&s);
+    }
+}
+
+fn push_json_str(buf: &mut String, s: &str) {
+    if let Ok(s) = serde_json::to_string(s) {
+        buf.push_str(&s);
+    }
+}
