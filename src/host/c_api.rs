@@ -5,11 +5,11 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::host::config::Settings;
 use crate::host::embedded::{log_stderr, Embedded, Filtered};
+use crate::host::panic_guard::guarded;
 
 pub const MODIFIED: c_int = 1;
 pub const NOTOUCH: c_int = 2;
@@ -31,13 +31,12 @@ fn set_error(msg: &str) {
 }
 
 
-/// Runs `f`, turning a panic into `on_panic` and an error message.
+/// Runs `f`, turning a panic into `on_panic` and an error message (logged once per kind).
 fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match guarded("in the C API; the call returned its error value", log_stderr, f) {
         Ok(v) => v,
-        Err(p) => {
-            let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
-            set_error(&format!("internal error (please report): {}", what.unwrap_or_else(|| "panic".into())));
+        Err(c) => {
+            set_error(&format!("internal error (please report): {} at {}", c.message, c.location));
             on_panic
         }
     }

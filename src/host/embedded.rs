@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -23,6 +23,8 @@ use once_cell::sync::Lazy;
 use crate::host::config::Settings;
 use crate::detect::engine::Engine;
 use crate::store::persist;
+use crate::host::msgpack::Reader;
+use crate::host::panic_guard::guarded;
 use crate::host::records::{ChunkStats, Tagger};
 use crate::store::templates_file;
 use crate::store::Store;
@@ -44,6 +46,8 @@ pub struct Embedded {
     store: Option<Store>,
     sealing: AtomicBool,
     save_failing: AtomicBool,
+    /// Records handed back untouched because tagging their buffer failed internally.
+    untouched_after_error: AtomicU64,
 }
 
 /// What a filter call produced.
@@ -140,6 +144,7 @@ impl Embedded {
             store,
             sealing: AtomicBool::new(false),
             save_failing: AtomicBool::new(false),
+            untouched_after_error: AtomicU64::new(0),
         })
     }
 
@@ -152,12 +157,18 @@ impl Embedded {
     pub fn filter<R>(self: &Arc<Self>, data: &[u8], log: Log, emit: impl FnOnce(Filtered<'_>) -> R) -> R {
         let mut inner = lock(&self.inner);
         let Inner { engine, tagger, out, dirty, last_seal, .. } = &mut *inner;
-        let result = tagger.tag_chunk(data, engine, &self.settings, out);
+        let what = "while tagging a buffer; its records were passed through untouched";
+        let result = guarded(what, log, || tagger.tag_chunk(data, engine, &self.settings, out));
         let r = match result {
-            Ok(stats) if stats.modified() => emit(Filtered::Modified(out, stats)),
-            Ok(_) => emit(Filtered::Untouched),
-            Err(e) => {
+            Ok(Ok(stats)) if stats.modified() => emit(Filtered::Modified(out, stats)),
+            Ok(Ok(_)) => emit(Filtered::Untouched),
+            Ok(Err(e)) => {
                 log(LogLevel::Warn, &format!("buffer of {} bytes is not valid msgpack ({e}); passed through untouched", data.len()));
+                emit(Filtered::Untouched)
+            }
+            Err(_) => {
+                // The engine heals itself on the next record (its tables catch up with the miner).
+                self.untouched_after_error.fetch_add(count_records(data), Ordering::Relaxed);
                 emit(Filtered::Untouched)
             }
         };
@@ -248,6 +259,11 @@ impl Embedded {
         }
     }
 
+    /// Records passed through untouched because of an internal error (each kind is logged once).
+    pub fn untouched_after_error(&self) -> u64 {
+        self.untouched_after_error.load(Ordering::Relaxed)
+    }
+
     /// Counters for tests and diagnostics: (records scored, anomalies, templates).
     pub fn counts(&self) -> (u64, u64, usize) {
         let inner = lock(&self.inner);
@@ -255,8 +271,66 @@ impl Embedded {
     }
 }
 
+/// Top-level msgpack values in `data` (records and group markers), up to the first bad byte.
+fn count_records(data: &[u8]) -> u64 {
+    let mut r = Reader::new(data);
+    let mut n = 0;
+    while !r.at_end() && r.skip().is_ok() {
+        n += 1;
+    }
+    n
+}
+
 impl Drop for Embedded {
     fn drop(&mut self) {
         let _ = self.flush(log_stderr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::records::PANIC_NEXT;
+
+    fn fixture() -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/fluent-bit/tail_openssh.msgpack");
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn quiet(_: LogLevel, _: &str) {}
+
+    #[test]
+    fn a_panic_while_tagging_passes_records_through_and_the_engine_keeps_working() {
+        let data = fixture();
+        let e = Embedded::open(Settings::default(), quiet).unwrap();
+        let records = count_records(&data);
+        assert!(records > 10);
+        for round in 1..=3u64 {
+            PANIC_NEXT.with(|p| p.set(true));
+            let untouched = e.filter(&data, quiet, |f| matches!(f, Filtered::Untouched));
+            assert!(untouched, "a failed buffer comes back untouched");
+            assert_eq!(e.untouched_after_error(), records * round);
+            // the next call tags as usual: no poisoned lock, no broken tables
+            let tagged = e.filter(&data, quiet, |f| match f {
+                Filtered::Modified(out, stats) => stats.records == records && out.len() > data.len(),
+                Filtered::Untouched => false,
+            });
+            assert!(tagged, "round {round}: the engine must keep tagging after a caught panic");
+        }
+    }
+
+    #[test]
+    fn a_poisoned_lock_does_not_fail_later_calls() {
+        let data = fixture();
+        let e = Embedded::open(Settings::default(), quiet).unwrap();
+        let e2 = Arc::clone(&e);
+        let _ = std::thread::spawn(move || {
+            let _guard = e2.inner.lock().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(e.inner.is_poisoned());
+        assert!(e.filter(&data, quiet, |f| matches!(f, Filtered::Modified(..))));
+        assert!(e.flush(quiet).is_ok());
     }
 }

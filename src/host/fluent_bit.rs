@@ -8,7 +8,6 @@
 //! so a hot reload starts clean.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use once_cell::sync::OnceCell;
@@ -16,6 +15,7 @@ use once_cell::sync::OnceCell;
 use crate::host::config::{Settings, PROPERTIES};
 use crate::host::embedded::{Embedded, Filtered, LogLevel};
 use crate::host::c_api::malloc_copy;
+use crate::host::panic_guard::{caught_total, guarded};
 
 const FLB_FILTER_MODIFIED: c_int = 1;
 const FLB_FILTER_NOTOUCH: c_int = 2;
@@ -166,7 +166,7 @@ unsafe fn instance_properties(ins: *mut c_void) -> Result<Vec<(String, String)>,
 }
 
 unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut c_void) -> c_int {
-    let r = catch_unwind(AssertUnwindSafe(|| {
+    let r = guarded("during init; the filter did not start", flb_log, || {
         let Some(host) = host() else {
             eprintln!("[filter:turbolog] this host exports no flb_filter_set_context: load it into Fluent Bit v3.2 to v5.x");
             return -1;
@@ -202,11 +202,8 @@ unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut
         let ctx = Box::into_raw(Box::new(Context { engine }));
         (host.set_context)(ins, ctx.cast());
         0
-    }));
-    r.unwrap_or_else(|_| {
-        eprintln!("[filter:turbolog] internal error during init (please report)");
-        -1
-    })
+    });
+    r.unwrap_or(-1)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -222,7 +219,7 @@ unsafe extern "C" fn cb_filter(
     ctx: *mut c_void,
     _config: *mut c_void,
 ) -> c_int {
-    let r = catch_unwind(AssertUnwindSafe(|| {
+    let r = guarded("while filtering; records passed through untouched", flb_log, || {
         if ctx.is_null() || data.is_null() || out_buf.is_null() || out_bytes.is_null() {
             return FLB_FILTER_NOTOUCH;
         }
@@ -239,23 +236,23 @@ unsafe extern "C" fn cb_filter(
                 None => FLB_FILTER_NOTOUCH,
             },
         })
-    }));
-    r.unwrap_or_else(|_| {
-        flb_log(LogLevel::Error, "internal error while filtering; records passed through untouched (please report)");
-        FLB_FILTER_NOTOUCH
-    })
+    });
+    r.unwrap_or(FLB_FILTER_NOTOUCH)
 }
 
 unsafe extern "C" fn cb_exit(ctx: *mut c_void, _config: *mut c_void) -> c_int {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let _ = guarded("at exit", flb_log, || {
         if ctx.is_null() {
             return;
         }
         let ctx = Box::from_raw(ctx as *mut Context);
         let _ = ctx.engine.flush(flb_log); // a failure is logged inside
         let (records, anomalies, templates) = ctx.engine.counts();
-        flb_log(LogLevel::Info, &format!("exit: {records} records scored, {anomalies} anomalies, {templates} templates"));
-    }));
+        let untouched = ctx.engine.untouched_after_error();
+        let panics = caught_total();
+        let errors = if panics > 0 { format!(", {panics} internal errors caught ({untouched} records passed through untouched)") } else { String::new() };
+        flb_log(LogLevel::Info, &format!("exit: {records} records scored, {anomalies} anomalies, {templates} templates{errors}"));
+    });
     0
 }
 

@@ -10,4 +10,5 @@ pub mod embedded;
 pub mod fluent_bit;
 pub mod msgpack;
 pub mod ndjson;
+pub mod panic_guard;
 pub mod records;

@@ -28,6 +28,12 @@ impl ChunkStats {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to make the next [`Tagger::tag_chunk`] on this thread panic.
+    pub static PANIC_NEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Reusable buffers for tagging chunks: nothing is allocated per record once warm.
 #[derive(Default)]
 pub struct Tagger {
@@ -42,6 +48,12 @@ impl Tagger {
     /// Scores every record of `data`, appending the output buffer to `out` (cleared first).
     /// On `Err` the caller must pass `data` through unchanged.
     pub fn tag_chunk(&mut self, data: &[u8], engine: &mut Engine, settings: &Settings, out: &mut Vec<u8>) -> Result<ChunkStats, Error> {
+        #[cfg(test)]
+        if PANIC_NEXT.with(|p| p.replace(false)) {
+            // a template is created but the engine never sees the rest: the worst place to stop
+            engine.process_line("a line cut short by an internal error");
+            panic!("injected by a test");
+        }
         out.clear();
         out.reserve(data.len() + data.len() / 2);
         let mut stats = ChunkStats::default();
