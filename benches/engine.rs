@@ -1,6 +1,8 @@
 //! Engine throughput on real lines: the 13 loghub systems repeated to ≥ 1 M lines.
 //! Prints lines/s for a cold pass (templates being discovered) and a warm pass (known
-//! templates, the steady state of a pipeline). Run: `cargo bench --bench engine`.
+//! templates, the steady state of a pipeline), then on two inputs made to defeat a template
+//! miner: 1 M lines whose only difference is generated names (no digits), and 1 M lines of
+//! random words. Run: `cargo bench --bench engine`.
 
 use std::time::Instant;
 
@@ -71,4 +73,62 @@ fn main() {
     println!("  repeated, first pass ({} templates):    {:>10.0} lines/s  {:>6.0} ns/line", engine.template_count(), n / cold, cold * 1e9 / n);
     println!("  repeated, second pass:                 {:>10.0} lines/s  {:>6.0} ns/line", n / warm, warm * 1e9 / n);
     println!("  ({anomalies} anomalies flagged over both passes)");
+    adversarial(target);
+}
+
+/// A small deterministic generator (xorshift64*): the inputs are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn word(&mut self, len: usize) -> String {
+        (0..len).map(|_| (b'a' + self.below(26) as u8) as char).collect()
+    }
+}
+
+/// Lines of the shape reported in the hardening issue, and lines of random words.
+pub fn generated(kind: &str, n: usize) -> Vec<String> {
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    match kind {
+        "names" => (0..n)
+            .map(|_| format!("2026-11-24T10:00:00Z INFO session {} opened for client {}", r.word(10), r.word(10)))
+            .collect(),
+        _ => {
+            let vocab: Vec<String> = (0..5000).map(|_| { let l = 3 + r.below(7) as usize; r.word(l) }).collect();
+            (0..n)
+                .map(|_| {
+                    let k = 3 + r.below(10) as usize;
+                    (0..k).map(|_| vocab[r.below(vocab.len() as u64) as usize].as_str()).collect::<Vec<_>>().join(" ")
+                })
+                .collect()
+        }
+    }
+}
+
+fn adversarial(n: usize) {
+    println!("adversarial inputs, 1 thread, fresh engine each (max_templates {})", turbolog::detect::template::DEFAULT_MAX_TEMPLATES);
+    for (kind, what) in [("names", "generated names, one shape"), ("words", "random words, no two alike")] {
+        let lines = generated(kind, n);
+        let mut e = Engine::new(EngineConfig::default());
+        let t = Instant::now();
+        for l in &lines {
+            e.process_line(l);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "  {n} lines of {what:<28} {:>10.0} lines/s  {:>6.0} ns/line  {} templates, {} lines past the template limit",
+            n as f64 / secs,
+            secs * 1e9 / n as f64,
+            e.template_count(),
+            e.template_limit_hits()
+        );
+    }
 }

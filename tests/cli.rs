@@ -16,8 +16,13 @@ fn loghub(name: &str) -> PathBuf {
 
 fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // written from another thread: a large input would otherwise fill the output pipe first
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out
 }
 
 fn jsonl(out: &[u8]) -> Vec<serde_json::Value> {
@@ -213,4 +218,51 @@ fn a_closed_output_pipe_is_not_an_error() {
     assert!(first.starts_with("{\"line\":1,"));
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("error"));
+}
+
+/// Accented text, random bytes and names without digits: no crash, and the template table
+/// stays small or capped with a warning (the hardening issue's reports).
+#[test]
+fn hostile_input_neither_crashes_nor_grows_the_template_table() {
+    let accented = "usér logged in\n{\"log\":\"usér logged in ß\"}\nÖl 12:00 Dienstag café\nMär 3 ñandú 語\n".repeat(50);
+    for args in [&["filter"][..], &["scan", "--format", "jsonl"], &["scan"]] {
+        let out = run_with_stdin(bin().args(args), accented.as_bytes());
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!out.stderr.windows(8).any(|w| w == b"panicked"), "{args:?}");
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut bytes = Vec::new();
+    for _ in 0..200_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        bytes.push((seed >> 24) as u8);
+    }
+    for args in [&["filter"][..], &["scan", "--format", "jsonl"]] {
+        let out = run_with_stdin(bin().args(args), &bytes);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?} on random bytes: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut names = String::new();
+    let mut word = |seed: &mut u64| -> String {
+        (0..10)
+            .map(|_| {
+                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (b'a' + ((*seed >> 33) % 26) as u8) as char
+            })
+            .collect()
+    };
+    for _ in 0..20_000 {
+        names.push_str(&format!("2026-11-24T10:00:00Z INFO session {} opened for client {}\n", word(&mut seed), word(&mut seed)));
+    }
+    let out = run_with_stdin(bin().args(["scan", "--format", "jsonl"]), names.as_bytes());
+    let ids: std::collections::BTreeSet<u64> = jsonl(&out.stdout).iter().map(|r| r["template_id"].as_u64().unwrap()).collect();
+    assert!(ids.len() <= 8, "{} templates for one shape", ids.len());
+    // random words: capped, counted, said once
+    let words: String = (0..2000).map(|_| format!("{} {} {} {}\n", word(&mut seed), word(&mut seed), word(&mut seed), word(&mut seed))).collect();
+    let out = run_with_stdin(bin().args(["scan", "--format", "jsonl", "--max-templates", "50"]), words.as_bytes());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ids: std::collections::BTreeSet<u64> = jsonl(&out.stdout).iter().map(|r| r["template_id"].as_u64().unwrap()).collect();
+    assert!(ids.len() <= 51, "{} templates past a limit of 50", ids.len());
+    assert_eq!(stderr.matches("template limit (50) is reached").count(), 1, "{stderr}");
+    assert!(stderr.contains("lines in all went past the template limit (50)"), "{stderr}");
 }

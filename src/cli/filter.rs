@@ -76,6 +76,7 @@ pub fn run(args: FilterArgs) -> Result<u8, CliError> {
     }
     out.flush()?;
     session.seal()?;
+    session.report_limit();
     if counters.malformed > 0 {
         eprintln!("turbolog: warning: {} malformed JSON lines were passed through untouched", counters.malformed);
     }

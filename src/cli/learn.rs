@@ -36,6 +36,7 @@ pub fn run(args: LearnArgs) -> Result<u8, CliError> {
         n += 1;
     }
     session.seal()?;
+    session.report_limit();
     let engine = &session.engine;
     eprintln!(
         "learned {n} lines: {} templates ({} new) saved in {}",

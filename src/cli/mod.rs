@@ -64,10 +64,20 @@ pub struct EngineArgs {
     /// templates with error levels or words).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub establish: u32,
+    /// Cap on templates; past it, lines that match no template share one overflow template.
+    #[arg(long, value_name = "N", default_value_t = turbolog::detect::template::DEFAULT_MAX_TEMPLATES, value_parser = parse_max_templates)]
+    pub max_templates: usize,
     /// fsync every WAL append (OS-crash safe; default: process-crash safe, an OS crash may lose
     /// the last seconds).
     #[arg(long)]
     pub fsync: bool,
+}
+
+fn parse_max_templates(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=10_000_000).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number in 1..10000000")),
+    }
 }
 
 fn parse_unit(s: &str) -> Result<f32, String> {
@@ -89,7 +99,7 @@ pub enum Format {
 
 impl EngineArgs {
     pub fn config(&self) -> EngineConfig {
-        EngineConfig::with(self.no_header, self.epoch, self.establish, self.threshold)
+        EngineConfig::with(self.no_header, self.epoch, self.establish, self.threshold, self.max_templates)
     }
 
     /// A fresh engine, or one that continues from the state directory.
@@ -119,7 +129,7 @@ impl EngineArgs {
             }
         }
         engine.set_learning(!self.frozen);
-        Ok(Session { engine, persist, store_failing: false })
+        Ok(Session { engine, persist, store_failing: false, limit_reported: false })
     }
 }
 
@@ -128,17 +138,31 @@ pub struct Session {
     pub engine: Engine,
     persist: Option<Persist>,
     store_failing: bool,
+    limit_reported: bool,
 }
 
 impl Session {
     /// After each record: new templates go to the WAL. A failing disk is reported once and the
     /// stream goes on (the store retries at each seal).
     pub fn after_record(&mut self) {
+        if !self.limit_reported && self.engine.template_limit_hits() > 0 {
+            self.limit_reported = true;
+            let warning = turbolog::detect::template::limit_warning(self.engine.max_templates());
+            eprintln!("turbolog: warning: {warning}");
+        }
         if let Some(p) = &mut self.persist {
             if let Err(e) = p.record(&mut self.engine) {
                 self.store_failing = true;
                 eprintln!("turbolog: warning: {e}");
             }
+        }
+    }
+
+    /// At the end of input: how many lines went past the template limit, if any did.
+    pub fn report_limit(&self) {
+        let past = self.engine.template_limit_hits();
+        if past > 0 {
+            eprintln!("turbolog: warning: {past} lines in all went past the template limit ({})", self.engine.max_templates());
         }
     }
 

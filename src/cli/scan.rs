@@ -100,5 +100,6 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     }
     out.flush()?;
     session.seal()?;
+    session.report_limit();
     Ok(if anomalies > 0 { 1 } else { 0 })
 }

@@ -27,9 +27,10 @@ pub struct EngineConfig {
 impl EngineConfig {
     /// The settings users choose (CLI flags, plugin properties); everything else default.
     /// `threshold`: a fixed threshold instead of the self-calibrating one.
-    pub fn with(no_header: bool, epoch_records: u64, establish_epochs: u32, threshold: Option<f32>) -> EngineConfig {
+    pub fn with(no_header: bool, epoch_records: u64, establish_epochs: u32, threshold: Option<f32>, max_templates: usize) -> EngineConfig {
         let mut c = EngineConfig::default();
         c.no_header = no_header;
+        c.miner.max_templates = max_templates;
         c.score.epoch_records = epoch_records;
         c.score.establish_epochs = establish_epochs;
         if let Some(t) = threshold {
@@ -86,7 +87,7 @@ pub struct Engine {
 type LineCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
 
 /// Lines remembered by key before the cache is cleared (it refills as lines come).
-const LINE_CACHE_MAX: usize = 1 << 20;
+const LINE_CACHE_MAX: usize = 1 << 16;
 
 /// What [`Engine::restore_with`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -156,6 +157,15 @@ impl Engine {
 
     pub fn threshold(&self) -> f32 {
         self.threshold.value()
+    }
+
+    /// Lines that joined the overflow template because `max_templates` was reached.
+    pub fn template_limit_hits(&self) -> u64 {
+        self.miner.overflowed()
+    }
+
+    pub fn max_templates(&self) -> usize {
+        self.miner.max_templates()
     }
 
     pub fn template_count(&self) -> usize {

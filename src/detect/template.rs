@@ -5,6 +5,13 @@
 //! first time is compared with the templates of the same length; if one is similar enough it
 //! absorbs the message and the positions that differ become `<*>`. A template may generalise
 //! this way, but its id never changes: ids are handed out once, in order, and never reused.
+//!
+//! The cost of a new shape does not grow with the number of templates: candidates come from an
+//! index of (length, position, token), and only the positions with the shortest lists are read —
+//! enough of them that every template agreeing on the required share of positions is found —
+//! with a hard cap on templates compared. Two different plain words at one position usually mean
+//! two templates; but when one position of a template keeps meeting new words (names, generated
+//! ids), it is a value whatever word precedes it. The table is capped (`max_templates`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -28,11 +35,27 @@ pub struct MinerConfig {
     pub max_templates: usize,
     /// Entries of the shape cache before it is cleared (it refills from the templates).
     pub max_cached_shapes: usize,
+    /// Different words a template's position must have met (in messages that were otherwise
+    /// similar enough to join it) before that position is taken for a value.
+    pub distinct_words_for_value: usize,
+    /// Most templates compared with one new shape.
+    pub max_probes: usize,
 }
+
+/// Default of [`MinerConfig::max_templates`] (the `max_templates` property).
+pub const DEFAULT_MAX_TEMPLATES: usize = 20_000;
 
 impl Default for MinerConfig {
     fn default() -> Self {
-        MinerConfig { similarity: 0.5, max_word_conflicts: 1, max_tokens: 96, max_templates: 50_000, max_cached_shapes: 1 << 20 }
+        MinerConfig {
+            similarity: 0.5,
+            max_word_conflicts: 1,
+            max_tokens: 96,
+            max_templates: DEFAULT_MAX_TEMPLATES,
+            max_cached_shapes: 1 << 16,
+            distinct_words_for_value: 8,
+            max_probes: 64,
+        }
     }
 }
 
@@ -47,6 +70,9 @@ enum Slot {
 pub struct Template {
     pub id: TemplateId,
     slots: Vec<Slot>,
+    /// [`token_hash`] of each constant slot, [`WILD_HASH`] for `<*>`: compared first, in one
+    /// contiguous array, so a candidate costs no pointer chase per slot.
+    hashes: Vec<u64>,
     text: String,
     pub count: u64,
 }
@@ -84,6 +110,16 @@ pub struct Match {
 /// The id of the catch-all template used once `max_templates` is reached.
 pub const OVERFLOW_TEXT: &str = "<template limit reached>";
 
+/// What a host says, once, when the template table is full.
+pub fn limit_warning(max_templates: usize) -> String {
+    format!(
+        "the template limit ({max_templates}) is reached: from now on a line that matches no template is counted under \
+         the one overflow template `{OVERFLOW_TEXT}` (nothing learned is evicted); if these logs really have that many \
+         kinds of message raise max_templates (--max-templates), otherwise check that the message is found \
+         (message key, --no-header)"
+    )
+}
+
 /// For maps keyed by a hash already well mixed.
 #[derive(Default)]
 pub struct IdentityHasher(u64);
@@ -102,16 +138,46 @@ impl Hasher for IdentityHasher {
 
 type ShapeMap = HashMap<u64, TemplateId, BuildHasherDefault<IdentityHasher>>;
 
+type PostingMap = HashMap<u64, Vec<TemplateId>, BuildHasherDefault<IdentityHasher>>;
+
+/// Distinct words seen at the positions where messages conflicted with one template.
+#[derive(Default)]
+struct Evidence {
+    words: Vec<u64>,
+}
+
 pub struct Miner {
     config: MinerConfig,
     templates: Vec<Template>,
     by_len: HashMap<usize, Vec<TemplateId>>,
+    /// (length, position, constant token) → templates holding that constant there.
+    postings: PostingMap,
     shapes: ShapeMap,
-    /// Constant tokens only, whatever the number of variables between them → template.
+    /// Constant tokens only, whatever the number of variables between them → template: one
+    /// entry per template (bounded by the table) ...
     skeletons: ShapeMap,
+    /// ... and one per message shape seen, a cache cleared like `shapes`.
+    seen_skeletons: ShapeMap,
+    /// (template, conflicting positions) → distinct words met there.
+    evidence: HashMap<u64, Evidence, BuildHasherDefault<IdentityHasher>>,
     overflow: Option<TemplateId>,
+    overflowed: u64,
+    /// Templates covered by a more general one: no longer candidates (see `retire_covered`).
+    retired: Vec<bool>,
     tokens: Vec<Token>,
+    /// Scratch for candidate search, reused.
+    keys: Vec<(u8, u64)>,
+    candidates: Vec<TemplateId>,
+    /// [`token_hash`] of each token of the message being placed.
+    msg_hashes: Vec<u64>,
 }
+
+/// Entries of the evidence table before it is cleared (it is only a hint; it refills).
+const MAX_EVIDENCE: usize = 1 << 16;
+
+/// A template of this length is compared with every other of its length when there are at most
+/// this many; past it, the index chooses.
+const EXACT_SCAN: usize = 64;
 
 impl Miner {
     pub fn new(config: MinerConfig) -> Self {
@@ -120,10 +186,27 @@ impl Miner {
             config,
             templates: Vec::new(),
             by_len: HashMap::new(),
+            postings: PostingMap::default(),
             shapes: ShapeMap::default(),
             skeletons: ShapeMap::default(),
+            seen_skeletons: ShapeMap::default(),
+            evidence: HashMap::default(),
             overflow: None,
+            overflowed: 0,
+            retired: Vec::new(),
+            keys: Vec::new(),
+            candidates: Vec::new(),
+            msg_hashes: Vec::new(),
         }
+    }
+
+    /// Messages that joined the overflow template because `max_templates` was reached.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
+    pub fn max_templates(&self) -> usize {
+        self.config.max_templates
     }
 
     pub fn templates(&self) -> &[Template] {
@@ -168,16 +251,22 @@ impl Miner {
             self.shapes.clear();
         }
         let skeleton = skeleton_hash(msg, tokens);
+        self.msg_hashes.clear();
+        self.msg_hashes.extend(tokens.iter().map(|t| token_hash_of(msg, t)));
         let m = match self.best_candidate(msg, tokens) {
             Some((id, _)) => {
                 let generalised = self.generalise(id, msg, tokens);
+                if generalised {
+                    self.retire_covered(id);
+                }
                 Match { id, created: false, generalised }
             }
-            None if skeleton.is_some() && self.skeletons.contains_key(&skeleton.unwrap()) => {
+            None if skeleton.and_then(|k| self.skeleton_id(k)).is_some() => {
                 // Same constants, a different number of values between them.
-                Match { id: self.skeletons[&skeleton.unwrap()], created: false, generalised: false }
+                Match { id: skeleton.and_then(|k| self.skeleton_id(k)).unwrap_or_default(), created: false, generalised: false }
             }
             None if self.templates.len() >= self.config.max_templates => {
+                self.overflowed += 1;
                 Match { id: self.overflow_id(), created: false, generalised: false }
             }
             None => Match { id: self.create(msg, tokens), created: true, generalised: false },
@@ -190,37 +279,162 @@ impl Miner {
             }
         }
         if let Some(k) = skeleton {
-            self.skeletons.entry(k).or_insert(m.id);
+            if !self.skeletons.contains_key(&k) {
+                if self.seen_skeletons.len() >= self.config.max_cached_shapes {
+                    self.seen_skeletons.clear();
+                }
+                self.seen_skeletons.entry(k).or_insert(m.id);
+            }
         }
         m
     }
 
-    /// The most similar template of the same length, if similar enough.
-    fn best_candidate(&self, msg: &str, tokens: &[Token]) -> Option<(TemplateId, f32)> {
-        let ids = self.by_len.get(&tokens.len())?;
+    /// The most similar template of the same length, if similar enough: the first with the
+    /// highest share of agreeing constants whose differing plain words are values.
+    fn best_candidate(&mut self, msg: &str, tokens: &[Token]) -> Option<(TemplateId, f32)> {
+        let n = tokens.len();
+        let bucket = self.by_len.get(&n)?;
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        if bucket.len() <= EXACT_SCAN {
+            candidates.extend_from_slice(bucket);
+        } else {
+            self.indexed_candidates(tokens, &mut candidates);
+        }
         let mut best: Option<(TemplateId, f32)> = None;
-        for &id in ids {
+        // the closest template refused only for its differing words, and where they differ
+        let mut refused: Option<(TemplateId, f32)> = None;
+        for &id in &candidates {
+            if self.retired[id as usize] {
+                continue;
+            }
             let t = &self.templates[id as usize];
-            let sim = similarity(&t.slots, msg, tokens);
+            let sim = similarity(&t.hashes, &self.msg_hashes);
+            if sim < self.config.similarity || best.is_some_and(|(_, b)| sim <= b) {
+                continue;
+            }
             let conflicts = word_conflicts(&t.slots, msg, tokens);
-            if sim >= self.config.similarity
-                && conflicts <= self.config.max_word_conflicts
-                && (conflicts == 0 || sim > 0.5 && word_conflicts_are_values(&t.slots, msg, tokens))
-                && best.map_or(true, |(_, b)| sim > b)
+            if conflicts == 0
+                || conflicts <= self.config.max_word_conflicts && sim > 0.5 && word_conflicts_are_values(&t.slots, msg, tokens)
             {
                 best = Some((id, sim));
+            } else if refused.map_or(true, |(_, r)| sim > r) {
+                refused = Some((id, sim));
             }
         }
-        best
+        self.candidates = candidates;
+        if best.is_some() {
+            return best;
+        }
+        let (id, sim) = refused?;
+        self.variable_enough(id, msg, tokens).then_some((id, sim))
+    }
+
+    /// Templates that may agree with the message on the required share of positions, read from
+    /// the postings of the positions with the shortest lists, newest first, at most `max_probes`.
+    fn indexed_candidates(&mut self, tokens: &[Token], out: &mut Vec<TemplateId>) {
+        let n = tokens.len();
+        // agreeing constants needed, and so how many positions must be read to meet them all
+        let mut need = 0;
+        while (need as f32) < self.config.similarity * n as f32 {
+            need += 1;
+        }
+        let read = (n + 1).saturating_sub(need).min(n);
+        if need == 0 {
+            // everything is similar enough: the newest of this length
+            let bucket = &self.by_len[&n];
+            out.extend(bucket.iter().rev().take(self.config.max_probes));
+        } else {
+            // Any `read` positions will do (a template that agrees on `need` of the n positions
+            // agrees on at least one of them); the rarest tokens make the shortest lists.
+            self.keys.clear();
+            for (pos, (t, &h)) in tokens.iter().zip(&self.msg_hashes).enumerate() {
+                let rarity = if t.is_var() { 1 } else { 0 };
+                self.keys.push((rarity, posting_key(n, pos, h)));
+            }
+            self.keys.sort_by_key(|&(rarity, _)| rarity);
+            for &(_, key) in self.keys.iter().take(read) {
+                if let Some(list) = self.postings.get(&key) {
+                    out.extend(list.iter().rev().take(self.config.max_probes));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        if out.len() > self.config.max_probes {
+            // keep the newest: the ones most likely still in use
+            out.drain(..out.len() - self.config.max_probes);
+        }
+    }
+
+    /// Records the words where the message differs from template `id`; true once that set of
+    /// positions has met `distinct_words_for_value` different words: they are values.
+    fn variable_enough(&mut self, id: TemplateId, msg: &str, tokens: &[Token]) -> bool {
+        let slots = &self.templates[id as usize].slots;
+        let mut family = Fx(id as u64);
+        let mut words = Fx(0);
+        for (pos, (slot, tok)) in slots.iter().zip(tokens).enumerate() {
+            if let Slot::Const(c) = slot {
+                if !tok.masked_eq(msg, c) {
+                    family.add(pos as u64);
+                    let (pre, wild, post) = tok.masked(msg);
+                    words.token(pre, wild, post);
+                }
+            }
+        }
+        let (family, word) = (family.finish(), words.finish());
+        if self.evidence.len() >= MAX_EVIDENCE {
+            self.evidence.clear();
+        }
+        let e = self.evidence.entry(family).or_default();
+        if !e.words.contains(&word) {
+            e.words.push(word);
+        }
+        if e.words.len() >= self.config.distinct_words_for_value {
+            self.evidence.remove(&family);
+            return true;
+        }
+        false
+    }
+
+    fn skeleton_id(&self, k: u64) -> Option<TemplateId> {
+        self.skeletons.get(&k).or_else(|| self.seen_skeletons.get(&k)).copied()
+    }
+
+    /// After `id` generalised: other templates of its length that it now covers (every constant
+    /// of `id` is theirs too) stop being candidates, so new shapes meet one template, not the
+    /// splinters that came before it. They keep their ids, counts and exact shapes.
+    fn retire_covered(&mut self, id: TemplateId) {
+        let n = self.templates[id as usize].slots.len();
+        let Some(bucket) = self.by_len.get_mut(&n) else { return };
+        let general = &self.templates[id as usize].slots;
+        let covers = |other: &[Slot]| general.iter().zip(other).all(|(g, o)| matches!(g, Slot::Wild) || g == o);
+        let templates = &self.templates;
+        // the most recent EXACT_SCAN (or all of a small bucket): splinters are recent
+        let from = bucket.len().saturating_sub(EXACT_SCAN);
+        let mut i = from;
+        let mut kept = from;
+        while i < bucket.len() {
+            let other = bucket[i];
+            if other == id || !covers(&templates[other as usize].slots) {
+                bucket[kept] = other;
+                kept += 1;
+            } else {
+                self.retired[other as usize] = true;
+            }
+            i += 1;
+        }
+        bucket.truncate(kept);
     }
 
     fn generalise(&mut self, id: TemplateId, msg: &str, tokens: &[Token]) -> bool {
         let t = &mut self.templates[id as usize];
         let mut changed = false;
-        for (slot, tok) in t.slots.iter_mut().zip(tokens) {
+        for ((slot, hash), tok) in t.slots.iter_mut().zip(t.hashes.iter_mut()).zip(tokens) {
             if let Slot::Const(c) = slot {
                 if !tok.masked_eq(msg, c) {
                     *slot = Slot::Wild;
+                    *hash = WILD_HASH;
                     changed = true;
                 }
             }
@@ -253,8 +467,16 @@ impl Miner {
         if let Some(k) = slots_skeleton(&slots) {
             self.skeletons.entry(k).or_insert(id);
         }
+        for (pos, slot) in slots.iter().enumerate() {
+            if let Slot::Const(c) = slot {
+                // stale entries after a generalisation are harmless: candidates are checked
+                self.postings.entry(posting_key(len, pos, token_hash(c))).or_default().push(id);
+            }
+        }
         let text = Template::render(&slots);
-        self.templates.push(Template { id, slots, text, count: 0 });
+        let hashes = slot_hashes(&slots);
+        self.templates.push(Template { id, slots, hashes, text, count: 0 });
+        self.retired.push(false);
         self.by_len.entry(len).or_default().push(id);
         id
     }
@@ -264,7 +486,8 @@ impl Miner {
             return id;
         }
         let id = self.templates.len() as TemplateId;
-        self.templates.push(Template { id, slots: Vec::new(), text: OVERFLOW_TEXT.to_string(), count: 0 });
+        self.templates.push(Template { id, slots: Vec::new(), hashes: Vec::new(), text: OVERFLOW_TEXT.to_string(), count: 0 });
+        self.retired.push(true);
         self.overflow = Some(id);
         id
     }
@@ -277,6 +500,7 @@ impl Miner {
         if slots.len() != t.slots.len() {
             return Ok(()); // a different shape cannot be the same template: keep what we have
         }
+        t.hashes = slot_hashes(&slots);
         t.slots = slots;
         t.text = Template::render(&t.slots);
         if let Some(k) = slots_skeleton(&t.slots) {
@@ -309,19 +533,14 @@ impl Miner {
 }
 
 /// Share of positions where a constant of the template agrees with the message.
-fn similarity(slots: &[Slot], msg: &str, tokens: &[Token]) -> f32 {
-    if tokens.is_empty() {
+fn similarity(template: &[u64], message: &[u64]) -> f32 {
+    if message.is_empty() {
         return 1.0;
     }
     // As in Drain, only agreeing constants count: a template that is mostly `<*>` must not
-    // absorb every message of its length.
-    let mut same = 0usize;
-    for (slot, tok) in slots.iter().zip(tokens) {
-        if let Slot::Const(c) = slot {
-            same += tok.masked_eq(msg, c) as usize;
-        }
-    }
-    same as f32 / tokens.len() as f32
+    // absorb every message of its length. (A message hash is never WILD_HASH.)
+    let same = template.iter().zip(message).filter(|(t, m)| t == m).count();
+    same as f32 / message.len() as f32
 }
 
 /// Positions where the template has a plain word and the message another plain word.
@@ -402,6 +621,47 @@ fn slots_skeleton(slots: &[Slot]) -> Option<u64> {
         }
     }
     (consts >= 2).then(|| h.finish())
+}
+
+/// The hash of a `<*>` slot; no token hashes to it.
+const WILD_HASH: u64 = 0;
+
+/// Hash of a token as the template shows it (`blk_<*>`, `user`); never [`WILD_HASH`].
+fn token_hash(rendered: &str) -> u64 {
+    let mut h = Fx(0x7070);
+    h.bytes(rendered.as_bytes());
+    h.finish() | 1
+}
+
+fn slot_hashes(slots: &[Slot]) -> Vec<u64> {
+    slots.iter().map(|s| if let Slot::Const(c) = s { token_hash(c) } else { WILD_HASH }).collect()
+}
+
+/// [`token_hash`] of a message token's masked form, without rendering it.
+fn token_hash_of(msg: &str, t: &Token) -> u64 {
+    let (pre, wild, post) = t.masked(msg);
+    if !wild {
+        return token_hash(pre);
+    }
+    let mut buf = [0u8; 64];
+    let len = pre.len() + WILDCARD.len() + post.len();
+    if len > buf.len() {
+        let mut s = String::with_capacity(len);
+        t.render_masked(msg, &mut s);
+        return token_hash(&s);
+    }
+    buf[..pre.len()].copy_from_slice(pre.as_bytes());
+    buf[pre.len()..pre.len() + WILDCARD.len()].copy_from_slice(WILDCARD.as_bytes());
+    buf[pre.len() + WILDCARD.len()..len].copy_from_slice(post.as_bytes());
+    let mut h = Fx(0x7070);
+    h.bytes(&buf[..len]);
+    h.finish() | 1
+}
+
+fn posting_key(len: usize, pos: usize, token: u64) -> u64 {
+    let mut h = Fx(token);
+    h.add(((len as u64) << 32) | pos as u64);
+    h.finish()
 }
 
 /// 64-bit hash of the masked token sequence. Two messages with the same hash have the same shape
@@ -536,5 +796,79 @@ mod tests {
         assert_eq!((zed.id, zed.created), (0, false));
         assert_eq!(r.add("Server listening on 1.1.1.1 port 2222.").id, 1);
         assert!(r.restore(7, "x", 1).is_err());
+    }
+
+    fn letters(seed: &mut u64, n: usize) -> String {
+        (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (b'a' + ((*seed >> 33) % 26) as u8) as char
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_position_that_keeps_meeting_new_words_becomes_a_value() {
+        // the hardening issue's input: names without digits after words that introduce no value
+        let mut m = miner();
+        let mut seed = 1;
+        let mut first = None;
+        for i in 0..5000 {
+            let line = format!("session {} opened for client {}", letters(&mut seed, 10), letters(&mut seed, 10));
+            let r = m.add(&line);
+            first.get_or_insert(r.id);
+            if i >= 20 {
+                assert_eq!(r.id, first.unwrap(), "line {i} `{line}` left the generalised template");
+            }
+        }
+        let d = MinerConfig::default().distinct_words_for_value;
+        assert!(m.len() <= d, "{} templates for one shape of message", m.len());
+        assert_eq!(m.get(first.unwrap()).unwrap().text(), "session <*> opened for client <*>");
+    }
+
+    #[test]
+    fn a_few_different_words_stay_different_templates() {
+        // `VM Paused` / `VM Resumed`: states are not names
+        let mut m = miner();
+        for state in ["Started", "Stopped", "Paused", "Resumed"] {
+            for _ in 0..3 {
+                m.add(&format!("VM {state} (Lifecycle Event)"));
+            }
+        }
+        assert_eq!(m.len(), 4);
+    }
+
+    #[test]
+    fn probes_stay_bounded_as_templates_grow() {
+        // 30 000 unrelated messages of one length: each new one is compared with a bounded
+        // number of templates, not with all of them (the index, not a scan)
+        let cfg = MinerConfig { max_templates: 100_000, ..MinerConfig::default() };
+        let mut m = Miner::new(cfg.clone());
+        let mut seed = 7;
+        for _ in 0..30_000 {
+            let line: Vec<String> = (0..6).map(|_| letters(&mut seed, 6)).collect();
+            m.add(&line.join(" "));
+            assert!(m.candidates.len() <= cfg.max_probes.max(EXACT_SCAN), "{} candidates", m.candidates.len());
+        }
+        assert_eq!(m.len(), 30_000);
+        // and a message close to an old template is still found through the index
+        let old = m.templates()[5].text().to_string();
+        let mut words: Vec<&str> = old.split(' ').collect();
+        words[5] = "4711"; // a value, not a second plain word
+        let r = m.add(&words.join(" "));
+        assert!(!r.created && r.id == 5, "{r:?}");
+    }
+
+    #[test]
+    fn the_limit_counts_what_went_past_it() {
+        let mut m = Miner::new(MinerConfig { max_templates: 3, ..MinerConfig::default() });
+        let mut seed = 3;
+        for _ in 0..50 {
+            let line: Vec<String> = (0..4).map(|_| letters(&mut seed, 5)).collect();
+            m.add(&line.join(" "));
+        }
+        assert_eq!(m.len(), 4, "three templates and the overflow one");
+        assert_eq!(m.overflowed(), 47);
+        assert!(limit_warning(3).contains("max_templates"));
     }
 }

@@ -24,6 +24,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "establish", default: "3", description: "Epochs a template must appear in before it counts as normal (up to 4x as many for templates with error levels or words)" },
     Property { name: "fsync", default: "never", description: "never: appends survive a process crash, an OS crash may lose the last seconds; always: fsync every append" },
     Property { name: "max_store_mb", default: "256", description: "Cap on stored vectors (MiB); compaction keeps the newest templates' vectors within it; 0 = no cap" },
+    Property { name: "max_templates", default: "20000", description: "Cap on templates (memory stays bounded whatever arrives); past it, lines that match no template share one overflow template `<template limit reached>`, counted and logged once; nothing is evicted, ids are never reused" },
     Property { name: "no_header", default: "false", description: "true: the message is already without timestamp/level header" },
     Property { name: "learning", default: "true", description: "false: score against the learned state without learning (frozen)" },
     Property { name: "field_anomaly", default: "anomaly", description: "Name of the added boolean verdict field" },
@@ -70,6 +71,7 @@ pub struct Settings {
     pub learning: bool,
     pub fsync: crate::store::FsyncPolicy,
     pub max_store_mb: u64,
+    pub max_templates: usize,
     pub fields: FieldNames,
 }
 
@@ -185,6 +187,10 @@ impl Settings {
                 v => return Err(format!("property fsync: `{v}` is not one of never, always")),
             },
             max_store_mb: parse_num("max_store_mb", get("max_store_mb"), "a whole number of MiB")?,
+            max_templates: match parse_num::<usize>("max_templates", get("max_templates"), "a whole number")? {
+                n if (1..=10_000_000).contains(&n) => n,
+                n => return Err(format!("property max_templates: {n} is outside 1..10000000")),
+            },
             fields,
         })
     }
@@ -216,7 +222,7 @@ impl Settings {
     }
 
     pub fn engine_config(&self) -> EngineConfig {
-        EngineConfig::with(self.no_header, self.epoch, self.establish, self.threshold)
+        EngineConfig::with(self.no_header, self.epoch, self.establish, self.threshold, self.max_templates)
     }
 }
 
@@ -244,6 +250,14 @@ pub fn describe() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_templates_default_is_the_miners() {
+        assert_eq!(default_of("max_templates"), crate::detect::template::DEFAULT_MAX_TEMPLATES.to_string());
+        assert_eq!(Settings::default().engine_config().miner.max_templates, crate::detect::template::DEFAULT_MAX_TEMPLATES);
+        assert!(Settings::from_pairs([("max_templates", "0")]).unwrap_err().contains("max_templates"));
+        assert_eq!(Settings::from_pairs([("max_templates", "500")]).unwrap().engine_config().miner.max_templates, 500);
+    }
 
     #[test]
     fn defaults_come_from_the_table() {

@@ -48,6 +48,7 @@ pub struct Embedded {
     save_failing: AtomicBool,
     /// Records handed back untouched because tagging their buffer failed internally.
     untouched_after_error: AtomicU64,
+    limit_logged: AtomicBool,
 }
 
 /// What a filter call produced.
@@ -145,6 +146,7 @@ impl Embedded {
             sealing: AtomicBool::new(false),
             save_failing: AtomicBool::new(false),
             untouched_after_error: AtomicU64::new(0),
+            limit_logged: AtomicBool::new(false),
         })
     }
 
@@ -172,6 +174,9 @@ impl Embedded {
                 emit(Filtered::Untouched)
             }
         };
+        if engine.template_limit_hits() > 0 && !self.limit_logged.swap(true, Ordering::Relaxed) {
+            log(LogLevel::Warn, &crate::detect::template::limit_warning(engine.max_templates()));
+        }
         // New templates are rare: copy them out and append outside the engine lock.
         let learned = self.take_learned(engine, dirty);
         let due = self.settings.window_secs > 0.0 && last_seal.elapsed().as_secs_f64() >= self.settings.window_secs;
@@ -262,6 +267,11 @@ impl Embedded {
     /// Records passed through untouched because of an internal error (each kind is logged once).
     pub fn untouched_after_error(&self) -> u64 {
         self.untouched_after_error.load(Ordering::Relaxed)
+    }
+
+    /// Records that went past the template limit (`max_templates`).
+    pub fn template_limit_hits(&self) -> u64 {
+        lock(&self.inner).engine.template_limit_hits()
     }
 
     /// Counters for tests and diagnostics: (records scored, anomalies, templates).

@@ -250,8 +250,10 @@ unsafe extern "C" fn cb_exit(ctx: *mut c_void, _config: *mut c_void) -> c_int {
         let (records, anomalies, templates) = ctx.engine.counts();
         let untouched = ctx.engine.untouched_after_error();
         let panics = caught_total();
+        let past_limit = ctx.engine.template_limit_hits();
+        let limit = if past_limit > 0 { format!(", {past_limit} records past the template limit") } else { String::new() };
         let errors = if panics > 0 { format!(", {panics} internal errors caught ({untouched} records passed through untouched)") } else { String::new() };
-        flb_log(LogLevel::Info, &format!("exit: {records} records scored, {anomalies} anomalies, {templates} templates{errors}"));
+        flb_log(LogLevel::Info, &format!("exit: {records} records scored, {anomalies} anomalies, {templates} templates{limit}{errors}"));
     });
     0
 }
