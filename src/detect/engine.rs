@@ -329,6 +329,20 @@ impl Engine {
         self.restore_with(Some(snap), &[], &mut |_, _| false).map(|_| ())
     }
 
+    /// Whether `snap` can be restored into this engine: same embedder, ids dense from 0.
+    pub fn check_snapshot(&self, snap: &Snapshot) -> Result<(), String> {
+        if snap.embedder != self.embedder.name() || snap.dim as usize != self.dim {
+            return Err(format!(
+                "saved with embedder {} ({} dimensions), this engine uses {} ({} dimensions)",
+                snap.embedder, snap.dim, self.embedder.name(), self.dim
+            ));
+        }
+        if let Some((i, t)) = snap.templates.iter().enumerate().find(|(i, t)| t.id as usize != *i) {
+            return Err(format!("template ids must be dense and in order: expected {i}, found {}", t.id));
+        }
+        Ok(())
+    }
+
     /// Continues from a saved state and what the store recovered: `vector_of(id, out)` fills
     /// `out` with a stored vector and returns true, or returns false (the template is embedded
     /// again); `wal_texts` are (id, text) records newer than the snapshot, oldest first.

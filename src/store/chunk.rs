@@ -142,7 +142,14 @@ impl Chunk {
         }
         let file_dim = u32::from_le_bytes(map[8..12].try_into().unwrap());
         if file_dim != dim {
-            return Err(ChunkError::DimMismatch { path: path.to_path_buf(), file: file_dim, engine: dim });
+            // A chunk of another embedder is intact; a damaged dimension field is not.
+            let footer = &map[map.len() - FOOTER_LEN..];
+            let body_len = u64::from_le_bytes(footer[..8].try_into().unwrap()) as usize;
+            let want = u32::from_le_bytes(footer[8..12].try_into().unwrap());
+            if body_len == map.len() - FOOTER_LEN && crc32fast::hash(&map[..body_len]) == want {
+                return Err(ChunkError::DimMismatch { path: path.to_path_buf(), file: file_dim, engine: dim });
+            }
+            return Err(corrupt(format!("header says {file_dim} dimensions but the checksum does not match (damaged header)")));
         }
         let count = u64::from_le_bytes(map[16..24].try_into().unwrap());
         let sources_len = u64::from_le_bytes(map[24..32].try_into().unwrap());

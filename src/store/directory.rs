@@ -273,9 +273,39 @@ impl Store {
     }
 
     fn replay_into(rec: &mut Recovery, path: &Path, dim: u32) -> Result<(), StoreError> {
-        let r = wal::replay(path, dim)?;
+        let r = match wal::replay(path, dim) {
+            Ok(r) => r,
+            Err(WalError::NotAWal(p)) => {
+                let aside = p.with_extension("bin.corrupt");
+                let moved = match fs::rename(&p, &aside) {
+                    Ok(()) => format!("moved aside to {}", aside.display()),
+                    Err(e) => return Err(StoreError::Io(p, e)),
+                };
+                rec.warnings.push(format!(
+                    "{} is not a turbolog WAL or its header is damaged; {moved}, carrying on with the rest",
+                    p.display()
+                ));
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(why) = &r.stopped {
-            rec.warnings.push(format!("{}: {why}; {} bytes after the last good record were skipped", path.display(), r.skipped_bytes));
+            // A torn tail is what a crash leaves; a damaged record is kept for a post-mortem.
+            let kept = if why.starts_with("corrupt") {
+                let copy = path.with_extension("bin.corrupt");
+                match fs::copy(path, &copy) {
+                    Ok(_) => format!(" (a copy of the damaged file was kept at {})", copy.display()),
+                    Err(_) => String::new(),
+                }
+            } else {
+                String::new()
+            };
+            rec.warnings.push(format!(
+                "{}: {why}; the {} records before it are used, the {} bytes after it were skipped{kept}",
+                path.display(),
+                r.records.len(),
+                r.skipped_bytes
+            ));
         }
         for record in r.records {
             let idx = rec.wal_records.len() as u32;

@@ -66,8 +66,26 @@ impl Persist {
 /// stored vectors are reused, never embedded again; templates newer than `templates.tls` come
 /// back from their WAL records. The engine then tracks what it learns.
 pub fn open_store(dir: &Path, engine: &mut Engine, opts: StoreOptions) -> Result<(Store, Opened), String> {
-    let snap = templates_file::load(dir).map_err(|e| e.to_string())?;
-    let (store, rec) = Store::open(dir, engine.dim() as u32, opts).map_err(|e| e.to_string())?;
+    // A state file of another embedder is a configuration error, said as such; any other reason
+    // the engine cannot take it is corruption, moved aside.
+    let other_embedder = std::cell::Cell::new(None);
+    let loaded = templates_file::load_or_recover(dir, |s| {
+        engine.check_snapshot(s).inspect_err(|e| {
+            if s.embedder != engine.embedder_name() || s.dim as usize != engine.dim() {
+                other_embedder.set(Some(e.clone()));
+            }
+        })
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = other_embedder.take() {
+        return Err(format!(
+            "{}: {e}; use a state directory made with the same embedder",
+            dir.join(templates_file::FILE_NAME).display()
+        ));
+    }
+    let snap = loaded.snapshot;
+    let (store, mut rec) = Store::open(dir, engine.dim() as u32, opts).map_err(|e| e.to_string())?;
+    rec.warnings.splice(0..0, loaded.warnings);
     let texts: Vec<(u64, String)> = rec.wal_texts().map(|(id, t)| (id, t.to_string())).collect();
     let report = engine
         .restore_with(snap.as_ref(), &texts, &mut |id, out| {

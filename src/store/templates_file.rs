@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::detect::snapshot::Snapshot;
 
 pub const FILE_NAME: &str = "templates.tls";
+/// The copy `save` keeps of the file it replaces: what a corrupt `templates.tls` falls back to.
+pub const PREVIOUS_NAME: &str = "templates.tls.prev";
 const MAGIC: &[u8; 8] = b"TLSTATE1";
 
 /// An error reading or writing state, with what to do about it.
@@ -70,10 +72,11 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
     if bytes.len() < 20 || &bytes[..8] != MAGIC {
         return Err("not a turbolog state file: bad magic".into());
     }
-    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
-    if bytes.len() != 16 + len + 4 {
-        return Err(format!("length {} does not match the {} bytes of body and checksum present", len, bytes.len().saturating_sub(16)));
+    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+    if len != bytes.len() as u64 - 20 {
+        return Err(format!("length {} does not match the {} bytes of body and checksum present", len, bytes.len() - 16));
     }
+    let len = len as usize;
     let body = &bytes[16..16 + len];
     let want = u32::from_le_bytes(bytes[16 + len..].try_into().unwrap());
     let got = crc32fast::hash(body);
@@ -93,11 +96,80 @@ pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
     out
 }
 
-/// Saves atomically: temp file, fsync, rename, fsync of the directory.
+/// Saves atomically: temp file, fsync, rename, fsync of the directory. The file it replaces is
+/// kept as `templates.tls.prev` (a hard link, so a `templates.tls` exists at every moment).
 pub fn save(dir: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
     fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
     let path = dir.join(FILE_NAME);
+    if path.exists() {
+        let prev = dir.join(PREVIOUS_NAME);
+        let link = dir.join(format!("{PREVIOUS_NAME}.tmp-{}", std::process::id()));
+        let _ = fs::remove_file(&link);
+        if fs::hard_link(&path, &link).is_ok() {
+            let _ = fs::rename(&link, &prev);
+        } else {
+            let _ = fs::copy(&path, &prev); // a file system without hard links
+        }
+    }
     write_atomically(&path, &encode(snapshot))
+}
+
+/// What [`load_or_recover`] found.
+#[derive(Debug)]
+pub struct Loaded {
+    pub snapshot: Option<Snapshot>,
+    /// What was corrupt, where it was moved, and what is used instead.
+    pub warnings: Vec<String>,
+}
+
+/// Loads `templates.tls`; a corrupt one (or one `usable` refuses) is moved aside to
+/// `templates.tls.corrupt` and the previous copy is used, or none. Only an I/O error fails.
+pub fn load_or_recover(dir: &Path, usable: impl Fn(&Snapshot) -> Result<(), String>) -> Result<Loaded, StateError> {
+    let mut warnings = Vec::new();
+    let checked = |path: &Path, r: Result<Option<Snapshot>, StateError>| -> Result<Result<Option<Snapshot>, String>, StateError> {
+        match r {
+            Ok(Some(s)) => Ok(usable(&s).map(|_| Some(s)).map_err(|e| format!("{} cannot be used: {e}", path.display()))),
+            Ok(None) => Ok(Ok(None)),
+            Err(StateError::Corrupt { path, what }) => Ok(Err(format!("{} is corrupt ({what})", path.display()))),
+            Err(e) => Err(e),
+        }
+    };
+    let path = dir.join(FILE_NAME);
+    let why = match checked(&path, load(dir))? {
+        Ok(snapshot) => return Ok(Loaded { snapshot, warnings }),
+        Err(why) => why,
+    };
+    let aside = dir.join(format!("{FILE_NAME}.corrupt"));
+    let moved = match fs::rename(&path, &aside) {
+        Ok(()) => format!("moved aside to {}", aside.display()),
+        Err(e) => format!("could not be moved aside ({e}); it will be overwritten at the next save"),
+    };
+    let prev = dir.join(PREVIOUS_NAME);
+    let fallback = match fs::read(&prev) {
+        Ok(bytes) => checked(&prev, decode(&bytes).map(Some).map_err(|what| StateError::Corrupt { path: prev.clone(), what }))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{} cannot be read ({e})", prev.display())),
+    };
+    let snapshot = match fallback {
+        Ok(Some(s)) => {
+            warnings.push(format!(
+                "{why}; {moved}; carrying on from the previous copy {} ({} templates, {} records): what was learned after it is learned again",
+                prev.display(),
+                s.templates.len(),
+                s.records
+            ));
+            Some(s)
+        }
+        Ok(None) => {
+            warnings.push(format!("{why}; {moved}; no previous copy: template counts are learned afresh (stored vectors and WAL records are still used)"));
+            None
+        }
+        Err(prev_why) => {
+            warnings.push(format!("{why}; {moved}; the previous copy is unusable too ({prev_why}): template counts are learned afresh"));
+            None
+        }
+    };
+    Ok(Loaded { snapshot, warnings })
 }
 
 /// Writes `bytes` to `path` so that a crash leaves the old content or the new, never a mix.
@@ -153,8 +225,38 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), None);
         save(dir.path(), &sample()).unwrap();
         assert_eq!(load(dir.path()).unwrap(), Some(sample()));
-        // no temp file left behind
+        // no temp file left behind; the second save keeps the first as the previous copy
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let mut newer = sample();
+        newer.records = 99;
+        save(dir.path(), &newer).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), Some(newer));
+        assert_eq!(decode(&fs::read(dir.path().join(PREVIOUS_NAME)).unwrap()).unwrap(), sample());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside_and_the_previous_copy_used() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &sample()).unwrap();
+        let mut newer = sample();
+        newer.records = 99;
+        save(dir.path(), &newer).unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[30] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        let loaded = load_or_recover(dir.path(), |_| Ok(())).unwrap();
+        assert_eq!(loaded.snapshot, Some(sample()));
+        let w = loaded.warnings.join("\n");
+        assert!(w.contains("is corrupt (checksum mismatch") && w.contains("moved aside") && w.contains("previous copy"), "{w}");
+        assert!(dir.path().join("templates.tls.corrupt").exists() && !path.exists());
+        // a snapshot the engine refuses is treated the same way; with no usable copy, none
+        save(dir.path(), &newer).unwrap();
+        fs::remove_file(dir.path().join(PREVIOUS_NAME)).unwrap();
+        let loaded = load_or_recover(dir.path(), |_| Err("ids not dense".into())).unwrap();
+        assert_eq!(loaded.snapshot, None);
+        assert!(loaded.warnings[0].contains("cannot be used: ids not dense") && loaded.warnings[0].contains("learned afresh"), "{:?}", loaded.warnings);
     }
 
     #[test]
@@ -162,6 +264,9 @@ mod tests {
         let good = encode(&sample());
         assert!(decode(b"hello world, not a state file").unwrap_err().contains("bad magic"));
         assert!(decode(&good[..good.len() - 3]).unwrap_err().contains("length"));
+        let mut huge = good.clone();
+        huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode(&huge).unwrap_err().contains("length"));
         let mut flipped = good.clone();
         flipped[30] ^= 0x01;
         assert!(decode(&flipped).unwrap_err().contains("checksum mismatch"));

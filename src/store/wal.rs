@@ -61,7 +61,7 @@ impl std::fmt::Display for WalError {
             WalError::Io(p, e) => write!(f, "{}: {e}", p.display()),
             WalError::NotAWal(p) => write!(
                 f,
-                "{} is not a turbolog WAL or its header is corrupted (bad magic); move it out of the state directory",
+                "{} is not a turbolog WAL or its header is damaged; move it out of the state directory",
                 p.display()
             ),
             WalError::DimMismatch { path, file, engine } => write!(
@@ -98,7 +98,21 @@ pub fn replay(path: &Path, dim: u32) -> Result<Replay, WalError> {
     if bytes.is_empty() {
         return Ok(Replay::default());
     }
-    let version = read_header(path, &bytes, dim)?;
+    let version = match read_header(path, &bytes, dim) {
+        Err(WalError::DimMismatch { path, file, engine }) => {
+            // Another embedder's WAL holds records whose checksums hold with its dimension; a
+            // damaged dimension field leaves none that do.
+            let theirs = replay_bytes(&bytes[HEADER_LEN..], Version::V2, file as usize);
+            if &bytes[..6] == MAGIC_V2 && !theirs.records.is_empty() {
+                return Err(WalError::DimMismatch { path, file, engine });
+            }
+            if &bytes[..6] == MAGIC_V1 && file > 0 && file <= 65_536 && (bytes.len() - HEADER_LEN) % (8 + 4 * file as usize) == 0 {
+                return Err(WalError::DimMismatch { path, file, engine });
+            }
+            return Err(WalError::NotAWal(path));
+        }
+        r => r?,
+    };
     Ok(replay_bytes(&bytes[HEADER_LEN..], version, dim as usize))
 }
 
@@ -121,11 +135,11 @@ fn replay_bytes(mut body: &[u8], version: Version, dim: usize) -> Replay {
                     break;
                 }
                 let text_len = u32::from_le_bytes(body[8..12].try_into().unwrap()) as usize;
-                let total = 12 + text_len + vec_bytes + 4;
                 if text_len > MAX_TEXT {
                     out.stopped = Some(format!("corrupt record (text length {text_len})"));
                     break;
                 }
+                let total = 12 + text_len + vec_bytes + 4;
                 if body.len() < total {
                     out.stopped = Some(format!("torn record at the end ({} of {total} bytes)", body.len()));
                     break;
@@ -348,11 +362,17 @@ mod tests {
         let p = dir.path().join("wal-0.bin");
         std::fs::write(&p, b"NOTAWAL!\x04\x00\x00\x00").unwrap();
         let e = replay(&p, 4).unwrap_err().to_string();
-        assert!(e.contains("not a turbolog WAL") && e.contains("bad magic"), "{e}");
+        assert!(e.contains("not a turbolog WAL") && e.contains("header is damaged"), "{e}");
         assert!(Writer::open(&p, 4, FsyncPolicy::Never).is_err());
         let mut w = Writer::open(&dir.path().join("wal-1.bin"), 4, FsyncPolicy::Never).unwrap();
         w.append(1, "x", &v(0.0, 4)).unwrap();
         let e = replay(&dir.path().join("wal-1.bin"), 8).unwrap_err().to_string();
         assert!(e.contains("4-dimensional") && e.contains("8 dimensions"), "{e}");
+        // a damaged dimension field is not another embedder: no record checks out with it
+        let mut bytes = std::fs::read(dir.path().join("wal-1.bin")).unwrap();
+        bytes[6] ^= 0x10;
+        std::fs::write(dir.path().join("wal-2.bin"), &bytes).unwrap();
+        let e = replay(&dir.path().join("wal-2.bin"), 4).unwrap_err();
+        assert!(matches!(e, WalError::NotAWal(_)), "{e}");
     }
 }
