@@ -11,4 +11,7 @@ pub mod embed;
 pub mod host;
 pub mod store;
 
+#[doc(hidden)]
+pub mod fuzz_harness;
+
 pub use detect::{Engine, EngineConfig, Verdict};

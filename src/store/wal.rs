@@ -95,10 +95,15 @@ fn read_header(path: &Path, bytes: &[u8], dim: u32) -> Result<Version, WalError>
 /// replays as nothing.
 pub fn replay(path: &Path, dim: u32) -> Result<Replay, WalError> {
     let bytes = std::fs::read(path).map_err(|e| WalError::Io(path.to_path_buf(), e))?;
+    replay_file_bytes(path, &bytes, dim)
+}
+
+/// [`replay`] of bytes already read; `path` only names the file in errors.
+pub fn replay_file_bytes(path: &Path, bytes: &[u8], dim: u32) -> Result<Replay, WalError> {
     if bytes.is_empty() {
         return Ok(Replay::default());
     }
-    let version = match read_header(path, &bytes, dim) {
+    let version = match read_header(path, bytes, dim) {
         Err(WalError::DimMismatch { path, file, engine }) => {
             // Another embedder's WAL holds records whose checksums hold with its dimension; a
             // damaged dimension field leaves none that do.
