@@ -130,6 +130,57 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Mutated real buffers: bytes flipped, cut short, spliced. Whatever arrives, the call returns
+ * MODIFIED or NOTOUCH and the host's process goes on. */
+struct mutation_job {
+    turbolog *t;
+    const unsigned char *data;
+    size_t len;
+    int calls;
+    uint64_t seed;
+};
+
+static uint64_t next_random(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void *mutator(void *arg) {
+    struct mutation_job *j = arg;
+    unsigned char *buf = malloc(j->len + 64);
+    int bad = 0;
+    for (int c = 0; c < j->calls; c++) {
+        /* a window of the buffer, so every call starts somewhere else */
+        size_t start = next_random(&j->seed) % (j->len / 2);
+        size_t len = 1 + next_random(&j->seed) % (j->len - start);
+        if (len > 4096) {
+            len = 4096;
+        }
+        memcpy(buf, j->data + start, len);
+        int flips = 1 + (int)(next_random(&j->seed) % 8);
+        for (int f = 0; f < flips; f++) {
+            buf[next_random(&j->seed) % len] ^= (unsigned char)(1u << (next_random(&j->seed) % 8));
+        }
+        if (next_random(&j->seed) % 4 == 0) {
+            len = 1 + next_random(&j->seed) % len; /* cut short */
+        }
+        void *out = NULL;
+        size_t out_len = 0;
+        int rc = p_filter(j->t, buf, len, &out, &out_len);
+        if (!(rc == TURBOLOG_MODIFIED && out != NULL) && !(rc == TURBOLOG_NOTOUCH && out == NULL)) {
+            bad++;
+        }
+        if (out) {
+            p_free(out);
+        }
+    }
+    free(buf);
+    check(bad == 0, "mutated buffers: every call returns MODIFIED with a buffer or NOTOUCH without");
+    return NULL;
+}
+
 #define LOAD(var, name)                                                   \
     do {                                                                  \
         *(void **)(&var) = dlsym(lib, name);                              \
@@ -203,6 +254,20 @@ int main(int argc, char **argv) {
     pthread_t threads[4];
     for (int i = 0; i < 4; i++) {
         pthread_create(&threads[i], NULL, worker, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+    }
+
+    /* 4 threads x 3000 calls with mutated real buffers, on the same handle */
+    struct mutation_job mutations[4] = {
+        {t, tail, tail_len, 3000, 0x9e3779b97f4a7c15ull},
+        {t, tail, tail_len, 3000, 0xbf58476d1ce4e5b9ull},
+        {t, dummy, dummy_len, 3000, 0x94d049bb133111ebull},
+        {t, lines, lines_len, 3000, 0x2545f4914f6cdd1dull},
+    };
+    for (int i = 0; i < 4; i++) {
+        pthread_create(&threads[i], NULL, mutator, &mutations[i]);
     }
     for (int i = 0; i < 4; i++) {
         pthread_join(threads[i], NULL);

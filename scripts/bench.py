@@ -3,6 +3,8 @@
 
 Builds a file of the 13 loghub systems repeated to N lines (default 1,000,000), then times
   turbolog scan --format jsonl (every line scored and written) and the text report,
+  the same on N lines of generated names and N lines of random words (peak RSS per process,
+  at two template caps: memory must follow the cap, not the input),
   the engine alone (cargo bench --bench engine), and
   Drain3 0.9.11 (pip, in a venv under .cache/) mining the Content column of the same systems,
 and prints lines/s, the ratio, and turbolog's peak RSS.
@@ -38,6 +40,43 @@ def timed(cmd, **kw):
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_maxrss / 1024.0, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def measured(cmd, stdout):
+    """(wall seconds, CPU seconds, peak RSS MiB) of one child process, measured alone."""
+    t = time.perf_counter()
+    child = subprocess.Popen(cmd, stdout=stdout)
+    _, _, ru = os.wait4(child.pid, 0)
+    return time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+
+
+def adversarial_input(kind, n, path):
+    """Lines made to defeat a template miner (the hardening issue's reports), deterministic:
+    names: one message shape whose only differences are generated names without digits;
+    words: random words from a 5,000-word vocabulary, no two lines alike."""
+    import random, string
+    r = random.Random(7)
+    letters = string.ascii_lowercase
+    word = lambda k: "".join(r.choice(letters) for _ in range(k))
+    vocab = [word(r.randint(3, 9)) for _ in range(5000)]
+    with open(path, "w") as out:
+        for _ in range(n):
+            if kind == "names":
+                out.write(f"2026-11-24T10:00:00Z INFO session {word(10)} opened for client {word(10)}\n")
+            else:
+                out.write(" ".join(r.choice(vocab) for _ in range(r.randint(3, 12))) + "\n")
+
+
+def adversarial(binary, n):
+    print(f"adversarial inputs: {n} lines each, turbolog scan --format jsonl, CPU-seconds of the process alone")
+    with open(os.devnull, "wb") as null:
+        for kind in ("names", "words"):
+            path = os.path.join(CACHE, f"bench-{kind}.log")
+            if not os.path.exists(path) or os.path.getsize(path) < n:
+                adversarial_input(kind, n, path)
+            for cap in (20000, 2000):
+                wall, cpu, rss = measured([binary, "scan", "--format", "jsonl", "--max-templates", str(cap), path], null)
+                print(f"  {kind:<6} max_templates {cap:>6}: {n / cpu:>10.0f} lines per CPU-second  peak RSS {rss:5.0f} MiB")
 
 
 def contents():
@@ -95,6 +134,7 @@ def main():
         print(f"turbolog scan --format jsonl: {wall:6.2f} s  {scan_rate:>10.0f} lines/s  peak RSS {rss:.0f} MiB")
         wall, rss2, _ = timed([binary, "scan", path], stdout=null)
         print(f"turbolog scan (text report):  {wall:6.2f} s  {args.lines / wall:>10.0f} lines/s  peak RSS {max(rss, rss2):.0f} MiB")
+    adversarial(binary, args.lines)
     env = dict(os.environ, TURBOLOG_BENCH_LINES=str(args.lines))
     out = subprocess.run(["cargo", "bench", "-q", "--bench", "engine"], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True).stdout
