@@ -25,12 +25,16 @@ pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a s
 /// Parses a line that looks like a JSON object. `None` when it does not start with `{`;
 /// `Some(Err)` when it does but is malformed.
 pub fn parse_object(line: &str) -> Option<Result<Map<String, Value>, serde_json::Error>> {
-    let t = line.trim_start();
+    // JSON's own whitespace only: `\u{b}{…}` is text, not an object with a prefix JSON refuses
+    let t = line.trim_start_matches(JSON_WS);
     if !t.starts_with('{') {
         return None;
     }
     Some(serde_json::from_str::<Map<String, Value>>(t))
 }
+
+/// What JSON counts as whitespace (RFC 8259), unlike `str::trim`.
+const JSON_WS: [char; 4] = [' ', '\t', '\n', '\r'];
 
 /// Calls `f` with the message of a line: the message key's value for a JSON object that has one,
 /// the whole line otherwise.
@@ -135,8 +139,8 @@ fn score(v: &Verdict) -> f64 {
 
 /// Fast path: the input bytes stay as they were; the fields go before the closing brace.
 fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, template: &str, reason: &mut String) {
-    // the parse succeeded, so after trimming whitespace the line ends with `}`
-    let body = line.trim_end();
+    // the parse succeeded, so without JSON whitespace around it the line is `{…}`
+    let body = line.trim_matches(JSON_WS);
     let body = body.strip_suffix('}').unwrap_or(body);
     buf.push_str(body);
     if !empty {
