@@ -135,7 +135,7 @@ fn filter_tags_ndjson_and_text_keeps_order_and_survives_bad_lines() {
         "{}\n",
         "{\"msg\":\"third key\"}\n",
     );
-    let out = run_with_stdin(bin().arg("filter"), input.as_bytes());
+    let out = run_with_stdin(bin().args(["filter", "--fields", "all"]), input.as_bytes());
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -161,6 +161,35 @@ fn filter_tags_ndjson_and_text_keeps_order_and_survives_bad_lines() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3 is not valid JSON") && err.contains("1 malformed JSON lines"), "{err}");
     assert!(err.contains("2 records had no string message"), "{err}");
+}
+
+/// The default field policy: template and reason only on anomalies; `minimal` and `all`.
+#[test]
+fn filter_field_policies() {
+    let mut input = String::new();
+    for i in 0..300 {
+        input.push_str(&format!("{{\"log\":\"request {i} served in {i} ms\"}}\n"));
+    }
+    input.push_str("{\"log\":\"FATAL database connection refused: too many clients\"}\n");
+    for (policy, normal_keys) in [(None, 3), (Some("lean"), 3), (Some("minimal"), 1), (Some("all"), 5)] {
+        let mut cmd = bin();
+        cmd.args(["filter", "--epoch", "50"]);
+        if let Some(p) = policy {
+            cmd.args(["--fields", p]);
+        }
+        let rows = jsonl(&run_with_stdin(&mut cmd, input.as_bytes()).stdout);
+        assert_eq!(rows.len(), 301);
+        let ours = |r: &serde_json::Value| {
+            ["anomaly", "anomaly_score", "template_id", "template", "anomaly_reason"].iter().filter(|k| r.get(**k).is_some()).count()
+        };
+        let last = rows.last().unwrap();
+        assert_eq!(last["anomaly"], true, "{policy:?}");
+        assert_eq!(ours(last), 5, "{policy:?}: an anomaly carries every field");
+        assert!(last["anomaly_reason"].is_string());
+        let normal: Vec<_> = rows.iter().filter(|r| r["anomaly"] == false).collect();
+        assert!(normal.len() > 250);
+        assert!(normal.iter().all(|r| ours(r) == normal_keys), "{policy:?}: {}", normal[0]);
+    }
 }
 
 #[test]
@@ -246,7 +275,7 @@ fn hostile_input_neither_crashes_nor_grows_the_template_table() {
         assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?} on random bytes: {}", String::from_utf8_lossy(&out.stderr));
     }
     let mut names = String::new();
-    let mut word = |seed: &mut u64| -> String {
+    let word = |seed: &mut u64| -> String {
         (0..10)
             .map(|_| {
                 *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

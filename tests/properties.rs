@@ -177,7 +177,7 @@ proptest! {
     #[test]
     fn ndjson_output_is_json_with_the_fields(msg in any_line(), extra in any_line(), only in any::<bool>()) {
         let mut engine = Engine::new(EngineConfig::default());
-        let mut tagger = LineTagger::new(Vec::new(), only);
+        let mut tagger = LineTagger::new(Vec::new(), only, turbolog::host::config::FieldPolicy::All);
         let record = serde_json::json!({ "log": msg, "other": extra }).to_string();
         for line in [record.as_str(), msg.as_str()] {
             let mut out = String::new();
@@ -203,7 +203,7 @@ proptest! {
         let line = format!("{{{line}");
         let mut engine = Engine::new(EngineConfig::default());
         let mut out = String::new();
-        if let Outcome::Malformed(_) = LineTagger::new(Vec::new(), false).tag_line(&line, &mut engine, &mut out) {
+        if let Outcome::Malformed(_) = LineTagger::new(Vec::new(), false, turbolog::host::config::FieldPolicy::All).tag_line(&line, &mut engine, &mut out) {
             prop_assert_eq!(out, line);
         }
     }

@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Args;
+use turbolog::host::config::FieldPolicy;
 use turbolog::host::ndjson::{self, LineTagger, Outcome};
 
 use super::input::Lines;
@@ -23,10 +24,31 @@ pub struct FilterArgs {
     /// Output anomalous records only.
     #[arg(long)]
     pub only_anomalies: bool,
+    /// Which fields each record gets: lean (anomaly, anomaly_score, template_id on every record;
+    /// template and anomaly_reason on anomalies), minimal (anomaly only, all on anomalies), all.
+    #[arg(long, value_enum, default_value_t = Fields::Lean)]
+    pub fields: Fields,
     /// With --state: seconds between window seals (templates.tls and a chunk); new templates
     /// reach the WAL at once. 0 = seal only at the end.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub window: f64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fields {
+    Lean,
+    Minimal,
+    All,
+}
+
+impl Fields {
+    fn policy(self) -> FieldPolicy {
+        match self {
+            Fields::Lean => FieldPolicy::Lean,
+            Fields::Minimal => FieldPolicy::Minimal,
+            Fields::All => FieldPolicy::All,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -42,7 +64,7 @@ pub fn run(args: FilterArgs) -> Result<u8, CliError> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut counters = Counters::default();
-    let mut tagger = LineTagger::new(args.message_keys.clone(), args.only_anomalies);
+    let mut tagger = LineTagger::new(args.message_keys.clone(), args.only_anomalies, args.fields.policy());
     let mut buf = String::new();
     let mut n = 0u64;
     loop {

@@ -27,6 +27,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "max_templates", default: "20000", description: "Cap on templates (memory stays bounded whatever arrives); past it, lines that match no template share one overflow template `<template limit reached>`, counted and logged once; nothing is evicted, ids are never reused" },
     Property { name: "no_header", default: "false", description: "true: the message is already without timestamp/level header" },
     Property { name: "learning", default: "true", description: "false: score against the learned state without learning (frozen)" },
+    Property { name: "fields", default: "lean", description: "Which fields each record gets. lean: anomaly, anomaly_score and template_id on every record, template and anomaly_reason only on anomalies; minimal: only anomaly on normal records, all five on anomalies; all: all five on every record (reason nil when normal)" },
     Property { name: "field_anomaly", default: "anomaly", description: "Name of the added boolean verdict field" },
     Property { name: "field_score", default: "anomaly_score", description: "Name of the added score field (0..1)" },
     Property { name: "field_template_id", default: "template_id", description: "Name of the added template id field" },
@@ -35,6 +36,40 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "model_path", default: "", description: "ONNX embedding model; not available in this version (must stay empty)" },
     Property { name: "explain_url", default: "", description: "Local LLM endpoint for explanations; not available in this version (must stay empty)" },
 ];
+
+/// Which of the five fields a record gets (the `fields` property, `--fields`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FieldPolicy {
+    /// Every field on every record (the reason is nil/null when normal).
+    All,
+    /// `anomaly`, `anomaly_score`, `template_id` on every record; the template text and the
+    /// reason only on anomalies: normal records grow by a few bytes, not by their template.
+    #[default]
+    Lean,
+    /// Only `anomaly` on normal records; everything on anomalies.
+    Minimal,
+}
+
+impl FieldPolicy {
+    pub fn parse(v: &str) -> Result<FieldPolicy, String> {
+        match v.to_ascii_lowercase().as_str() {
+            "all" => Ok(FieldPolicy::All),
+            "lean" => Ok(FieldPolicy::Lean),
+            "minimal" => Ok(FieldPolicy::Minimal),
+            _ => Err(format!("`{v}` is not one of lean, minimal, all")),
+        }
+    }
+
+    /// How many of the five fields, in their order (anomaly, score, template_id, template,
+    /// reason), a record with this verdict gets.
+    pub fn fields_for(self, anomaly: bool) -> usize {
+        match (self, anomaly) {
+            (_, true) | (FieldPolicy::All, false) => 5,
+            (FieldPolicy::Lean, false) => 3,
+            (FieldPolicy::Minimal, false) => 1,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -72,6 +107,7 @@ pub struct Settings {
     pub fsync: crate::store::FsyncPolicy,
     pub max_store_mb: u64,
     pub max_templates: usize,
+    pub field_policy: FieldPolicy,
     pub fields: FieldNames,
 }
 
@@ -191,6 +227,7 @@ impl Settings {
                 n if (1..=10_000_000).contains(&n) => n,
                 n => return Err(format!("property max_templates: {n} is outside 1..10000000")),
             },
+            field_policy: FieldPolicy::parse(get("fields")).map_err(|e| format!("property fields: {e}"))?,
             fields,
         })
     }

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use crate::detect::{Engine, Verdict};
+use crate::host::config::FieldPolicy;
 
 /// The default message keys, tried in order.
 pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg"];
@@ -68,12 +69,14 @@ pub struct LineTagger {
     pub keys: Vec<String>,
     /// Records that are not anomalous produce no output.
     pub only_anomalies: bool,
+    /// Which fields a record gets.
+    pub policy: FieldPolicy,
     reason: String,
 }
 
 impl LineTagger {
-    pub fn new(keys: Vec<String>, only_anomalies: bool) -> Self {
-        LineTagger { keys, only_anomalies, reason: String::new() }
+    pub fn new(keys: Vec<String>, only_anomalies: bool, policy: FieldPolicy) -> Self {
+        LineTagger { keys, only_anomalies, policy, reason: String::new() }
     }
 
     /// Scores `line` and appends what is to be written out (without a newline) to `out`;
@@ -85,7 +88,7 @@ impl LineTagger {
                 if self.keep(&v) {
                     let mut obj = Map::new();
                     obj.insert("message".into(), Value::String(line.to_string()));
-                    tagged_object(out, obj, &v, engine.template_text(v.template_id), &mut self.reason);
+                    tagged_object(out, obj, &v, engine.template_text(v.template_id), self.policy, &mut self.reason);
                 }
                 Outcome::Tagged(v)
             }
@@ -107,9 +110,9 @@ impl LineTagger {
                     if self.keep(&v) {
                         let template = engine.template_text(v.template_id);
                         if FIELDS.iter().any(|f| obj.contains_key(*f)) {
-                            tagged_object(out, obj, &v, template, &mut self.reason);
+                            tagged_object(out, obj, &v, template, self.policy, &mut self.reason);
                         } else {
-                            append_fields(out, line, obj.is_empty(), &v, template, &mut self.reason);
+                            append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason);
                         }
                     }
                     Outcome::Tagged(v)
@@ -138,7 +141,7 @@ fn score(v: &Verdict) -> f64 {
 }
 
 /// Fast path: the input bytes stay as they were; the fields go before the closing brace.
-fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, template: &str, reason: &mut String) {
+fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String) {
     // the parse succeeded, so without JSON whitespace around it the line is `{…}`
     let body = line.trim_matches(JSON_WS);
     let body = body.strip_suffix('}').unwrap_or(body);
@@ -146,23 +149,38 @@ fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, templat
     if !empty {
         buf.push(',');
     }
-    let _ = write!(buf, "\"anomaly\":{},\"anomaly_score\":{},\"template_id\":{},\"template\":", v.anomaly, score(v), v.template_id);
-    push_json_str(buf, template);
-    buf.push_str(",\"anomaly_reason\":");
-    match reason_of(v, reason) {
-        Some(r) => push_json_str(buf, r),
-        None => buf.push_str("null"),
+    let n = policy.fields_for(v.anomaly);
+    let _ = write!(buf, "\"anomaly\":{}", v.anomaly);
+    if n >= 3 {
+        let _ = write!(buf, ",\"anomaly_score\":{},\"template_id\":{}", score(v), v.template_id);
+    }
+    if n == 5 {
+        buf.push_str(",\"template\":");
+        push_json_str(buf, template);
+        buf.push_str(",\"anomaly_reason\":");
+        match reason_of(v, reason) {
+            Some(r) => push_json_str(buf, r),
+            None => buf.push_str("null"),
+        }
     }
     buf.push('}');
 }
 
 /// Slow path, when the record already has fields of ours: replace them.
-fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, template: &str, reason: &mut String) {
+fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String) {
+    for f in FIELDS {
+        obj.shift_remove(f);
+    }
+    let n = policy.fields_for(v.anomaly);
     obj.insert("anomaly".into(), Value::Bool(v.anomaly));
-    obj.insert("anomaly_score".into(), serde_json::json!(score(v)));
-    obj.insert("template_id".into(), Value::from(v.template_id));
-    obj.insert("template".into(), Value::String(template.to_string()));
-    obj.insert("anomaly_reason".into(), reason_of(v, reason).map_or(Value::Null, |r| Value::String(r.to_string())));
+    if n >= 3 {
+        obj.insert("anomaly_score".into(), serde_json::json!(score(v)));
+        obj.insert("template_id".into(), Value::from(v.template_id));
+    }
+    if n == 5 {
+        obj.insert("template".into(), Value::String(template.to_string()));
+        obj.insert("anomaly_reason".into(), reason_of(v, reason).map_or(Value::Null, |r| Value::String(r.to_string())));
+    }
     // serialising a map of JSON values cannot fail
     if let Ok(s) = serde_json::to_string(&obj) {
         buf.push_str(&s);

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::host::config::{Mode, Settings};
+use crate::host::config::{FieldNames, Mode, Settings};
 use crate::detect::engine::Engine;
 use crate::host::msgpack::{Error, Reader};
 
@@ -39,6 +39,16 @@ thread_local! {
 pub struct Tagger {
     entries: Vec<(usize, usize)>,
     reason: String,
+    /// The field names as msgpack strings, encoded once: (for these names, the five keys).
+    keys: Option<(FieldNames, [Vec<u8>; 5])>,
+}
+
+fn encoded_keys(names: &FieldNames) -> [Vec<u8>; 5] {
+    names.all().map(|name| {
+        let mut key = Vec::with_capacity(name.len() + 5);
+        let _ = rmp::encode::write_str(&mut key, name);
+        key
+    })
 }
 
 const GROUP_START: u32 = 0xFFFF_FFFF;
@@ -48,6 +58,9 @@ impl Tagger {
     /// Scores every record of `data`, appending the output buffer to `out` (cleared first).
     /// On `Err` the caller must pass `data` through unchanged.
     pub fn tag_chunk(&mut self, data: &[u8], engine: &mut Engine, settings: &Settings, out: &mut Vec<u8>) -> Result<ChunkStats, Error> {
+        if self.keys.as_ref().map_or(true, |(names, _)| *names != settings.fields) {
+            self.keys = Some((settings.fields.clone(), encoded_keys(&settings.fields)));
+        }
         #[cfg(test)]
         if PANIC_NEXT.with(|p| p.replace(false)) {
             // a template is created but the engine never sees the rest: the worst place to stop
@@ -149,30 +162,51 @@ impl Tagger {
         stats.tagged += 1;
         stats.anomalies += v.anomaly as u64;
         // Writing into a Vec cannot fail.
+        let n_fields = settings.field_policy.fields_for(v.anomaly);
         let _ = rmp::encode::write_array_len(out, 2);
         out.extend_from_slice(&data[header_start..header_end]);
-        let _ = rmp::encode::write_map_len(out, (self.entries.len() + 5) as u32);
-        for &(a, b) in &self.entries {
-            out.extend_from_slice(&data[a..b]);
-        }
-        let f = &settings.fields;
-        let _ = rmp::encode::write_str(out, &f.anomaly);
+        let _ = rmp::encode::write_map_len(out, (self.entries.len() + n_fields) as u32);
+        copy_entries(&self.entries, data, out);
+        let keys = match &self.keys {
+            Some((_, keys)) => keys,
+            None => unreachable!("encoded at the start of the chunk"),
+        };
+        out.extend_from_slice(&keys[0]);
         let _ = rmp::encode::write_bool(out, v.anomaly);
-        let _ = rmp::encode::write_str(out, &f.score);
-        let _ = rmp::encode::write_f64(out, (v.score as f64 * 1000.0).round() / 1000.0);
-        let _ = rmp::encode::write_str(out, &f.template_id);
-        let _ = rmp::encode::write_uint(out, v.template_id as u64);
-        let _ = rmp::encode::write_str(out, &f.template);
-        let _ = rmp::encode::write_str(out, engine.template_text(v.template_id));
-        let _ = rmp::encode::write_str(out, &f.reason);
-        if v.anomaly {
-            self.reason.clear();
-            let _ = write!(self.reason, "{}", v.reason);
-            let _ = rmp::encode::write_str(out, &self.reason);
-        } else {
-            let _ = rmp::encode::write_nil(out);
+        if n_fields >= 3 {
+            out.extend_from_slice(&keys[1]);
+            let _ = rmp::encode::write_f64(out, (v.score as f64 * 1000.0).round() / 1000.0);
+            out.extend_from_slice(&keys[2]);
+            let _ = rmp::encode::write_uint(out, v.template_id as u64);
+        }
+        if n_fields == 5 {
+            out.extend_from_slice(&keys[3]);
+            let _ = rmp::encode::write_str(out, engine.template_text(v.template_id));
+            out.extend_from_slice(&keys[4]);
+            if v.anomaly {
+                self.reason.clear();
+                let _ = write!(self.reason, "{}", v.reason);
+                let _ = rmp::encode::write_str(out, &self.reason);
+            } else {
+                let _ = rmp::encode::write_nil(out);
+            }
         }
         Ok(Outcome::Written)
+    }
+}
+
+/// Copies the kept entries; runs of adjacent entries (all of them, unless a stale field of ours
+/// was dropped) in one copy.
+fn copy_entries(entries: &[(usize, usize)], data: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < entries.len() {
+        let (start, mut end) = entries[i];
+        i += 1;
+        while i < entries.len() && entries[i].0 == end {
+            end = entries[i].1;
+            i += 1;
+        }
+        out.extend_from_slice(&data[start..end]);
     }
 }
 
@@ -259,7 +293,7 @@ mod tests {
     fn tags_every_record_of_a_real_tail_chunk() {
         let data = fixture("tail_openssh.msgpack");
         let mut engine = Engine::new(EngineConfig::default());
-        let settings = Settings::default();
+        let settings = Settings::from_pairs([("fields", "all")]).unwrap();
         let mut out = Vec::new();
         let stats = Tagger::default().tag_chunk(&data, &mut engine, &settings, &mut out).unwrap();
         // 1,999 records: the log's last line has no newline, so in_tail never emitted it
@@ -284,7 +318,8 @@ mod tests {
         let data = fixture("dummy_meta.msgpack");
         let mut engine = Engine::new(EngineConfig::default());
         let mut out = Vec::new();
-        let stats = Tagger::default().tag_chunk(&data, &mut engine, &Settings::default(), &mut out).unwrap();
+        let all = Settings::from_pairs([("fields", "all")]).unwrap();
+        let stats = Tagger::default().tag_chunk(&data, &mut engine, &all, &mut out).unwrap();
         assert_eq!((stats.records, stats.tagged), (3, 3));
         let b = &bodies(&out)[0];
         assert_eq!(b["level"], "info");
@@ -292,11 +327,17 @@ mod tests {
         assert_eq!(b["template"], "user alice logged in from <*>");
         // a second pass over tagged output replaces our fields instead of duplicating them
         let mut again = Vec::new();
-        Tagger::default().tag_chunk(&out, &mut engine, &Settings::default(), &mut again).unwrap();
+        Tagger::default().tag_chunk(&out, &mut engine, &all, &mut again).unwrap();
         let mut r = Reader::new(&again);
         r.array_len().unwrap();
         r.skip().unwrap();
         assert_eq!(r.map_len().unwrap(), Some(3 + 5));
+        // and the lean default drops the stale template of a normal record, not keeps it
+        let mut lean = Vec::new();
+        Tagger::default().tag_chunk(&out, &mut engine, &Settings::default(), &mut lean).unwrap();
+        let b = &bodies(&lean)[0];
+        assert_eq!(b["anomaly"], false);
+        assert!(b.get("template").is_none() && b.get("anomaly_reason").is_none(), "{b:?}");
     }
 
     #[test]
