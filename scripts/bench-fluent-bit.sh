@@ -1,66 +1,134 @@
 #!/usr/bin/env bash
-# Fluent Bit throughput with and without the turbolog filter, on >= 1 M real lines:
-# in_tail (1 MB Buffer_Chunk_Size) -> [turbolog] -> out null, median of RUNS runs each.
+# Fluent Bit throughput with and without the turbolog filter, side by side in one run:
+#   in_tail (1 MB chunks) -> [turbolog] -> out null, median of RUNS runs each, for
+#   - two inputs: the 13 loghub systems repeated (known templates, most lines seen before up to
+#     their digits) and the same lines made unique (a letters-only request id on each line: no
+#     line repeats, every record takes the full path on a known template);
+#   - no filter, turbolog with the default field policy (lean), and with `fields all`;
+#   - the processor form on threaded inputs: 1 worker thread against 2 (separate engines, and
+#     one engine shared through state_dir).
+# The headline is records per CPU-second (what the pipeline costs); wall time is printed too.
 # usage: FLUENT_BIT_BIN=/path/to/fluent-bit scripts/bench-fluent-bit.sh [LINES] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${FLUENT_BIT_BIN:?set FLUENT_BIT_BIN to a fluent-bit binary (v3.2 to v5.x)}"
-lines="${1:-1000000}"
-runs="${2:-5}"
+lines="${1:-2000000}"
+runs="${2:-3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 scripts/install-plugin.sh "$work" >/dev/null 2>"$work/build.log" || { cat "$work/build.log" >&2; exit 1; }
-python3 - "$lines" "$work/input.log" <<'PY'
-import os, sys
-n, out = int(sys.argv[1]), sys.argv[2]
+python3 - "$FLUENT_BIT_BIN" "$work" "$lines" "$runs" <<'PY'
+import json, os, resource, signal, statistics, subprocess, sys, time, urllib.request
+
+fb, work, n, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+plugin = f"{work}/flb-filter_turbolog.so"
 data = "../shared/datasets/loghub"
-lines = []
+base = []
 for name in sorted(os.listdir(data)):
     p = os.path.join(data, name, f"{name}_2k.log")
     if os.path.exists(p):
-        lines += open(p, "rb").read().splitlines()
-with open(out, "wb") as f:
-    for i in range(n):
-        f.write(lines[i % len(lines)] + b"\n")
+        base += open(p, "rb").read().splitlines()
+
+def letters(i):
+    s = b""
+    while True:
+        s = bytes([97 + i % 26]) + s
+        i //= 26
+        if i == 0:
+            return s
+
+def write(path, count, unique, offset=0):
+    with open(path, "wb") as f:
+        for i in range(offset, offset + count):
+            line = base[i % len(base)]
+            f.write(line + (b" req=" + letters(i) if unique else b"") + b"\n")
+
+write(f"{work}/repeated.log", n, False)
+write(f"{work}/unique.log", n, True)
+write(f"{work}/half-a.log", n // 2, True)
+write(f"{work}/half-b.log", n - n // 2, True, n // 2)
+
+SERVICE = "service:\n  flush: 0.2\n  grace: 1\n  log_level: error\n"
+
+def classic(path, filt):
+    tail = (f"    - name: tail\n      path: {path}\n      read_from_head: true\n      exit_on_eof: true\n"
+            "      buffer_chunk_size: 1MB\n      buffer_max_size: 2MB\n      mem_buf_limit: 200MB\n")
+    f = f"  filters:\n    - name: turbolog\n      match: '*'\n{filt}" if filt is not None else ""
+    return SERVICE + f"pipeline:\n  inputs:\n{tail}{f}  outputs:\n    - name: null\n      match: '*'\n"
+
+PORT = 20299 + os.getpid() % 1000
+MONITORED = SERVICE + f"  http_server: on\n  http_listen: 127.0.0.1\n  http_port: {PORT}\n"
+
+def threaded(paths, props):
+    # no exit_on_eof: the first input to finish would end the run; the run ends when out null
+    # has seen every record (Fluent Bit's own metrics)
+    ins = ""
+    for p in paths:
+        ins += (f"    - name: tail\n      path: {p}\n      read_from_head: true\n"
+                "      threaded: on\n      buffer_chunk_size: 1MB\n      buffer_max_size: 2MB\n      mem_buf_limit: 200MB\n"
+                f"      processors:\n        logs:\n          - name: turbolog\n{props}")
+    return MONITORED + f"pipeline:\n  inputs:\n{ins}  outputs:\n    - name: null\n      match: '*'\n"
+
+def delivered():
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/metrics", timeout=1) as r:
+            return json.load(r)["output"]["null.0"]["proc_records"]
+    except Exception:
+        return 0
+
+def run_until_delivered(cmd):
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.perf_counter() + 600
+    while delivered() < n and time.perf_counter() < deadline:
+        if child.poll() is not None:
+            raise SystemExit("fluent-bit exited before delivering every record")
+        time.sleep(0.02)
+    end = time.perf_counter()
+    child.send_signal(signal.SIGTERM)
+    child.wait()
+    return end
+
+def measure(conf):
+    path = f"{work}/fb.yaml"
+    open(path, "w").write(conf)
+    wall, cpu = [], []
+    for _ in range(runs):
+        for f in os.listdir(work):
+            if f.startswith("state"):
+                subprocess.run(["rm", "-rf", os.path.join(work, f)])
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        cmd = [fb, "-e", plugin, "-c", path]
+        if "http_server" in conf:
+            end = run_until_delivered(cmd)
+        else:
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            end = time.perf_counter()
+        wall.append(n / (end - t))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(n / ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)))
+    return statistics.median(wall), statistics.median(cpu)
+
+print(f"{n} lines; in_tail 1 MB chunks -> out null; {runs} runs each, median; ratios against no filter on the same input")
+print("(wall time includes start-up and the final flush; CPU-seconds are what the pipeline costs)")
+print(f"{'input':<9} {'filter':<22} {'records/s wall':>15} {'per CPU-second':>15} {'ratio wall':>11} {'ratio CPU':>10} {'us CPU/record':>14}")
+for name in ("repeated", "unique"):
+    path = f"{work}/{name}.log"
+    bw, bc = measure(classic(path, None))
+    print(f"{name:<9} {'none':<22} {bw:>15.0f} {bc:>15.0f}")
+    for label, props in (("turbolog (fields lean)", ""), ("turbolog (fields all)", "      fields: all\n")):
+        w, c = measure(classic(path, props))
+        print(f"{name:<9} {label:<22} {w:>15.0f} {c:>15.0f} {w / bw:>11.2f} {c / bc:>10.2f} {(1 / c - 1 / bc) * 1e6:>14.3f}")
+
+print()
+print("processor on threaded tail inputs (unique lines, fields lean): 1 worker thread against 2, each on half the lines")
+one = threaded([f"{work}/unique.log"], "")
+two = threaded([f"{work}/half-a.log", f"{work}/half-b.log"], "")
+shared = threaded([f"{work}/half-a.log", f"{work}/half-b.log"], f"            state_dir: {work}/state-shared\n")
+w1, c1 = measure(one)
+print(f"  1 worker:                          {w1:>10.0f} records/s wall  {c1:>10.0f} per CPU-second")
+for label, conf in (("2 workers, an engine each", two), ("2 workers, one shared engine", shared)):
+    w, c = measure(conf)
+    print(f"  {label + ':':<34} {w:>10.0f} records/s wall  {c:>10.0f} per CPU-second   {w / w1:.2f}x the wall rate of 1")
 PY
-
-conf() { # $1 = 1 with the filter, 0 without
-  # short flush and grace: the run ends soon after the last record instead of idling
-  printf '[SERVICE]\n    Flush 0.2\n    Grace 1\n    Log_Level error\n'
-  printf '[INPUT]\n    Name tail\n    Path %s\n    Read_from_Head true\n    Exit_On_Eof true\n' "$work/input.log"
-  printf '    Buffer_Chunk_Size 1MB\n    Buffer_Max_Size 2MB\n    Mem_Buf_Limit 200MB\n'
-  if [ "$1" = 1 ]; then printf '[FILTER]\n    Name turbolog\n    Match *\n'; fi
-  printf '[OUTPUT]\n    Name null\n    Match *\n'
-}
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-measure() { # $1 = with filter; prints "wall-rate cpu-rate" medians
-  conf "$1" > "$work/fb.conf"
-  python3 - "$FLUENT_BIT_BIN" "$work" "$lines" "$runs" <<'PY'
-import resource, subprocess, sys, time, statistics
-fb, work, lines, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-wall, cpu = [], []
-for _ in range(runs):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    subprocess.run([fb, "-e", f"{work}/flb-filter_turbolog.so", "-c", f"{work}/fb.conf"],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    wall.append(lines / (time.perf_counter() - t))
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu.append(lines / ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)))
-print(statistics.median(wall), statistics.median(cpu))
-PY
-}
-
-echo "input: $lines lines of the 13 loghub systems repeated; in_tail 1 MB chunks -> out null; $runs runs each, median"
-echo "(wall time includes start-up and the final flush; CPU-seconds are what the pipeline costs)"
-read -r base_wall base_cpu < <(measure 0)
-read -r with_wall with_cpu < <(measure 1)
-python3 -c "
-bw, bc, ww, wc = $base_wall, $base_cpu, $with_wall, $with_cpu
-print(f'no filter:        {bw:>10.0f} records/s wall  {bc:>10.0f} per CPU-second')
-print(f'turbolog filter:  {ww:>10.0f} records/s wall  {wc:>10.0f} per CPU-second')
-print(f'ratio:            {ww / bw:>10.2f} wall             {wc / bc:>10.2f} CPU   (target >= 0.75)')
-print(f'filter cost:      {(1 / wc - 1 / bc) * 1e6:>10.2f} us of CPU per record')"

@@ -210,13 +210,26 @@ impl Engine {
     /// Extracts the message of a raw line (unless configured not to) and scores it. A line that
     /// differs from an earlier one only in its digits skips straight to scoring.
     pub fn process_line(&mut self, line: &str) -> Verdict {
-        let line = line.trim_end_matches(['\r', '\n']);
-        let key = crate::detect::line_key::key(line.as_bytes());
+        self.process_bytes(line.as_bytes())
+    }
+
+    /// [`Engine::process_line`] for bytes that may not be UTF-8 (a host's record): a line seen
+    /// before up to its digits is scored without even being validated; a new one is read with
+    /// invalid bytes replaced (U+FFFD).
+    pub fn process_bytes(&mut self, line: &[u8]) -> Verdict {
+        let mut end = line.len();
+        while end > 0 && matches!(line[end - 1], b'\r' | b'\n') {
+            end -= 1;
+        }
+        let line = &line[..end];
+        let key = crate::detect::line_key::key(line);
         if let Some(&(id, level)) = self.line_cache.get(&key) {
             self.line_cache_hits += 1;
             self.miner.count(id);
             return self.observe(Match { id, created: false, generalised: false }, level);
         }
+        let text = String::from_utf8_lossy(line);
+        let line: &str = &text;
         let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
         let v = self.process(msg);
         if self.line_cache.len() >= LINE_CACHE_MAX {

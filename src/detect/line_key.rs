@@ -29,10 +29,18 @@ fn zero_digits(w: u64) -> u64 {
     (w & !mask) | (0x30 * ONES & mask)
 }
 
-/// The key of `line` (no trailing line end expected).
+/// The key of `line` (no trailing line end expected). Four independent lanes of 8 bytes, so
+/// the multiplications do not wait on each other; combined at the end.
 pub fn key(line: &[u8]) -> u64 {
-    let mut h = line.len() as u64 ^ 0x9E37_79B9_7F4A_7C15;
-    let mut chunks = line.chunks_exact(8);
+    let mut lanes = [line.len() as u64 ^ 0x9E37_79B9_7F4A_7C15, 0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7344, 0xA409_3822_299F_31D0];
+    let mut blocks = line.chunks_exact(32);
+    for b in &mut blocks {
+        for (lane, c) in lanes.iter_mut().zip(b.chunks_exact(8)) {
+            *lane = mix(*lane, zero_digits(u64::from_le_bytes(c.try_into().unwrap())));
+        }
+    }
+    let mut h = lanes.iter().fold(0u64, |acc, &l| mix(acc, l));
+    let mut chunks = blocks.remainder().chunks_exact(8);
     for c in &mut chunks {
         h = mix(h, zero_digits(u64::from_le_bytes(c.try_into().unwrap())));
     }

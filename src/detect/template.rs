@@ -138,7 +138,30 @@ impl Hasher for IdentityHasher {
 
 type ShapeMap = HashMap<u64, TemplateId, BuildHasherDefault<IdentityHasher>>;
 
-type PostingMap = HashMap<u64, Vec<TemplateId>, BuildHasherDefault<IdentityHasher>>;
+type PostingMap = HashMap<u64, Posting, BuildHasherDefault<IdentityHasher>>;
+
+/// The templates holding one token at one position. Most tokens are in one template: that one
+/// is kept inline, so reading it costs one probe and no second memory access.
+enum Posting {
+    One(TemplateId),
+    Many(Vec<TemplateId>),
+}
+
+impl Posting {
+    fn push(&mut self, id: TemplateId) {
+        match self {
+            Posting::One(first) => *self = Posting::Many(vec![*first, id]),
+            Posting::Many(ids) => ids.push(id),
+        }
+    }
+
+    fn as_slice(&self) -> &[TemplateId] {
+        match self {
+            Posting::One(id) => std::slice::from_ref(id),
+            Posting::Many(ids) => ids,
+        }
+    }
+}
 
 /// Distinct words seen at the positions where messages conflicted with one template.
 #[derive(Default)]
@@ -355,7 +378,7 @@ impl Miner {
             self.keys.sort_by_key(|&(rarity, _)| rarity);
             for &(_, key) in self.keys.iter().take(read) {
                 if let Some(list) = self.postings.get(&key) {
-                    out.extend(list.iter().rev().take(self.config.max_probes));
+                    out.extend(list.as_slice().iter().rev().take(self.config.max_probes));
                 }
             }
         }
@@ -470,7 +493,10 @@ impl Miner {
         for (pos, slot) in slots.iter().enumerate() {
             if let Slot::Const(c) = slot {
                 // stale entries after a generalisation are harmless: candidates are checked
-                self.postings.entry(posting_key(len, pos, token_hash(c))).or_default().push(id);
+                self.postings
+                    .entry(posting_key(len, pos, token_hash(c)))
+                    .and_modify(|p| p.push(id))
+                    .or_insert(Posting::One(id));
             }
         }
         let text = Template::render(&slots);

@@ -152,10 +152,7 @@ impl Tagger {
             return Ok(Outcome::Untouched);
         };
         // invalid UTF-8 is replaced for scoring only; the record keeps its bytes
-        let v = match std::str::from_utf8(msg) {
-            Ok(text) => engine.process_line(text),
-            Err(_) => engine.process_line(&String::from_utf8_lossy(msg)),
-        };
+        let v = engine.process_bytes(msg);
         if settings.mode == Mode::OnlyAnomalies && !v.anomaly {
             return Ok(Outcome::Dropped);
         }
