@@ -124,10 +124,10 @@ pub unsafe extern "C" fn turbolog_filter(t: *mut Handle, data: *const c_void, le
         let input = if len == 0 { &[][..] } else { std::slice::from_raw_parts(data.cast::<u8>(), len) };
         (*t).engine.filter(input, log_stderr, |result| match result {
             Filtered::Untouched => NOTOUCH,
-            Filtered::Modified(bytes, _) => match malloc_copy(bytes) {
-                Some(p) => {
+            Filtered::Modified(buf, _) => match buf.take() {
+                Some((p, len)) => {
                     *out_buf = p;
-                    *out_len = bytes.len();
+                    *out_len = len;
                     MODIFIED
                 }
                 None => {
@@ -137,19 +137,6 @@ pub unsafe extern "C" fn turbolog_filter(t: *mut Handle, data: *const c_void, le
             },
         })
     })
-}
-
-/// Copies into a `libc::malloc` buffer the host frees with `free()`. Never a zero-size malloc.
-pub fn malloc_copy(bytes: &[u8]) -> Option<*mut c_void> {
-    // SAFETY: a fresh allocation of at least bytes.len() bytes, written within bounds.
-    unsafe {
-        let p = libc::malloc(bytes.len().max(1));
-        if p.is_null() {
-            return None;
-        }
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p.cast::<u8>(), bytes.len());
-        Some(p)
-    }
 }
 
 /// # Safety

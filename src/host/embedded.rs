@@ -25,6 +25,7 @@ use crate::detect::engine::Engine;
 use crate::store::persist;
 use crate::host::msgpack::Reader;
 use crate::host::panic_guard::guarded;
+use crate::host::out_buf::MallocBuf;
 use crate::host::records::{ChunkStats, Tagger};
 use crate::store::templates_file;
 use crate::store::Store;
@@ -33,7 +34,7 @@ use crate::detect::template::TemplateId;
 struct Inner {
     engine: Engine,
     tagger: Tagger,
-    out: Vec<u8>,
+    out: MallocBuf,
     dirty: Vec<TemplateId>,
     last_seal: Instant,
     /// Records the engine had seen at the last seal: nothing to save when unchanged.
@@ -49,14 +50,17 @@ pub struct Embedded {
     /// Records handed back untouched because tagging their buffer failed internally.
     untouched_after_error: AtomicU64,
     limit_logged: AtomicBool,
+    /// Buffers that were not valid msgpack, passed through untouched.
+    invalid_buffers: AtomicU64,
 }
 
 /// What a filter call produced.
 pub enum Filtered<'a> {
     /// Nothing changed: the host keeps its buffer.
     Untouched,
-    /// The new buffer (possibly empty: every record dropped).
-    Modified(&'a [u8], ChunkStats),
+    /// The new buffer (possibly empty: every record dropped), in `malloc` memory: a host takes
+    /// it with [`MallocBuf::take`] (or reads it with `as_slice`).
+    Modified(&'a mut MallocBuf, ChunkStats),
 }
 
 static REGISTRY: Lazy<Mutex<HashMap<PathBuf, Weak<Embedded>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
@@ -138,7 +142,7 @@ impl Embedded {
                 sealed_records: engine.records(),
                 engine,
                 tagger: Tagger::default(),
-                out: Vec::new(),
+                out: MallocBuf::default(),
                 dirty: Vec::new(),
                 last_seal: Instant::now(),
             }),
@@ -147,6 +151,7 @@ impl Embedded {
             save_failing: AtomicBool::new(false),
             untouched_after_error: AtomicU64::new(0),
             limit_logged: AtomicBool::new(false),
+            invalid_buffers: AtomicU64::new(0),
         })
     }
 
@@ -165,7 +170,16 @@ impl Embedded {
             Ok(Ok(stats)) if stats.modified() => emit(Filtered::Modified(out, stats)),
             Ok(Ok(_)) => emit(Filtered::Untouched),
             Ok(Err(e)) => {
-                log(LogLevel::Warn, &format!("buffer of {} bytes is not valid msgpack ({e}); passed through untouched", data.len()));
+                // said once; a host that keeps sending such buffers must not flood its own log
+                if self.invalid_buffers.fetch_add(1, Ordering::Relaxed) == 0 {
+                    log(
+                        LogLevel::Warn,
+                        &format!(
+                            "buffer of {} bytes is not valid msgpack ({e}); passed through untouched (further ones are counted, not logged)",
+                            data.len()
+                        ),
+                    );
+                }
                 emit(Filtered::Untouched)
             }
             Err(_) => {
@@ -269,6 +283,11 @@ impl Embedded {
         self.untouched_after_error.load(Ordering::Relaxed)
     }
 
+    /// Buffers that were not valid msgpack (passed through untouched; the first one is logged).
+    pub fn invalid_buffers(&self) -> u64 {
+        self.invalid_buffers.load(Ordering::Relaxed)
+    }
+
     /// Records that went past the template limit (`max_templates`).
     pub fn template_limit_hits(&self) -> u64 {
         lock(&self.inner).engine.template_limit_hits()
@@ -300,6 +319,7 @@ impl Drop for Embedded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::out_buf::OutBuf;
     use crate::host::records::PANIC_NEXT;
 
     fn fixture() -> Vec<u8> {
@@ -322,7 +342,7 @@ mod tests {
             assert_eq!(e.untouched_after_error(), records * round);
             // the next call tags as usual: no poisoned lock, no broken tables
             let tagged = e.filter(&data, quiet, |f| match f {
-                Filtered::Modified(out, stats) => stats.records == records && out.len() > data.len(),
+                Filtered::Modified(out, stats) => stats.records == records && out.as_slice().len() > data.len(),
                 Filtered::Untouched => false,
             });
             assert!(tagged, "round {round}: the engine must keep tagging after a caught panic");

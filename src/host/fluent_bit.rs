@@ -14,7 +14,6 @@ use once_cell::sync::OnceCell;
 
 use crate::host::config::{Settings, PROPERTIES};
 use crate::host::embedded::{Embedded, Filtered, LogLevel};
-use crate::host::c_api::malloc_copy;
 use crate::host::panic_guard::{caught_total, guarded};
 
 const FLB_FILTER_MODIFIED: c_int = 1;
@@ -227,10 +226,10 @@ unsafe extern "C" fn cb_filter(
         let input = std::slice::from_raw_parts(data as *const u8, bytes);
         ctx.engine.filter(input, flb_log, |result| match result {
             Filtered::Untouched => FLB_FILTER_NOTOUCH,
-            Filtered::Modified(out, _) => match malloc_copy(out) {
-                Some(p) => {
+            Filtered::Modified(buf, _) => match buf.take() {
+                Some((p, len)) => {
                     *out_buf = p;
-                    *out_bytes = out.len();
+                    *out_bytes = len;
                     FLB_FILTER_MODIFIED
                 }
                 None => FLB_FILTER_NOTOUCH,
@@ -250,10 +249,12 @@ unsafe extern "C" fn cb_exit(ctx: *mut c_void, _config: *mut c_void) -> c_int {
         let (records, anomalies, templates) = ctx.engine.counts();
         let untouched = ctx.engine.untouched_after_error();
         let panics = caught_total();
+        let invalid = ctx.engine.invalid_buffers();
+        let invalid = if invalid > 0 { format!(", {invalid} buffers that were not msgpack passed through") } else { String::new() };
         let past_limit = ctx.engine.template_limit_hits();
         let limit = if past_limit > 0 { format!(", {past_limit} records past the template limit") } else { String::new() };
         let errors = if panics > 0 { format!(", {panics} internal errors caught ({untouched} records passed through untouched)") } else { String::new() };
-        flb_log(LogLevel::Info, &format!("exit: {records} records scored, {anomalies} anomalies, {templates} templates{limit}{errors}"));
+        flb_log(LogLevel::Info, &format!("exit: {records} records scored, {anomalies} anomalies, {templates} templates{limit}{invalid}{errors}"));
     });
     0
 }

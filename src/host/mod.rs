@@ -10,5 +10,6 @@ pub mod embedded;
 pub mod fluent_bit;
 pub mod msgpack;
 pub mod ndjson;
+pub mod out_buf;
 pub mod panic_guard;
 pub mod records;

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use crate::host::config::{FieldNames, Mode, Settings};
 use crate::detect::engine::Engine;
 use crate::host::msgpack::{Error, Reader};
+use crate::host::out_buf::OutBuf;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChunkStats {
@@ -57,7 +58,7 @@ const GROUP_END: u32 = 0xFFFF_FFFE;
 impl Tagger {
     /// Scores every record of `data`, appending the output buffer to `out` (cleared first).
     /// On `Err` the caller must pass `data` through unchanged.
-    pub fn tag_chunk(&mut self, data: &[u8], engine: &mut Engine, settings: &Settings, out: &mut Vec<u8>) -> Result<ChunkStats, Error> {
+    pub fn tag_chunk<O: OutBuf + std::io::Write>(&mut self, data: &[u8], engine: &mut Engine, settings: &Settings, out: &mut O) -> Result<ChunkStats, Error> {
         if self.keys.as_ref().map_or(true, |(names, _)| *names != settings.fields) {
             self.keys = Some((settings.fields.clone(), encoded_keys(&settings.fields)));
         }
@@ -86,13 +87,13 @@ impl Tagger {
         Ok(stats)
     }
 
-    fn tag_record(
+    fn tag_record<O: OutBuf + std::io::Write>(
         &mut self,
         r: &mut Reader<'_>,
         data: &[u8],
         engine: &mut Engine,
         settings: &Settings,
-        out: &mut Vec<u8>,
+        out: &mut O,
         stats: &mut ChunkStats,
     ) -> Result<Outcome, Error> {
         let record_start = r.pos;
@@ -194,7 +195,7 @@ impl Tagger {
 
 /// Copies the kept entries; runs of adjacent entries (all of them, unless a stale field of ours
 /// was dropped) in one copy.
-fn copy_entries(entries: &[(usize, usize)], data: &[u8], out: &mut Vec<u8>) {
+fn copy_entries(entries: &[(usize, usize)], data: &[u8], out: &mut impl OutBuf) {
     let mut i = 0;
     while i < entries.len() {
         let (start, mut end) = entries[i];
