@@ -83,6 +83,9 @@ fn tail_through_the_plugin_learns_and_remembers() {
     let first = records(&dir.path().join("out.jsonl"));
     assert_eq!(first.len(), lines, "every record arrived");
     assert!(first.iter().all(|r| r["anomaly"].is_boolean() && r["template_id"].is_u64() && r["log"].is_string()));
+    // the default field policy (lean): template and reason only on anomalies
+    assert!(first.iter().all(|r| (r["anomaly"] == true) == r.get("template").is_some()), "template only on anomalies");
+    assert!(first.iter().filter(|r| r["anomaly"] == true).all(|r| r["anomaly_reason"].is_string()));
     let anomalies_1 = first.iter().filter(|r| r["anomaly"] == true).count();
     assert!(anomalies_1 > 0, "the first pass over a new log flags something");
     assert!(first.iter().filter(|r| r["anomaly"] == true).all(|r| r["anomaly_reason"].is_string()));
