@@ -32,12 +32,14 @@ fn zero_digits(w: u64) -> u64 {
 /// The key of `line` (no trailing line end expected). Four independent lanes of 8 bytes, so
 /// the multiplications do not wait on each other; combined at the end.
 pub fn key(line: &[u8]) -> u64 {
+    let word = |b: &[u8], i: usize| zero_digits(u64::from_le_bytes(b[i..i + 8].try_into().unwrap()));
     let mut lanes = [line.len() as u64 ^ 0x9E37_79B9_7F4A_7C15, 0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7344, 0xA409_3822_299F_31D0];
     let mut blocks = line.chunks_exact(32);
     for b in &mut blocks {
-        for (lane, c) in lanes.iter_mut().zip(b.chunks_exact(8)) {
-            *lane = mix(*lane, zero_digits(u64::from_le_bytes(c.try_into().unwrap())));
-        }
+        lanes[0] = mix(lanes[0], word(b, 0));
+        lanes[1] = mix(lanes[1], word(b, 8));
+        lanes[2] = mix(lanes[2], word(b, 16));
+        lanes[3] = mix(lanes[3], word(b, 24));
     }
     let mut h = lanes.iter().fold(0u64, |acc, &l| mix(acc, l));
     let mut chunks = blocks.remainder().chunks_exact(8);

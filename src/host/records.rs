@@ -169,13 +169,33 @@ impl Tagger {
             Some((_, keys)) => keys,
             None => unreachable!("encoded at the start of the chunk"),
         };
-        out.extend_from_slice(&keys[0]);
-        let _ = rmp::encode::write_bool(out, v.anomaly);
+        // The fields every record gets, rendered on the stack and written with one copy.
+        let mut fixed = Fixed::default();
+        fixed.push(&keys[0]);
+        fixed.push(&[if v.anomaly { 0xc3 } else { 0xc2 }]);
         if n_fields >= 3 {
-            out.extend_from_slice(&keys[1]);
-            let _ = rmp::encode::write_f64(out, (v.score as f64 * 1000.0).round() / 1000.0);
-            out.extend_from_slice(&keys[2]);
-            let _ = rmp::encode::write_uint(out, v.template_id as u64);
+            fixed.push(&keys[1]);
+            let score = (v.score as f64 * 1000.0).round() / 1000.0;
+            fixed.push(&[0xcb]);
+            fixed.push(&score.to_bits().to_be_bytes());
+            fixed.push(&keys[2]);
+            let mut id = [0u8; 9];
+            let n = encode_uint(v.template_id as u64, &mut id);
+            fixed.push(&id[..n]);
+        }
+        match fixed.as_slice() {
+            Some(bytes) => out.extend_from_slice(bytes),
+            None => {
+                // field names too long for the stack buffer: write piece by piece
+                out.extend_from_slice(&keys[0]);
+                let _ = rmp::encode::write_bool(out, v.anomaly);
+                if n_fields >= 3 {
+                    out.extend_from_slice(&keys[1]);
+                    let _ = rmp::encode::write_f64(out, (v.score as f64 * 1000.0).round() / 1000.0);
+                    out.extend_from_slice(&keys[2]);
+                    let _ = rmp::encode::write_uint(out, v.template_id as u64);
+                }
+            }
         }
         if n_fields == 5 {
             out.extend_from_slice(&keys[3]);
@@ -190,6 +210,58 @@ impl Tagger {
             }
         }
         Ok(Outcome::Written)
+    }
+}
+
+/// A small stack buffer; `None` from `as_slice` once something did not fit.
+struct Fixed {
+    buf: [u8; 96],
+    len: usize,
+    overflow: bool,
+}
+
+impl Default for Fixed {
+    fn default() -> Self {
+        Fixed { buf: [0; 96], len: 0, overflow: false }
+    }
+}
+
+impl Fixed {
+    fn push(&mut self, bytes: &[u8]) {
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        (!self.overflow).then_some(&self.buf[..self.len])
+    }
+}
+
+/// msgpack's smallest encoding of an unsigned integer, as `rmp::encode::write_uint` writes it.
+fn encode_uint(n: u64, out: &mut [u8; 9]) -> usize {
+    if n < 128 {
+        out[0] = n as u8;
+        1
+    } else if n <= u8::MAX as u64 {
+        out[..2].copy_from_slice(&[0xcc, n as u8]);
+        2
+    } else if n <= u16::MAX as u64 {
+        out[0] = 0xcd;
+        out[1..3].copy_from_slice(&(n as u16).to_be_bytes());
+        3
+    } else if n <= u32::MAX as u64 {
+        out[0] = 0xce;
+        out[1..5].copy_from_slice(&(n as u32).to_be_bytes());
+        5
+    } else {
+        out[0] = 0xcf;
+        out[1..9].copy_from_slice(&n.to_be_bytes());
+        9
     }
 }
 
@@ -233,6 +305,17 @@ fn is_group_marker(r: &mut Reader<'_>) -> Result<bool, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uints_are_encoded_as_rmp_does() {
+        for n in [0u64, 1, 127, 128, 255, 256, 65535, 65536, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
+            let mut want = Vec::new();
+            rmp::encode::write_uint(&mut want, n).unwrap();
+            let mut got = [0u8; 9];
+            let len = encode_uint(n, &mut got);
+            assert_eq!(&got[..len], &want[..], "{n}");
+        }
+    }
     use crate::EngineConfig;
 
     fn fixture(name: &str) -> Vec<u8> {
