@@ -73,10 +73,14 @@ impl MallocBuf {
         Some(out)
     }
 
+    #[inline]
     fn grow(&mut self, needed: usize) -> bool {
-        if needed <= self.cap {
-            return true;
-        }
+        needed <= self.cap || self.realloc(needed)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn realloc(&mut self, needed: usize) -> bool {
         let cap = needed.max(self.cap * 2).max(64);
         // SAFETY: realloc of our own allocation (or of null, a malloc); on failure the old block
         // is left as it was and still ours.
@@ -92,6 +96,7 @@ impl MallocBuf {
 }
 
 impl OutBuf for MallocBuf {
+    #[inline]
     fn clear(&mut self) {
         self.len = 0;
         self.failed = false;
@@ -101,6 +106,7 @@ impl OutBuf for MallocBuf {
         self.grow(self.len + additional);
     }
 
+    #[inline]
     fn extend_from_slice(&mut self, bytes: &[u8]) {
         if !self.grow(self.len + bytes.len()) {
             return;
@@ -120,12 +126,17 @@ impl OutBuf for MallocBuf {
 }
 
 impl std::io::Write for MallocBuf {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.extend_from_slice(buf);
         if self.failed {
             return Err(std::io::ErrorKind::OutOfMemory.into());
         }
         Ok(buf.len())
+    }
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.write(buf).map(|_| ())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
