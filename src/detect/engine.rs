@@ -6,9 +6,10 @@
 //! allocates nothing for a known template. Embedding happens only when a template is created or
 //! generalises.
 
-use crate::embed::{cosine, Embedder, HashEmbedder};
+use crate::embed::{Embedder, HashEmbedder};
 use crate::detect::level::{trouble_score, Level};
 use crate::detect::message::{self, Message};
+use crate::detect::nearest::NormalSet;
 use crate::detect::score::{self, Reason, ScoreConfig, TemplateStats, Threshold};
 use crate::detect::snapshot::{SavedTemplate, Snapshot};
 use crate::detect::template::{Match, Miner, MinerConfig, Template, TemplateId};
@@ -68,7 +69,7 @@ pub struct Engine {
     vectors: Vec<f32>,
     stats: Vec<TemplateStats>,
     /// Ids of established templates, for the semantic-distance search.
-    normal_ids: Vec<TemplateId>,
+    normals: NormalSet,
     threshold: Threshold,
     records: u64,
     anomalies: u64,
@@ -117,7 +118,7 @@ impl Engine {
             dim,
             vectors: Vec::new(),
             stats: Vec::new(),
-            normal_ids: Vec::new(),
+            normals: NormalSet::new(dim),
             records: 0,
             anomalies: 0,
             epoch: 0,
@@ -405,6 +406,7 @@ impl Engine {
         let out = &mut self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
         if vector_of(id as u64, out) {
             report.vectors_reused += 1;
+            self.vector_changed(id);
         } else {
             self.embed(id);
             report.reembedded += 1;
@@ -448,7 +450,7 @@ impl Engine {
         for st in &mut self.stats {
             st.last_epoch = u64::MAX; // no sighting in the current epoch yet
         }
-        if !self.normal_ids.is_empty() {
+        if !self.normals.is_empty() {
             self.warmup_until = 0;
         }
         Ok(())
@@ -480,27 +482,37 @@ impl Engine {
         self.stats[id].trouble = trouble_score(text);
         let out = &mut self.vectors[id * self.dim..(id + 1) * self.dim];
         self.embedder.embed(text, out);
+        self.vector_changed(id as TemplateId);
     }
 
-    fn distance_to_normal(&self, id: TemplateId) -> f32 {
-        let v = &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
+    fn distance_to_normal(&mut self, id: TemplateId) -> f32 {
+        let dim = self.dim;
+        let vectors = &self.vectors;
+        let v = &vectors[id as usize * dim..(id as usize + 1) * dim];
         // no known messages to compare with, or no words to compare (`<*> <*> <*>`): unknown
-        if self.normal_ids.is_empty() || v.iter().all(|&x| x == 0.0) {
+        if v.iter().all(|&x| x == 0.0) {
             return 0.0;
         }
-        let best = self
-            .normal_ids
-            .iter()
-            .map(|&n| cosine(v, &self.vectors[n as usize * self.dim..(n as usize + 1) * self.dim]))
-            .fold(-1.0f32, f32::max);
-        (1.0 - best).clamp(0.0, 1.0)
+        match self.normals.best_cosine(v, |n| &vectors[n as usize * dim..(n as usize + 1) * dim]) {
+            Some(best) => (1.0 - best).clamp(0.0, 1.0),
+            None => 0.0,
+        }
     }
 
     fn establish(&mut self, id: TemplateId) {
         let st = &mut self.stats[id as usize];
         if !st.established {
             st.established = true;
-            self.normal_ids.push(id);
+            let v = &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
+            self.normals.insert(id, v, false);
+        }
+    }
+
+    /// A normal template's vector changed: it is hashed again for the nearest-template search.
+    fn vector_changed(&mut self, id: TemplateId) {
+        if self.stats[id as usize].established {
+            let v = &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
+            self.normals.insert(id, v, true);
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod level;
 pub mod line_key;
 pub mod message;
+pub mod nearest;
 pub mod score;
 pub mod snapshot;
 pub mod template;
