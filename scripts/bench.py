@@ -33,10 +33,10 @@ def build_input(n, path):
     return lines
 
 
-def measured(cmd, stdout):
+def measured(cmd, stdout, stderr=None):
     """(wall seconds, CPU seconds, peak RSS MiB) of one child process, measured alone."""
     t = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=stdout)
+    child = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)
     _, _, ru = os.wait4(child.pid, 0)
     return time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
 
@@ -62,12 +62,23 @@ def adversarial(binary, n):
     print(f"adversarial inputs: {n} lines each, turbolog scan --format jsonl, CPU-seconds of the process alone")
     with open(os.devnull, "wb") as null:
         for kind in ("names", "words"):
-            path = os.path.join(CACHE, f"bench-{kind}.log")
-            if not os.path.exists(path) or os.path.getsize(path) < n:
+            path = os.path.join(CACHE, f"bench-{kind}-{n}.log")
+            if not os.path.exists(path):
                 adversarial_input(kind, n, path)
             for cap in (20000, 2000):
                 wall, cpu, rss = measured([binary, "scan", "--format", "jsonl", "--max-templates", str(cap), path], null)
                 print(f"  {kind:<6} max_templates {cap:>6}: {n / cpu:>10.0f} lines per CPU-second  peak RSS {rss:5.0f} MiB")
+        # a baseline of many templates: each new one is compared with the normal ones (bounded)
+        import tempfile
+        words = os.path.join(CACHE, f"bench-words-{n}.log")
+        k = min(n, 20000)
+        first = os.path.join(CACHE, f"bench-words-first-{k}.log")
+        with open(words, "rb") as src, open(first, "wb") as dst:
+            for _, line in zip(range(k), src):
+                dst.write(line)
+        with tempfile.TemporaryDirectory() as state:
+            wall, cpu, rss = measured([binary, "learn", "--state", state, first], null, null)
+        print(f"  learn {k} distinct word lines (as many templates, all normal): {cpu:.2f} CPU-seconds, peak RSS {rss:.0f} MiB")
 
 
 def contents():
