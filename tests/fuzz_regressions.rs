@@ -20,43 +20,33 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// Runs `f` on every regression input of `target`, naming each one first (a panic then says which).
+fn replay(target: &str, mut f: impl FnMut(&[u8])) {
+    for (p, data) in inputs(target) {
+        eprintln!("{}", p.display());
+        f(&data);
+    }
+}
+
 #[test]
 fn line_path() {
-    for (p, data) in inputs("line") {
-        eprintln!("{}", p.display());
-        fuzz_harness::line(&data);
-    }
+    replay("line", fuzz_harness::line);
 }
 
 #[test]
 fn ndjson_path() {
-    for (p, data) in inputs("ndjson") {
-        eprintln!("{}", p.display());
-        fuzz_harness::ndjson(&data);
-    }
+    replay("ndjson", fuzz_harness::ndjson);
 }
 
 #[test]
 fn msgpack_record_path() {
-    for (p, data) in inputs("records") {
-        eprintln!("{}", p.display());
-        fuzz_harness::records(&data);
-    }
+    replay("records", fuzz_harness::records);
 }
 
 #[test]
 fn state_files() {
     let scratch = tempfile::tempdir().unwrap();
-    for (p, data) in inputs("wal") {
-        eprintln!("{}", p.display());
-        fuzz_harness::wal_file(&data);
-    }
-    for (p, data) in inputs("chunk") {
-        eprintln!("{}", p.display());
-        fuzz_harness::chunk_file(&data, scratch.path());
-    }
-    for (p, data) in inputs("templates_file") {
-        eprintln!("{}", p.display());
-        fuzz_harness::templates_file(&data);
-    }
+    replay("wal", fuzz_harness::wal_file);
+    replay("chunk", |data| fuzz_harness::chunk_file(data, scratch.path()));
+    replay("templates_file", fuzz_harness::templates_file);
 }

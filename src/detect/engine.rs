@@ -68,7 +68,7 @@ pub struct Engine {
     /// Template vectors, `dim` floats per template id.
     vectors: Vec<f32>,
     stats: Vec<TemplateStats>,
-    /// Ids of established templates, for the semantic-distance search.
+    /// The established templates, for the semantic-distance search.
     normals: NormalSet,
     threshold: Threshold,
     records: u64,
@@ -417,12 +417,8 @@ impl Engine {
         if self.records != 0 || !self.miner.is_empty() {
             return Err("state can only be restored into a fresh engine".into());
         }
-        if snap.embedder != self.embedder.name() || snap.dim as usize != self.dim {
-            return Err(format!(
-                "saved with embedder {} ({} dimensions), this engine uses {} ({} dimensions)",
-                snap.embedder, snap.dim, self.embedder.name(), self.dim
-            ));
-        }
+        // checked in full before anything changes: a refused snapshot leaves the engine fresh
+        self.check_snapshot(snap)?;
         for t in &snap.templates {
             self.miner.restore(t.id, &t.text, t.count)?;
             self.stats.push(TemplateStats {
