@@ -22,6 +22,18 @@ const MAX_UNITS: usize = 14;
 /// Strips line ends and the header. Never allocates.
 pub fn extract(line: &str) -> Message<'_> {
     let line = line.trim_end_matches(['\r', '\n']);
+    if let Some((priority, rest)) = syslog_priority(line) {
+        // `<34>1 2024-… host app pid msgid [sd] msg` (RFC 5424) or `<34>Oct 11 …` (RFC 3164)
+        let m = match rfc5424_message(rest) {
+            Some(msg) => extract(msg),
+            None => extract(rest),
+        };
+        return Message { text: m.text, level: m.level.or(Some(priority)) };
+    }
+    if let Some(rest) = container_runtime_prefix(line) {
+        // the container's own line follows, with its own header
+        return extract(rest);
+    }
     if let Some(m) = extract_logfmt(line) {
         return m;
     }
@@ -29,6 +41,80 @@ pub fn extract(line: &str) -> Message<'_> {
         return m;
     }
     extract_spaced(line)
+}
+
+/// `<PRI>` of a syslog line → its severity (the low three bits) and the rest of the line.
+fn syslog_priority(line: &str) -> Option<(Level, &str)> {
+    let b = line.as_bytes();
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    let close = b.iter().take(5).position(|&c| c == b'>')?;
+    if close < 2 || !b[1..close].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let pri: u32 = line[1..close].parse().ok()?;
+    if pri > 191 {
+        return None;
+    }
+    let level = match pri & 7 {
+        0..=2 => Level::Critical,
+        3 => Level::Error,
+        4 => Level::Warn,
+        5 => Level::Notice,
+        6 => Level::Info,
+        _ => Level::Debug,
+    };
+    Some((level, &line[close + 1..]))
+}
+
+/// After `<PRI>`: `1 TIMESTAMP HOST APP PROCID MSGID SD MSG` → MSG. Each header field is one
+/// token (`-` when empty); structured data is `-` or one or more `[id k="v" …]` groups.
+fn rfc5424_message(rest: &str) -> Option<&str> {
+    let mut s = rest.strip_prefix("1 ")?;
+    for _ in 0..5 {
+        let end = s.find(' ')?;
+        s = &s[end + 1..];
+    }
+    if let Some(after) = s.strip_prefix('-') {
+        return Some(after.trim_start_matches(' ').trim_start_matches('\u{feff}'));
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && b[i] == b'[' {
+        // a group ends at an unescaped `]` outside quotes
+        let mut in_quotes = false;
+        i += 1;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => i += 1,
+                b'"' => in_quotes = !in_quotes,
+                b']' if !in_quotes => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    if i == 0 || i > b.len() {
+        return None;
+    }
+    Some(s[i..].trim_start_matches(' ').trim_start_matches('\u{feff}'))
+}
+
+/// CRI (containerd, CRI-O, Kubernetes node logs): `2024-…Z stdout F message`.
+fn container_runtime_prefix(line: &str) -> Option<&str> {
+    let (time, rest) = line.split_once(' ')?;
+    if time.len() < 20 || !time.as_bytes()[0].is_ascii_digit() || !time.contains('T') {
+        return None;
+    }
+    let rest = rest.strip_prefix("stdout ").or_else(|| rest.strip_prefix("stderr "))?;
+    let rest = rest.strip_prefix("F").or_else(|| rest.strip_prefix("P"))?;
+    match rest.as_bytes().first() {
+        None => Some(rest),
+        Some(b' ') => Some(&rest[1..]),
+        _ => None,
+    }
 }
 
 /// The message alone, without header detection (for input that is already a message).
@@ -94,7 +180,8 @@ const MONTHS_DAYS: &[&str] = &[
     "tue", "wed", "thu", "fri", "sat", "sun",
 ];
 
-fn is_month_or_day(tok: &str) -> bool {
+/// `Jul`, `Sunday`, `Dec.`: month and weekday names, English, any case.
+pub(crate) fn is_month_or_day(tok: &str) -> bool {
     if tok.len() < 3 || tok.len() > 10 || !tok.as_bytes()[0].is_ascii_alphabetic() {
         return false;
     }
@@ -120,18 +207,36 @@ fn is_header_token(tok: &str) -> bool {
     if tok == "-" || tok == "|" || tok == "--" {
         return true;
     }
+    if tok.starts_with('[') && tok.contains(' ') {
+        // `[Sun Dec 04 04:47:44 2005]` is a time; `[instance: 96ab…]` is message
+        let inner = tok.trim_start_matches('[').trim_end_matches([']', ':']);
+        return inner.split_ascii_whitespace().all(|w| !w.contains(['[', ']']) && is_header_token(w));
+    }
     if tok.bytes().any(|b| b.is_ascii_digit()) {
         return tok.len() <= 48;
     }
     is_month_or_day(tok) || matches!(tok, "UTC" | "GMT" | "Z" | "AM" | "PM")
 }
 
-/// `sshd[24200]:`, `kernel:`, `WindowManager:`, `dfs.DataNode$PacketResponder:`.
+/// `sshd[24200]:`, `kernel:`, `WindowManager:`, `dfs.DataNode$PacketResponder:`,
+/// `sshd(pam_unix)[19939]:`, `postfix/smtpd[1234]:`.
 fn is_tag(tok: &str) -> bool {
     let Some(body) = tok.strip_suffix(':') else { return false };
     body.len() >= 2
         && body.as_bytes()[0].is_ascii_alphabetic()
-        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.$/[]@#".contains(&b))
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.$/[]()@#".contains(&b))
+}
+
+/// Where a log call sits in the source: `handler.go:42`, `(Foo.java:123)`, `app/models.py:7:`.
+fn is_source_location(tok: &str) -> bool {
+    let t = tok.trim_start_matches('(').trim_end_matches([')', ':']);
+    let Some((file, line)) = t.rsplit_once(':') else { return false };
+    !line.is_empty()
+        && line.bytes().all(|b| b.is_ascii_digit())
+        && file.rsplit_once('.').is_some_and(|(name, ext)| {
+            !name.is_empty() && (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphabetic())
+        })
+        && file.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./$".contains(&b))
 }
 
 /// `nova.osapi_compute.wsgi.server`, `org.apache.hadoop.mapreduce.v2.app.MRAppMaster`.
@@ -143,6 +248,10 @@ fn is_logger(tok: &str) -> bool {
         && !body.ends_with('.')
         && !body.contains("..")
         && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b))
+}
+
+fn is_bracketed(tok: &str) -> bool {
+    tok.len() >= 3 && tok.starts_with('[') && tok.trim_end_matches(':').ends_with(']')
 }
 
 fn is_upper_word(tok: &str) -> bool {
@@ -193,7 +302,8 @@ fn extract_spaced(line: &str) -> Message<'_> {
                 // `Error opening file`: a signal, but the word belongs to the message.
                 return message_from(0, Some(level));
             }
-            return message_from(after_decorations(line, &buf, n, i + 1), Some(level));
+            let named = (0..i).any(|k| is_logger(tok(k)));
+            return message_from(after_decorations_from(line, &buf, n, i + 1, named), Some(level));
         }
         if i > 0 && is_tag(t) {
             // syslog `host prog[pid]: message`: a level word after the tag stays in the message
@@ -210,10 +320,16 @@ fn extract_spaced(line: &str) -> Message<'_> {
 
     // Phase 2a: a level a few upper-case fields further on (`RAS KERNEL INFO`,
     // `NULL 2005-06-11-15.16.02 NULL RAS MMCS ERROR`).
+    // Also `[main] INFO logger - …` (Java) and `- app.module - INFO - …` (Python): bracketed
+    // threads and plain names may come first, but then the level must look like a header's.
     for j in i..n.min(i + 7) {
         if let Some(level) = Level::parse(tok(j), false) {
-            if (i..j).all(|k| is_upper_word(tok(k)) || is_logger(tok(k)) || is_header_token(tok(k))) {
-                return message_from(after_decorations(line, &buf, n, j + 1), Some(level));
+            let fields = |k: usize| is_upper_word(tok(k)) || is_logger(tok(k)) || is_header_token(tok(k));
+            let loose = |k: usize| (fields(k) || is_bracketed(tok(k)) || is_ident(tok(k))) && !is_tag(tok(k));
+            if (i..j).all(fields) || ((i..j).all(loose) && is_header_style_level(tok(j))) {
+                // a logger named before the level: a `word:` after it is message (`getTasks: …`)
+                let named = (i..j).any(|k| is_logger(tok(k)) || (is_ident(tok(k)) && !is_upper_word(tok(k)) && !is_header_token(tok(k))));
+                return message_from(after_decorations_from(line, &buf, n, j + 1, named), Some(level));
             }
             break;
         }
@@ -255,9 +371,14 @@ fn extract_spaced(line: &str) -> Message<'_> {
 }
 
 /// After a level: at most one `[thread]` group, one logger name and `-`/`:` separators.
-fn after_decorations(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: usize) -> usize {
+fn after_decorations(line: &str, buf: &[Unit; MAX_UNITS], n: usize, i: usize) -> usize {
+    after_decorations_from(line, buf, n, i, false)
+}
+
+fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: usize, logger_used: bool) -> usize {
     let mut bracket_used = false;
-    let mut logger_used = false;
+    let mut logger_used = logger_used;
+    let first = i;
     while i < n {
         let t = &line[buf[i].start..buf[i].end];
         if t == "-" || t == ":" || t == "|" {
@@ -265,8 +386,12 @@ fn after_decorations(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: usize
         } else if !bracket_used && t.starts_with('[') && t.ends_with([']', ':']) {
             bracket_used = true;
             i += 1;
-        } else if !logger_used && (is_tag(t) || is_logger(t)) {
+        } else if !logger_used && (is_logger(t) || (is_tag(t) && i == first)) {
+            // a plain `Tag:` only right after the level (`D WindowManager: …`); after a thread or
+            // a source location, `getTasks: …` is the message
             logger_used = true;
+            i += 1;
+        } else if is_source_location(t) {
             i += 1;
         } else if !logger_used && !bracket_used && t.bytes().all(|b| b.is_ascii_digit()) {
             // a pid or thread id between level and logger

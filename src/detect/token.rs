@@ -103,6 +103,37 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
         }
         out.push(tok);
     }
+    mark_dates(msg, out);
+}
+
+/// A date written inside a message is a value: `at Sun Jul 10 03:55:21 2005`, `on 3 March`. A
+/// month or weekday name next to a number (or next to one that is already a date part) is
+/// marked variable; names alone (`May I`, `Sunday service`) stay words.
+fn mark_dates(msg: &str, toks: &mut [Token]) {
+    let is_name = |t: &Token| !t.is_var() && crate::detect::message::is_month_or_day(t.text(msg));
+    let numeric = |t: &Token| t.is_var() && t.text(msg).bytes().all(|b| b.is_ascii_digit() || b":.,-/T".contains(&b));
+    if !toks.iter().any(|t| is_name(t)) {
+        return;
+    }
+    let mut date = [false; 64];
+    let n = toks.len().min(date.len());
+    for i in 0..n {
+        date[i] = numeric(&toks[i]);
+    }
+    // two passes so that `Sun Jul 10` marks `Jul` from `10`, then `Sun` from `Jul`
+    for _ in 0..2 {
+        for i in 0..n {
+            if is_name(&toks[i]) && ((i > 0 && date[i - 1]) || (i + 1 < n && date[i + 1])) {
+                date[i] = true;
+                let t = &mut toks[i];
+                t.var_start = t.start;
+                t.var_end = t.end;
+                while t.var_end > t.var_start && b",.".contains(&msg.as_bytes()[t.var_end as usize - 1]) {
+                    t.var_end -= 1;
+                }
+            }
+        }
+    }
 }
 
 /// A group `( … )` of up to four words, spanning several tokens, that holds a digit.
@@ -190,10 +221,20 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
             return constant;
         }
     }
-    if is_variable(&msg[a..b]) {
+    if is_variable(&msg[a..b]) && !is_numbered_name(&bytes[a..b]) {
         return Token { var_start: a as u32, var_end: b as u32, ..constant };
     }
     constant
+}
+
+/// `eth0`, `sda1`, `ssh2`, `SOCKS5`, `IPv6`: a name with one trailing digit names a device or a
+/// protocol, and is a word. Longer numbers (`node129`, `user42`) and anything with separators
+/// (`node-7`) stay values; host names like `web1` become values once a position has met enough
+/// different ones (see the miner).
+fn is_numbered_name(core: &[u8]) -> bool {
+    core.len() >= 3
+        && core[core.len() - 1].is_ascii_digit()
+        && core[..core.len() - 1].iter().all(u8::is_ascii_alphabetic)
 }
 
 /// Whether a token core is a value rather than a word. One pass over the bytes: this runs for
@@ -246,8 +287,10 @@ mod tests {
     fn masks_values_keeps_words_and_wrappers() {
         assert_eq!(
             masked("Failed password for root from 173.234.31.186 port 38926 ssh2"),
-            ["Failed", "password", "for", "root", "from", "<*>", "port", "<*>", "<*>"]
+            ["Failed", "password", "for", "root", "from", "<*>", "port", "<*>", "ssh2"]
         );
+        // names with one trailing digit are devices and protocols; longer numbers are values
+        assert_eq!(masked("via eth0 over SOCKS5 to node129 on node-7"), ["via", "eth0", "over", "SOCKS5", "to", "<*>", "on", "<*>"]);
         assert_eq!(masked("checking [173.234.31.186] failed"), ["checking", "[<*>]", "failed"]);
         assert_eq!(masked("logname= uid=0 euid=0 tty=ssh"), ["logname=", "uid=<*>", "euid=<*>", "tty=<*>"]);
         assert_eq!(masked("lock=1, tag=\"View Lock\", ws=null"), ["lock=<*>,", "<*>", "ws=<*>"]);
@@ -258,6 +301,20 @@ mod tests {
         assert_eq!(masked("and/or [preauth]"), ["and/or", "[preauth]"]);
         assert_eq!(masked("850 bytes (1.16 KB) sent, lifetime <1 sec"), ["<*>", "<*>", "<*>", "sent,", "lifetime", "<<*>", "<*>"]);
         assert_eq!(masked("(no digits here) took 5 ms."), ["(no", "digits", "here)", "took", "<*>", "<*>"]);
+    }
+
+    #[test]
+    fn dates_inside_messages_are_values() {
+        // loghub Linux: one template per weekday before
+        assert_eq!(
+            masked("connection from 10.0.0.1 () at Sun Jul 10 03:55:21 2005"),
+            ["connection", "from", "<*>", "()", "at", "<*>", "<*>", "<*>", "<*>", "<*>"]
+        );
+        assert_eq!(masked("backup done on 3 March, 2024"), ["backup", "done", "on", "<*>", "<*>,", "<*>"]);
+        assert_eq!(masked("Next run: Mon, 12:00"), ["Next", "run:", "<*>,", "<*>"]);
+        // names alone stay words
+        assert_eq!(masked("May I help"), ["May", "I", "help"]);
+        assert_eq!(masked("Sunday service started"), ["Sunday", "service", "started"]);
     }
 
     #[test]
