@@ -7,10 +7,10 @@
 //! generalises.
 
 use crate::embed::{Embedder, HashEmbedder};
-use crate::detect::level::{trouble_score, Level};
+use crate::detect::level::{text_evidence, Level};
 use crate::detect::message::{self, Message};
 use crate::detect::nearest::NormalSet;
-use crate::detect::score::{self, Reason, ScoreConfig, TemplateStats, Threshold};
+use crate::detect::score::{self, Kind, Reason, ScoreConfig, TemplateStats, Threshold};
 use crate::detect::snapshot::{SavedTemplate, Snapshot};
 use crate::detect::template::{Match, Miner, MinerConfig, Template, TemplateId};
 
@@ -76,6 +76,8 @@ pub struct Engine {
     epoch: u64,
     /// Learning mode: statistics change. Off with `--frozen`.
     learning: bool,
+    /// Normal traffic was learned (`learn`) or acknowledged: newness is evidence by itself.
+    baseline: bool,
     warmup_until: u64,
     /// Templates created or generalised since the last [`Engine::take_dirty`], when tracked.
     dirty: Vec<TemplateId>,
@@ -123,6 +125,7 @@ impl Engine {
             anomalies: 0,
             epoch: 0,
             learning: true,
+            baseline: false,
             warmup_until,
             dirty: Vec::new(),
             track_dirty: false,
@@ -244,6 +247,7 @@ impl Engine {
     pub fn learn_line(&mut self, line: &str) -> TemplateId {
         let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
         self.warmup_until = 0; // a learned baseline needs no warm-up
+        self.baseline = true;
         let v = self.process(msg);
         self.establish(v.template_id);
         v.template_id
@@ -277,30 +281,35 @@ impl Engine {
             st.epoch_count += 1;
         }
         let level_severity = level.map_or(0.0, Level::severity);
-        if self.learning {
+        if self.learning || m.created {
             st.level_severity = st.level_severity.max(level_severity);
+            st.has_level |= level.is_some();
         }
-        if self.learning && !st.established && st.epochs_seen >= score::epochs_to_establish(st, epoch, &self.config.score) {
+        if self.learning
+            && !st.established
+            && !st.is_trouble()
+            && st.epochs_seen >= score::epochs_to_establish(st, epoch, &self.config.score)
+        {
             self.establish(m.id);
         }
         let st = &self.stats[id];
         let in_warmup = st.first_seen <= self.warmup_until && !st.established;
-        let mut s = score::score(st, level_severity, self.records, &self.config.score);
-        if in_warmup {
-            // The stream's opening vocabulary: no reason to call it new.
-            s.value = (s.value - 0.2).max(0.0);
-        }
+        let novelty = score::novelty_weight(self.baseline, in_warmup);
+        let s = score::score(st, level_severity, self.records, novelty, &self.config.score);
         if st.established {
             self.threshold.observe(s.value);
         }
-        let anomaly = s.value >= self.threshold.value();
+        // recurring trouble is held to the base threshold: a noisy stream raising the calibrated
+        // one must not silence an error nobody acknowledged
+        let bar = if matches!(s.reason.kind, Kind::Recurring { .. }) { self.config.score.threshold } else { self.threshold.value() };
+        let anomaly = s.value >= bar;
         if anomaly {
             self.anomalies += 1;
         }
         // Known vocabulary flagged for its severity alone says so, not "new template".
-        let reason = match s.reason {
-            Reason::Burst { .. } => s.reason,
-            _ if st.established || in_warmup => Reason::Severe,
+        let reason = match s.reason.kind {
+            Kind::Burst { .. } | Kind::Recurring { .. } => s.reason,
+            _ if st.established || in_warmup => Reason { kind: Kind::Severe, ..s.reason },
             _ => s.reason,
         };
         Verdict {
@@ -321,6 +330,7 @@ impl Engine {
             records: self.records,
             epoch_records: self.config.score.epoch_records,
             threshold: self.threshold.value(),
+            baseline: self.baseline,
             templates: self
                 .templates()
                 .map(|t| SavedTemplate {
@@ -333,6 +343,7 @@ impl Engine {
                     established: t.stats.established,
                     distance: t.stats.distance,
                     level_severity: t.stats.level_severity,
+                    has_level: t.stats.has_level,
                 })
                 .collect(),
         }
@@ -401,8 +412,8 @@ impl Engine {
     }
 
     fn load_vector(&mut self, id: TemplateId, vector_of: &mut dyn FnMut(u64, &mut [f32]) -> bool, report: &mut RestoreReport) {
-        let text = self.miner.get(id).map_or("", |t| t.text());
-        self.stats[id as usize].trouble = trouble_score(text);
+        let evidence = text_evidence(self.miner.get(id).map_or("", |t| t.text()));
+        self.set_text_evidence(id as usize, evidence);
         let out = &mut self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
         if vector_of(id as u64, out) {
             report.vectors_reused += 1;
@@ -429,8 +440,12 @@ impl Engine {
                 first_seen: t.first_seen,
                 last_seen: t.last_seen,
                 established: false,
+                acked: false,
                 trouble: 0.0,
+                server_error: false,
+                field_dump: false,
                 level_severity: t.level_severity,
+                has_level: t.has_level,
                 distance: t.distance,
             });
             self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
@@ -441,6 +456,7 @@ impl Engine {
             }
         }
         self.records = snap.records;
+        self.baseline = snap.baseline;
         self.epoch = snap.records / self.config.score.epoch_records.max(1);
         self.threshold.resume(snap.threshold, &self.config.score);
         for st in &mut self.stats {
@@ -474,11 +490,19 @@ impl Engine {
 
     fn embed(&mut self, id: TemplateId) {
         let id = id as usize;
+        let evidence = text_evidence(self.miner.get(id as TemplateId).map_or("", |t| t.text()));
+        self.set_text_evidence(id, evidence);
         let text = self.miner.get(id as TemplateId).map_or("", |t| t.text());
-        self.stats[id].trouble = trouble_score(text);
         let out = &mut self.vectors[id * self.dim..(id + 1) * self.dim];
         self.embedder.embed(text, out);
         self.vector_changed(id as TemplateId);
+    }
+
+    fn set_text_evidence(&mut self, id: usize, e: crate::detect::level::TextEvidence) {
+        let st = &mut self.stats[id];
+        st.trouble = e.trouble;
+        st.server_error = e.server_error;
+        st.field_dump = e.field_dump;
     }
 
     fn distance_to_normal(&mut self, id: TemplateId) -> f32 {
@@ -555,10 +579,17 @@ mod tests {
 
     #[test]
     fn templates_seen_across_epochs_become_normal_when_learning() {
-        let mut e = engine();
-        // warm-up and a steady stream
+        // live mode: a new message in a steady stream is no trouble by itself
+        let mut live = engine();
         for i in 0..40 {
-            e.process_line(&format!("tick {i}"));
+            live.process_line(&format!("tick {i}"));
+        }
+        assert!(!live.process_line("cache refreshed in 5 ms").anomaly);
+        assert!(live.process_line("ERROR cache refresh failed").anomaly);
+        // with a baseline it is new to what was learned: flagged until seen in enough epochs
+        let mut e = engine();
+        for i in 0..40 {
+            e.learn_line(&format!("tick {i}"));
         }
         let first = e.process_line("cache refreshed in 5 ms");
         assert!(first.anomaly);

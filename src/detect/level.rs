@@ -112,6 +112,40 @@ pub fn trouble_score(template: &str) -> f32 {
     }
 }
 
+/// What a template's text says about trouble, beyond its words.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TextEvidence {
+    /// Trouble words, in [0, 1] (see [`trouble_score`]).
+    pub trouble: f32,
+    /// An HTTP status class `5xx` (see [`crate::detect::token`]).
+    pub server_error: bool,
+    /// A line that only dumps a field or opens a dump: at most three words and then a value
+    /// (`instruction address: <*>`, `RIP: <*>`), or a heading (`general purpose registers:`),
+    /// or values alone. A crash prints many of them, each with the crash's level.
+    pub field_dump: bool,
+}
+
+pub fn text_evidence(template: &str) -> TextEvidence {
+    let trouble = trouble_score(template);
+    let mut words = 0;
+    let mut values = 0;
+    let mut server_error = false;
+    let mut last_is_value = false;
+    for tok in template.split_ascii_whitespace() {
+        server_error |= tok.trim_matches(|c: char| !c.is_ascii_alphanumeric()) == "5xx";
+        last_is_value = tok.contains("<*>");
+        if last_is_value {
+            values += 1;
+        } else if tok.bytes().any(|b| b.is_ascii_alphabetic()) {
+            words += 1;
+        }
+    }
+    let field_dump = trouble == 0.0
+        && !server_error
+        && (words == 0 || (words <= 3 && (last_is_value || (values == 0 && template.ends_with(':')))));
+    TextEvidence { trouble, server_error, field_dump }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +169,23 @@ mod tests {
         assert_eq!(trouble_score("Lustre mount FAILED : <*> : point <*>"), 0.6);
         assert_eq!(trouble_score("Connection refused: timeout"), 0.8);
         assert_eq!(trouble_score("generating core.<*>"), 0.0);
+    }
+
+    #[test]
+    fn field_dumps_and_server_errors_are_told_apart() {
+        let dump = |t: &str| text_evidence(t).field_dump;
+        assert!(dump("instruction address: <*>"));
+        assert!(dump("core configuration register: <*>"));
+        // trouble words win over the shape
+        assert!(!dump("exception syndrome register: <*>"));
+        assert!(dump("general purpose registers:"));
+        assert!(dump("<*> <*> <*> <*>"));
+        assert!(dump("RIP: <*>"));
+        assert!(dump(""), "a level and nothing else");
+        assert!(!dump("data storage interrupt"));
+        assert!(!dump("Lustre mount FAILED : <*> : point <*>"));
+        assert!(!dump("Accepted password for <*> from <*> port <*> ssh2"));
+        assert!(text_evidence("<*> - - [<*> <*>] \"GET <*> <*> 5xx <*>").server_error);
+        assert!(!text_evidence("<*> - - [<*> <*>] \"GET <*> <*> 2xx <*>").server_error);
     }
 }

@@ -371,6 +371,7 @@ fn extract_spaced(line: &str) -> Message<'_> {
 }
 
 /// After a level: at most one `[thread]` group, one logger name and `-`/`:` separators.
+#[allow(dead_code)]
 fn after_decorations(line: &str, buf: &[Unit; MAX_UNITS], n: usize, i: usize) -> usize {
     after_decorations_from(line, buf, n, i, false)
 }
@@ -393,8 +394,8 @@ fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: 
             i += 1;
         } else if is_source_location(t) {
             i += 1;
-        } else if !logger_used && !bracket_used && t.bytes().all(|b| b.is_ascii_digit()) {
-            // a pid or thread id between level and logger
+        } else if !logger_used && !bracket_used && i + 1 < n && t.bytes().all(|b| b.is_ascii_digit()) {
+            // a pid or thread id between level and logger (not a number that is all the message)
             i += 1;
         } else {
             break;

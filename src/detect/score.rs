@@ -26,14 +26,44 @@ pub struct TemplateStats {
     pub epoch_count: u32,
     pub first_seen: u64,
     pub last_seen: u64,
-    /// Known as normal: learned from a baseline, or seen in enough epochs.
+    /// Known as normal: learned from a baseline, acknowledged, or (when it is not trouble) seen
+    /// in enough epochs.
     pub established: bool,
+    /// An operator said it is normal (`turbolog ack`).
+    pub acked: bool,
     /// Trouble words in the template text, in [0, 1].
     pub trouble: f32,
+    /// What the template text says, beyond words: see [`crate::detect::level::TextEvidence`].
+    pub server_error: bool,
+    pub field_dump: bool,
     /// The most severe level a record of this template carried, in [0, 1].
     pub level_severity: f32,
+    /// Some record of this template carried a level at all.
+    pub has_level: bool,
     /// 1 − cosine similarity to the nearest normal template when this one appeared.
     pub distance: f32,
+}
+
+impl TemplateStats {
+    /// How much the template's own evidence says "trouble", in [0, 1]: trouble words, a server
+    /// error status, and the level — except on lines that only dump a field (`instruction
+    /// address: <*>`, `general purpose registers:`): after a crash, a dump repeats the crash's
+    /// level on every line, and those lines are context, not events.
+    /// Trouble words count less on a line whose own level says it is routine
+    /// (`INFO instruction cache parity error corrected`): the author knew the word was there.
+    pub fn severity(&self, level_severity: f32) -> f32 {
+        let level = level_severity.max(self.level_severity);
+        let words = if self.has_level && level < 0.4 { 0.5 * self.trouble } else { self.trouble };
+        let level = if self.field_dump { 0.0 } else { level };
+        let status = if self.server_error { 0.8 } else { 0.0 };
+        words.max(level).max(status)
+    }
+
+    /// Trouble is never learned as normal from the stream alone: only a baseline (`learn`) or
+    /// an operator (`ack`) makes it normal. Anything else is learned as it recurs.
+    pub fn is_trouble(&self) -> bool {
+        self.severity(0.0) >= 0.4
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -65,13 +95,86 @@ impl Default for ScoreConfig {
     }
 }
 
-/// Why a record was flagged. Formatted only when someone asks (anomalies are the rare case).
+/// What kind of finding a score is. Formatted only when someone asks (anomalies are rare).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Reason {
+pub enum Kind {
     NewTemplate { distance: f32 },
     Rare { count: u64, total: u64, distance: f32 },
+    /// Trouble seen in many windows and still not acknowledged as normal.
+    Recurring { count: u64, first_seen: u64 },
     Burst { now: u32, usual: f32 },
     Severe,
+}
+
+/// Which pieces of evidence about trouble fired, as bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evidence(u8);
+
+impl Evidence {
+    pub const WARN_LEVEL: Evidence = Evidence(1);
+    pub const ERROR_LEVEL: Evidence = Evidence(2);
+    pub const CRITICAL_LEVEL: Evidence = Evidence(4);
+    pub const WORDS: Evidence = Evidence(8);
+    pub const SERVER_ERROR: Evidence = Evidence(16);
+
+    pub fn of(stats: &TemplateStats, level_severity: f32) -> Evidence {
+        let mut e = Evidence::default();
+        if !stats.field_dump {
+            let level = level_severity.max(stats.level_severity);
+            e.0 |= if level >= 1.0 {
+                Self::CRITICAL_LEVEL.0
+            } else if level >= 0.8 {
+                Self::ERROR_LEVEL.0
+            } else if level >= 0.4 {
+                Self::WARN_LEVEL.0
+            } else {
+                0
+            };
+        }
+        if stats.trouble > 0.0 {
+            e.0 |= Self::WORDS.0;
+        }
+        if stats.server_error {
+            e.0 |= Self::SERVER_ERROR.0;
+        }
+        e
+    }
+
+    pub fn contains(self, other: Evidence) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (Self::CRITICAL_LEVEL, "critical level"),
+            (Self::ERROR_LEVEL, "error level"),
+            (Self::WARN_LEVEL, "warning level"),
+            (Self::WORDS, "error words"),
+            (Self::SERVER_ERROR, "HTTP 5xx server errors"),
+        ];
+        let mut first = true;
+        for (bit, name) in names {
+            if self.contains(bit) {
+                f.write_str(if first { "" } else { ", " })?;
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a record was flagged: the kind of finding and the trouble evidence behind it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reason {
+    pub kind: Kind,
+    pub evidence: Evidence,
 }
 
 /// The score and its parts for one record.
@@ -84,23 +187,35 @@ pub struct Score {
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Reason::NewTemplate { distance } if distance >= 0.5 => {
-                write!(f, "new template, far from all known messages ({distance:.2})")
+        let trouble = if self.evidence.is_empty() { "" } else { "trouble: " };
+        match self.kind {
+            Kind::NewTemplate { distance } if distance >= 0.5 => {
+                write!(f, "new template, far from all known messages ({distance:.2})")?
             }
-            Reason::NewTemplate { .. } => write!(f, "new template"),
-            Reason::Rare { count, total, distance } => {
+            Kind::NewTemplate { .. } => write!(f, "new template")?,
+            Kind::Rare { count, total, distance } => {
                 write!(f, "rare: seen {} in {}", plural(count, "time"), Thousands(total))?;
                 if distance >= 0.5 {
                     write!(f, ", far from all known messages ({distance:.2})")?;
                 }
-                Ok(())
             }
-            Reason::Burst { now, usual } => {
-                write!(f, "burst: {now} in this window, usually {usual:.0}")
+            Kind::Recurring { count, first_seen } => {
+                let what = if self.evidence.contains(Evidence::SERVER_ERROR) { "server errors" } else { "error" };
+                write!(f, "recurring {what}: {} since record {} (not acknowledged)", plural(count, "time"), Thousands(first_seen))?;
+                return write!(f, "; {}", self.evidence);
             }
-            Reason::Severe => write!(f, "severe level or error words"),
+            Kind::Burst { now, usual } => write!(f, "burst: {now} in this window, usually {usual:.0}")?,
+            Kind::Severe => {
+                if self.evidence.is_empty() {
+                    return f.write_str("severe");
+                }
+                return write!(f, "known message, {trouble}{}", self.evidence);
+            }
         }
+        if !self.evidence.is_empty() {
+            write!(f, "; {trouble}{}", self.evidence)?;
+        }
+        Ok(())
     }
 }
 
@@ -129,6 +244,15 @@ impl fmt::Display for Thousands {
     }
 }
 
+/// How much newness counts without a baseline: a new, far, trouble-free template stays below the
+/// base threshold; with a warning level and some distance it crosses it.
+const LIVE_NOVELTY: f32 = 0.4;
+
+/// Trouble nobody acknowledged: at the base threshold or above, below what new trouble scores.
+fn recurring_score(severity: f32) -> f32 {
+    0.45 + 0.15 * severity
+}
+
 /// Epochs a template must be seen in before it counts as normal. A template present in at
 /// least half the epochs since it first appeared is background: the configured number is enough.
 /// One that comes in bursts with errors in it needs more evidence (up to four times as much)
@@ -139,35 +263,60 @@ pub fn epochs_to_establish(stats: &TemplateStats, current_epoch: u64, config: &S
     if stats.epochs_seen as u64 * 2 >= elapsed {
         return config.establish_epochs;
     }
-    let severity = stats.trouble.max(stats.level_severity);
+    let severity = stats.severity(0.0);
     (config.establish_epochs as f32 * (1.0 + 3.0 * severity)).round() as u32
 }
 
-/// Scores one sighting of a template whose stats are already updated for it.
-pub fn score(stats: &TemplateStats, level_severity: f32, total: u64, config: &ScoreConfig) -> Score {
-    let current_epoch = total.saturating_sub(1) / config.epoch_records.max(1);
-    let severity = level_severity.max(stats.trouble);
-    if !stats.established {
-        // Not (yet) normal: novelty fades a little with every epoch it is seen in.
-        let youth =
-            1.0 - 0.5 * (stats.epochs_seen.saturating_sub(1) as f32 / epochs_to_establish(stats, current_epoch, config).max(1) as f32);
-        let value = (0.25 + 0.20 * youth + 0.25 * stats.distance + 0.35 * severity).min(1.0);
-        let reason = if stats.count <= 1 {
-            Reason::NewTemplate { distance: stats.distance }
-        } else {
-            Reason::Rare { count: stats.count, total, distance: stats.distance }
-        };
-        return Score { value, reason, severity };
+/// How much a template's newness counts, given what the engine knows of the stream.
+pub fn novelty_weight(baseline: bool, in_warmup: bool) -> f32 {
+    match (baseline, in_warmup) {
+        // normal traffic was learned or acknowledged: a template unlike it is evidence by itself
+        (true, _) => 1.0,
+        // the stream's opening vocabulary: no reason to call it new
+        (false, true) => 0.0,
+        // live mode: every template was new once; newness counts only with trouble beside it
+        (false, false) => LIVE_NOVELTY,
     }
-    // Normal template: only a burst or an unusually severe record stands out.
+}
+
+/// Scores one sighting of a template whose stats are already updated for it; `novelty` from
+/// [`novelty_weight`].
+pub fn score(stats: &TemplateStats, level_severity: f32, total: u64, novelty: f32, config: &ScoreConfig) -> Score {
+    let current_epoch = total.saturating_sub(1) / config.epoch_records.max(1);
+    let severity = stats.severity(level_severity);
+    let evidence = Evidence::of(stats, level_severity);
+    let reason = |kind| Reason { kind, evidence };
+    if !stats.established {
+        let needed = epochs_to_establish(stats, current_epoch, config).max(1);
+        if stats.is_trouble() && stats.epochs_seen >= needed {
+            // It would be normal by now if it were not trouble: still flagged, below a new one.
+            let value = recurring_score(severity);
+            return Score { value, reason: reason(Kind::Recurring { count: stats.count, first_seen: stats.first_seen }), severity };
+        }
+        // Not (yet) normal: novelty fades a little with every epoch it is seen in.
+        let youth = 1.0 - 0.5 * (stats.epochs_seen.saturating_sub(1) as f32 / needed as f32);
+        let mut value = (0.25 + novelty * (0.20 * youth + 0.25 * stats.distance) + 0.45 * severity).min(1.0);
+        if stats.is_trouble() {
+            // as newness fades, trouble never drops below what it scores when it recurs
+            value = value.max(recurring_score(severity));
+        }
+        let kind = if stats.count <= 1 {
+            Kind::NewTemplate { distance: stats.distance }
+        } else {
+            Kind::Rare { count: stats.count, total, distance: stats.distance }
+        };
+        return Score { value, reason: reason(kind), severity };
+    }
+    // Normal template: only a burst of trouble or an unusually severe record stands out. A
+    // burst of a message that is no trouble (a batch job's progress lines) is said, not flagged.
     let usual = stats.count.saturating_sub(stats.epoch_count as u64) as f32
         / stats.epochs_seen.saturating_sub(1).max(1) as f32;
     let now = stats.epoch_count;
     if now >= config.burst_min && now as f32 > config.burst_factor * usual.max(1.0) {
         let excess = (now as f32 / (config.burst_factor * usual.max(1.0))).ln().min(1.0);
-        return Score { value: 0.5 + 0.3 * excess + 0.2 * severity, reason: Reason::Burst { now, usual }, severity };
+        return Score { value: 0.3 + 0.15 * excess + 0.45 * severity, reason: reason(Kind::Burst { now, usual }), severity };
     }
-    Score { value: 0.25 * severity, reason: Reason::Severe, severity }
+    Score { value: 0.25 * severity, reason: reason(Kind::Severe), severity }
 }
 
 /// Self-calibrating threshold: a histogram of the scores of established traffic.
@@ -238,15 +387,15 @@ mod tests {
         let c = ScoreConfig::default();
         let mut far = stats(1, 1, false);
         far.distance = 0.6;
-        let new = score(&far, 0.0, 100, &c);
-        let normal = score(&stats(500, 10, true), 0.0, 100, &c);
+        let new = score(&far, 0.0, 100, 1.0, &c);
+        let normal = score(&stats(500, 10, true), 0.0, 100, 1.0, &c);
         assert!(new.value >= c.threshold, "{new:?}");
         assert!(normal.value < c.threshold);
-        assert_eq!(new.reason, Reason::NewTemplate { distance: 0.6 });
+        assert_eq!(new.reason.kind, Kind::NewTemplate { distance: 0.6 });
         // a new wording right next to known messages is not worth an alert by itself…
-        assert!(score(&stats(1, 1, false), 0.0, 100, &c).value < c.threshold);
+        assert!(score(&stats(1, 1, false), 0.0, 100, 1.0, &c).value < c.threshold);
         // …unless its level or words say trouble
-        assert!(score(&stats(1, 1, false), 0.4, 100, &c).value >= c.threshold);
+        assert!(score(&stats(1, 1, false), 0.4, 100, 1.0, &c).value >= c.threshold);
     }
 
     #[test]
@@ -254,31 +403,73 @@ mod tests {
         let c = ScoreConfig::default();
         let mut s = stats(300, 1, false);
         s.trouble = 0.6;
-        let sc = score(&s, 1.0, 300, &c);
+        let sc = score(&s, 1.0, 300, 1.0, &c);
         assert!(sc.value > 0.75, "{sc:?}");
-        assert_eq!(sc.reason.to_string(), "rare: seen 300 times in 300");
+        assert_eq!(sc.reason.to_string(), "rare: seen 300 times in 300; trouble: critical level, error words");
     }
 
     #[test]
-    fn bursts_of_normal_templates_are_flagged() {
+    fn recurring_trouble_stays_flagged_below_new_trouble_and_dumps_are_context() {
+        let c = ScoreConfig::default();
+        let mut s = stats(40, 8, false);
+        s.first_seen = 1;
+        s.level_severity = 1.0;
+        let recurring = score(&s, 1.0, 8000, 1.0, &c);
+        assert!(matches!(recurring.reason.kind, Kind::Recurring { count: 40, first_seen: 1 }), "{recurring:?}");
+        assert!(recurring.value >= c.threshold);
+        let mut new = stats(1, 1, false);
+        new.level_severity = 1.0;
+        assert!(score(&new, 1.0, 8000, 1.0, &c).value > recurring.value);
+        // the same level on a line that only dumps a field is no trouble by itself
+        s.field_dump = true;
+        assert!(!s.is_trouble());
+        assert!(!matches!(score(&s, 1.0, 8000, 1.0, &c).reason.kind, Kind::Recurring { .. }));
+        assert!(score(&s, 1.0, 8000, 1.0, &c).reason.evidence.is_empty());
+    }
+
+    #[test]
+    fn bursts_of_trouble_are_flagged_bursts_of_routine_are_said() {
         let c = ScoreConfig::default();
         let mut s = stats(1000, 10, true);
         s.epoch_count = 400; // 600 over 9 earlier epochs: usually ~67
-        assert!(score(&s, 0.0, 10_000, &c).value < c.threshold);
+        assert!(score(&s, 0.0, 10_000, 1.0, &c).value < c.threshold);
         s.count = 90 + 900;
         s.epoch_count = 900; // 90 over 9 epochs: usually 10
-        let sc = score(&s, 0.0, 10_000, &c);
-        assert!(sc.value >= c.threshold, "{sc:?}");
-        assert_eq!(sc.reason.to_string(), "burst: 900 in this window, usually 10");
+        let routine = score(&s, 0.0, 10_000, 1.0, &c);
+        assert!(routine.value < c.threshold, "{routine:?}");
+        assert_eq!(routine.reason.to_string(), "burst: 900 in this window, usually 10");
+        s.server_error = true;
+        let errors = score(&s, 0.0, 10_000, 1.0, &c);
+        assert!(errors.value >= c.threshold, "{errors:?}");
+        assert_eq!(errors.reason.to_string(), "burst: 900 in this window, usually 10; trouble: HTTP 5xx server errors");
+    }
+
+    #[test]
+    fn without_a_baseline_newness_needs_trouble_beside_it() {
+        let c = ScoreConfig::default();
+        let mut far = stats(1, 1, false);
+        far.distance = 0.9;
+        assert!(score(&far, 0.0, 5000, 1.0, &c).value >= c.threshold);
+        assert!(score(&far, 0.0, 5000, LIVE_NOVELTY, &c).value < c.threshold);
+        assert!(score(&far, 0.4, 5000, LIVE_NOVELTY, &c).value >= c.threshold, "a new far warning");
+        far.trouble = 0.6;
+        assert!(score(&far, 0.0, 5000, LIVE_NOVELTY, &c).value >= c.threshold);
     }
 
     #[test]
     fn reasons_read_well() {
-        assert_eq!(Reason::Rare { count: 2, total: 10_000, distance: 0.1 }.to_string(), "rare: seen 2 times in 10 000");
+        let plain = |kind| Reason { kind, evidence: Evidence::default() };
+        assert_eq!(plain(Kind::Rare { count: 2, total: 10_000, distance: 0.1 }).to_string(), "rare: seen 2 times in 10 000");
         assert_eq!(
-            Reason::NewTemplate { distance: 0.71 }.to_string(),
+            plain(Kind::NewTemplate { distance: 0.71 }).to_string(),
             "new template, far from all known messages (0.71)"
         );
+        let e = Evidence(Evidence::ERROR_LEVEL.0 | Evidence::WORDS.0);
+        assert_eq!(
+            Reason { kind: Kind::Recurring { count: 212, first_seen: 1042 }, evidence: e }.to_string(),
+            "recurring error: 212 times since record 1 042 (not acknowledged); error level, error words"
+        );
+        assert_eq!(Reason { kind: Kind::Severe, evidence: e }.to_string(), "known message, trouble: error level, error words");
     }
 
     #[test]

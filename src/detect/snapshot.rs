@@ -11,6 +11,10 @@ pub struct Snapshot {
     pub records: u64,
     pub epoch_records: u64,
     pub threshold: f32,
+    /// Normal lines were learned from a baseline (`learn`) or acknowledged by an operator: a
+    /// new template is then evidence by itself. Absent in files of earlier versions.
+    #[serde(default)]
+    pub baseline: bool,
     pub templates: Vec<SavedTemplate>,
 }
 
@@ -27,4 +31,7 @@ pub struct SavedTemplate {
     /// Most severe level seen (0..1); absent in files of earlier versions.
     #[serde(default)]
     pub level_severity: f32,
+    /// Some record carried a level; absent in files of earlier versions.
+    #[serde(default)]
+    pub has_level: bool,
 }

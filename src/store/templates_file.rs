@@ -205,6 +205,7 @@ mod tests {
             records: 10,
             epoch_records: 1000,
             threshold: 0.5,
+            baseline: true,
             templates: vec![SavedTemplate {
                 id: 0,
                 text: "Invalid user <*> from <*>".into(),
@@ -215,6 +216,7 @@ mod tests {
                 established: true,
                 distance: 0.0,
                 level_severity: 0.0,
+                has_level: false,
             }],
         }
     }
