@@ -298,3 +298,57 @@ fn hostile_input_neither_crashes_nor_grows_the_template_table() {
     assert_eq!(stderr.matches("template limit (50) is reached").count(), 1, "{stderr}");
     assert!(stderr.contains("lines in all went past the template limit (50)"), "{stderr}");
 }
+
+/// nginx `combined` lines: steady 2xx/3xx/4xx traffic with an outage of 5xx in the middle.
+fn access_log(lines: usize, outage: std::ops::Range<usize>) -> String {
+    let paths = ["/", "/api/items/", "/static/app.js", "/login", "/api/cart/", "/healthz"];
+    let agents = ["curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "kube-probe/1.29"];
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut out = String::new();
+    for i in 0..lines {
+        let r = next();
+        let status = if outage.contains(&i) {
+            [502, 503, 504][(r % 3) as usize]
+        } else {
+            [200, 200, 200, 200, 200, 201, 304, 404][(r % 8) as usize]
+        };
+        let method = if r % 5 == 0 { "POST" } else { "GET" };
+        let path = paths[(r >> 8) as usize % paths.len()];
+        let id = if path.ends_with('/') { format!("{}", r % 9000) } else { String::new() };
+        out.push_str(&format!(
+            "10.0.{}.{} - - [24/Nov/2026:10:{:02}:{:02} +0000] \"{method} {path}{id} HTTP/1.1\" {status} {} \"-\" \"{}\"\n",
+            (r >> 16) % 256,
+            (r >> 24) % 256,
+            (i / 60) % 60,
+            i % 60,
+            100 + (r >> 32) % 9000,
+            agents[(r >> 40) as usize % agents.len()],
+        ));
+    }
+    out
+}
+
+#[test]
+fn an_outage_in_an_access_log_is_flagged_and_said() {
+    let log = access_log(8000, 5000..5300);
+    let out = run_with_stdin(bin().args(["scan", "--format", "jsonl"]), log.as_bytes());
+    let rows = jsonl(&out.stdout);
+    assert_eq!(rows.len(), 8000);
+    let flagged = |range: std::ops::Range<usize>| rows[range].iter().filter(|r| r["anomaly"] == true).count();
+    assert_eq!(flagged(5000..5300), 300, "every line of the outage");
+    let false_alarms = flagged(0..5000) + flagged(5300..8000);
+    assert!(false_alarms <= 10, "{false_alarms} normal lines flagged");
+    let reason = rows[5100]["reason"].as_str().unwrap();
+    assert!(reason.contains("HTTP 5xx server errors"), "{reason}");
+    assert!(rows[5100]["template"].as_str().unwrap().contains("5xx"), "{}", rows[5100]["template"]);
+    // the same outage in the text report
+    let report = run_with_stdin(bin().args(["scan"]), log.as_bytes());
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.contains("5xx"), "{text}");
+}

@@ -84,10 +84,20 @@ pub struct Engine {
     track_dirty: bool,
     /// Raw-line key (digits abstracted, see [`crate::detect::line_key`]) → template and level.
     line_cache: LineCache,
+    salted_cache: SaltedCache,
     line_cache_hits: u64,
 }
 
-type LineCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
+type LineCache = std::collections::HashMap<u64, Cached, std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
+type SaltedCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
+
+/// What the line cache knows of a key: the verdict's template and level, or — for lines whose
+/// digit values matter — where to look to tell them apart (see [`crate::detect::line_key::Significant`]).
+#[derive(Clone, Copy)]
+enum Cached {
+    Verdict(TemplateId, Option<Level>),
+    Salted(crate::detect::line_key::Significant),
+}
 
 /// Lines remembered by key before the cache is cleared (it refills as lines come).
 const LINE_CACHE_MAX: usize = 1 << 16;
@@ -130,6 +140,7 @@ impl Engine {
             dirty: Vec::new(),
             track_dirty: false,
             line_cache: LineCache::default(),
+            salted_cache: SaltedCache::default(),
             line_cache_hits: 0,
         }
     }
@@ -227,19 +238,37 @@ impl Engine {
         }
         let line = &line[..end];
         let key = crate::detect::line_key::key(line);
-        if let Some(&(id, level)) = self.line_cache.get(&key) {
+        let cached = match self.line_cache.get(&key) {
+            Some(&Cached::Verdict(id, level)) => Some((id, level)),
+            Some(Cached::Salted(sig)) => self.salted_cache.get(&sig.salted(key, line)).copied(),
+            None => None,
+        };
+        if let Some((id, level)) = cached {
             self.line_cache_hits += 1;
             self.miner.count(id);
             return self.observe(Match { id, created: false, generalised: false }, level);
         }
         let text = String::from_utf8_lossy(line);
-        let line: &str = &text;
-        let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
+        let line_text: &str = &text;
+        let msg = if self.config.no_header { message::plain(line_text) } else { message::extract(line_text) };
         let v = self.process(msg);
-        if self.line_cache.len() >= LINE_CACHE_MAX {
+        if self.line_cache.len() >= LINE_CACHE_MAX || self.salted_cache.len() >= LINE_CACHE_MAX {
             self.line_cache.clear();
+            self.salted_cache.clear();
         }
-        self.line_cache.insert(key, (v.template_id, msg.level));
+        // a line whose bytes were replaced has other offsets: it is not cached
+        if matches!(text, std::borrow::Cow::Borrowed(_)) {
+            match crate::detect::line_key::Significant::of(line) {
+                Some(sig) if sig.is_empty() => {
+                    self.line_cache.insert(key, Cached::Verdict(v.template_id, msg.level));
+                }
+                Some(sig) => {
+                    self.line_cache.insert(key, Cached::Salted(sig));
+                    self.salted_cache.insert(sig.salted(key, line), (v.template_id, msg.level));
+                }
+                None => {}
+            }
+        }
         v
     }
 
@@ -642,6 +671,24 @@ mod tests {
         }
         assert!(lines > 25_000);
         assert_eq!(cached.snapshot(), full.snapshot());
+    }
+
+    #[test]
+    fn lines_that_differ_in_significant_digits_are_not_taken_from_the_cache() {
+        let lines = [
+            "10.0.0.1 - - [24/Nov/2026:10:00:00 +0000] \"GET /a/1 HTTP/1.1\" 200 512 \"-\" \"curl/8\"",
+            "10.0.0.2 - - [24/Nov/2026:10:00:01 +0000] \"GET /a/2 HTTP/1.1\" 502 157 \"-\" \"curl/8\"",
+            "10.0.0.3 - - [24/Nov/2026:10:00:02 +0000] \"GET /a/3 HTTP/1.1\" 200 498 \"-\" \"curl/8\"",
+            "Nov 24 10:00:00 host kernel: link up on eth0",
+            "Nov 24 10:00:01 host kernel: link up on eth1",
+            "<14>1 2026-11-24T10:00:00Z host app 1 - - started",
+            "<11>1 2026-11-24T10:00:01Z host app 1 - - started",
+        ];
+        let (mut cached, mut full) = (engine(), engine());
+        for line in lines {
+            assert_eq!(cached.process_line(line), full.process(message::extract(line)), "{line}");
+        }
+        assert_eq!(cached.template_text(1), "\"GET <*> <*>\" 5xx <*> \"-\" \"<*>\"");
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub fn text_evidence(template: &str) -> TextEvidence {
     let mut server_error = false;
     let mut last_is_value = false;
     for tok in template.split_ascii_whitespace() {
-        server_error |= tok.trim_matches(|c: char| !c.is_ascii_alphanumeric()) == "5xx";
+        server_error |= tok == "5xx" || tok.ends_with("=5xx");
         last_is_value = tok.contains("<*>");
         if last_is_value {
             values += 1;

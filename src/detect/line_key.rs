@@ -58,9 +58,94 @@ pub fn key(line: &[u8]) -> u64 {
     x ^ (x >> 33)
 }
 
+/// Where a line's digit *values* matter: an HTTP status class (`200` vs `502`), a numbered
+/// name (`eth0` vs `eth1`), a syslog priority (`<34>`). Lines with the same key have their
+/// digit runs at the same offsets, so these offsets are the same for every line of a key: the
+/// engine stores them with the key and tells such lines apart by the digits found there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Significant {
+    n: u8,
+    at: [u16; Significant::MAX],
+}
+
+impl Significant {
+    const MAX: usize = 6;
+
+    /// Scans `line` (the slow path only). `None`: too many such digits to key on; do not cache.
+    pub fn of(line: &[u8]) -> Option<Significant> {
+        let mut s = Significant { n: 0, at: [0; Self::MAX] };
+        if line.len() > u16::MAX as usize {
+            return None;
+        }
+        let mut push = |i: usize| -> bool {
+            if s.n as usize == Self::MAX {
+                return false;
+            }
+            s.at[s.n as usize] = i as u16;
+            s.n += 1;
+            true
+        };
+        let http = line.windows(5).any(|w| w == b"HTTP/");
+        let mut i = 0;
+        while i < line.len() {
+            if !line[i].is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < line.len() && line[i].is_ascii_digit() {
+                i += 1;
+            }
+            let run = i - start;
+            let priority = start == 1 && line[0] == b'<';
+            let numbered = run == 1 && start >= 2 && line[start - 1].is_ascii_alphabetic() && line[start - 2].is_ascii_alphabetic();
+            let status = run == 3 && http;
+            if priority {
+                for j in start..i {
+                    if !push(j) {
+                        return None;
+                    }
+                }
+            } else if (numbered || status) && !push(start) {
+                return None;
+            }
+        }
+        Some(s)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// `key` mixed with the digits of `line` at these offsets.
+    pub fn salted(&self, key: u64, line: &[u8]) -> u64 {
+        let mut h = key;
+        for &at in &self.at[..self.n as usize] {
+            h = mix(h, line.get(at as usize).copied().unwrap_or(0) as u64);
+        }
+        h
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::key;
+    use super::{key, Significant};
+
+    #[test]
+    fn significant_digits_tell_apart_what_the_key_cannot() {
+        let a = b"1.2.3.4 - - [x] \"GET / HTTP/1.1\" 200 512";
+        let b = b"1.2.3.4 - - [x] \"GET / HTTP/1.1\" 502 512";
+        assert_eq!(key(a), key(b));
+        let s = Significant::of(a).unwrap();
+        assert_eq!(s, Significant::of(b).unwrap(), "same offsets for the same key");
+        assert_ne!(s.salted(key(a), a), s.salted(key(b), b));
+        let (e0, e1) = (&b"link up on eth0 at 12:00"[..], &b"link up on eth1 at 13:00"[..]);
+        let s = Significant::of(e0).unwrap();
+        assert_ne!(s.salted(key(e0), e0), s.salted(key(e1), e1));
+        assert_eq!(s.salted(key(e0), e0), s.salted(key(e0), b"link up on eth0 at 23:59"));
+        assert!(Significant::of(b"user 12 logged in at 10:31:07").unwrap().is_empty());
+        assert!(!Significant::of(b"<34>1 2024-01-01T00:00:00Z h a - - - m").unwrap().is_empty());
+    }
 
     #[test]
     fn digits_count_by_run_length_only() {

@@ -14,13 +14,34 @@ pub struct Token {
     pub end: u32,
     pub var_start: u32,
     pub var_end: u32,
+    /// An HTTP status kept as its class (`1`…`5` for `1xx`…`5xx`), 0 otherwise. A classed token is
+    /// a constant of the template: an outage (`5xx`) must not hide among successes as a value.
+    pub class: u8,
+}
+
+/// How a classed status renders: bare (access logs) or behind one of the usual keys (logfmt).
+const STATUS_CLASSES: [[&str; 5]; 4] = [
+    ["1xx", "2xx", "3xx", "4xx", "5xx"],
+    ["status=1xx", "status=2xx", "status=3xx", "status=4xx", "status=5xx"],
+    ["status_code=1xx", "status_code=2xx", "status_code=3xx", "status_code=4xx", "status_code=5xx"],
+    ["http_status=1xx", "http_status=2xx", "http_status=3xx", "http_status=4xx", "http_status=5xx"],
+];
+const STATUS_KEYS: [&str; 3] = ["status", "status_code", "http_status"];
+
+/// `Token::class` for a status `code` (100…599) written bare (`key` 0) or behind `STATUS_KEYS[key - 1]`.
+fn status_class(code: &[u8], key: usize) -> u8 {
+    if code.len() == 3 && code.iter().all(u8::is_ascii_digit) && (b'1'..=b'5').contains(&code[0]) {
+        1 + (key * 5) as u8 + (code[0] - b'1')
+    } else {
+        0
+    }
 }
 
 pub const WILDCARD: &str = "<*>";
 
 impl Token {
     pub fn is_var(&self) -> bool {
-        self.var_start < self.var_end
+        self.var_start < self.var_end && self.class == 0
     }
 
     /// The raw text of the token.
@@ -30,6 +51,11 @@ impl Token {
 
     /// The token with its variable part replaced by `<*>`, as (prefix, has_wildcard, suffix).
     pub fn masked<'a>(&self, msg: &'a str) -> (&'a str, bool, &'a str) {
+        if self.class != 0 {
+            // the key stays (`status=`), the code becomes its class
+            let c = self.class as usize - 1;
+            return (STATUS_CLASSES[c / 5][c % 5], false, "");
+        }
         if self.is_var() {
             (
                 &msg[self.start as usize..self.var_start as usize],
@@ -83,7 +109,7 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
             while i > start && bytes[i - 1].is_ascii_whitespace() {
                 i -= 1;
             }
-            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32 });
+            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0 });
             break;
         }
         while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
@@ -92,7 +118,7 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
         if let Some(end) = parenthesised_value(bytes, start, i) {
             // `(1.16 KB)`: one value, however many words it spans
             i = end;
-            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32 });
+            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0 });
             continue;
         }
         let mut tok = classify(msg, start, i);
@@ -104,6 +130,44 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
         out.push(tok);
     }
     mark_dates(msg, out);
+    mark_http_status(msg, out);
+}
+
+/// Keys whose word values say what a record is, not which: levels and HTTP methods.
+fn is_meaning_key(key: &[u8]) -> bool {
+    [&b"level"[..], b"lvl", b"severity", b"loglevel", b"log.level", b"method", b"http_method", b"request_method"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// Access logs: the status of a request is kept as its class (`2xx`, `5xx`). Nginx, Apache,
+/// Envoy and Traefik write it right after the quoted request (`"GET / HTTP/1.1" 502 …`);
+/// HAProxy and cloud load balancers write it after their timings (`10/0/30/69/109 502`,
+/// `0.000 0.001 0.000 502 502`). Only in a message that holds a quoted HTTP request.
+fn mark_http_status(msg: &str, toks: &mut [Token]) {
+    let bytes = msg.as_bytes();
+    let text = |t: &Token| &bytes[t.start as usize..t.end as usize];
+    let is_request_end = |t: &[u8]| t.len() > 6 && t.ends_with(b"\"") && t.windows(5).any(|w| w == b"HTTP/");
+    let Some(request) = toks.iter().position(|t| is_request_end(text(t))) else { return };
+    let is_timing = |t: &[u8]| {
+        t.iter().any(u8::is_ascii_digit)
+            && t.iter().all(|&b| b.is_ascii_digit() || b == b'.' || b == b'/' || b == b'-')
+            && t.iter().any(|&b| b == b'.' || b == b'/')
+    };
+    if let Some(next) = toks.get_mut(request + 1) {
+        let class = status_class(&bytes[next.start as usize..next.end as usize], 0);
+        if class != 0 {
+            next.class = class;
+            return;
+        }
+    }
+    for k in 1..request {
+        let prev_ok = toks[k - 1].class != 0 || is_timing(text(&toks[k - 1]));
+        let class = status_class(text(&toks[k]), 0);
+        if prev_ok && class != 0 {
+            toks[k].class = class;
+        }
+    }
 }
 
 /// A date written inside a message is a value: `at Sun Jul 10 03:55:21 2005`, `on 3 March`. A
@@ -205,7 +269,7 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
     while b > a && CLOSERS.contains(&bytes[b - 1]) {
         b -= 1;
     }
-    let constant = Token { start: start as u32, end: end as u32, var_start: 0, var_end: 0 };
+    let constant = Token { start: start as u32, end: end as u32, var_start: 0, var_end: 0, class: 0 };
     if a >= b {
         return constant;
     }
@@ -215,6 +279,17 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
         if eq > 0 && key.iter().all(|c| c.is_ascii_alphabetic() || b"_-.(:".contains(c)) {
             // the value of a `key=value` pair is a value, whatever it looks like
             let v = a + eq + 1;
+            let key_index = STATUS_KEYS.iter().position(|k| k.as_bytes().eq_ignore_ascii_case(key));
+            if let Some(k) = key_index.filter(|_| a == start && b == end) {
+                let class = status_class(&bytes[v..b], k + 1);
+                if class != 0 {
+                    return Token { var_start: v as u32, var_end: b as u32, class, ..constant };
+                }
+            }
+            if is_meaning_key(key) && bytes[v..b].iter().all(u8::is_ascii_alphabetic) {
+                // `level=error`, `method=GET`: part of what the message is
+                return constant;
+            }
             if v < b {
                 return Token { var_start: v as u32, var_end: b as u32, ..constant };
             }
@@ -318,6 +393,27 @@ mod tests {
     }
 
     #[test]
+    fn http_status_is_kept_as_its_class() {
+        // nginx / Apache combined
+        assert_eq!(
+            masked("\"GET /api/items/42 HTTP/1.1\" 502 157 \"-\" \"curl/8.5.0\""),
+            ["\"GET", "<*>", "<*>\"", "5xx", "<*>", "\"-\"", "\"<*>\""]
+        );
+        assert_eq!(masked("\"POST /login HTTP/2.0\" 200 12"), ["\"POST", "<*>", "<*>\"", "2xx", "<*>"]);
+        // HAProxy: after the timers; AWS ALB: after the processing times
+        assert_eq!(
+            masked("http-in static/srv1 10/0/30/69/109 404 2750 - - ---- \"GET /index.html HTTP/1.1\""),
+            ["http-in", "<*>", "<*>", "4xx", "<*>", "-", "-", "----", "\"GET", "<*>", "<*>\""]
+        );
+        assert_eq!(masked("0.000 0.001 0.000 503 503 34 366 \"GET http://x:80/ HTTP/1.1\"")[3..6], ["5xx", "5xx", "<*>"]);
+        // logfmt
+        assert_eq!(masked("method=GET status=504 level=error dur=3"), ["method=GET", "status=5xx", "level=error", "dur=<*>"]);
+        // a number after a request that is not a status, and numbers with no request
+        assert_eq!(masked("\"GET / HTTP/1.1\" 999 1"), ["\"GET", "/", "<*>\"", "<*>", "<*>"]);
+        assert_eq!(masked("took 0.5 502 times"), ["took", "<*>", "<*>", "times"]);
+    }
+
+    #[test]
     fn long_messages_fold_into_the_last_token() {
         let mut toks = Vec::new();
         tokenize("a b c d e f", &mut toks, 3);
@@ -328,7 +424,7 @@ mod tests {
 
     #[test]
     fn empty_and_blank() {
-        let mut toks = vec![Token { start: 0, end: 0, var_start: 0, var_end: 0 }];
+        let mut toks = vec![Token { start: 0, end: 0, var_start: 0, var_end: 0, class: 0 }];
         tokenize("", &mut toks, 8);
         assert!(toks.is_empty());
         tokenize("  \t ", &mut toks, 8);
