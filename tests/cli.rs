@@ -352,3 +352,106 @@ fn an_outage_in_an_access_log_is_flagged_and_said() {
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(text.contains("5xx"), "{text}");
 }
+
+/// Lines of a service whose disk keeps failing: the error recurs in every window.
+fn recurring_error_log(lines: usize) -> String {
+    (0..lines)
+        .map(|i| {
+            if i % 10 == 5 {
+                format!("2026-11-24T10:00:{:02}Z ERROR disk sda failed: I/O error at sector {}\n", i % 60, i * 8)
+            } else {
+                format!("2026-11-24T10:00:{:02}Z INFO request {} served in {}ms\n", i % 60, i, i % 97)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn recurring_trouble_stays_flagged_until_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, recurring_error_log(3000)).unwrap();
+    let scan = |extra: &[&str]| {
+        let out = bin().args(["scan", "--format", "jsonl", "--epoch", "100", "--state"]).arg(&state).args(extra).arg(&log).output().unwrap();
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+        jsonl(&out.stdout)
+    };
+    let rows = scan(&[]);
+    let last_error = rows.iter().rev().find(|r| r["template"].as_str().unwrap().contains("failed")).unwrap();
+    assert_eq!(last_error["anomaly"], true, "{last_error}");
+    let reason = last_error["reason"].as_str().unwrap();
+    assert!(reason.starts_with("recurring error: 300 times since record 6"), "{reason}");
+    assert!(reason.contains("error level, error words"), "{reason}");
+    assert!(rows.iter().filter(|r| r["template"].as_str().unwrap().contains("served")).all(|r| r["anomaly"] == false));
+    let id = last_error["template_id"].as_u64().unwrap().to_string();
+
+    let ack = bin().args(["ack", "--state"]).arg(&state).arg(&id).output().unwrap();
+    assert_eq!(ack.status.code(), Some(0), "{ack:?}");
+    assert!(String::from_utf8_lossy(&ack.stdout).contains(&format!("acknowledged #{id}")));
+    let list = bin().args(["ack", "--list", "--state"]).arg(&state).output().unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("failed: I/O error"), "{list:?}");
+    assert!(scan(&[]).iter().all(|r| r["anomaly"] == false), "acknowledged: nothing left to flag");
+    assert!(scan(&["--frozen"]).iter().all(|r| r["anomaly"] == false), "frozen runs apply acks too");
+
+    let undo = bin().args(["ack", "--undo", "--state"]).arg(&state).arg(&id).output().unwrap();
+    assert!(String::from_utf8_lossy(&undo.stdout).contains(&format!("withdrawn #{id}")), "{undo:?}");
+    assert!(scan(&[]).iter().filter(|r| r["template_id"].as_u64() == id.parse().ok()).all(|r| r["anomaly"] == true));
+
+    let bad = bin().args(["ack", "--state"]).arg(&state).arg("99999").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("has no template #99999"), "{bad:?}");
+    let empty = tempfile::tempdir().unwrap();
+    let none = bin().args(["ack", "--state"]).arg(empty.path()).arg("1").output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("holds no templates yet"), "{none:?}");
+}
+
+#[test]
+fn a_running_filter_applies_an_ack_at_its_next_seal() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut child = bin()
+        .args(["filter", "--epoch", "50", "--window", "0.2", "--state"])
+        .arg(&state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // a filter that stops answering line by line must fail this test, not hang CI
+    let pid = child.id() as i32;
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut send = |line: &str| -> serde_json::Value {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        let mut out = String::new();
+        stdout.read_line(&mut out).unwrap();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("no answer to {line:?} ({e}): filter hung or died"))
+    };
+    let error = "ERROR disk sda failed: I/O error";
+    for i in 0..400 {
+        send(&if i % 10 == 5 { error.to_string() } else { format!("INFO request {i} served") });
+    }
+    let v = send(error);
+    assert_eq!(v["anomaly"], true, "{v}");
+    // the window has sealed by now: the template is in templates.tls for `ack` to check
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    send("INFO request 1 served");
+    let id = v["template_id"].as_u64().unwrap().to_string();
+    let ack = bin().args(["ack", "--state"]).arg(&state).arg(&id).output().unwrap();
+    assert_eq!(ack.status.code(), Some(0), "{ack:?}");
+    // the next record after the window triggers a seal, which applies the ack
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    send("INFO request 2 served");
+    let after = send(error);
+    assert_eq!(after["anomaly"], false, "applied without a restart: {after}");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

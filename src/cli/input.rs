@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 pub struct Lines {
     sources: Vec<Option<PathBuf>>,
-    current: Option<(String, Box<dyn BufRead>)>,
+    current: Option<(String, BufReader<Box<dyn Read>>)>,
     buf: Vec<u8>,
     text: String,
     pub invalid_utf8: u64,
@@ -28,10 +28,11 @@ impl Lines {
         Lines { sources: sources.into_iter().rev().collect(), current: None, buf: Vec::new(), text: String::new(), invalid_utf8: 0 }
     }
 
-    /// Whether the next read may block (nothing buffered).
+    /// Whether the next read may block (nothing buffered). Looks at the buffer only: asking the
+    /// reader (`fill_buf`) would itself block on a quiet pipe, before the writer could flush.
     pub fn would_block(&mut self) -> bool {
-        match &mut self.current {
-            Some((_, r)) => r.fill_buf().map_or(true, |b| b.is_empty()) ,
+        match &self.current {
+            Some((_, r)) => r.buffer().is_empty(),
             None => true,
         }
     }
@@ -42,13 +43,16 @@ impl Lines {
             if self.current.is_none() {
                 match self.sources.pop() {
                     None => return Ok(None),
-                    Some(None) => self.current = Some(("standard input".into(), Box::new(BufReader::with_capacity(1 << 16, io::stdin())))),
+                    Some(None) => {
+                        let stdin: Box<dyn Read> = Box::new(io::stdin());
+                        self.current = Some(("standard input".into(), BufReader::with_capacity(1 << 16, stdin)));
+                    }
                     Some(Some(path)) => {
                         let f = File::open(&path).map_err(|e| {
                             io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
                         })?;
                         let reader: Box<dyn Read> = Box::new(f);
-                        self.current = Some((path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, reader))));
+                        self.current = Some((path.display().to_string(), BufReader::with_capacity(1 << 16, reader)));
                     }
                 }
             }

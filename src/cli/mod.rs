@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch.
 
+mod ack;
 mod filter;
 mod input;
 mod inspect;
@@ -34,6 +35,8 @@ enum Command {
     Learn(learn::LearnArgs),
     /// Show what a state directory holds: shards, chunks, checksums, templates.
     Inspect(inspect::InspectArgs),
+    /// Say that templates are normal: recurring trouble is flagged until acknowledged.
+    Ack(ack::AckArgs),
     /// List the Fluent Bit plugin / C API properties with their defaults.
     PluginProps {
         /// As the Markdown table the README shows.
@@ -169,7 +172,11 @@ impl Session {
     /// Seals the window: templates.tls and a chunk.
     pub fn seal(&mut self) -> Result<(), String> {
         if let Some(p) = &mut self.persist {
-            match p.seal(&mut self.engine) {
+            let sealed = p.seal(&mut self.engine);
+            if let Some(w) = p.take_ack_warning() {
+                eprintln!("turbolog: warning: {w}");
+            }
+            match sealed {
                 Ok(_) => {
                     if std::mem::take(&mut self.store_failing) {
                         eprintln!("turbolog: saving to {} works again", p.dir().display());
@@ -211,6 +218,7 @@ pub fn run() -> ExitCode {
         Command::Filter(a) => filter::run(a),
         Command::Learn(a) => learn::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Ack(a) => ack::run(a),
         Command::PluginProps { markdown } => {
             let text = if markdown { turbolog::host::config::describe_markdown() } else { turbolog::host::config::describe() };
             std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).map(|_| 0).map_err(CliError::from)

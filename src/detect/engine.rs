@@ -373,6 +373,7 @@ impl Engine {
                     distance: t.stats.distance,
                     level_severity: t.stats.level_severity,
                     has_level: t.stats.has_level,
+                    acked: t.stats.acked,
                 })
                 .collect(),
         }
@@ -469,7 +470,7 @@ impl Engine {
                 first_seen: t.first_seen,
                 last_seen: t.last_seen,
                 established: false,
-                acked: false,
+                acked: t.acked,
                 trouble: 0.0,
                 server_error: false,
                 field_dump: false,
@@ -555,6 +556,30 @@ impl Engine {
             let v = &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
             self.normals.insert(id, v, false);
         }
+    }
+
+    /// Applies the acknowledged templates (all of them, from `acks.tls`): each is normal from now
+    /// on; one whose acknowledgement was withdrawn is not, and is judged afresh (trouble is
+    /// flagged again, anything else learned as it recurs). Ids the engine does not know are
+    /// skipped. Returns how many templates changed.
+    pub fn set_acks(&mut self, ids: &[u32]) -> usize {
+        let mut changed = 0;
+        for id in 0..self.stats.len() {
+            let want = ids.contains(&(id as u32));
+            let st = &mut self.stats[id];
+            if want == st.acked {
+                continue;
+            }
+            st.acked = want;
+            changed += 1;
+            if want {
+                self.establish(id as TemplateId);
+            } else if st.established {
+                st.established = false;
+                self.normals.remove(id as TemplateId);
+            }
+        }
+        changed
     }
 
     /// A normal template's vector changed: it is hashed again for the nearest-template search.

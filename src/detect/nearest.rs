@@ -63,6 +63,16 @@ impl NormalSet {
         }
     }
 
+    /// No longer normal (an acknowledgement withdrawn). Rare: a scan of the tables.
+    pub fn remove(&mut self, id: TemplateId) {
+        self.ids.retain(|&i| i != id);
+        for t in &mut self.tables {
+            for bucket in t.values_mut() {
+                bucket.retain(|&i| i != id);
+            }
+        }
+    }
+
     fn signature(&self, table: usize, v: &[f32]) -> u16 {
         let mut sig = 0u16;
         for b in 0..BITS {

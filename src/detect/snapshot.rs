@@ -34,4 +34,7 @@ pub struct SavedTemplate {
     /// Some record carried a level; absent in files of earlier versions.
     #[serde(default)]
     pub has_level: bool,
+    /// Acknowledged as normal by an operator (`acks.tls` is the source; this is what was applied).
+    #[serde(default)]
+    pub acked: bool,
 }

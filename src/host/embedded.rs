@@ -27,6 +27,7 @@ use crate::host::msgpack::Reader;
 use crate::host::panic_guard::guarded;
 use crate::host::out_buf::MallocBuf;
 use crate::host::records::{ChunkStats, Tagger};
+use crate::store::acks_file::{AckWatch, Polled};
 use crate::store::templates_file;
 use crate::store::Store;
 use crate::detect::template::TemplateId;
@@ -52,6 +53,8 @@ pub struct Embedded {
     limit_logged: AtomicBool,
     /// Buffers that were not valid msgpack, passed through untouched.
     invalid_buffers: AtomicU64,
+    /// `acks.tls` as last applied: read again when it changes, at open and at each seal.
+    acks: Mutex<AckWatch>,
 }
 
 /// What a filter call produced.
@@ -84,6 +87,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub fn log_stderr(level: LogLevel, msg: &str) {
     if level != LogLevel::Info {
         eprintln!("turbolog: {}: {msg}", if level == LogLevel::Error { "error" } else { "warning" });
+    }
+}
+
+/// Applies `acks.tls` if it changed; says how many templates changed, or why it cannot be read.
+fn apply_acks(watch: &mut AckWatch, dir: &std::path::Path, engine: &mut Engine, log: Log) {
+    match watch.poll(dir) {
+        Polled::Unchanged => {}
+        Polled::Changed(ids) => {
+            let changed = engine.set_acks(&ids);
+            if changed > 0 {
+                log(LogLevel::Info, &format!("acknowledgements applied: {changed} templates changed, {} acknowledged in all", ids.len()));
+            }
+        }
+        Polled::Unreadable(msg) => log(LogLevel::Warn, &msg),
     }
 }
 
@@ -134,9 +151,14 @@ impl Embedded {
                 Some(store)
             }
         };
+        let mut acks = AckWatch::default();
+        if let Some(dir) = &settings.state_dir {
+            apply_acks(&mut acks, dir, &mut engine, log);
+        }
         engine.set_learning(settings.learning);
         engine.track_dirty(store.is_some() && settings.learning);
         Ok(Embedded {
+            acks: Mutex::new(acks),
             settings,
             inner: Mutex::new(Inner {
                 sealed_records: engine.records(),
@@ -246,6 +268,11 @@ impl Embedded {
     fn seal(&self, log: Log) -> Result<(), String> {
         let Some(store) = &self.store else { return Ok(()) };
         let dir = self.settings.state_dir.as_ref().expect("a store has a directory");
+        {
+            let mut watch = lock(&self.acks);
+            let mut inner = lock(&self.inner);
+            apply_acks(&mut watch, dir, &mut inner.engine, log);
+        }
         let result = store.seal(|| {
             // taken after the WALs are detached, so it covers every detached record
             let snap = {

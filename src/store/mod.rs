@@ -8,10 +8,12 @@
 //! DIR/wal-<shard>-sealed-<nanos>.bin     a detached WAL waiting to become a chunk
 //! DIR/chunk-<seq>.tvim                   sealed, immutable, memory-mapped chunk (chunk)
 //! DIR/templates.tls                      template texts, counts, thresholds (templates_file)
+//! DIR/acks.tls                           templates an operator acknowledged as normal (acks_file)
 //! DIR/*.corrupt                          files found corrupt and moved aside
 //! ```
 //! [`directory`] ties shards and chunks together; [`persist`] binds an engine to a directory.
 
+pub mod acks_file;
 pub mod chunk;
 pub mod directory;
 pub mod persist;

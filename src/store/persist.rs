@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::detect::engine::{Engine, RestoreReport};
+use crate::store::acks_file::{AckWatch, Polled};
 use crate::store::templates_file;
 use crate::store::{SealStats, Store, StoreError, StoreOptions};
 use crate::detect::template::TemplateId;
@@ -16,6 +17,9 @@ pub struct Persist {
     store: Store,
     dir: PathBuf,
     dirty: Vec<TemplateId>,
+    acks: AckWatch,
+    /// A problem with `acks.tls` not yet told (see [`Persist::take_ack_warning`]).
+    ack_warning: Option<String>,
 }
 
 /// What opening a state directory found.
@@ -27,8 +31,27 @@ pub struct Opened {
 impl Persist {
     /// Restores `engine` (fresh) from `dir` and starts tracking what it learns.
     pub fn open(dir: &Path, engine: &mut Engine, opts: StoreOptions) -> Result<(Persist, Opened), String> {
-        let (store, opened) = open_store(dir, engine, opts)?;
-        Ok((Persist { store, dir: dir.to_path_buf(), dirty: Vec::new() }, opened))
+        let (store, mut opened) = open_store(dir, engine, opts)?;
+        let mut p = Persist { store, dir: dir.to_path_buf(), dirty: Vec::new(), acks: AckWatch::default(), ack_warning: None };
+        p.sync_acks(engine);
+        opened.warnings.extend(p.ack_warning.take());
+        Ok((p, opened))
+    }
+
+    /// Applies `acks.tls` when it changed since the last look (at open and at each seal).
+    pub fn sync_acks(&mut self, engine: &mut Engine) {
+        match self.acks.poll(&self.dir) {
+            Polled::Unchanged => {}
+            Polled::Changed(ids) => {
+                engine.set_acks(&ids);
+            }
+            Polled::Unreadable(msg) => self.ack_warning = Some(msg),
+        }
+    }
+
+    /// A problem reading `acks.tls`, once.
+    pub fn take_ack_warning(&mut self) -> Option<String> {
+        self.ack_warning.take()
     }
 
     pub fn dir(&self) -> &Path {
@@ -54,6 +77,7 @@ impl Persist {
 
     /// Seals the window: `templates.tls` from the engine, a chunk from the WAL.
     pub fn seal(&mut self, engine: &mut Engine) -> Result<SealStats, StoreError> {
+        self.sync_acks(engine);
         let recorded = self.record(engine);
         let engine = &*engine;
         // the snapshot is taken after the WALs are detached, so it covers every detached record

@@ -217,6 +217,7 @@ mod tests {
                 distance: 0.0,
                 level_severity: 0.0,
                 has_level: false,
+                acked: false,
             }],
         }
     }
