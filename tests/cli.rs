@@ -441,9 +441,16 @@ fn a_running_filter_applies_an_ack_at_its_next_seal() {
     }
     let v = send(error);
     assert_eq!(v["anomaly"], true, "{v}");
-    // the window has sealed by now: the template is in templates.tls for `ack` to check
+    // the next record after the window seals it (after answering): wait for templates.tls
     std::thread::sleep(std::time::Duration::from_millis(300));
     send("INFO request 1 served");
+    let saved = state.join("templates.tls");
+    for _ in 0..1000 {
+        if saved.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let id = v["template_id"].as_u64().unwrap().to_string();
     let ack = bin().args(["ack", "--state"]).arg(&state).arg(&id).output().unwrap();
     assert_eq!(ack.status.code(), Some(0), "{ack:?}");

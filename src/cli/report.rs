@@ -9,8 +9,14 @@ struct Group {
     count: u64,
     max_score: f32,
     first_line: u64,
+    last_line: u64,
     example: String,
+    /// The reason of the first flagged line, and of the latest when it says something else.
     reason: String,
+    latest_reason: String,
+    /// The template was new when first flagged (not seen before in this run or the state).
+    new: bool,
+    level: Option<turbolog::detect::level::Level>,
 }
 
 pub struct Report {
@@ -32,11 +38,21 @@ impl Report {
             count: 0,
             max_score: 0.0,
             first_line: line_no,
+            last_line: line_no,
             example: truncate(line, EXAMPLE_CHARS),
             reason: reason.to_string(),
+            latest_reason: String::new(),
+            new: v.new_template,
+            level: None,
         });
         g.count += 1;
         g.max_score = g.max_score.max(v.score);
+        g.last_line = line_no;
+        g.level = g.level.max(v.level);
+        if reason != g.reason {
+            g.latest_reason.clear();
+            g.latest_reason.push_str(reason);
+        }
     }
 
     pub fn print(&self, out: &mut impl Write, engine: &Engine, lines: u64, colour: bool) -> io::Result<()> {
@@ -65,8 +81,19 @@ impl Report {
                 g.count,
                 engine.template_text(**id)
             )?;
-            writeln!(out, "        {dim}reason: {}; first at line {}{reset}", g.reason, g.first_line)?;
-            writeln!(out, "        {dim}{}{reset}", g.example)?;
+            let seen = if g.new { "new in this input" } else { "known before this input" };
+            let level = g.level.map_or(String::new(), |l| format!(", level {}", l.as_str()));
+            let span = if g.first_line == g.last_line {
+                format!("line {}", g.first_line)
+            } else {
+                format!("lines {}–{}", g.first_line, g.last_line)
+            };
+            writeln!(out, "        {dim}{seen}{level}; {span}{reset}")?;
+            writeln!(out, "        {dim}reason: {}{reset}", g.reason)?;
+            if !g.latest_reason.is_empty() {
+                writeln!(out, "        {dim}latest: {}{reset}", g.latest_reason)?;
+            }
+            writeln!(out, "        {dim}e.g. {}{reset}", g.example)?;
         }
         if groups.len() > self.top {
             writeln!(out, "  … and {} more anomalous templates (--top N shows more)", groups.len() - self.top)?;
