@@ -82,16 +82,16 @@ def envelopes():
         s, h, m, sec, _ = clock(i)
         return f"{MONTHS[(i // 4000) % 12]} {1 + (i // 500) % 28:2d} {h:02d}:{m:02d}:{sec:02d}"
     return {
-        "syslog prog(sub)[pid]": lambda i, msg, lvl, r: f"{bsd(i)} {r.choice(HOSTS)} {r.choice(['sshd', 'su', 'cron'])}(pam_unix)[{r.randrange(100, 99999)}]: {msg}",
-        "syslog prog/sub[pid]": lambda i, msg, lvl, r: f"{bsd(i)} {r.choice(HOSTS)} {r.choice(['postfix/smtpd', 'postfix/qmgr', 'dovecot/imap'])}[{r.randrange(100, 99999)}]: {msg}",
+        "syslog()": lambda i, msg, lvl, r: f"{bsd(i)} {r.choice(HOSTS)} {r.choice(['sshd', 'su', 'cron'])}(pam_unix)[{r.randrange(100, 99999)}]: {msg}",
+        "syslog/": lambda i, msg, lvl, r: f"{bsd(i)} {r.choice(HOSTS)} {r.choice(['postfix/smtpd', 'postfix/qmgr', 'dovecot/imap'])}[{r.randrange(100, 99999)}]: {msg}",
         "rfc5424": lambda i, msg, lvl, r: f"<{8 + SYSLOG_SEVERITY[lvl]}>1 {iso(i, frac=6 if i % 2 else 3)} {r.choice(HOSTS)} app {r.randrange(100, 99999)} ID{r.randrange(10, 99)} " + (f"[origin ip=\"10.0.{r.randrange(256)}.{r.randrange(256)}\"] " if i % 3 else "- ") + msg,
-        "journald short-iso": lambda i, msg, lvl, r: f"{iso(i, frac=0, zone='+0000')} {r.choice(HOSTS)} {r.choice(['myapp', 'kubelet', 'systemd'])}[{r.randrange(100, 99999)}]: {msg}",
-        "cri container": lambda i, msg, lvl, r: f"{iso(i, frac=9)} {r.choice(['stdout', 'stderr'])} F {msg}",
-        "java logback": lambda i, msg, lvl, r: f"{iso(i, sep=' ', frac=-3, zone='')} [{r.choice(['main', 'http-nio-8080-exec-', 'pool-3-thread-'])}{r.randrange(1, 40) if i % 2 else ''}] {lvl.upper():<5} {r.choice(['com.example.api.OrderService', 'o.a.k.clients.NetworkClient'])} - {msg}",
-        "python logging": lambda i, msg, lvl, r: f"{iso(i, sep=' ', frac=-3, zone='')} - {r.choice(['app.worker', 'urllib3.connectionpool', 'root'])} - {lvl.upper()} - {msg}",
-        "go zap console": lambda i, msg, lvl, r: f"{iso(i)}\t{lvl}\t{r.choice(['server/handler.go', 'internal/db/pool.go'])}:{r.randrange(10, 900)}\t{msg}",
-        "request-id": lambda i, msg, lvl, r: f"{iso(i, sep=' ', frac=3, zone='')} {lvl.upper()} [req-{r.getrandbits(64):016x}] {msg}",
-        "json {\"log\"}": lambda i, msg, lvl, r: json.dumps({"log": msg, "stream": "stdout", "time": iso(i, frac=9)}),
+        "journald": lambda i, msg, lvl, r: f"{iso(i, frac=0, zone='+0000')} {r.choice(HOSTS)} {r.choice(['myapp', 'kubelet', 'systemd'])}[{r.randrange(100, 99999)}]: {msg}",
+        "cri": lambda i, msg, lvl, r: f"{iso(i, frac=9)} {r.choice(['stdout', 'stderr'])} F {msg}",
+        "logback": lambda i, msg, lvl, r: f"{iso(i, sep=' ', frac=-3, zone='')} [{r.choice(['main', 'http-nio-8080-exec-', 'pool-3-thread-'])}{r.randrange(1, 40) if i % 2 else ''}] {lvl.upper():<5} {r.choice(['com.example.api.OrderService', 'o.a.k.clients.NetworkClient'])} - {msg}",
+        "python": lambda i, msg, lvl, r: f"{iso(i, sep=' ', frac=-3, zone='')} - {r.choice(['app.worker', 'urllib3.connectionpool', 'root'])} - {lvl.upper()} - {msg}",
+        "go-zap": lambda i, msg, lvl, r: f"{iso(i)}\t{lvl}\t{r.choice(['server/handler.go', 'internal/db/pool.go'])}:{r.randrange(10, 900)}\t{msg}",
+        "req-id": lambda i, msg, lvl, r: f"{iso(i, sep=' ', frac=3, zone='')} {lvl.upper()} [req-{r.getrandbits(64):016x}] {msg}",
+        "json": lambda i, msg, lvl, r: json.dumps({"log": msg, "stream": "stdout", "time": iso(i, frac=9)}),
     }
 
 
@@ -148,11 +148,15 @@ def main():
     print()
     print("The same messages in other envelopes (GA raw, header detection on):")
     envs = list(by_env)
-    print(f"{'system':<11} " + " ".join(f"{e[:9]:>9}" for e in envs))
+    print(f"{'system':<11} " + " ".join(f"{e:>9}" for e in envs))
     for k, (name, *_rest) in enumerate(rows):
         print(f"{name:<11} " + " ".join(f"{by_env[e][k]:>9.3f}" for e in envs))
     print(f"{'average':<11} " + " ".join(f"{sum(by_env[e]) / len(by_env[e]):>9.3f}" for e in envs))
-    print("envelopes: " + ", ".join(f"{e[:9]} = {e}" for e in envs))
+    print("syslog() = `Jun 14 15:16:01 host sshd(pam_unix)[19939]: `, syslog/ = `… postfix/smtpd[1234]: `,")
+    print("rfc5424 = `<PRI>1 2024-…Z host app pid msgid [sd] `, journald = `2024-…+0000 host app[pid]: ` (short-iso),")
+    print("cri = `2024-….123456789Z stdout F `, logback = `2024-… [thread] LEVEL logger - `,")
+    print("python = `2024-… - logger - LEVEL - `, go-zap = `2024-…Z<TAB>level<TAB>file.go:42<TAB>`,")
+    print("req-id = `2024-… LEVEL [req-<hex>] `, json = `{\"log\": …, \"stream\": …, \"time\": …}`")
     low = min(envs, key=lambda e: sum(by_env[e]))
     print(f"lowest envelope: {low} {sum(by_env[low]) / len(by_env[low]):.3f} against {avg_r:.3f} on the plain files")
     for name, why in worst.items():

@@ -103,7 +103,13 @@ fn tail_through_the_plugin_learns_and_remembers() {
         &mut std::io::stderr(),
         format!("fluent_bit: OpenSSH through the plugin: {anomalies_1} anomalies on the first pass, {anomalies_2} after a restart on the same state\n").as_bytes(),
     );
-    assert!(anomalies_2 * 4 < anomalies_1, "learning carried over: {anomalies_2} vs {anomalies_1}");
+    // what was learned carried over; what stays flagged is trouble (recurring errors are flagged
+    // until acknowledged, by design)
+    assert!(anomalies_2 * 3 < anomalies_1, "learning carried over: {anomalies_2} vs {anomalies_1}");
+    for r in second.iter().filter(|r| r["anomaly"] == true) {
+        let reason = r["anomaly_reason"].as_str().unwrap();
+        assert!(reason.contains("trouble") || reason.starts_with("recurring"), "{reason}");
+    }
     // same template ids for the same lines across restarts
     assert_eq!(first[10]["template_id"], second[10]["template_id"]);
 }

@@ -536,6 +536,40 @@ mod tests {
     }
 
     #[test]
+    fn common_envelopes_are_set_aside() {
+        let cases: &[(&str, &str, Option<Level>)] = &[
+            // syslog with a sub-program, as Linux PAM and Postfix write it
+            ("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0",
+             "authentication failure; logname= uid=0", None),
+            ("Mar  5 10:11:12 mail postfix/smtpd[1234]: connect from unknown[10.0.0.9]",
+             "connect from unknown[10.0.0.9]", None),
+            // RFC 5424 with and without structured data; RFC 3164 behind a priority
+            ("<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\"] An application event log entry",
+             "An application event log entry", Some(Level::Notice)),
+            ("<11>1 2024-03-05T10:11:12.123456Z web-01 app 4242 ID12 - disk full", "disk full", Some(Level::Error)),
+            ("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
+             "'su root' failed for lonvick on /dev/pts/8", Some(Level::Critical)),
+            // journald short-iso
+            ("2024-03-05T10:11:12+0000 web-01 kubelet[812]: Started pod sandbox", "Started pod sandbox", None),
+            // CRI, then the container's own header
+            ("2024-03-05T10:11:12.123456789Z stdout F 2024-03-05 10:11:12,001 [main] WARN  com.example.Api - slow call",
+             "slow call", Some(Level::Warn)),
+            ("2024-03-05T10:11:12.123456789Z stderr P partial line", "partial line", None),
+            // Java logback with a thread name without digits; Python logging; Go zap
+            ("2024-03-05 10:11:12,123 [main] INFO  com.example.api.OrderService - order placed", "order placed", Some(Level::Info)),
+            ("2024-03-05 10:11:12,123 - root - ERROR - getTasks: caller 10113 failed", "getTasks: caller 10113 failed", Some(Level::Error)),
+            ("2024-03-05T10:11:12.123Z\tinfo\tserver/handler.go:42\tgetTasks: served", "getTasks: served", Some(Level::Info)),
+            // a bracketed request id after the level
+            ("2024-03-05 10:11:12.123 INFO [req-7f3a9c0d12e4b567] user signed in", "user signed in", Some(Level::Info)),
+            // a bracketed key: value opening a message is message, not header
+            ("[instance: 96abccce-8d1f-4e07] Total memory: 64172 MB", "[instance: 96abccce-8d1f-4e07] Total memory: 64172 MB", None),
+        ];
+        for (line, want, level) in cases {
+            assert_eq!(msg(line), (*want, *level), "line: {line}");
+        }
+    }
+
+    #[test]
     fn syslog_level_is_read_but_kept_in_message() {
         assert_eq!(
             msg("Nov 24 08:35:00 web01 sshd[9300]: error: maximum authentication attempts exceeded"),

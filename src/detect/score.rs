@@ -60,9 +60,12 @@ impl TemplateStats {
     }
 
     /// Trouble is never learned as normal from the stream alone: only a baseline (`learn`) or
-    /// an operator (`ack`) makes it normal. Anything else is learned as it recurs.
+    /// an operator (`ack`) makes it normal. Anything else is learned as it recurs. Trouble is
+    /// what the record says of itself — a warning level or worse (not on a field dump), an HTTP
+    /// `5xx` — not error words alone: `Failed password for root` recurring all day in an auth
+    /// log is routine, and is learned; the words still raise the score of a new template.
     pub fn is_trouble(&self) -> bool {
-        self.severity(0.0) >= 0.4
+        self.server_error || (!self.field_dump && self.level_severity >= 0.4)
     }
 }
 
@@ -295,7 +298,9 @@ pub fn score(stats: &TemplateStats, level_severity: f32, total: u64, novelty: f3
         }
         // Not (yet) normal: novelty fades a little with every epoch it is seen in.
         let youth = 1.0 - 0.5 * (stats.epochs_seen.saturating_sub(1) as f32 / needed as f32);
-        let mut value = (0.25 + novelty * (0.20 * youth + 0.25 * stats.distance) + 0.45 * severity).min(1.0);
+        // what the record says of itself weighs more than words found in it
+        let weight = if stats.is_trouble() { 0.45 } else { 0.35 };
+        let mut value = (0.25 + novelty * (0.20 * youth + 0.25 * stats.distance) + weight * severity).min(1.0);
         if stats.is_trouble() {
             // as newness fades, trouble never drops below what it scores when it recurs
             value = value.max(recurring_score(severity));
