@@ -463,3 +463,35 @@ fn a_running_filter_applies_an_ack_at_its_next_seal() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn json_records_lend_their_level_and_status_fields() {
+    // journald's JSON (`journalctl -o json`): MESSAGE and a PRIORITY of "3" (error)
+    let mut input = String::new();
+    for i in 0..300 {
+        input.push_str(&format!("{{\"MESSAGE\":\"request {i} served\",\"PRIORITY\":\"6\",\"_PID\":\"42\"}}\n"));
+    }
+    input.push_str("{\"MESSAGE\":\"cache rebuilt\",\"PRIORITY\":\"3\",\"_PID\":\"42\"}\n");
+    input.push_str("{\"MESSAGE\":\"cache rebuilt\",\"PRIORITY\":\"6\",\"_PID\":\"42\"}\n");
+    // an application's JSON: the status in a field of its own
+    for i in 0..300 {
+        input.push_str(&format!("{{\"msg\":\"request done\",\"level\":\"info\",\"status\":200,\"path\":\"/a/{i}\"}}\n"));
+    }
+    input.push_str("{\"msg\":\"request done\",\"level\":\"info\",\"status\":503,\"path\":\"/a/1\"}\n");
+    let out = run_with_stdin(bin().args(["scan", "--format", "jsonl"]), input.as_bytes());
+    let rows = jsonl(&out.stdout);
+    assert_eq!(rows.len(), 603);
+    assert_eq!(rows[300]["level"], "error", "{}", rows[300]);
+    assert_eq!(rows[300]["anomaly"], true, "an error nobody saw before: {}", rows[300]);
+    assert_eq!(rows[301]["level"], "info");
+    assert_eq!(rows[302]["template"], "request done status=2xx");
+    assert_eq!(rows[602]["template"], "request done status=5xx");
+    assert_eq!(rows[602]["anomaly"], true, "{}", rows[602]);
+    assert!(rows[602]["reason"].as_str().unwrap().contains("HTTP 5xx"), "{}", rows[602]);
+    // filter tags such records the same way and keeps their bytes
+    let filtered = run_with_stdin(bin().args(["filter"]), input.as_bytes());
+    let recs = jsonl(&filtered.stdout);
+    assert_eq!(recs[602]["anomaly"], true);
+    assert_eq!(recs[602]["status"], 503);
+    assert_eq!(recs[602]["template"], "request done status=5xx");
+}

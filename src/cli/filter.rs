@@ -18,7 +18,7 @@ pub struct FilterArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// The key holding the message (repeatable; default: first of log, message, msg).
+    /// The key holding the message (repeatable; default: first of log, message, msg, MESSAGE, @message).
     #[arg(long = "message-key", value_name = "KEY")]
     pub message_keys: Vec<String>,
     /// Output anomalous records only.

@@ -14,7 +14,7 @@ pub struct LearnArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// For JSON input lines: the key holding the message (repeatable; default: log, message, msg).
+    /// For JSON input lines: the key holding the message (repeatable; default: log, message, msg, MESSAGE, @message).
     #[arg(long = "message-key", value_name = "KEY")]
     pub message_keys: Vec<String>,
 }
@@ -31,7 +31,7 @@ pub fn run(args: LearnArgs) -> Result<u8, CliError> {
     let before = session.engine.template_count();
     let mut n = 0u64;
     while let Some(line) = lines.next_line()? {
-        turbolog::host::ndjson::with_message(line, &args.message_keys, |m| session.engine.learn_line(m));
+        turbolog::host::ndjson::with_message(line, &args.message_keys, |m, level| session.engine.learn_line_with(m, level));
         session.after_record();
         n += 1;
     }

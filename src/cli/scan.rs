@@ -21,7 +21,7 @@ pub struct ScanArgs {
     /// Output: a human report, or one JSON object per input line.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// For JSON input lines: the key holding the message (repeatable; default: log, message, msg).
+    /// For JSON input lines: the key holding the message (repeatable; default: log, message, msg, MESSAGE, @message).
     #[arg(long = "message-key", value_name = "KEY")]
     pub message_keys: Vec<String>,
     /// Anomalous templates shown in the text report.
@@ -57,7 +57,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         }
         let Some(line) = lines.next_line()? else { break };
         n += 1;
-        let verdict = turbolog::host::ndjson::with_message(line, &args.message_keys, |m| session.engine.process_line(m));
+        let verdict = turbolog::host::ndjson::with_message(line, &args.message_keys, |m, level| session.engine.process_bytes_with(m.as_bytes(), level));
         session.after_record();
         let engine = &session.engine;
         reason.clear();

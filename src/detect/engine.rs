@@ -232,6 +232,12 @@ impl Engine {
     /// before up to its digits is scored without even being validated; a new one is read with
     /// invalid bytes replaced (U+FFFD).
     pub fn process_bytes(&mut self, line: &[u8]) -> Verdict {
+        self.process_bytes_with(line, None)
+    }
+
+    /// [`Engine::process_bytes`] for a structured record whose level is a field of its own
+    /// (`"level": "error"`, journald's `PRIORITY`): used when the message carries none.
+    pub fn process_bytes_with(&mut self, line: &[u8], level_field: Option<Level>) -> Verdict {
         let mut end = line.len();
         while end > 0 && matches!(line[end - 1], b'\r' | b'\n') {
             end -= 1;
@@ -246,12 +252,12 @@ impl Engine {
         if let Some((id, level)) = cached {
             self.line_cache_hits += 1;
             self.miner.count(id);
-            return self.observe(Match { id, created: false, generalised: false }, level);
+            return self.observe(Match { id, created: false, generalised: false }, level.or(level_field));
         }
         let text = String::from_utf8_lossy(line);
         let line_text: &str = &text;
         let msg = if self.config.no_header { message::plain(line_text) } else { message::extract(line_text) };
-        let v = self.process(msg);
+        let v = self.process(Message { level: msg.level.or(level_field), ..msg });
         if self.line_cache.len() >= LINE_CACHE_MAX || self.salted_cache.len() >= LINE_CACHE_MAX {
             self.line_cache.clear();
             self.salted_cache.clear();
@@ -274,7 +280,13 @@ impl Engine {
 
     /// Learns a line as normal (the `learn` command): its template is established at once.
     pub fn learn_line(&mut self, line: &str) -> TemplateId {
+        self.learn_line_with(line, None)
+    }
+
+    /// [`Engine::learn_line`] with a level field (see [`Engine::process_bytes_with`]).
+    pub fn learn_line_with(&mut self, line: &str, level_field: Option<Level>) -> TemplateId {
         let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
+        let msg = Message { level: msg.level.or(level_field), ..msg };
         self.warmup_until = 0; // a learned baseline needs no warm-up
         self.baseline = true;
         let v = self.process(msg);

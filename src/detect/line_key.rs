@@ -99,7 +99,8 @@ impl Significant {
             let run = i - start;
             let priority = start == 1 && line[0] == b'<';
             let numbered = run == 1 && start >= 2 && line[start - 1].is_ascii_alphabetic() && line[start - 2].is_ascii_alphabetic();
-            let status = run == 3 && http;
+            let keyed = |key: &[u8]| start >= key.len() && line[start - key.len()..start].eq_ignore_ascii_case(key);
+            let status = run == 3 && (http || keyed(b"status=") || keyed(b"status_code=") || keyed(b"http_status="));
             if priority {
                 for j in start..i {
                     if !push(j) {
@@ -144,6 +145,9 @@ mod tests {
         assert_ne!(s.salted(key(e0), e0), s.salted(key(e1), e1));
         assert_eq!(s.salted(key(e0), e0), s.salted(key(e0), b"link up on eth0 at 23:59"));
         assert!(Significant::of(b"user 12 logged in at 10:31:07").unwrap().is_empty());
+        let (ok, bad) = (&b"request done status=200"[..], &b"request done status=503"[..]);
+        let s = Significant::of(ok).unwrap();
+        assert_ne!(s.salted(key(ok), ok), s.salted(key(bad), bad));
         assert!(!Significant::of(b"<34>1 2024-01-01T00:00:00Z h a - - - m").unwrap().is_empty());
     }
 

@@ -16,7 +16,7 @@ pub struct Property {
 
 pub const PROPERTIES: &[Property] = &[
     Property { name: "state_dir", default: "", description: "Directory where what the engine learns is kept across restarts; empty = learn in memory only" },
-    Property { name: "message_key", default: "log,message,msg", description: "Record key(s) holding the message, comma-separated, first found wins" },
+    Property { name: "message_key", default: "log,message,msg,MESSAGE,@message", description: "Record key(s) holding the message, comma-separated, first found wins" },
     Property { name: "mode", default: "tag", description: "tag: add fields to every record; only_anomalies: drop records that are not anomalous" },
     Property { name: "threshold", default: "", description: "Fixed anomaly threshold in [0, 1]; empty = self-calibrating (base 0.5)" },
     Property { name: "window", default: "10", description: "Seconds between window seals (templates.tls and a sealed chunk; new templates reach the WAL at once); 0 = seal only at flush and exit" },
@@ -299,7 +299,7 @@ mod tests {
     #[test]
     fn defaults_come_from_the_table() {
         let s = Settings::default();
-        assert_eq!(s.message_keys, ["log", "message", "msg"]);
+        assert_eq!(s.message_keys, ["log", "message", "msg", "MESSAGE", "@message"]);
         assert_eq!(s.mode, Mode::Tag);
         assert_eq!(s.window_secs, 10.0);
         assert_eq!(s.fields.reason, "anomaly_reason");

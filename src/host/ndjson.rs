@@ -8,11 +8,69 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
+use crate::detect::level::Level;
 use crate::detect::{Engine, Verdict};
 use crate::host::config::FieldPolicy;
 
-/// The default message keys, tried in order.
-pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg"];
+/// The default message keys, tried in order (`MESSAGE`: journald's JSON).
+pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg", "MESSAGE", "@message"];
+
+/// Keys whose value is a record's level, tried in order (`PRIORITY`: journald, syslog numbers).
+const LEVEL_KEYS: &[&str] = &["level", "severity", "lvl", "loglevel", "log.level", "levelname", "PRIORITY"];
+/// Keys whose value is an HTTP status.
+const STATUS_KEYS: &[&str] = &["status", "status_code", "http_status", "statusCode"];
+
+/// What a JSON record says besides its message text.
+pub struct Record<'a> {
+    /// The message, with ` status=NNN` added when the status is a field of its own: the
+    /// template then shows its class (`status=5xx`).
+    pub message: std::borrow::Cow<'a, str>,
+    /// The level field, when there is one.
+    pub level: Option<Level>,
+}
+
+/// The message and the fields that carry meaning beside it.
+pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Record<'a>> {
+    let text = message(obj, keys)?;
+    let level = LEVEL_KEYS.iter().find_map(|k| obj.get(*k)).and_then(level_of);
+    let status = STATUS_KEYS.iter().find_map(|k| obj.get(*k)).and_then(|v| match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    });
+    let message = match status {
+        Some(code @ 100..=599) => std::borrow::Cow::Owned(format!("{text} status={code}")),
+        _ => std::borrow::Cow::Borrowed(text),
+    };
+    Some(Record { message, level })
+}
+
+/// `"error"`, `"WARN"`, syslog/journald numbers (`"3"` = error), pino/bunyan numbers (50 = error).
+fn level_of(v: &Value) -> Option<Level> {
+    let n = match v {
+        Value::String(s) => match s.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => return Level::parse(s, true),
+        },
+        Value::Number(n) => n.as_u64()?,
+        _ => return None,
+    };
+    Some(match n {
+        0..=2 => Level::Critical,
+        3 => Level::Error,
+        4 => Level::Warn,
+        5 => Level::Notice,
+        6 => Level::Info,
+        7 => Level::Debug,
+        10..=19 => Level::Trace,
+        20..=29 => Level::Debug,
+        30..=39 => Level::Info,
+        40..=49 => Level::Warn,
+        50..=59 => Level::Error,
+        60..=69 => Level::Critical,
+        _ => return None,
+    })
+}
 
 /// The first string value among `keys`.
 pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a str> {
@@ -39,13 +97,13 @@ const JSON_WS: [char; 4] = [' ', '\t', '\n', '\r'];
 
 /// Calls `f` with the message of a line: the message key's value for a JSON object that has one,
 /// the whole line otherwise.
-pub fn with_message<R>(line: &str, keys: &[String], f: impl FnOnce(&str) -> R) -> R {
+pub fn with_message<R>(line: &str, keys: &[String], f: impl FnOnce(&str, Option<Level>) -> R) -> R {
     if let Some(Ok(obj)) = parse_object(line) {
-        if let Some(m) = message(&obj, keys) {
-            return f(m);
+        if let Some(r) = record(&obj, keys) {
+            return f(&r.message, r.level);
         }
     }
-    f(line)
+    f(line, None)
 }
 
 /// The fields added to each record.
@@ -98,15 +156,16 @@ impl LineTagger {
                 }
                 Outcome::Malformed(e)
             }
-            Some(Ok(obj)) => match message(&obj, &self.keys) {
+            Some(Ok(obj)) => match record(&obj, &self.keys) {
                 None => {
                     if !self.only_anomalies {
                         out.push_str(line);
                     }
                     Outcome::NoMessage
                 }
-                Some(m) => {
-                    let v = engine.process_line(m);
+                Some(r) => {
+                    let v = engine.process_bytes_with(r.message.as_bytes(), r.level);
+                    drop(r);
                     if self.keep(&v) {
                         let template = engine.template_text(v.template_id);
                         if FIELDS.iter().any(|f| obj.contains_key(*f)) {
