@@ -98,9 +98,16 @@ impl Significant {
             }
             let run = i - start;
             let priority = start == 1 && line[0] == b'<';
-            let numbered = run == 1 && start >= 2 && line[start - 1].is_ascii_alphabetic() && line[start - 2].is_ascii_alphabetic();
+            let ends_word = i == line.len() || !line[i].is_ascii_alphanumeric();
+            let numbered = run == 1
+                && ends_word
+                && start >= 2
+                && line[start - 1].is_ascii_alphabetic()
+                && line[start - 2].is_ascii_alphabetic();
             let keyed = |key: &[u8]| start >= key.len() && line[start - key.len()..start].eq_ignore_ascii_case(key);
-            let status = run == 3 && (http || keyed(b"status=") || keyed(b"status_code=") || keyed(b"http_status="));
+            // a status is a token of its own in an access log (not an octet, not a fraction)
+            let alone = start > 0 && line[start - 1] == b' ' && (i == line.len() || line[i] == b' ');
+            let status = run == 3 && ((http && alone) || keyed(b"status=") || keyed(b"status_code=") || keyed(b"http_status="));
             if priority {
                 for j in start..i {
                     if !push(j) {
