@@ -12,4 +12,5 @@ pub mod msgpack;
 pub mod ndjson;
 pub mod out_buf;
 pub mod panic_guard;
+pub mod record_fields;
 pub mod records;

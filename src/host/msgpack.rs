@@ -106,6 +106,26 @@ impl<'a> Reader<'a> {
         self.take(len).map(Some)
     }
 
+    /// Reads a non-negative integer; `None` (cursor unchanged) if the next value is not one.
+    pub fn uint(&mut self) -> Result<Option<u64>, Error> {
+        let start = self.pos;
+        let v = match self.marker()? {
+            Marker::FixPos(n) => n as u64,
+            Marker::U8 | Marker::I8 => self.be(1)? as u64,
+            Marker::U16 | Marker::I16 => self.be(2)? as u64,
+            Marker::U32 | Marker::I32 => self.be(4)? as u64,
+            Marker::U64 | Marker::I64 => self.be(8)? as u64,
+            _ => {
+                self.pos = start;
+                return Ok(None);
+            }
+        };
+        // a signed value with its top bit set is negative: not ours
+        let negative = matches!(Marker::from_u8(self.buf[start]), Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64)
+            && self.buf[start + 1] & 0x80 != 0;
+        Ok((!negative).then_some(v))
+    }
+
     /// Reads an ext value (type, data); `None` (cursor unchanged) if the next value is not one.
     pub fn ext(&mut self) -> Result<Option<(i8, &'a [u8])>, Error> {
         let start = self.pos;

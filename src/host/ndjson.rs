@@ -11,14 +11,19 @@ use serde_json::{Map, Value};
 use crate::detect::level::Level;
 use crate::detect::{Engine, Verdict};
 use crate::host::config::FieldPolicy;
+use crate::host::record_fields;
 
 /// The default message keys, tried in order (`MESSAGE`: journald's JSON).
 pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg", "MESSAGE", "@message"];
 
-/// Keys whose value is a record's level, tried in order (`PRIORITY`: journald, syslog numbers).
-const LEVEL_KEYS: &[&str] = &["level", "severity", "lvl", "loglevel", "log.level", "levelname", "PRIORITY"];
-/// Keys whose value is an HTTP status.
-const STATUS_KEYS: &[&str] = &["status", "status_code", "http_status", "statusCode"];
+/// The first string value among `keys`.
+pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a str> {
+    if keys.is_empty() {
+        DEFAULT_KEYS.iter().find_map(|k| obj.get(*k).and_then(Value::as_str))
+    } else {
+        keys.iter().find_map(|k| obj.get(k).and_then(Value::as_str))
+    }
+}
 
 /// What a JSON record says besides its message text.
 pub struct Record<'a> {
@@ -32,8 +37,8 @@ pub struct Record<'a> {
 /// The message and the fields that carry meaning beside it.
 pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Record<'a>> {
     let text = message(obj, keys)?;
-    let level = LEVEL_KEYS.iter().find_map(|k| obj.get(*k)).and_then(level_of);
-    let status = STATUS_KEYS.iter().find_map(|k| obj.get(*k)).and_then(|v| match v {
+    let level = record_fields::LEVEL_KEYS.iter().find_map(|k| obj.get(*k)).and_then(level_of);
+    let status = record_fields::STATUS_KEYS.iter().find_map(|k| obj.get(*k)).and_then(|v| match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
@@ -45,39 +50,11 @@ pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Record
     Some(Record { message, level })
 }
 
-/// `"error"`, `"WARN"`, syslog/journald numbers (`"3"` = error), pino/bunyan numbers (50 = error).
 fn level_of(v: &Value) -> Option<Level> {
-    let n = match v {
-        Value::String(s) => match s.parse::<u64>() {
-            Ok(n) => n,
-            Err(_) => return Level::parse(s, true),
-        },
-        Value::Number(n) => n.as_u64()?,
-        _ => return None,
-    };
-    Some(match n {
-        0..=2 => Level::Critical,
-        3 => Level::Error,
-        4 => Level::Warn,
-        5 => Level::Notice,
-        6 => Level::Info,
-        7 => Level::Debug,
-        10..=19 => Level::Trace,
-        20..=29 => Level::Debug,
-        30..=39 => Level::Info,
-        40..=49 => Level::Warn,
-        50..=59 => Level::Error,
-        60..=69 => Level::Critical,
-        _ => return None,
-    })
-}
-
-/// The first string value among `keys`.
-pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a str> {
-    if keys.is_empty() {
-        DEFAULT_KEYS.iter().find_map(|k| obj.get(*k).and_then(Value::as_str))
-    } else {
-        keys.iter().find_map(|k| obj.get(k).and_then(Value::as_str))
+    match v {
+        Value::String(s) => record_fields::level_of_text(s.as_bytes()),
+        Value::Number(n) => record_fields::level_of_number(n.as_u64()?),
+        _ => None,
     }
 }
 

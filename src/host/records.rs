@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 
 use crate::host::config::{FieldNames, Mode, Settings};
 use crate::detect::engine::Engine;
+use crate::detect::level::Level;
+use crate::host::record_fields;
 use crate::host::msgpack::{Error, Reader};
 use crate::host::out_buf::OutBuf;
 
@@ -39,6 +41,8 @@ thread_local! {
 #[derive(Default)]
 pub struct Tagger {
     entries: Vec<(usize, usize)>,
+    /// A message with its status field added (see [`record_fields::with_status`]).
+    scratch: Vec<u8>,
     reason: String,
     /// The field names as msgpack strings, encoded once: (for these names, the five keys).
     keys: Option<(FieldNames, [Vec<u8>; 5])>,
@@ -125,6 +129,8 @@ impl Tagger {
         self.entries.clear();
         let fields = settings.fields.all();
         let mut message: Option<(usize, &[u8])> = None; // (priority, bytes)
+        let mut level: Option<(usize, Level)> = None; // (priority, level)
+        let mut status: Option<u16> = None;
         for _ in 0..n {
             let entry_start = r.pos;
             let key = r.str_bytes()?;
@@ -144,6 +150,22 @@ impl Tagger {
                         }
                         r.pos = value_start;
                     }
+                } else if let Some(prio) = record_fields::LEVEL_KEYS.iter().position(|k| k.as_bytes() == key) {
+                    if level.map_or(true, |(p, _)| prio < p) {
+                        let found = match r.str_bytes()? {
+                            Some(text) => record_fields::level_of_text(text),
+                            None => r.uint()?.and_then(record_fields::level_of_number),
+                        };
+                        level = found.map(|l| (prio, l)).or(level);
+                        r.pos = value_start;
+                    }
+                } else if record_fields::STATUS_KEYS.iter().any(|k| k.as_bytes() == key) {
+                    let code = match r.str_bytes()? {
+                        Some(text) => std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()),
+                        None => r.uint()?,
+                    };
+                    status = status.or(code.and_then(record_fields::status));
+                    r.pos = value_start;
                 }
             }
             r.skip()?;
@@ -153,7 +175,14 @@ impl Tagger {
             return Ok(Outcome::Untouched);
         };
         // invalid UTF-8 is replaced for scoring only; the record keeps its bytes
-        let v = engine.process_bytes(msg);
+        let level = level.map(|(_, l)| l);
+        let v = match status {
+            None => engine.process_bytes_with(msg, level),
+            Some(code) => {
+                record_fields::with_status(msg, code, &mut self.scratch);
+                engine.process_bytes_with(&self.scratch, level)
+            }
+        };
         if settings.mode == Mode::OnlyAnomalies && !v.anomaly {
             return Ok(Outcome::Dropped);
         }
