@@ -3,11 +3,13 @@
 //! Data flows record → message → template → vector → score → tag. The folders follow it:
 //! [`detect`] is the data path (message, template mining, scoring, the engine), [`embed`] turns
 //! templates into vectors, [`store`] keeps what was learned across restarts, and [`host`] is how
-//! other processes drive the engine (C API, Fluent Bit plugin). The CLI lives in `src/cli`.
-//! Dependencies point one way: cli and host → store → detect → embed.
+//! other processes drive the engine (C API, Fluent Bit plugin); [`explain`] asks a local LLM
+//! about anomalies, off the data path. The CLI lives in `src/cli`.
+//! Dependencies point one way: cli and host → explain → store → detect → embed.
 
 pub mod detect;
 pub mod embed;
+pub mod explain;
 pub mod host;
 pub mod store;
 

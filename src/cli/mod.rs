@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch.
 
 mod ack;
+mod explaining;
 mod filter;
 mod input;
 mod inspect;

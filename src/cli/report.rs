@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 
+use turbolog::explain::Explainer;
 use turbolog::{Engine, Verdict};
 
 struct Group {
@@ -55,7 +56,20 @@ impl Report {
         }
     }
 
-    pub fn print(&self, out: &mut impl Write, engine: &Engine, lines: u64, colour: bool) -> io::Result<()> {
+    /// The ids of the templates the report shows, best first.
+    pub fn top_ids(&self) -> Vec<u32> {
+        self.ordered().into_iter().take(self.top).map(|(id, _)| *id).collect()
+    }
+
+    fn ordered(&self) -> Vec<(&u32, &Group)> {
+        let mut groups: Vec<(&u32, &Group)> = self.groups.iter().collect();
+        groups.sort_by(|a, b| {
+            b.1.max_score.total_cmp(&a.1.max_score).then(b.1.count.cmp(&a.1.count)).then(a.1.first_line.cmp(&b.1.first_line))
+        });
+        groups
+    }
+
+    pub fn print(&self, out: &mut impl Write, engine: &Engine, lines: u64, colour: bool, explainer: Option<&Explainer>) -> io::Result<()> {
         let (bold, red, dim, reset) = if colour { ("\x1b[1m", "\x1b[31m", "\x1b[2m", "\x1b[0m") } else { ("", "", "", "") };
         let pct = if lines > 0 { 100.0 * self.anomalies as f64 / lines as f64 } else { 0.0 };
         writeln!(
@@ -68,10 +82,7 @@ impl Report {
         if self.groups.is_empty() {
             return writeln!(out, "no anomalies");
         }
-        let mut groups: Vec<(&u32, &Group)> = self.groups.iter().collect();
-        groups.sort_by(|a, b| {
-            b.1.max_score.total_cmp(&a.1.max_score).then(b.1.count.cmp(&a.1.count)).then(a.1.first_line.cmp(&b.1.first_line))
-        });
+        let groups = self.ordered();
         writeln!(out, "\ntop anomalies by template (score, lines, template):")?;
         for (id, g) in groups.iter().take(self.top) {
             writeln!(
@@ -94,6 +105,12 @@ impl Report {
                 writeln!(out, "        {dim}latest: {}{reset}", g.latest_reason)?;
             }
             writeln!(out, "        {dim}e.g. {}{reset}", g.example)?;
+            if let Some(x) = explainer {
+                match x.answer(**id) {
+                    Some(text) => writeln!(out, "        explanation: {}", text.split_whitespace().collect::<Vec<_>>().join(" "))?,
+                    None => writeln!(out, "        {dim}explanation: none (no answer in time; see the summary on stderr){reset}")?,
+                }
+            }
         }
         if groups.len() > self.top {
             writeln!(out, "  … and {} more anomalous templates (--top N shows more)", groups.len() - self.top)?;

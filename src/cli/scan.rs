@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
+use super::explaining::{self, ExplainArgs};
 use super::input::Lines;
 use super::CliError;
 use super::report::Report;
@@ -27,7 +28,15 @@ pub struct ScanArgs {
     /// Anomalous templates shown in the text report.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    #[command(flatten)]
+    pub explain: ExplainArgs,
+    /// With --explain: how long to wait at the end for the answers about the top templates.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    pub explain_wait: f64,
 }
+
+/// Lines kept before each line, for the explain prompt.
+const NEIGHBOURS: usize = 3;
 
 /// One line of `--format jsonl`. A public contract: see README "JSONL output".
 #[derive(Serialize)]
@@ -43,6 +52,8 @@ struct Row<'a> {
 
 pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     let mut session = args.engine.session()?;
+    let explainer = args.explain.start(args.engine.state.as_deref())?;
+    let mut before: std::collections::VecDeque<String> = std::collections::VecDeque::with_capacity(NEIGHBOURS + 1);
     let mut lines = Lines::new(&args.files);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -64,6 +75,21 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         if verdict.anomaly {
             anomalies += 1;
             let _ = write!(reason, "{}", verdict.reason);
+            if let Some(x) = &explainer {
+                x.request(verdict.template_id, || turbolog::explain::Context {
+                    line: line.to_string(),
+                    template: engine.template_text(verdict.template_id).to_string(),
+                    reason: reason.clone(),
+                    count: engine.template_stats(verdict.template_id).map_or(1, |s| s.count),
+                    neighbours: before.iter().cloned().collect(),
+                });
+            }
+        }
+        if explainer.is_some() {
+            if before.len() == NEIGHBOURS {
+                before.pop_front();
+            }
+            before.push_back(line.to_string());
         }
         match args.format {
             Format::Jsonl => {
@@ -95,11 +121,23 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     if lines.invalid_utf8 > 0 {
         eprintln!("turbolog: warning: {} lines were not valid UTF-8; invalid bytes were replaced with U+FFFD", lines.invalid_utf8);
     }
+    if let Some(x) = &explainer {
+        let wait = std::time::Duration::from_secs_f64(args.explain_wait.clamp(0.0, 86_400.0));
+        x.wait_for(&report.top_ids(), std::time::Instant::now() + wait);
+    }
     if args.format == Format::Text {
-        report.print(&mut out, &session.engine, n, super::use_colour(1))?;
+        report.print(&mut out, &session.engine, n, super::use_colour(1), explainer.as_ref())?;
     }
     out.flush()?;
     session.seal()?;
+    if let Some(x) = &explainer {
+        if let (Some(dir), false) = (&args.engine.state, args.engine.frozen) {
+            if let Err(e) = x.save(dir) {
+                eprintln!("turbolog: warning: {e}; the explanations of this run are not kept");
+            }
+        }
+        explaining::summary(x);
+    }
     session.report_limit();
     Ok(if anomalies > 0 { 1 } else { 0 })
 }

@@ -209,6 +209,11 @@ impl Engine {
         &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim]
     }
 
+    /// What the engine knows of a template's history.
+    pub fn template_stats(&self, id: TemplateId) -> Option<&TemplateStats> {
+        self.stats.get(id as usize)
+    }
+
     /// The text of a template, `<*>` marking variables.
     pub fn template_text(&self, id: TemplateId) -> &str {
         self.miner.get(id).map_or("", |t| t.text())

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::framed;
 use crate::store::templates_file::{write_atomically, StateError};
 
 pub const FILE_NAME: &str = "acks.tls";
@@ -56,29 +57,11 @@ pub fn save(dir: &Path, acks: &Acks) -> Result<(), StateError> {
 }
 
 pub fn encode(acks: &Acks) -> Vec<u8> {
-    let body = serde_json::to_vec(acks).expect("acks always serialise");
-    let mut out = Vec::with_capacity(body.len() + 20);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out
+    framed::encode(MAGIC, &serde_json::to_vec(acks).expect("acks always serialise"))
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Acks, String> {
-    if bytes.len() < 20 || &bytes[..8] != MAGIC {
-        return Err("not a turbolog acks file: bad magic".into());
-    }
-    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
-    if len != bytes.len() as u64 - 20 {
-        return Err(format!("length {len} does not match the {} bytes of body and checksum present", bytes.len() - 16));
-    }
-    let body = &bytes[16..16 + len as usize];
-    let want = u32::from_le_bytes(bytes[16 + len as usize..].try_into().unwrap());
-    let got = crc32fast::hash(body);
-    if want != got {
-        return Err(format!("checksum mismatch: stored {want:08x}, computed {got:08x}"));
-    }
+    let body = framed::decode(MAGIC, bytes, "acks")?;
     serde_json::from_slice(body).map_err(|e| format!("unreadable body: {e}"))
 }
 

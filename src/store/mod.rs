@@ -16,6 +16,7 @@
 pub mod acks_file;
 pub mod chunk;
 pub mod directory;
+pub mod framed;
 pub mod persist;
 pub mod templates_file;
 pub mod wal;
