@@ -83,7 +83,7 @@ pub fn run(args: AckArgs) -> Result<u8, CliError> {
 }
 
 /// `2026-11-24 10:20 UTC` from seconds since the epoch (civil-from-days, no time zone data).
-fn when(secs: u64) -> String {
+pub fn when(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
     let z = days + 719_468;

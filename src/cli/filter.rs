@@ -8,6 +8,7 @@ use clap::Args;
 use turbolog::host::config::FieldPolicy;
 use turbolog::host::ndjson::{self, LineTagger, Outcome};
 
+use super::explaining::{self, ExplainArgs};
 use super::input::Lines;
 use super::CliError;
 use super::EngineArgs;
@@ -32,6 +33,10 @@ pub struct FilterArgs {
     /// reach the WAL at once. 0 = seal only at the end.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub window: f64,
+    /// With --explain, anomalous records get `anomaly_explanation` once the LLM has answered for
+    /// their template (the first ones of a template go out without it: nothing waits).
+    #[command(flatten)]
+    pub explain: ExplainArgs,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -65,6 +70,15 @@ pub fn run(args: FilterArgs) -> Result<u8, CliError> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut counters = Counters::default();
     let mut tagger = LineTagger::new(args.message_keys.clone(), args.only_anomalies, args.fields.policy());
+    tagger.explainer = args.explain.start(args.engine.state.as_deref())?.map(std::sync::Arc::new);
+    let keeps_state = args.engine.state.as_ref().filter(|_| !args.engine.frozen);
+    let save_explanations = |tagger: &LineTagger| {
+        if let (Some(x), Some(dir)) = (&tagger.explainer, keeps_state) {
+            if let Err(e) = x.save(dir) {
+                eprintln!("turbolog: warning: {e}; explanations are kept in memory and saved at the next window");
+            }
+        }
+    };
     let mut buf = String::new();
     let mut n = 0u64;
     loop {
@@ -93,11 +107,16 @@ pub fn run(args: FilterArgs) -> Result<u8, CliError> {
         if args.window > 0.0 && last_seal.elapsed().as_secs_f64() >= args.window {
             out.flush()?;
             session.seal_quietly();
+            save_explanations(&tagger);
             last_seal = std::time::Instant::now();
         }
     }
     out.flush()?;
     session.seal()?;
+    save_explanations(&tagger);
+    if let Some(x) = &tagger.explainer {
+        explaining::summary(x);
+    }
     session.report_limit();
     if counters.malformed > 0 {
         eprintln!("turbolog: warning: {} malformed JSON lines were passed through untouched", counters.malformed);

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch.
 
 mod ack;
+mod explain;
 mod explaining;
 mod filter;
 mod input;
@@ -38,6 +39,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Say that templates are normal: recurring trouble is flagged until acknowledged.
     Ack(ack::AckArgs),
+    /// Explain stored anomalous templates with a local LLM (and show cached explanations).
+    Explain(explain::ExplainCmdArgs),
     /// List the Fluent Bit plugin / C API properties with their defaults.
     PluginProps {
         /// As the Markdown table the README shows.
@@ -220,6 +223,7 @@ pub fn run() -> ExitCode {
         Command::Learn(a) => learn::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Ack(a) => ack::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::PluginProps { markdown } => {
             let text = if markdown { turbolog::host::config::describe_markdown() } else { turbolog::host::config::describe() };
             std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).map(|_| 0).map_err(CliError::from)

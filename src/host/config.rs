@@ -33,8 +33,14 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "field_template_id", default: "template_id", description: "Name of the added template id field" },
     Property { name: "field_template", default: "template", description: "Name of the added template text field" },
     Property { name: "field_reason", default: "anomaly_reason", description: "Name of the added reason field (nil when normal)" },
+    Property { name: "field_explanation", default: "anomaly_explanation", description: "Name of the explanation field, added to anomalies once the LLM has answered for their template (with explain on)" },
     Property { name: "model_path", default: "", description: "ONNX embedding model; not available in this version (must stay empty)" },
-    Property { name: "explain_url", default: "", description: "Local LLM endpoint for explanations; not available in this version (must stay empty)" },
+    Property { name: "explain", default: "false", description: "true: ask a local LLM about anomalous templates, in the background, one request per template; answers ride on later anomalies of the template and are kept in state_dir. On as well when explain_url is set" },
+    Property { name: "explain_url", default: "", description: "LLM server, e.g. http://127.0.0.1:11434; empty = probe Ollama :11434, LM Studio :1234, llama.cpp :8080 on this machine" },
+    Property { name: "explain_model", default: "", description: "Model to ask; empty = the first the server lists" },
+    Property { name: "explain_allow_remote", default: "false", description: "true: allow a server that is not on this machine (prompts are redacted either way)" },
+    Property { name: "explain_timeout", default: "30", description: "Longest wait for one answer, in seconds (the data path never waits)" },
+    Property { name: "explain_redact", default: "", description: "Extra redaction patterns (regular expressions), separated by ;; — matches are replaced by <redacted> before a prompt leaves" },
 ];
 
 /// Which of the five fields a record gets (the `fields` property, `--fields`).
@@ -109,6 +115,10 @@ pub struct Settings {
     pub max_templates: usize,
     pub field_policy: FieldPolicy,
     pub fields: FieldNames,
+    /// The explanation field's name (added only when there is an answer).
+    pub field_explanation: String,
+    /// Explanations from a local LLM, when on.
+    pub explain: Option<crate::explain::ExplainConfig>,
 }
 
 impl Default for Settings {
@@ -186,7 +196,7 @@ impl Settings {
         if message_keys.is_empty() {
             return Err("property message_key must name at least one key".into());
         }
-        for reserved in ["model_path", "explain_url"] {
+        for reserved in ["model_path"] {
             if !get(reserved).is_empty() {
                 return Err(format!(
                     "property {reserved} is not supported by this version of turbolog (built-in embedder only); remove it"
@@ -200,10 +210,32 @@ impl Settings {
             template: field("field_template")?,
             reason: field("field_reason")?,
         };
+        let field_explanation = field("field_explanation")?;
         let all = fields.all();
-        if (1..all.len()).any(|i| all[..i].contains(&all[i])) {
-            return Err("the field_* properties must name five different fields".into());
+        if (1..all.len()).any(|i| all[..i].contains(&all[i])) || all.contains(&field_explanation.as_str()) {
+            return Err("the field_* properties must name six different fields".into());
         }
+        let explain_timeout: f64 = parse_num("explain_timeout", get("explain_timeout"), "a number of seconds")?;
+        if !(0.1..=3600.0).contains(&explain_timeout) {
+            return Err(format!("property explain_timeout: {explain_timeout} is outside 0.1..3600 seconds"));
+        }
+        let redact: Vec<String> = get("explain_redact").split(";;").map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect();
+        // a bad pattern is a configuration error now, not a silent worker failure later
+        crate::explain::redact::Redactor::new(&redact).map_err(|e| format!("property explain_redact: {e}"))?;
+        let explain_allow_remote = parse_bool("explain_allow_remote", get("explain_allow_remote"))?;
+        let explain = if parse_bool("explain", get("explain"))? || !get("explain_url").is_empty() {
+            let config = crate::explain::ExplainConfig {
+                url: Some(get("explain_url").to_string()).filter(|u| !u.is_empty()),
+                model: Some(get("explain_model").to_string()).filter(|m| !m.is_empty()),
+                allow_remote: explain_allow_remote,
+                answer_timeout: std::time::Duration::from_secs_f64(explain_timeout),
+                redact,
+                ..crate::explain::ExplainConfig::default()
+            };
+            Some(config)
+        } else {
+            None
+        };
         Ok(Settings {
             state_dir: match get("state_dir") {
                 "" => None,
@@ -229,6 +261,8 @@ impl Settings {
             },
             field_policy: FieldPolicy::parse(get("fields")).map_err(|e| format!("property fields: {e}"))?,
             fields,
+            field_explanation,
+            explain,
         })
     }
 
@@ -313,8 +347,13 @@ mod tests {
         assert!(err(&[("mode", "drop")]).contains("not one of tag, only_anomalies"));
         assert!(err(&[("threshold", "1.5")]).contains("outside [0, 1]"));
         assert!(err(&[("window", "soon")]).contains("not a number of seconds"));
-        assert!(err(&[("field_template", "anomaly")]).contains("five different fields"));
+        assert!(err(&[("field_template", "anomaly")]).contains("six different fields"));
         assert!(err(&[("model_path", "/m.onnx")]).contains("not supported"));
+        assert!(err(&[("explain_redact", "ok;;(")]).contains("property explain_redact"));
+        assert!(err(&[("explain_timeout", "0")]).contains("outside"));
+        let on = Settings::from_pairs([("explain_url", "http://127.0.0.1:8080")]).unwrap();
+        assert_eq!(on.explain.unwrap().url.as_deref(), Some("http://127.0.0.1:8080"));
+        assert!(Settings::default().explain.is_none());
         assert!(err(&[("message_key", " , ")]).contains("at least one key"));
         let s = Settings::from_pairs([("Mode", "only_anomalies"), ("message_key", "body, text"), ("threshold", "0.7")]).unwrap();
         assert_eq!((s.mode, s.message_keys.clone(), s.threshold), (Mode::OnlyAnomalies, vec!["body".into(), "text".into()], Some(0.7)));

@@ -55,6 +55,8 @@ pub struct Embedded {
     invalid_buffers: AtomicU64,
     /// `acks.tls` as last applied: read again when it changes, at open and at each seal.
     acks: Mutex<AckWatch>,
+    /// The local LLM worker, when `explain` is on.
+    explainer: Option<Arc<crate::explain::Explainer>>,
 }
 
 /// What a filter call produced.
@@ -151,6 +153,24 @@ impl Embedded {
                 Some(store)
             }
         };
+        let explainer = match &settings.explain {
+            None => None,
+            Some(config) => {
+                let cached = match &settings.state_dir {
+                    Some(dir) => {
+                        let (c, warning) = crate::explain::cache::load(dir);
+                        if let Some(w) = warning {
+                            log(LogLevel::Warn, &w);
+                        }
+                        c
+                    }
+                    None => Default::default(),
+                };
+                let worker_log: crate::explain::worker::Log =
+                    Arc::new(move |warning, msg| log(if warning { LogLevel::Warn } else { LogLevel::Info }, msg));
+                Some(Arc::new(crate::explain::Explainer::start(config.clone(), cached, worker_log)?))
+            }
+        };
         let mut acks = AckWatch::default();
         if let Some(dir) = &settings.state_dir {
             apply_acks(&mut acks, dir, &mut engine, log);
@@ -159,11 +179,12 @@ impl Embedded {
         engine.track_dirty(store.is_some() && settings.learning);
         Ok(Embedded {
             acks: Mutex::new(acks),
+            explainer: explainer.clone(),
             settings,
             inner: Mutex::new(Inner {
                 sealed_records: engine.records(),
                 engine,
-                tagger: Tagger::default(),
+                tagger: { let mut t = Tagger::default(); t.explainer = explainer.clone(); t },
                 out: MallocBuf::default(),
                 dirty: Vec::new(),
                 last_seal: Instant::now(),
@@ -288,6 +309,11 @@ impl Embedded {
                 e.to_string()
             })
         });
+        if let Some(x) = &self.explainer {
+            if let Err(e) = x.save(dir) {
+                log(LogLevel::Warn, &format!("{e}; explanations stay in memory and are saved at the next seal"));
+            }
+        }
         match result {
             Ok(_) => {
                 if self.save_failing.swap(false, Ordering::AcqRel) {
@@ -318,6 +344,11 @@ impl Embedded {
     /// Records that went past the template limit (`max_templates`).
     pub fn template_limit_hits(&self) -> u64 {
         lock(&self.inner).engine.template_limit_hits()
+    }
+
+    /// Explain counters, when explain is on.
+    pub fn explain_stats(&self) -> Option<crate::explain::ExplainStats> {
+        self.explainer.as_ref().map(|x| x.stats())
     }
 
     /// Counters for tests and diagnostics: (records scored, anomalies, templates).

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use crate::detect::level::Level;
+use crate::explain::{Context, Explainer};
 use crate::detect::{Engine, Verdict};
 use crate::host::config::FieldPolicy;
 use crate::host::record_fields;
@@ -84,7 +85,7 @@ pub fn with_message<R>(line: &str, keys: &[String], f: impl FnOnce(&str, Option<
 }
 
 /// The fields added to each record.
-pub const FIELDS: [&str; 5] = ["anomaly", "anomaly_score", "template_id", "template", "anomaly_reason"];
+pub const FIELDS: [&str; 6] = ["anomaly", "anomaly_score", "template_id", "template", "anomaly_reason", "anomaly_explanation"];
 
 /// What became of one input line.
 #[derive(Debug)]
@@ -106,12 +107,15 @@ pub struct LineTagger {
     pub only_anomalies: bool,
     /// Which fields a record gets.
     pub policy: FieldPolicy,
+    /// Asks about anomalous templates; its answers ride on later anomalies of the template as
+    /// `anomaly_explanation`.
+    pub explainer: Option<std::sync::Arc<Explainer>>,
     reason: String,
 }
 
 impl LineTagger {
     pub fn new(keys: Vec<String>, only_anomalies: bool, policy: FieldPolicy) -> Self {
-        LineTagger { keys, only_anomalies, policy, reason: String::new() }
+        LineTagger { keys, only_anomalies, policy, explainer: None, reason: String::new() }
     }
 
     /// Scores `line` and appends what is to be written out (without a newline) to `out`;
@@ -121,9 +125,10 @@ impl LineTagger {
             None => {
                 let v = engine.process_line(line);
                 if self.keep(&v) {
+                    let explanation = self.explanation(&v, line, engine);
                     let mut obj = Map::new();
                     obj.insert("message".into(), Value::String(line.to_string()));
-                    tagged_object(out, obj, &v, engine.template_text(v.template_id), self.policy, &mut self.reason);
+                    tagged_object(out, obj, &v, engine.template_text(v.template_id), self.policy, &mut self.reason, explanation.as_deref());
                 }
                 Outcome::Tagged(v)
             }
@@ -144,11 +149,13 @@ impl LineTagger {
                     let v = engine.process_bytes_with(r.message.as_bytes(), r.level);
                     drop(r);
                     if self.keep(&v) {
+                        let message = message(&obj, &self.keys).unwrap_or(line);
+                        let explanation = self.explanation(&v, message, engine);
                         let template = engine.template_text(v.template_id);
                         if FIELDS.iter().any(|f| obj.contains_key(*f)) {
-                            tagged_object(out, obj, &v, template, self.policy, &mut self.reason);
+                            tagged_object(out, obj, &v, template, self.policy, &mut self.reason, explanation.as_deref());
                         } else {
-                            append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason);
+                            append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason, explanation.as_deref());
                         }
                     }
                     Outcome::Tagged(v)
@@ -159,6 +166,23 @@ impl LineTagger {
 
     fn keep(&self, v: &Verdict) -> bool {
         !self.only_anomalies || v.anomaly
+    }
+
+    /// For an anomaly: asks about its template (once) and returns the answer when there is one.
+    fn explanation(&mut self, v: &Verdict, line: &str, engine: &Engine) -> Option<std::sync::Arc<str>> {
+        let x = self.explainer.as_ref().filter(|_| v.anomaly)?;
+        if let Some(a) = x.answer(v.template_id) {
+            return Some(a);
+        }
+        let reason = reason_of(v, &mut self.reason).unwrap_or("").to_string();
+        x.request(v.template_id, || Context {
+            line: line.to_string(),
+            template: engine.template_text(v.template_id).to_string(),
+            reason,
+            count: engine.template_stats(v.template_id).map_or(1, |s| s.count),
+            neighbours: Vec::new(),
+        });
+        None
     }
 }
 
@@ -177,7 +201,8 @@ fn score(v: &Verdict) -> f64 {
 }
 
 /// Fast path: the input bytes stay as they were; the fields go before the closing brace.
-fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String) {
+#[allow(clippy::too_many_arguments)]
+fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String, explanation: Option<&str>) {
     // the parse succeeded, so without JSON whitespace around it the line is `{…}`
     let body = line.trim_matches(JSON_WS);
     let body = body.strip_suffix('}').unwrap_or(body);
@@ -199,11 +224,15 @@ fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, templat
             None => buf.push_str("null"),
         }
     }
+    if let Some(e) = explanation {
+        buf.push_str(",\"anomaly_explanation\":");
+        push_json_str(buf, e);
+    }
     buf.push('}');
 }
 
 /// Slow path, when the record already has fields of ours: replace them.
-fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String) {
+fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String, explanation: Option<&str>) {
     for f in FIELDS {
         obj.shift_remove(f);
     }
@@ -216,6 +245,9 @@ fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, tem
     if n == 5 {
         obj.insert("template".into(), Value::String(template.to_string()));
         obj.insert("anomaly_reason".into(), reason_of(v, reason).map_or(Value::Null, |r| Value::String(r.to_string())));
+    }
+    if let Some(e) = explanation {
+        obj.insert("anomaly_explanation".into(), Value::String(e.to_string()));
     }
     // serialising a map of JSON values cannot fail
     if let Ok(s) = serde_json::to_string(&obj) {

@@ -40,6 +40,8 @@ thread_local! {
 /// Reusable buffers for tagging chunks: nothing is allocated per record once warm.
 #[derive(Default)]
 pub struct Tagger {
+    /// Asks about anomalous templates; answers ride on later anomalies (`field_explanation`).
+    pub explainer: Option<std::sync::Arc<crate::explain::Explainer>>,
     entries: Vec<(usize, usize)>,
     /// A message with its status field added (see [`record_fields::with_status`]).
     scratch: Vec<u8>,
@@ -139,7 +141,7 @@ impl Tagger {
             }
             let value_start = r.pos;
             if let Some(key) = key {
-                if fields.iter().any(|f| f.as_bytes() == key) {
+                if fields.iter().any(|f| f.as_bytes() == key) || settings.field_explanation.as_bytes() == key {
                     r.skip()?; // a stale field of ours: dropped, written afresh below
                     continue;
                 }
@@ -188,11 +190,24 @@ impl Tagger {
         }
         stats.tagged += 1;
         stats.anomalies += v.anomaly as u64;
+        let explanation = match (&self.explainer, v.anomaly) {
+            (Some(x), true) => x.answer(v.template_id).or_else(|| {
+                x.request(v.template_id, || crate::explain::Context {
+                    line: String::from_utf8_lossy(msg).into_owned(),
+                    template: engine.template_text(v.template_id).to_string(),
+                    reason: v.reason.to_string(),
+                    count: engine.template_stats(v.template_id).map_or(1, |s| s.count),
+                    neighbours: Vec::new(),
+                });
+                None
+            }),
+            _ => None,
+        };
         // Writing into a Vec cannot fail.
         let n_fields = settings.field_policy.fields_for(v.anomaly);
         let _ = rmp::encode::write_array_len(out, 2);
         out.extend_from_slice(&data[header_start..header_end]);
-        let _ = rmp::encode::write_map_len(out, (self.entries.len() + n_fields) as u32);
+        let _ = rmp::encode::write_map_len(out, (self.entries.len() + n_fields + explanation.is_some() as usize) as u32);
         copy_entries(&self.entries, data, out);
         let keys = match &self.keys {
             Some((_, keys)) => keys,
@@ -237,6 +252,10 @@ impl Tagger {
             } else {
                 let _ = rmp::encode::write_nil(out);
             }
+        }
+        if let Some(text) = explanation {
+            let _ = rmp::encode::write_str(out, &settings.field_explanation);
+            let _ = rmp::encode::write_str(out, &text);
         }
         Ok(Outcome::Written)
     }
