@@ -24,7 +24,7 @@ PY
   mv "$DIR/model.gguf.tmp" "$DIR/model.gguf"
 fi
 if ! "$DIR/venv/bin/python" -c "import xllamacpp" 2>/dev/null; then
-  python3 -m venv "$DIR/venv"
+  python3 -m venv "$DIR/venv" || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv "$DIR/venv"; }
   "$DIR/venv/bin/pip" install --quiet xllamacpp==2026.10.11549
 fi
 echo "LLM ready: $DIR/venv/bin/python scripts/llm-server.py --model $DIR/model.gguf --port PORT"

@@ -53,6 +53,8 @@ struct Row<'a> {
 pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     let mut session = args.engine.session()?;
     let explainer = args.explain.start(args.engine.state.as_deref())?;
+    let mut explain_ids: Vec<u32> = Vec::new();
+    let mut explain_seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
     let mut before: std::collections::VecDeque<String> = std::collections::VecDeque::with_capacity(NEIGHBOURS + 1);
     let mut lines = Lines::new(&args.files);
     let stdout = io::stdout();
@@ -76,6 +78,9 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
             anomalies += 1;
             let _ = write!(reason, "{}", verdict.reason);
             if let Some(x) = &explainer {
+                if explain_ids.len() < 10_000 && explain_seen.insert(verdict.template_id) {
+                    explain_ids.push(verdict.template_id);
+                }
                 x.request(verdict.template_id, || turbolog::explain::Context {
                     line: line.to_string(),
                     template: engine.template_text(verdict.template_id).to_string(),
@@ -122,8 +127,18 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         eprintln!("turbolog: warning: {} lines were not valid UTF-8; invalid bytes were replaced with U+FFFD", lines.invalid_utf8);
     }
     if let Some(x) = &explainer {
+        // the text report shows its top templates' answers; JSONL keeps its contract, so the
+        // answers only go to the state's cache (for `turbolog explain`, `filter`, the plugin)
+        let ids = match (args.format, &args.engine.state) {
+            (Format::Text, _) => report.top_ids(),
+            (Format::Jsonl, Some(_)) => explain_ids.clone(),
+            (Format::Jsonl, None) => {
+                eprintln!("turbolog: warning: --explain with --format jsonl has nowhere to put answers without --state; not waiting for them");
+                Vec::new()
+            }
+        };
         let wait = std::time::Duration::from_secs_f64(args.explain_wait.clamp(0.0, 86_400.0));
-        x.wait_for(&report.top_ids(), std::time::Instant::now() + wait);
+        x.wait_for(&ids, std::time::Instant::now() + wait);
     }
     if args.format == Format::Text {
         report.print(&mut out, &session.engine, n, super::use_colour(1), explainer.as_ref())?;
