@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,8 +40,22 @@ pub struct ExplainStats {
 /// How the worker reports: `(is_warning, message)`.
 pub type Log = Arc<dyn Fn(bool, &str) + Send + Sync>;
 
+/// An answer, and the same as a JSON string (quoted, escaped once, not per record).
+#[derive(Clone)]
+pub struct Answered {
+    pub text: Arc<str>,
+    pub json: Arc<str>,
+}
+
+impl Answered {
+    fn new(text: &str) -> Answered {
+        let json = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
+        Answered { text: Arc::from(text), json: Arc::from(json.as_str()) }
+    }
+}
+
 struct Shared {
-    answers: Mutex<HashMap<u32, Arc<str>>>,
+    answers: Mutex<HashMap<u32, Answered>>,
     entries: Mutex<Explanations>,
     /// Templates asked about (queued, answered or failed): one request per template.
     asked: Mutex<HashSet<u32>>,
@@ -54,6 +68,12 @@ struct Shared {
     cached: AtomicU64,
     warned: AtomicBool,
     dirty: AtomicBool,
+    /// Requests in the queue, and how many it holds: a full queue is seen before a request is
+    /// built, so the records of a busy stream pay one atomic load, not an allocation.
+    queued: std::sync::atomic::AtomicUsize,
+    capacity: usize,
+    /// Templates skipped at least once (counted once each).
+    skipped_ids: Mutex<HashSet<u32>>,
 }
 
 struct Job {
@@ -73,7 +93,7 @@ impl Explainer {
     /// Starts the worker. `cached`: answers of earlier runs (never asked again).
     pub fn start(config: ExplainConfig, cached: Explanations, log: Log) -> Result<Explainer, String> {
         let redactor = Redactor::new(&config.redact)?;
-        let answers = cached.by_template.iter().map(|(id, e)| (*id, Arc::<str>::from(e.text.as_str()))).collect::<HashMap<_, _>>();
+        let answers = cached.by_template.iter().map(|(id, e)| (*id, Answered::new(&e.text))).collect::<HashMap<_, _>>();
         let asked: HashSet<u32> = answers.keys().copied().collect();
         let shared = Arc::new(Shared {
             answers: Mutex::new(answers),
@@ -87,6 +107,9 @@ impl Explainer {
             cached: AtomicU64::new(0),
             warned: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            capacity: config.queue.max(1),
+            skipped_ids: Mutex::new(HashSet::new()),
         });
         let (tx, rx) = sync_channel(config.queue.max(1));
         let worker_shared = Arc::clone(&shared);
@@ -100,27 +123,40 @@ impl Explainer {
     /// Asks about template `id` unless it was asked about already; never blocks. `ctx` is built
     /// only when a request is made.
     pub fn request(&self, id: u32, ctx: impl FnOnce() -> Context) {
-        {
-            let mut asked = lock(&self.shared.asked);
-            if asked.contains(&id) {
-                return;
-            }
-            asked.insert(id);
+        let shared = &self.shared;
+        if lock(&shared.asked).contains(&id) {
+            return;
         }
+        if shared.queued.load(Ordering::Acquire) >= shared.capacity {
+            self.skip(id);
+            return;
+        }
+        lock(&shared.asked).insert(id);
+        shared.queued.fetch_add(1, Ordering::AcqRel);
         let tx = lock(&self.tx);
-        let Some(tx) = tx.as_ref() else { return };
-        match tx.try_send(Job { id, ctx: ctx() }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.shared.skipped.fetch_add(1, Ordering::Relaxed);
-                // asked again when the template is next flagged
-                lock(&self.shared.asked).remove(&id);
-            }
+        let sent = tx.as_ref().map(|tx| tx.try_send(Job { id, ctx: ctx() }));
+        if !matches!(sent, Some(Ok(()))) {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            // asked again when the template is next flagged and there is room
+            lock(&shared.asked).remove(&id);
+            self.skip(id);
+        }
+    }
+
+    fn skip(&self, id: u32) {
+        if lock(&self.shared.skipped_ids).insert(id) {
+            self.shared.skipped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// The answer for template `id`, if there is one yet.
     pub fn answer(&self, id: u32) -> Option<Arc<str>> {
+        let a = lock(&self.shared.answers).get(&id).map(|a| Arc::clone(&a.text));
+        a
+    }
+
+    /// The answer with its JSON form, for writers that add it to many records.
+    pub fn answered(&self, id: u32) -> Option<Answered> {
         let a = lock(&self.shared.answers).get(&id).cloned();
         a
     }
@@ -195,6 +231,7 @@ fn run(config: ExplainConfig, redactor: Redactor, rx: Receiver<Job>, shared: Arc
         }
     };
     while let Ok(job) = rx.recv() {
+        shared.queued.fetch_sub(1, Ordering::AcqRel);
         if server.is_none() {
             if let Some((at, why)) = &last_find {
                 if at.elapsed() < RETRY_FIND {
@@ -226,7 +263,7 @@ fn run(config: ExplainConfig, redactor: Redactor, rx: Receiver<Job>, shared: Arc
                     job.id,
                     Explanation { template: job.ctx.template.clone(), text: answer.text.clone(), model: s.model.clone(), at: now },
                 );
-                lock(&shared.answers).insert(job.id, Arc::from(answer.text.as_str()));
+                lock(&shared.answers).insert(job.id, Answered::new(&answer.text));
                 shared.answered.fetch_add(1, Ordering::Relaxed);
                 shared.dirty.store(true, Ordering::Release);
                 lock(&shared.done).insert(job.id);

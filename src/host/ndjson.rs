@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use crate::detect::level::Level;
+use crate::explain::worker::Answered;
 use crate::explain::{Context, Explainer};
 use crate::detect::{Engine, Verdict};
 use crate::host::config::FieldPolicy;
@@ -128,7 +129,7 @@ impl LineTagger {
                     let explanation = self.explanation(&v, line, engine);
                     let mut obj = Map::new();
                     obj.insert("message".into(), Value::String(line.to_string()));
-                    tagged_object(out, obj, &v, engine.template_text(v.template_id), self.policy, &mut self.reason, explanation.as_deref());
+                    tagged_object(out, obj, &v, engine.template_text(v.template_id), self.policy, &mut self.reason, explanation.as_ref());
                 }
                 Outcome::Tagged(v)
             }
@@ -153,9 +154,9 @@ impl LineTagger {
                         let explanation = self.explanation(&v, message, engine);
                         let template = engine.template_text(v.template_id);
                         if FIELDS.iter().any(|f| obj.contains_key(*f)) {
-                            tagged_object(out, obj, &v, template, self.policy, &mut self.reason, explanation.as_deref());
+                            tagged_object(out, obj, &v, template, self.policy, &mut self.reason, explanation.as_ref());
                         } else {
-                            append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason, explanation.as_deref());
+                            append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason, explanation.as_ref());
                         }
                     }
                     Outcome::Tagged(v)
@@ -169,16 +170,16 @@ impl LineTagger {
     }
 
     /// For an anomaly: asks about its template (once) and returns the answer when there is one.
-    fn explanation(&mut self, v: &Verdict, line: &str, engine: &Engine) -> Option<std::sync::Arc<str>> {
+    fn explanation(&self, v: &Verdict, line: &str, engine: &Engine) -> Option<Answered> {
         let x = self.explainer.as_ref().filter(|_| v.anomaly)?;
-        if let Some(a) = x.answer(v.template_id) {
+        if let Some(a) = x.answered(v.template_id) {
             return Some(a);
         }
-        let reason = reason_of(v, &mut self.reason).unwrap_or("").to_string();
+        // built only for the first anomaly of a template: the rest find it asked already
         x.request(v.template_id, || Context {
             line: line.to_string(),
             template: engine.template_text(v.template_id).to_string(),
-            reason,
+            reason: v.reason.to_string(),
             count: engine.template_stats(v.template_id).map_or(1, |s| s.count),
             neighbours: Vec::new(),
         });
@@ -202,7 +203,7 @@ fn score(v: &Verdict) -> f64 {
 
 /// Fast path: the input bytes stay as they were; the fields go before the closing brace.
 #[allow(clippy::too_many_arguments)]
-fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String, explanation: Option<&str>) {
+fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String, explanation: Option<&Answered>) {
     // the parse succeeded, so without JSON whitespace around it the line is `{…}`
     let body = line.trim_matches(JSON_WS);
     let body = body.strip_suffix('}').unwrap_or(body);
@@ -226,13 +227,13 @@ fn append_fields(buf: &mut String, line: &str, empty: bool, v: &Verdict, templat
     }
     if let Some(e) = explanation {
         buf.push_str(",\"anomaly_explanation\":");
-        push_json_str(buf, e);
+        buf.push_str(&e.json);
     }
     buf.push('}');
 }
 
 /// Slow path, when the record already has fields of ours: replace them.
-fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String, explanation: Option<&str>) {
+fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, template: &str, policy: FieldPolicy, reason: &mut String, explanation: Option<&Answered>) {
     for f in FIELDS {
         obj.shift_remove(f);
     }
@@ -247,7 +248,7 @@ fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, tem
         obj.insert("anomaly_reason".into(), reason_of(v, reason).map_or(Value::Null, |r| Value::String(r.to_string())));
     }
     if let Some(e) = explanation {
-        obj.insert("anomaly_explanation".into(), Value::String(e.to_string()));
+        obj.insert("anomaly_explanation".into(), Value::String(e.text.to_string()));
     }
     // serialising a map of JSON values cannot fail
     if let Ok(s) = serde_json::to_string(&obj) {
