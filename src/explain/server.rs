@@ -104,17 +104,23 @@ impl Server {
         }
         let finish_reason = choice["finish_reason"].as_str().unwrap_or("");
         // cut short by the token limit: end at the last whole sentence, if there is one
-        let text = if finish_reason == "length" {
-            text.rfind(['.', '!', '?']).map_or(text, |i| &text[..=i])
-        } else {
-            text
-        };
+        let text = if finish_reason == "length" { whole_sentences(text) } else { text };
         Ok(Answer {
             text: text.to_string(),
             finish_reason: finish_reason.to_string(),
             completion_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
         })
     }
+}
+
+/// An answer cut by the token limit, up to its last whole sentence (a `.` after a word, not the
+/// `3.` of a list), or as it is when there is none.
+fn whole_sentences(text: &str) -> &str {
+    let b = text.as_bytes();
+    (1..b.len())
+        .rev()
+        .find(|&i| matches!(b[i], b'.' | b'!' | b'?') && (b[i - 1].is_ascii_alphabetic() || matches!(b[i - 1], b')' | b'"' | b'\'')))
+        .map_or(text, |i| &text[..=i])
 }
 
 /// `http://h:p`, `http://h:p/`, `http://h:p/v1` → `http://h:p/v1`.
@@ -158,6 +164,12 @@ fn list_models(agent: &ureq::Agent, base: &str, timeout: Duration) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_answer_ends_at_its_last_whole_sentence() {
+        assert_eq!(whole_sentences("It failed. Check the disk. 1. Run fsck 2."), "It failed. Check the disk.");
+        assert_eq!(whole_sentences("no sentence at all"), "no sentence at all");
+    }
 
     #[test]
     fn addresses_are_normalised_and_remote_ones_refused() {
