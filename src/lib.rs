@@ -11,6 +11,7 @@ pub mod detect;
 pub mod embed;
 pub mod explain;
 pub mod host;
+pub mod session;
 pub mod store;
 
 #[doc(hidden)]

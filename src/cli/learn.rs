@@ -17,6 +17,9 @@ pub struct LearnArgs {
     /// For JSON input lines: the key holding the message (repeatable; default: log, message, msg, MESSAGE, @message).
     #[arg(long = "message-key", value_name = "KEY")]
     pub message_keys: Vec<String>,
+    /// Sessions in the good logs teach what a normal session contains.
+    #[command(flatten)]
+    pub sessions: super::sessions::SessionArgs,
 }
 
 pub fn run(args: LearnArgs) -> Result<u8, CliError> {
@@ -30,12 +33,27 @@ pub fn run(args: LearnArgs) -> Result<u8, CliError> {
     let mut lines = Lines::new(&args.files);
     let before = session.engine.template_count();
     let mut n = 0u64;
+    let mut sessions = args.sessions.start(Some(&dir), true)?;
+    let mut closed = Vec::new();
     while let Some(line) = lines.next_line()? {
-        turbolog::host::ndjson::with_message(line, &args.message_keys, |m, level| session.engine.learn_line_with(m, level));
-        session.after_record();
         n += 1;
+        let object = turbolog::host::ndjson::parse_object(line).and_then(Result::ok);
+        let record = object.as_ref().and_then(|o| turbolog::host::ndjson::record(o, &args.message_keys));
+        let (message, level) = record.as_ref().map_or((line, None), |r| (r.message.as_ref(), r.level));
+        let id = session.engine.learn_line_with(message, level);
+        if let Some(s) = &mut sessions {
+            let key = s.id_of(message, object.as_ref());
+            s.tracker.record(key.as_deref(), id, n, &session.engine);
+            s.tracker.take_closed(&mut closed);
+        }
+        session.after_record();
     }
     session.seal()?;
+    if let Some(s) = &mut sessions {
+        s.tracker.close_all(&session.engine);
+        s.save(&dir)?;
+        eprintln!("learned {} sessions into {}", s.tracker.profile().sessions, dir.join(turbolog::store::sessions_file::FILE_NAME).display());
+    }
     session.report_limit();
     let engine = &session.engine;
     eprintln!(

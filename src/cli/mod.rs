@@ -9,6 +9,7 @@ mod inspect;
 mod learn;
 mod report;
 mod scan;
+mod sessions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -24,13 +24,17 @@ pub struct Report {
     top: usize,
     groups: HashMap<u32, Group>,
     anomalies: u64,
+    /// Anomalous sessions by the kind of reason (its words before the figures), with a count
+    /// and the first one as example.
+    sessions: Vec<(String, u64, turbolog::session::ClosedSession)>,
+    session_totals: Option<(u64, u64)>,
 }
 
 const EXAMPLE_CHARS: usize = 160;
 
 impl Report {
     pub fn new(top: usize) -> Self {
-        Report { top, groups: HashMap::new(), anomalies: 0 }
+        Report { top, groups: HashMap::new(), anomalies: 0, sessions: Vec::new(), session_totals: None }
     }
 
     pub fn add(&mut self, line_no: u64, line: &str, v: &Verdict, reason: &str) {
@@ -56,6 +60,23 @@ impl Report {
         }
     }
 
+    pub fn add_sessions(&mut self, closed: &[turbolog::session::ClosedSession]) {
+        for c in closed.iter().filter(|c| c.verdict.anomaly) {
+            let reason = c.verdict.reason.as_deref().unwrap_or("");
+            // `missing "X" (present in 99.7% of sessions)` → group by `missing "X"`
+            let words = reason.split(" (").next().unwrap_or(reason);
+            let kind: String = words.split(' ').map(|w| if w.bytes().all(|b| b.is_ascii_digit()) { "N" } else { w }).collect::<Vec<_>>().join(" ");
+            match self.sessions.iter_mut().find(|(k, ..)| *k == kind) {
+                Some(g) => g.1 += 1,
+                None => self.sessions.push((kind, 1, c.clone())),
+            }
+        }
+    }
+
+    pub fn session_totals(&mut self, closed: u64, anomalous: u64) {
+        self.session_totals = Some((closed, anomalous));
+    }
+
     /// The ids of the templates the report shows, best first.
     pub fn top_ids(&self) -> Vec<u32> {
         self.ordered().into_iter().take(self.top).map(|(id, _)| *id).collect()
@@ -79,8 +100,9 @@ impl Report {
             self.anomalies,
             self.groups.len()
         )?;
+        self.print_sessions(out, colour)?;
         if self.groups.is_empty() {
-            return writeln!(out, "no anomalies");
+            return writeln!(out, "no anomalous lines");
         }
         let groups = self.ordered();
         writeln!(out, "\ntop anomalies by template (score, lines, template):")?;
@@ -116,6 +138,24 @@ impl Report {
             writeln!(out, "  … and {} more anomalous templates (--top N shows more)", groups.len() - self.top)?;
         }
         Ok(())
+    }
+}
+
+impl Report {
+    fn print_sessions(&self, out: &mut impl Write, colour: bool) -> io::Result<()> {
+        let Some((closed, anomalous)) = self.session_totals else { return Ok(()) };
+        let (bold, dim, reset) = if colour { ("\x1b[1m", "\x1b[2m", "\x1b[0m") } else { ("", "", "") };
+        writeln!(out, "{bold}{closed} sessions, {anomalous} anomalous{reset}")?;
+        let mut groups: Vec<&(String, u64, turbolog::session::ClosedSession)> = self.sessions.iter().collect();
+        groups.sort_by(|a, b| b.1.cmp(&a.1));
+        for (_, count, example) in groups.iter().take(self.top) {
+            writeln!(out, "  {count:>6}× sessions: {}", example.verdict.reason.as_deref().unwrap_or(""))?;
+            writeln!(out, "        {dim}e.g. session {} (lines {}–{}, {} lines){reset}", example.id, example.first_line, example.last_line, example.lines)?;
+        }
+        if groups.len() > self.top {
+            writeln!(out, "  … and {} more kinds of anomalous session", groups.len() - self.top)?;
+        }
+        writeln!(out)
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::explaining::{self, ExplainArgs};
 use super::input::Lines;
+use super::sessions::SessionArgs;
 use super::CliError;
 use super::report::Report;
 use super::{EngineArgs, Format};
@@ -30,6 +31,8 @@ pub struct ScanArgs {
     pub top: usize,
     #[command(flatten)]
     pub explain: ExplainArgs,
+    #[command(flatten)]
+    pub sessions: SessionArgs,
     /// With --explain: how long to wait at the end for the answers about the top templates.
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
     pub explain_wait: f64,
@@ -37,6 +40,35 @@ pub struct ScanArgs {
 
 /// Lines kept before each line, for the explain prompt.
 const NEIGHBOURS: usize = 3;
+
+/// One closed session in `--format jsonl` (no `line` key): see README "JSONL output".
+#[derive(Serialize)]
+struct SessionRow<'a> {
+    session: &'a str,
+    anomaly: bool,
+    score: f64,
+    reason: Option<&'a str>,
+    first_line: u64,
+    last_line: u64,
+    lines: u64,
+}
+
+fn write_sessions(out: &mut impl Write, closed: &[turbolog::session::ClosedSession]) -> Result<(), CliError> {
+    for c in closed {
+        let row = SessionRow {
+            session: &c.id,
+            anomaly: c.verdict.anomaly,
+            score: (c.verdict.score as f64 * 1000.0).round() / 1000.0,
+            reason: c.verdict.reason.as_deref(),
+            first_line: c.first_line,
+            last_line: c.last_line,
+            lines: c.lines,
+        };
+        serde_json::to_writer(&mut *out, &row)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
 
 /// One line of `--format jsonl`. A public contract: see README "JSONL output".
 #[derive(Serialize)]
@@ -52,6 +84,8 @@ struct Row<'a> {
 
 pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     let mut session = args.engine.session()?;
+    let mut sessions = args.sessions.start(args.engine.state.as_deref(), !args.engine.frozen)?;
+    let mut closed = Vec::new();
     let explainer = args.explain.start(args.engine.state.as_deref())?;
     let mut explain_ids: Vec<u32> = Vec::new();
     let mut explain_seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
@@ -70,7 +104,15 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         }
         let Some(line) = lines.next_line()? else { break };
         n += 1;
-        let verdict = turbolog::host::ndjson::with_message(line, &args.message_keys, |m, level| session.engine.process_bytes_with(m.as_bytes(), level));
+        let object = turbolog::host::ndjson::parse_object(line).and_then(Result::ok);
+        let record = object.as_ref().and_then(|o| turbolog::host::ndjson::record(o, &args.message_keys));
+        let (message, level) = record.as_ref().map_or((line, None), |r| (r.message.as_ref(), r.level));
+        let verdict = session.engine.process_bytes_with(message.as_bytes(), level);
+        if let Some(s) = &mut sessions {
+            let id = s.id_of(message, object.as_ref());
+            s.tracker.record(id.as_deref(), verdict.template_id, n, &session.engine);
+            s.tracker.take_closed(&mut closed);
+        }
         session.after_record();
         let engine = &session.engine;
         reason.clear();
@@ -109,14 +151,30 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
                 };
                 serde_json::to_writer(&mut out, &row)?;
                 out.write_all(b"\n")?;
+                write_sessions(&mut out, &closed)?;
             }
             Format::Text => {
                 if verdict.anomaly {
                     report.add(n, line, &verdict, &reason);
                 }
+                report.add_sessions(&closed);
                 if progress && n % 100_000 == 0 {
                     eprint!("\r  {n} lines, {anomalies} anomalies…");
                 }
+            }
+        }
+    }
+    if let Some(s) = &mut sessions {
+        s.tracker.close_all(&session.engine);
+        s.tracker.take_closed(&mut closed);
+        match args.format {
+            Format::Jsonl => write_sessions(&mut out, &closed)?,
+            Format::Text => report.add_sessions(&closed),
+        }
+        report.session_totals(s.tracker.total_closed, s.tracker.total_anomalous);
+        if let (Some(dir), false) = (&args.engine.state, args.engine.frozen) {
+            if let Err(e) = s.save(dir) {
+                eprintln!("turbolog: warning: {e}; session profiles of this run are not kept");
             }
         }
     }
@@ -154,5 +212,6 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         explaining::summary(x);
     }
     session.report_limit();
-    Ok(if anomalies > 0 { 1 } else { 0 })
+    let anomalous_sessions = sessions.as_ref().map_or(0, |s| s.tracker.total_anomalous);
+    Ok(if anomalies > 0 || anomalous_sessions > 0 { 1 } else { 0 })
 }

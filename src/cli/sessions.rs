@@ -1,0 +1,84 @@
+//! The session options the commands share, and the per-run session state.
+
+use std::path::Path;
+
+use clap::Args;
+use turbolog::session::{SessionConfig, SessionKey, Tracker};
+use turbolog::store::sessions_file;
+
+#[derive(Args, Clone, Debug, Default)]
+pub struct SessionArgs {
+    /// Records whose message matches this regular expression (first match) form a session with
+    /// that id, judged when it closes: e.g. `blk_-?[0-9]+`, `req-[0-9a-f-]+`.
+    #[arg(long, value_name = "REGEX", conflicts_with = "session_field")]
+    pub session_key: Option<String>,
+    /// JSON records: the field holding the session id (e.g. `trace_id`).
+    #[arg(long, value_name = "FIELD")]
+    pub session_field: Option<String>,
+    /// A session with no record for this many records closes.
+    #[arg(long, value_name = "RECORDS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_idle: u64,
+    /// A session open for this many records closes whatever comes (0 = no limit).
+    #[arg(long, value_name = "RECORDS", default_value_t = 0)]
+    pub session_max: u64,
+    /// Open sessions at most; past it the least recently seen are closed and judged.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_sessions: u64,
+}
+
+pub struct Sessions {
+    pub key: SessionKey,
+    pub tracker: Tracker,
+}
+
+impl SessionArgs {
+    pub fn key(&self) -> Result<Option<SessionKey>, String> {
+        match (&self.session_key, &self.session_field) {
+            (Some(p), _) => SessionKey::pattern(p).map(Some),
+            (None, Some(f)) => SessionKey::field(f).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Session tracking when a key is given; profiles learned before come from `state`.
+    pub fn start(&self, state: Option<&Path>, learning: bool) -> Result<Option<Sessions>, String> {
+        let Some(key) = self.key()? else { return Ok(None) };
+        let profile = match state {
+            Some(dir) => {
+                let (p, warning) = sessions_file::load(dir);
+                if let Some(w) = warning {
+                    eprintln!("turbolog: warning: {w}");
+                }
+                p
+            }
+            None => Default::default(),
+        };
+        let config = SessionConfig {
+            idle_records: self.session_idle,
+            max_records: self.session_max,
+            max_sessions: self.max_sessions as usize,
+            report_normal: false,
+        };
+        let mut tracker = Tracker::new(config, profile);
+        tracker.set_learning(learning);
+        Ok(Some(Sessions { key, tracker }))
+    }
+}
+
+impl Sessions {
+    /// The session id of a record: from its message, or from its JSON field.
+    pub fn id_of<'a>(&self, message: &'a str, record: Option<&'a serde_json::Map<String, serde_json::Value>>) -> Option<std::borrow::Cow<'a, str>> {
+        match self.key.field_name() {
+            None => self.key.find(message).map(std::borrow::Cow::Borrowed),
+            Some(f) => match record?.get(f)? {
+                serde_json::Value::String(s) if !s.is_empty() => Some(std::borrow::Cow::Borrowed(s.as_str())),
+                serde_json::Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
+                _ => None,
+            },
+        }
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        sessions_file::save(dir, self.tracker.profile()).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,70 @@
+//! Where a record's session id is: the first match of a regular expression in the message, or
+//! a field of a structured record.
+
+use regex::Regex;
+
+#[derive(Clone, Debug)]
+pub enum SessionKey {
+    /// First match in the message (`blk_-?[0-9]+`, `req-[0-9a-f-]+`).
+    Pattern(Regex),
+    /// A field of a JSON / Fluent Bit record (`trace_id`).
+    Field(String),
+}
+
+impl PartialEq for SessionKey {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (SessionKey::Pattern(a), SessionKey::Pattern(b)) => a.as_str() == b.as_str(),
+            (SessionKey::Field(a), SessionKey::Field(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl SessionKey {
+    /// A pattern; a bad one, or one that matches the empty string, is an error that says so.
+    pub fn pattern(p: &str) -> Result<SessionKey, String> {
+        let re = Regex::new(p).map_err(|e| format!("session key {p:?} is not a valid regular expression: {e}"))?;
+        if re.is_match("") {
+            return Err(format!("session key {p:?} matches an empty string: every record would be one session; make it match an id (e.g. blk_-?[0-9]+)"));
+        }
+        Ok(SessionKey::Pattern(re))
+    }
+
+    pub fn field(name: &str) -> Result<SessionKey, String> {
+        if name.trim().is_empty() {
+            return Err("session field must name a field".into());
+        }
+        Ok(SessionKey::Field(name.trim().to_string()))
+    }
+
+    /// The id in a message (for [`SessionKey::Pattern`]).
+    pub fn find<'a>(&self, message: &'a str) -> Option<&'a str> {
+        match self {
+            SessionKey::Pattern(re) => re.find(message).map(|m| m.as_str()),
+            SessionKey::Field(_) => None,
+        }
+    }
+
+    pub fn field_name(&self) -> Option<&str> {
+        match self {
+            SessionKey::Field(f) => Some(f),
+            SessionKey::Pattern(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_find_the_first_id_and_bad_ones_are_refused() {
+        let k = SessionKey::pattern(r"blk_-?[0-9]+").unwrap();
+        assert_eq!(k.find("Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106"), Some("blk_-1608999687919862906"));
+        assert_eq!(k.find("no id here"), None);
+        assert!(SessionKey::pattern("(").unwrap_err().contains("not a valid regular expression"));
+        assert!(SessionKey::pattern("x*").unwrap_err().contains("empty string"));
+        assert!(SessionKey::field(" ").is_err());
+    }
+}

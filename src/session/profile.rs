@@ -1,0 +1,249 @@
+//! What normal sessions contain: how many sessions hold each template, and which pairs of
+//! templates come in equal numbers (as Invariant Mining finds count relations, bounded here to
+//! the first [`TRACKED`] templates sessions use). A closing session is judged against it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Templates whose pairwise counts are tracked (the first ones seen in sessions).
+pub const TRACKED: usize = 32;
+/// Sessions a profile needs before its verdicts mean anything.
+pub const MIN_SESSIONS: u64 = 50;
+/// "Nearly every session has it": missing it is evidence.
+const ALWAYS: f64 = 0.97;
+/// "Almost no session has it": having it is evidence.
+const RARE: f64 = 0.02;
+/// Sessions a pair must have been seen in before its relation counts.
+const MIN_PAIR: u64 = 30;
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    pub sessions: u64,
+    /// Template id → sessions that contain it.
+    pub with: BTreeMap<u32, u64>,
+    /// The templates whose pairs are tracked, in the order they were first seen.
+    pub tracked: Vec<u32>,
+    /// For tracked i < j, at `i * TRACKED + j`: sessions holding either, and those holding both in
+    /// equal numbers.
+    pub either: Vec<u64>,
+    pub equal: Vec<u64>,
+    /// Template id → sum over sessions of where it first came, from 0 (first) to 1 (last): its
+    /// mean says whether an event usually comes early or late in a session.
+    #[serde(default)]
+    pub position: BTreeMap<u32, f64>,
+    /// Records between two records of the same session, in power-of-two buckets: how long a
+    /// session may go quiet and still be under way.
+    #[serde(default)]
+    pub gaps: Vec<u64>,
+}
+
+/// The verdict on a closed session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionVerdict {
+    pub anomaly: bool,
+    pub score: f32,
+    /// Why, in words; `None` when normal (or not judged: too few sessions known).
+    pub reason: Option<String>,
+}
+
+impl Profile {
+    fn slot(&mut self, t: u32) -> Option<usize> {
+        if let Some(i) = self.tracked.iter().position(|&x| x == t) {
+            return Some(i);
+        }
+        if self.tracked.len() < TRACKED {
+            self.tracked.push(t);
+            if self.either.is_empty() {
+                self.either = vec![0; TRACKED * TRACKED];
+                self.equal = vec![0; TRACKED * TRACKED];
+            }
+            return Some(self.tracked.len() - 1);
+        }
+        None
+    }
+
+    /// Learns one session: `counts` is (template, times) with every template once.
+    pub fn add(&mut self, counts: &[(u32, u32)]) {
+        self.sessions += 1;
+        let last = counts.len().saturating_sub(1).max(1) as f64;
+        for (i, &(t, _)) in counts.iter().enumerate() {
+            *self.with.entry(t).or_insert(0) += 1;
+            *self.position.entry(t).or_insert(0.0) += i as f64 / last;
+            self.slot(t);
+        }
+        let n = self.tracked.len();
+        for i in 0..n {
+            for j in i + 1..n {
+                let (a, b) = (count_of(counts, self.tracked[i]), count_of(counts, self.tracked[j]));
+                if a > 0 || b > 0 {
+                    self.either[i * TRACKED + j] += 1;
+                    if a == b {
+                        self.equal[i * TRACKED + j] += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One gap (in records) between two records of a session.
+    pub fn add_gap(&mut self, records: u64) {
+        if self.gaps.is_empty() {
+            self.gaps = vec![0; 64];
+        }
+        self.gaps[(64 - records.leading_zeros() as usize).min(63)] += 1;
+    }
+
+    /// A gap that at most 1% of gaps exceed (its bucket's upper bound); `None` with too few known.
+    pub fn long_gap(&self) -> Option<u64> {
+        let total: u64 = self.gaps.iter().sum();
+        if total < 100 {
+            return None;
+        }
+        let mut seen = 0;
+        for (b, &n) in self.gaps.iter().enumerate() {
+            seen += n;
+            if seen * 100 >= total * 99 {
+                return Some(if b >= 63 { u64::MAX } else { (1u64 << b).saturating_sub(1).max(1) });
+            }
+        }
+        None
+    }
+
+    /// Where a template usually first comes in a session (0 first … 1 last); unknown → 1.
+    fn mean_position(&self, t: u32) -> f64 {
+        match (self.position.get(&t), self.with.get(&t)) {
+            (Some(sum), Some(&n)) if n > 0 => sum / n as f64,
+            _ => 1.0,
+        }
+    }
+
+    /// Judges a session. `learned_it`: the session is already in the profile (it is then left
+    /// out of the figures it is compared with). `unfinished`: it was cut by the end of input, so
+    /// an event that usually comes later than everything it has may simply not have come yet.
+    /// `text_of` names a template.
+    pub fn judge(&self, counts: &[(u32, u32)], learned_it: bool, unfinished: bool, text_of: &dyn Fn(u32) -> String) -> SessionVerdict {
+        let own = learned_it as u64;
+        let n = self.sessions.saturating_sub(own);
+        if n < MIN_SESSIONS {
+            return SessionVerdict { anomaly: false, score: 0.0, reason: None };
+        }
+        let mut best: Option<(f64, String)> = None;
+        let mut offer = |score: f64, why: String| {
+            if best.as_ref().map_or(true, |(s, _)| score > *s) {
+                best = Some((score, why));
+            }
+        };
+        let horizon = if unfinished { counts.iter().map(|&(t, _)| self.mean_position(t)).fold(0.0, f64::max) } else { f64::INFINITY };
+        // an event nearly every session has is missing
+        for (&t, &with) in &self.with {
+            let has = count_of(counts, t) > 0;
+            if !has && self.mean_position(t) > horizon {
+                continue; // it comes later than anything this unfinished session reached
+            }
+            let p = (with - (has as u64 & own)) as f64 / n as f64;
+            if !has && p >= ALWAYS {
+                offer(0.5 + 0.5 * p, format!("missing \"{}\" (present in {} of sessions)", text_of(t), percent(p)));
+            }
+        }
+        // an event (almost) no session has
+        for &(t, _) in counts {
+            let with = self.with.get(&t).copied().unwrap_or(0).saturating_sub(own);
+            let p = with as f64 / n as f64;
+            if p < RARE {
+                let why = if with == 0 {
+                    format!("\"{}\" never seen in a session before", text_of(t))
+                } else {
+                    format!("\"{}\" (present in only {} of sessions)", text_of(t), percent(p))
+                };
+                offer(0.5 + 0.5 * (1.0 - p / RARE) * 0.9, why);
+            }
+        }
+        // two events that come in equal numbers do not
+        let k = self.tracked.len();
+        for i in 0..k {
+            for j in i + 1..k {
+                let (ti, tj) = (self.tracked[i], self.tracked[j]);
+                let (a, b) = (count_of(counts, ti), count_of(counts, tj));
+                if (a == 0 && b == 0) || a == b || a == 0 || b == 0 {
+                    continue; // a missing event is said above, in plainer words
+                }
+                let either = self.either[i * TRACKED + j].saturating_sub(own);
+                let equal = self.equal[i * TRACKED + j]; // a session with a != b never added to it
+                if either < MIN_PAIR {
+                    continue;
+                }
+                let p = equal.min(either) as f64 / either as f64;
+                if p >= ALWAYS {
+                    offer(0.5 + 0.45 * p, format!("{a} × \"{}\" but {b} × \"{}\" (equal in {} of sessions)", text_of(ti), text_of(tj), percent(p)));
+                }
+            }
+        }
+        match best {
+            Some((score, why)) => SessionVerdict { anomaly: true, score: score.min(1.0) as f32, reason: Some(why) },
+            None => SessionVerdict { anomaly: false, score: 0.1, reason: None },
+        }
+    }
+}
+
+fn count_of(counts: &[(u32, u32)], t: u32) -> u32 {
+    counts.iter().find(|c| c.0 == t).map_or(0, |c| c.1)
+}
+
+/// `0.9973` → `99.7%`
+fn percent(p: f64) -> String {
+    format!("{:.1}%", p * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: u32) -> String {
+        ["receiving", "allocate", "responder", "received"][t as usize].to_string()
+    }
+
+    fn normal_profile() -> Profile {
+        let mut p = Profile::default();
+        for i in 0..200 {
+            let extra = if i % 50 == 0 { vec![(3, 3)] } else { vec![(3, 3)] };
+            let mut c = vec![(0, 3), (1, 1), (2, 3)];
+            c.extend(extra);
+            p.add(&c);
+        }
+        p
+    }
+
+    #[test]
+    fn a_missing_step_a_new_event_and_a_broken_count_are_said() {
+        let p = normal_profile();
+        let ok = p.judge(&[(0, 3), (1, 1), (2, 3), (3, 3)], false, false, &text);
+        assert!(!ok.anomaly, "{ok:?}");
+        let missing = p.judge(&[(0, 3), (1, 1), (3, 3)], false, false, &text);
+        assert_eq!(missing.reason.as_deref(), Some("missing \"responder\" (present in 100.0% of sessions)"));
+        // cut by the end of input: a step that usually comes last may not have come yet…
+        assert!(!p.judge(&[(0, 3), (1, 1), (2, 3)], false, true, &text).anomaly);
+        // …but one that usually comes before what it has is missing all the same
+        assert!(p.judge(&[(0, 3), (1, 1), (3, 3)], false, true, &text).anomaly);
+        let unequal = p.judge(&[(0, 3), (1, 1), (2, 2), (3, 3)], false, false, &text);
+        assert!(unequal.anomaly);
+        assert!(unequal.reason.unwrap().contains("× \"responder\""), );
+        let novel = p.judge(&[(0, 3), (1, 1), (2, 3), (3, 3), (9, 1)], false, false, &|t| if t == 9 { "oops".into() } else { text(t) });
+        assert_eq!(novel.reason.as_deref(), Some("\"oops\" never seen in a session before"));
+    }
+
+    #[test]
+    fn too_few_sessions_judge_nothing_and_a_session_is_left_out_of_its_own_figures() {
+        let mut p = Profile::default();
+        for _ in 0..10 {
+            p.add(&[(0, 1)]);
+        }
+        assert_eq!(p.judge(&[(1, 1)], false, false, &text).reason, None);
+        let mut q = normal_profile();
+        let odd = [(0, 3), (1, 1), (2, 3), (3, 3), (5, 1)];
+        q.add(&odd);
+        // the one session with template 5 is itself: it counts as never seen before
+        let v = q.judge(&odd, true, false, &|t| if t == 5 { "five".into() } else { text(t) });
+        assert_eq!(v.reason.as_deref(), Some("\"five\" never seen in a session before"));
+    }
+}

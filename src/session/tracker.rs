@@ -1,0 +1,183 @@
+//! Open sessions: a few counters each, closed when idle, too long, evicted or at the end of
+//! input, then judged against the [`Profile`] (and, when learning, added to it).
+
+use std::collections::HashMap;
+
+use crate::detect::engine::Engine;
+use crate::session::profile::{Profile, SessionVerdict};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionConfig {
+    /// A session with no record for this many records is closed.
+    pub idle_records: u64,
+    /// A session open for this many records is closed whatever comes (0 = no limit).
+    pub max_records: u64,
+    /// Open sessions at most; past it the least recently seen are closed and judged.
+    pub max_sessions: usize,
+    /// Report normal sessions too (by default only anomalous ones go out).
+    pub report_normal: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { idle_records: 10_000, max_records: 0, max_sessions: 100_000, report_normal: false }
+    }
+}
+
+struct Open {
+    first_record: u64,
+    last_record: u64,
+    first_line: u64,
+    last_line: u64,
+    lines: u64,
+    /// (template, times), one entry per template.
+    counts: Vec<(u32, u32)>,
+}
+
+/// A session that closed, with its verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosedSession {
+    pub id: String,
+    pub first_line: u64,
+    pub last_line: u64,
+    pub lines: u64,
+    pub verdict: SessionVerdict,
+}
+
+pub struct Tracker {
+    config: SessionConfig,
+    open: HashMap<Box<str>, Open>,
+    profile: Profile,
+    /// Learn profiles from closing sessions (off with `--frozen`).
+    learning: bool,
+    records: u64,
+    closed: Vec<ClosedSession>,
+    /// Gaps between records of a session in this stream (its pace, learned even when frozen: a
+    /// baseline from a sparser file says nothing of how quiet sessions go here).
+    pace: Profile,
+    /// Sessions closed so far, and how many were anomalous.
+    pub total_closed: u64,
+    pub total_anomalous: u64,
+}
+
+/// How often (in records) idle and overlong sessions are looked for.
+const SWEEP_EVERY: u64 = 1024;
+
+impl Tracker {
+    pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
+        Tracker { config, open: HashMap::new(), profile, learning: true, records: 0, closed: Vec::new(), pace: Profile::default(), total_closed: 0, total_anomalous: 0 }
+    }
+
+    pub fn set_learning(&mut self, on: bool) {
+        self.learning = on;
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    pub fn open_sessions(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Every record passes here (with its session id, if it has one): the record clock advances
+    /// and, now and then, idle sessions close.
+    pub fn record(&mut self, id: Option<&str>, template: u32, line: u64, engine: &Engine) {
+        self.records += 1;
+        if let Some(id) = id {
+            let now = self.records;
+            match self.open.get_mut(id) {
+                Some(s) => {
+                    if self.learning {
+                        self.profile.add_gap(now - s.last_record);
+                    }
+                    self.pace.add_gap(now - s.last_record);
+                    s.last_record = now;
+                    s.last_line = line;
+                    s.lines += 1;
+                    match s.counts.iter_mut().find(|c| c.0 == template) {
+                        Some(c) => c.1 += 1,
+                        None => s.counts.push((template, 1)),
+                    }
+                }
+                None => {
+                    if self.open.len() >= self.config.max_sessions {
+                        self.evict(engine);
+                    }
+                    self.open.insert(
+                        id.into(),
+                        Open { first_record: now, last_record: now, first_line: line, last_line: line, lines: 1, counts: vec![(template, 1)] },
+                    );
+                }
+            }
+        }
+        if self.records % SWEEP_EVERY == 0 {
+            self.sweep(engine);
+        }
+    }
+
+    /// Closes the sessions idle for too long or open for too long.
+    fn sweep(&mut self, engine: &Engine) {
+        let now = self.records;
+        let (idle, max) = (self.config.idle_records, self.config.max_records);
+        let done: Vec<Box<str>> = self
+            .open
+            .iter()
+            .filter(|(_, s)| now - s.last_record > idle || (max > 0 && now - s.first_record >= max))
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.close(done, false, engine);
+    }
+
+    /// Past `max_sessions`: the least recently seen tenth is closed (amortised: one scan for many).
+    fn evict(&mut self, engine: &Engine) {
+        let mut ages: Vec<(u64, Box<str>)> = self.open.iter().map(|(k, s)| (s.last_record, k.clone())).collect();
+        ages.sort_unstable();
+        let n = (self.open.len() / 10).max(1);
+        self.close(ages.into_iter().take(n).map(|(_, k)| k).collect(), true, engine);
+    }
+
+    /// End of input: every open session closes. One quiet for longer than sessions usually go
+    /// quiet has ended; the others may be cut short (see [`Profile::judge`]).
+    pub fn close_all(&mut self, engine: &Engine) {
+        let long = self.pace.long_gap().or_else(|| self.profile.long_gap()).unwrap_or(u64::MAX);
+        let now = self.records;
+        let all: Vec<(Box<str>, bool)> = self.open.iter().map(|(k, s)| (k.clone(), now - s.last_record <= long)).collect();
+        self.close_batch(all, engine);
+    }
+
+    /// Closes `ids`, all ended or all cut short (eviction).
+    fn close(&mut self, ids: Vec<Box<str>>, unfinished: bool, engine: &Engine) {
+        self.close_batch(ids.into_iter().map(|k| (k, unfinished)).collect(), engine);
+    }
+
+    /// Closes sessions as one batch: all are learned first (when learning), then each is judged
+    /// with itself left out of the figures. The flag: cut short rather than ended.
+    fn close_batch(&mut self, mut ids: Vec<(Box<str>, bool)>, engine: &Engine) {
+        if ids.is_empty() {
+            return;
+        }
+        ids.sort_by_key(|(k, _)| self.open.get(k).map_or(0, |s| s.first_record));
+        let sessions: Vec<(Box<str>, bool, Open)> = ids.into_iter().filter_map(|(k, u)| self.open.remove(&k).map(|s| (k, u, s))).collect();
+        if self.learning {
+            for (_, _, s) in &sessions {
+                self.profile.add(&s.counts);
+            }
+        }
+        let text_of = |t: u32| engine.template_text(t).to_string();
+        for (id, unfinished, s) in sessions {
+            let verdict = self.profile.judge(&s.counts, self.learning, unfinished, &text_of);
+            self.total_closed += 1;
+            self.total_anomalous += verdict.anomaly as u64;
+            if verdict.anomaly || self.config.report_normal {
+                self.closed.push(ClosedSession { id: id.into(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, verdict });
+            }
+        }
+    }
+
+    /// Sessions closed since the last call, oldest first.
+    pub fn take_closed(&mut self, out: &mut Vec<ClosedSession>) {
+        out.clear();
+        std::mem::swap(out, &mut self.closed);
+    }
+}
