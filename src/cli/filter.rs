@@ -37,6 +37,10 @@ pub struct FilterArgs {
     /// their template (the first ones of a template go out without it: nothing waits).
     #[command(flatten)]
     pub explain: ExplainArgs,
+    /// A closed session's verdict is appended as a record of its own:
+    /// `{"turbolog_session": ID, "anomaly": true, "anomaly_score", "anomaly_reason", …}`.
+    #[command(flatten)]
+    pub sessions: super::sessions::SessionArgs,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -56,6 +60,17 @@ impl Fields {
     }
 }
 
+fn write_session_records(out: &mut impl Write, closed: &[turbolog::session::ClosedSession]) -> io::Result<()> {
+    let mut line = String::new();
+    for c in closed {
+        line.clear();
+        ndjson::session_record(&mut line, c);
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 struct Counters {
     malformed: u64,
@@ -72,6 +87,9 @@ pub fn run(args: FilterArgs) -> Result<u8, CliError> {
     let mut tagger = LineTagger::new(args.message_keys.clone(), args.only_anomalies, args.fields.policy());
     tagger.explainer = args.explain.start(args.engine.state.as_deref())?.map(std::sync::Arc::new);
     let keeps_state = args.engine.state.as_ref().filter(|_| !args.engine.frozen);
+    let mut sessions = args.sessions.start(args.engine.state.as_deref(), !args.engine.frozen)?;
+    tagger.session_key = sessions.as_ref().map(|s| s.key.clone());
+    let mut closed = Vec::new();
     let save_explanations = |tagger: &LineTagger| {
         if let (Some(x), Some(dir)) = (&tagger.explainer, keeps_state) {
             if let Err(e) = x.save(dir) {
@@ -88,8 +106,9 @@ pub fn run(args: FilterArgs) -> Result<u8, CliError> {
         let Some(line) = lines.next_line()? else { break };
         n += 1;
         buf.clear();
+        let mut tagged = None;
         match tagger.tag_line(line, &mut session.engine, &mut buf) {
-            Outcome::Tagged(_) => {}
+            Outcome::Tagged(v) => tagged = Some(v.template_id),
             Outcome::Malformed(e) => {
                 counters.malformed += 1;
                 if counters.malformed == 1 {
@@ -104,11 +123,29 @@ pub fn run(args: FilterArgs) -> Result<u8, CliError> {
             buf.push('\n');
             out.write_all(buf.as_bytes())?;
         }
+        if let (Some(s), Some(template)) = (&mut sessions, tagged) {
+            s.tracker.record(tagger.session_id.as_deref(), template, n, &session.engine);
+            s.tracker.take_closed(&mut closed);
+            write_session_records(&mut out, &closed)?;
+        }
         if args.window > 0.0 && last_seal.elapsed().as_secs_f64() >= args.window {
             out.flush()?;
             session.seal_quietly();
             save_explanations(&tagger);
+            if let (Some(s), Some(dir)) = (&sessions, keeps_state) {
+                if let Err(e) = s.save(dir) {
+                    eprintln!("turbolog: warning: {e}; session profiles are saved at the next window");
+                }
+            }
             last_seal = std::time::Instant::now();
+        }
+    }
+    if let Some(s) = &mut sessions {
+        s.tracker.close_all(&session.engine);
+        s.tracker.take_closed(&mut closed);
+        write_session_records(&mut out, &closed)?;
+        if let Some(dir) = keeps_state {
+            s.save(dir)?;
         }
     }
     out.flush()?;

@@ -33,6 +33,10 @@ pub struct ScanArgs {
     pub explain: ExplainArgs,
     #[command(flatten)]
     pub sessions: SessionArgs,
+    /// Print candidate session keys (id-like tokens that recur across lines of different
+    /// templates) with counts, instead of the report.
+    #[arg(long)]
+    pub suggest_session_keys: bool,
     /// With --explain: how long to wait at the end for the answers about the top templates.
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
     pub explain_wait: f64,
@@ -86,6 +90,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     let mut session = args.engine.session()?;
     let mut sessions = args.sessions.start(args.engine.state.as_deref(), !args.engine.frozen)?;
     let mut closed = Vec::new();
+    let mut suggester = args.suggest_session_keys.then(turbolog::session::suggest::Suggester::default);
     let explainer = args.explain.start(args.engine.state.as_deref())?;
     let mut explain_ids: Vec<u32> = Vec::new();
     let mut explain_seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
@@ -108,6 +113,10 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         let record = object.as_ref().and_then(|o| turbolog::host::ndjson::record(o, &args.message_keys));
         let (message, level) = record.as_ref().map_or((line, None), |r| (r.message.as_ref(), r.level));
         let verdict = session.engine.process_bytes_with(message.as_bytes(), level);
+        if let Some(g) = &mut suggester {
+            g.observe(message, verdict.template_id);
+            continue;
+        }
         if let Some(s) = &mut sessions {
             let id = s.id_of(message, object.as_ref());
             s.tracker.record(id.as_deref(), verdict.template_id, n, &session.engine);
@@ -163,6 +172,20 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
                 }
             }
         }
+    }
+    if let Some(g) = &suggester {
+        let candidates = g.candidates();
+        if candidates.is_empty() {
+            writeln!(out, "no id-like tokens recur across lines of different templates: no session key to suggest")?;
+        } else {
+            writeln!(out, "{:<40} {:>9} {:>22} {:>9}", "candidate --session-key", "ids", "ids in 2+ templates", "lines")?;
+            for c in candidates.iter().take(10) {
+                writeln!(out, "{:<40} {:>9} {:>22} {:>9}", c.pattern, c.ids, c.across_templates, c.lines)?;
+            }
+        }
+        out.flush()?;
+        session.seal()?;
+        return Ok(0);
     }
     if let Some(s) = &mut sessions {
         s.tracker.close_all(&session.engine);

@@ -111,20 +111,27 @@ pub struct LineTagger {
     /// Asks about anomalous templates; its answers ride on later anomalies of the template as
     /// `anomaly_explanation`.
     pub explainer: Option<std::sync::Arc<Explainer>>,
+    /// Where a record's session id is; the id of the last record tagged is in `session_id`.
+    pub session_key: Option<crate::session::SessionKey>,
+    pub session_id: Option<String>,
     reason: String,
 }
 
 impl LineTagger {
     pub fn new(keys: Vec<String>, only_anomalies: bool, policy: FieldPolicy) -> Self {
-        LineTagger { keys, only_anomalies, policy, explainer: None, reason: String::new() }
+        LineTagger { keys, only_anomalies, policy, explainer: None, session_key: None, session_id: None, reason: String::new() }
     }
 
     /// Scores `line` and appends what is to be written out (without a newline) to `out`;
     /// appends nothing for a record that is dropped.
     pub fn tag_line(&mut self, line: &str, engine: &mut Engine, out: &mut String) -> Outcome {
+        self.session_id = None;
         match parse_object(line) {
             None => {
                 let v = engine.process_line(line);
+                if let Some(k) = &self.session_key {
+                    self.session_id = k.find(line).map(String::from);
+                }
                 if self.keep(&v) {
                     let explanation = self.explanation(&v, line, engine);
                     let mut obj = Map::new();
@@ -148,6 +155,16 @@ impl LineTagger {
                 }
                 Some(r) => {
                     let v = engine.process_bytes_with(r.message.as_bytes(), r.level);
+                    if let Some(k) = &self.session_key {
+                        self.session_id = match k.field_name() {
+                            None => k.find(&r.message).map(String::from),
+                            Some(f) => match obj.get(f) {
+                                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                                Some(Value::Number(n)) => Some(n.to_string()),
+                                _ => None,
+                            },
+                        };
+                    }
                     drop(r);
                     if self.keep(&v) {
                         let message = message(&obj, &self.keys).unwrap_or(line);
@@ -199,6 +216,20 @@ fn reason_of<'a>(v: &Verdict, reason: &'a mut String) -> Option<&'a str> {
 
 fn score(v: &Verdict) -> f64 {
     (v.score as f64 * 1000.0).round() / 1000.0
+}
+
+/// A closed session's verdict as one NDJSON record of its own (what `filter` appends).
+pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
+    let v = serde_json::json!({
+        "turbolog_session": c.id,
+        "anomaly": c.verdict.anomaly,
+        "anomaly_score": (c.verdict.score as f64 * 1000.0).round() / 1000.0,
+        "anomaly_reason": c.verdict.reason,
+        "first_line": c.first_line,
+        "last_line": c.last_line,
+        "lines": c.lines,
+    });
+    out.push_str(&v.to_string());
 }
 
 /// Fast path: the input bytes stay as they were; the fields go before the closing brace.

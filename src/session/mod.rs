@@ -10,6 +10,7 @@
 
 pub mod key;
 pub mod profile;
+pub mod suggest;
 pub mod tracker;
 
 pub use key::SessionKey;
