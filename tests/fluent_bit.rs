@@ -155,3 +155,34 @@ fn processor_on_a_threaded_input_only_anomalies() {
     assert!(rows.iter().all(|r| r["anomaly"] == true), "only anomalies pass");
     assert!(dir.path().join("state/templates.tls").exists());
 }
+
+/// HDFS through a real Fluent Bit with a session key: anomalous blocks come out as records of
+/// their own (`turbolog_session`), beside the line records.
+#[test]
+fn session_verdicts_leave_fluent_bit_as_extra_records() {
+    let Some(bin) = fluent_bit() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path());
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/hdfs/HDFS_dev.log");
+    // the first 20 000 lines; blocks close when idle for 5 000 records
+    let text: String = std::fs::read_to_string(&src).unwrap().lines().take(20_000).map(|l| format!("{l}\n")).collect();
+    let log = dir.path().join("hdfs.log");
+    std::fs::write(&log, &text).unwrap();
+    let state = dir.path().join("state");
+    let conf = classic_conf(dir.path(), &log, &state, "    Session_Key blk_-?[0-9]+\n    Session_Idle 5000\n    Mode only_anomalies\n");
+    let (ok, out) = run(&bin, &plugin, &conf);
+    assert!(ok, "{out}");
+    let recs = records(&dir.path().join("out.jsonl"));
+    let sessions: Vec<_> = recs.iter().filter(|r| r.get("turbolog_session").is_some()).collect();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("fluent_bit: HDFS 20 000 lines through the plugin: {} session verdict records\n", sessions.len()).as_bytes(),
+    );
+    assert!(!sessions.is_empty(), "{out}");
+    for s in &sessions {
+        assert_eq!(s["anomaly"], true);
+        assert!(s["turbolog_session"].as_str().unwrap().starts_with("blk_"));
+        assert!(s["anomaly_reason"].is_string());
+    }
+    assert!(state.join("sessions.tls").exists(), "profiles kept in state_dir");
+}

@@ -34,6 +34,11 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "field_template", default: "template", description: "Name of the added template text field" },
     Property { name: "field_reason", default: "anomaly_reason", description: "Name of the added reason field (nil when normal)" },
     Property { name: "field_explanation", default: "anomaly_explanation", description: "Name of the explanation field, added to anomalies once the LLM has answered for their template (with explain on)" },
+    Property { name: "session_key", default: "", description: "Regular expression: records whose message matches it (first match) form a session with that id, e.g. blk_-?[0-9]+; a closed session's verdict is appended as a record of its own (turbolog_session, anomaly, anomaly_score, anomaly_reason) with the closing record's timestamp; only anomalous sessions" },
+    Property { name: "session_field", default: "", description: "Record field holding the session id (instead of session_key), e.g. trace_id" },
+    Property { name: "session_idle", default: "10000", description: "A session with no record for this many records closes and is judged" },
+    Property { name: "session_max", default: "0", description: "A session open for this many records closes whatever comes; 0 = no limit" },
+    Property { name: "max_sessions", default: "100000", description: "Open sessions at most; past it the least recently seen are closed and judged (memory stays bounded)" },
     Property { name: "model_path", default: "", description: "ONNX embedding model; not available in this version (must stay empty)" },
     Property { name: "explain", default: "false", description: "true: ask a local LLM about anomalous templates, in the background, one request per template; answers ride on later anomalies of the template and are kept in state_dir. On as well when explain_url is set" },
     Property { name: "explain_url", default: "", description: "LLM server, e.g. http://127.0.0.1:11434; empty = probe Ollama :11434, LM Studio :1234, llama.cpp :8080 on this machine" },
@@ -119,6 +124,8 @@ pub struct Settings {
     pub field_explanation: String,
     /// Explanations from a local LLM, when on.
     pub explain: Option<crate::explain::ExplainConfig>,
+    /// Sessions, when a key or field is set.
+    pub sessions: Option<(crate::session::SessionKey, crate::session::SessionConfig)>,
 }
 
 impl Default for Settings {
@@ -236,7 +243,29 @@ impl Settings {
         } else {
             None
         };
+        let session_key = match (get("session_key"), get("session_field")) {
+            ("", "") => None,
+            (k, "") => Some(crate::session::SessionKey::pattern(k).map_err(|e| format!("property session_key: {e}"))?),
+            ("", f) => Some(crate::session::SessionKey::field(f).map_err(|e| format!("property session_field: {e}"))?),
+            _ => return Err("properties session_key and session_field exclude each other: set one".into()),
+        };
+        let session_idle: u64 = parse_num("session_idle", get("session_idle"), "a positive whole number of records")?;
+        let max_sessions: usize = parse_num("max_sessions", get("max_sessions"), "a positive whole number")?;
+        if session_idle == 0 || max_sessions == 0 {
+            return Err("properties session_idle and max_sessions must be at least 1".into());
+        }
+        let sessions = session_key.map(|k| {
+            (k, crate::session::SessionConfig { idle_records: session_idle, max_records: 0, max_sessions, report_normal: false })
+        });
+        let sessions = match sessions {
+            Some((k, mut c)) => {
+                c.max_records = parse_num("session_max", get("session_max"), "a whole number of records")?;
+                Some((k, c))
+            }
+            None => None,
+        };
         Ok(Settings {
+            sessions,
             state_dir: match get("state_dir") {
                 "" => None,
                 v => Some(PathBuf::from(v)),
@@ -354,6 +383,12 @@ mod tests {
         let on = Settings::from_pairs([("explain_url", "http://127.0.0.1:8080")]).unwrap();
         assert_eq!(on.explain.unwrap().url.as_deref(), Some("http://127.0.0.1:8080"));
         assert!(Settings::default().explain.is_none());
+        assert!(err(&[("session_key", "(")]).contains("property session_key"));
+        assert!(err(&[("session_key", "x*")]).contains("empty string"));
+        assert!(err(&[("session_key", "blk_[0-9]+"), ("session_field", "id")]).contains("exclude each other"));
+        assert!(err(&[("session_idle", "0")]).contains("at least 1"));
+        let s = Settings::from_pairs([("session_field", "trace_id")]).unwrap();
+        assert_eq!(s.sessions.unwrap().0.field_name(), Some("trace_id"));
         assert!(err(&[("message_key", " , ")]).contains("at least one key"));
         let s = Settings::from_pairs([("Mode", "only_anomalies"), ("message_key", "body, text"), ("threshold", "0.7")]).unwrap();
         assert_eq!((s.mode, s.message_keys.clone(), s.threshold), (Mode::OnlyAnomalies, vec!["body".into(), "text".into()], Some(0.7)));

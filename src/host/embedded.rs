@@ -171,6 +171,21 @@ impl Embedded {
                 Some(Arc::new(crate::explain::Explainer::start(config.clone(), cached, worker_log)?))
             }
         };
+        let sessions = settings.sessions.as_ref().map(|(key, config)| {
+            let profile = match &settings.state_dir {
+                Some(dir) => {
+                    let (p, warning) = crate::store::sessions_file::load(dir);
+                    if let Some(w) = warning {
+                        log(LogLevel::Warn, &w);
+                    }
+                    p
+                }
+                None => Default::default(),
+            };
+            let mut tracker = crate::session::Tracker::new(config.clone(), profile);
+            tracker.set_learning(settings.learning);
+            crate::host::records::SessionTracking::new(key.clone(), tracker)
+        });
         let mut acks = AckWatch::default();
         if let Some(dir) = &settings.state_dir {
             apply_acks(&mut acks, dir, &mut engine, log);
@@ -184,7 +199,12 @@ impl Embedded {
             inner: Mutex::new(Inner {
                 sealed_records: engine.records(),
                 engine,
-                tagger: { let mut t = Tagger::default(); t.explainer = explainer.clone(); t },
+                tagger: {
+                    let mut t = Tagger::default();
+                    t.explainer = explainer.clone();
+                    t.sessions = sessions;
+                    t
+                },
                 out: MallocBuf::default(),
                 dirty: Vec::new(),
                 last_seal: Instant::now(),
@@ -309,6 +329,14 @@ impl Embedded {
                 e.to_string()
             })
         });
+        if self.settings.sessions.is_some() && self.settings.learning {
+            let profile = lock(&self.inner).tagger.sessions.as_ref().map(|s| s.tracker.profile().clone());
+            if let Some(p) = profile {
+                if let Err(e) = crate::store::sessions_file::save(dir, &p) {
+                    log(LogLevel::Warn, &format!("{e}; session profiles stay in memory and are saved at the next seal"));
+                }
+            }
+        }
         if let Some(x) = &self.explainer {
             if let Err(e) = x.save(dir) {
                 log(LogLevel::Warn, &format!("{e}; explanations stay in memory and are saved at the next seal"));

@@ -22,12 +22,28 @@ pub struct ChunkStats {
     pub anomalies: u64,
     pub dropped: u64,
     pub untouched: u64,
+    /// Session verdict records appended (see [`SessionTracking`]).
+    pub sessions: u64,
+}
+
+/// Sessions in a host's record stream: a closed session's verdict becomes a record of its own,
+/// after the record that closed it and with its timestamp.
+pub struct SessionTracking {
+    pub key: crate::session::SessionKey,
+    pub tracker: crate::session::Tracker,
+    closed: Vec<crate::session::ClosedSession>,
+}
+
+impl SessionTracking {
+    pub fn new(key: crate::session::SessionKey, tracker: crate::session::Tracker) -> Self {
+        SessionTracking { key, tracker, closed: Vec::new() }
+    }
 }
 
 impl ChunkStats {
     /// Whether the output differs from the input.
     pub fn modified(&self) -> bool {
-        self.tagged > 0 || self.dropped > 0
+        self.tagged > 0 || self.dropped > 0 || self.sessions > 0
     }
 }
 
@@ -40,6 +56,8 @@ thread_local! {
 /// Reusable buffers for tagging chunks: nothing is allocated per record once warm.
 #[derive(Default)]
 pub struct Tagger {
+    /// Sessions, when a key is configured.
+    pub sessions: Option<SessionTracking>,
     /// Asks about anomalous templates; answers ride on later anomalies (`field_explanation`).
     pub explainer: Option<std::sync::Arc<crate::explain::Explainer>>,
     entries: Vec<(usize, usize)>,
@@ -56,6 +74,33 @@ fn encoded_keys(names: &FieldNames) -> [Vec<u8>; 5] {
         let _ = rmp::encode::write_str(&mut key, name);
         key
     })
+}
+
+/// `[header, {"turbolog_session": id, "anomaly": …, "anomaly_score": …, "anomaly_reason": …,
+/// "first_line": …, "last_line": …, "lines": …}]` with the closing record's header bytes.
+fn session_record<O: OutBuf + std::io::Write>(out: &mut O, header: &[u8], c: &crate::session::ClosedSession) {
+    let _ = rmp::encode::write_array_len(out, 2);
+    out.extend_from_slice(header);
+    let _ = rmp::encode::write_map_len(out, 7);
+    let _ = rmp::encode::write_str(out, "turbolog_session");
+    let _ = rmp::encode::write_str(out, &c.id);
+    let _ = rmp::encode::write_str(out, "anomaly");
+    let _ = rmp::encode::write_bool(out, c.verdict.anomaly);
+    let _ = rmp::encode::write_str(out, "anomaly_score");
+    let _ = rmp::encode::write_f64(out, (c.verdict.score as f64 * 1000.0).round() / 1000.0);
+    let _ = rmp::encode::write_str(out, "anomaly_reason");
+    match &c.verdict.reason {
+        Some(r) => {
+            let _ = rmp::encode::write_str(out, r);
+        }
+        None => {
+            let _ = rmp::encode::write_nil(out);
+        }
+    }
+    for (k, v) in [("first_line", c.first_line), ("last_line", c.last_line), ("lines", c.lines)] {
+        let _ = rmp::encode::write_str(out, k);
+        let _ = rmp::encode::write_uint(out, v);
+    }
 }
 
 const GROUP_START: u32 = 0xFFFF_FFFF;
@@ -133,6 +178,8 @@ impl Tagger {
         let mut message: Option<(usize, &[u8])> = None; // (priority, bytes)
         let mut level: Option<(usize, Level)> = None; // (priority, level)
         let mut status: Option<u16> = None;
+        let session_field = self.sessions.as_ref().and_then(|s| s.key.field_name().map(|f| f.as_bytes().to_vec()));
+        let mut session_value: Option<std::borrow::Cow<'_, [u8]>> = None;
         for _ in 0..n {
             let entry_start = r.pos;
             let key = r.str_bytes()?;
@@ -161,7 +208,16 @@ impl Tagger {
                         level = found.map(|l| (prio, l)).or(level);
                         r.pos = value_start;
                     }
-                } else if record_fields::STATUS_KEYS.iter().any(|k| k.as_bytes() == key) {
+                }
+                if session_field.as_deref() == Some(key) {
+                    session_value = match r.str_bytes()? {
+                        Some(text) if !text.is_empty() => Some(std::borrow::Cow::Borrowed(text)),
+                        Some(_) => None,
+                        None => r.uint()?.map(|n| std::borrow::Cow::Owned(n.to_string().into_bytes())),
+                    };
+                    r.pos = value_start;
+                }
+                if record_fields::STATUS_KEYS.iter().any(|k| k.as_bytes() == key) {
                     let code = match r.str_bytes()? {
                         Some(text) => std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()),
                         None => r.uint()?,
@@ -185,7 +241,27 @@ impl Tagger {
                 engine.process_bytes_with(&self.scratch, level)
             }
         };
+        if let Some(st) = &mut self.sessions {
+            let id: Option<std::borrow::Cow<'_, str>> = match st.key.field_name() {
+                Some(_) => session_value.as_ref().map(|b| String::from_utf8_lossy(b)),
+                None => {
+                    let text = String::from_utf8_lossy(msg);
+                    st.key.find(&text).map(|m| std::borrow::Cow::Owned(m.to_string()))
+                }
+            };
+            st.tracker.record(id.as_deref(), v.template_id, engine.records(), engine);
+            st.tracker.take_closed(&mut st.closed);
+        }
+        let verdicts = |me: &mut Self, out: &mut O, stats: &mut ChunkStats| {
+            if let Some(st) = &me.sessions {
+                for c in &st.closed {
+                    session_record(out, &data[header_start..header_end], c);
+                    stats.sessions += 1;
+                }
+            }
+        };
         if settings.mode == Mode::OnlyAnomalies && !v.anomaly {
+            verdicts(self, out, stats);
             return Ok(Outcome::Dropped);
         }
         stats.tagged += 1;
@@ -257,6 +333,7 @@ impl Tagger {
             let _ = rmp::encode::write_str(out, &settings.field_explanation);
             let _ = rmp::encode::write_str(out, &text);
         }
+        verdicts(self, out, stats);
         Ok(Outcome::Written)
     }
 }

@@ -58,16 +58,19 @@ impl Suggester {
             per[*idx].0 += 1;
             per[*idx].1 += (templates.len() >= 2) as usize;
         }
-        // `blk_[0-9]+` and `blk_-?[0-9]+` are one kind of id (signed numbers): merged
+        // `blk_[0-9]+` and `blk_-?[0-9]+` (signed numbers), `req-[0-9]+` and `req-[0-9a-f]+` (hex
+        // that happens to hold no letter) are one kind of id: merged under the more general shape
+        let plain = |p: &str| p.replace("-?", "").replace("[0-9a-f]+", "[0-9]+");
+        let generality = |p: &str| p.matches("-?").count() + p.matches("[0-9a-f]+").count();
         let mut merged: Vec<Candidate> = Vec::new();
         for (i, &(ids, across)) in per.iter().enumerate() {
-            let plain = self.shapes[i].replace("-?", "");
-            match merged.iter_mut().find(|c| c.pattern.replace("-?", "") == plain) {
+            let key = plain(&self.shapes[i]);
+            match merged.iter_mut().find(|c| plain(&c.pattern) == key) {
                 Some(c) => {
                     c.ids += ids;
                     c.across_templates += across;
                     c.lines += self.lines[i];
-                    if self.shapes[i].contains("-?") {
+                    if generality(&self.shapes[i]) > generality(&c.pattern) {
                         c.pattern = self.shapes[i].clone();
                     }
                 }
@@ -104,7 +107,7 @@ fn shape(t: &str) -> Option<String> {
             let letters_before = start > 0 && b[start - 1].is_ascii_alphabetic();
             if digits {
                 out.push_str("[0-9]+");
-            } else if run.len() >= 6 && run.iter().any(u8::is_ascii_digit) && !letters_before {
+            } else if run.len() >= 4 && run.iter().any(u8::is_ascii_digit) && !letters_before {
                 out.push_str("[0-9a-f]+");
             } else {
                 // a word that happens to be hex-like (`added`, `cafe`): its letters as written,
@@ -147,6 +150,7 @@ mod tests {
         assert_eq!(shape("blk_-1608999687919862906").as_deref(), Some("blk_-?[0-9]+"));
         assert_eq!(shape("blk_38865049064139660").as_deref(), Some("blk_[0-9]+"));
         assert_eq!(shape("req-3fa85f64").as_deref(), Some("req-[0-9a-f]+"));
+        assert_eq!(shape("req-0004d").as_deref(), Some("req-[0-9a-f]+"));
         assert_eq!(shape("attempt_1445144423722_0020_m_000004_1026").as_deref(), Some("attempt_[0-9]+_[0-9]+_m_[0-9]+_[0-9]+"));
         assert_eq!(shape("10.0.0.1"), None);
         assert_eq!(shape("12345"), None);

@@ -1,0 +1,175 @@
+//! Sessions end to end: the CLI (scan, learn, filter, suggestions), and the C API a host such
+//! as Fluent Bit calls (the verdict as an extra record with the closing record's timestamp).
+
+use std::ffi::CString;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_turbolog"))
+}
+
+/// Requests of a web service, interleaved; `broken` ones never reach their last step.
+fn requests(n: usize, broken: &[usize]) -> String {
+    let mut out = String::new();
+    let steps = ["request started", "user authenticated", "query ran in 12 ms", "response sent with 200 bytes"];
+    for batch in (0..n).step_by(4) {
+        for step in 0..steps.len() {
+            for r in batch..(batch + 4).min(n) {
+                if step == 3 && broken.contains(&r) {
+                    continue;
+                }
+                out.push_str(&format!("2026-11-24T10:00:00Z INFO req-{r:05x} {}\n", steps[step]));
+            }
+        }
+    }
+    out
+}
+
+fn jsonl(out: &[u8]) -> Vec<serde_json::Value> {
+    std::str::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn scan(input: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("in.log");
+    std::fs::write(&log, input).unwrap();
+    let out = bin().args(["scan", "--format", "jsonl", "--session-key", "req-[0-9a-f]+"]).args(extra).arg(&log).output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    jsonl(&out.stdout)
+}
+
+#[test]
+fn a_session_that_skips_a_step_is_flagged_when_it_closes() {
+    let input = requests(400, &[77, 301]);
+    let rows = scan(&input, &[]);
+    // line objects keep their contract: one per input line, in order
+    let lines: Vec<_> = rows.iter().filter(|r| r.get("line").is_some()).collect();
+    assert_eq!(lines.len(), input.lines().count());
+    assert!(lines.windows(2).all(|w| w[0]["line"].as_u64() < w[1]["line"].as_u64()));
+    let sessions: Vec<_> = rows.iter().filter(|r| r.get("session").is_some()).collect();
+    let flagged: Vec<&str> = sessions.iter().filter(|s| s["anomaly"] == true).map(|s| s["session"].as_str().unwrap()).collect();
+    assert_eq!(flagged, ["req-0004d", "req-0012d"], "{sessions:?}");
+    let s = sessions.iter().find(|s| s["session"] == "req-0004d").unwrap();
+    assert_eq!(s["reason"], "missing \"<*> response sent with <*> <*>\" (present in 99.7% of sessions)");
+    assert_eq!(s["lines"], 3);
+    assert!(s.get("line").is_none() && s["first_line"].as_u64() < s["last_line"].as_u64());
+}
+
+#[test]
+fn sessions_close_when_idle_too_long_or_evicted_and_verdicts_follow_the_line_that_closed_them() {
+    let input = requests(400, &[201]);
+    // idle: a request is done after its 4 steps; 1024 records later a sweep closes it
+    let rows = scan(&input, &["--session-idle", "40"]);
+    let pos = rows.iter().position(|r| r["session"] == "req-000c9").expect("judged before the end");
+    assert!(pos < rows.len() - 10, "closed by idleness, mid-stream");
+    assert!(rows[pos - 1].get("line").is_some());
+    assert_eq!(rows[pos]["anomaly"], true);
+    // too long: every session closes after 3 records, before its last step: all look cut short
+    let rows = scan(&input, &["--session-max", "3"]);
+    assert!(rows.iter().filter(|r| r.get("session").is_some()).count() > 0);
+    // eviction: at most 2 open; the least recently seen are judged early, nothing is lost
+    let rows = scan(&input, &["--max-sessions", "2"]);
+    assert_eq!(rows.iter().filter(|r| r.get("line").is_some()).count(), input.lines().count());
+}
+
+#[test]
+fn a_learned_profile_is_kept_and_used_frozen() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let good = dir.path().join("good.log");
+    std::fs::write(&good, requests(200, &[])).unwrap();
+    let learn = bin().args(["learn", "--session-key", "req-[0-9a-f]+", "--state"]).arg(&state).arg(&good).output().unwrap();
+    assert!(learn.status.success(), "{learn:?}");
+    assert!(String::from_utf8_lossy(&learn.stderr).contains("learned 200 sessions"));
+    assert!(state.join("sessions.tls").exists());
+    // ten requests only: far too few to judge live, but the learned profile knows
+    let rows = scan(&requests(10, &[3]), &["--state", state.to_str().unwrap(), "--frozen"]);
+    let flagged: Vec<_> = rows.iter().filter(|r| r["anomaly"] == true && r.get("session").is_some()).collect();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0]["session"], "req-00003");
+    // without it, nothing is judged
+    assert!(scan(&requests(10, &[3]), &[]).iter().all(|r| r.get("session").is_none() || r["anomaly"] == false));
+}
+
+#[test]
+fn malformed_keys_are_clear_errors() {
+    for (key, says) in [("(", "not a valid regular expression"), ("x*", "matches an empty string")] {
+        let out = bin().args(["scan", "--session-key", key, "-"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{out:?}");
+    }
+}
+
+#[test]
+fn filter_appends_a_verdict_record_and_suggestions_find_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("in.log");
+    std::fs::write(&log, requests(200, &[50])).unwrap();
+    let out = bin().args(["filter", "--only-anomalies", "--session-key", "req-[0-9a-f]+"]).arg(&log).output().unwrap();
+    let recs = jsonl(&out.stdout);
+    let v: Vec<_> = recs.iter().filter(|r| r.get("turbolog_session").is_some()).collect();
+    assert_eq!(v.len(), 1, "{recs:?}");
+    assert_eq!(v[0]["turbolog_session"], "req-00032");
+    assert!(v[0]["anomaly_reason"].as_str().unwrap().starts_with("missing"));
+    let s = bin().args(["scan", "--suggest-session-keys"]).arg(&log).output().unwrap();
+    let text = String::from_utf8_lossy(&s.stdout);
+    assert_eq!(text.lines().nth(1).unwrap().split_whitespace().next(), Some("req-[0-9a-f]+"), "{text}");
+}
+
+// The C API, as a host calls it.
+extern "C" {
+    fn turbolog_new(config_json: *const std::os::raw::c_char) -> *mut std::ffi::c_void;
+    fn turbolog_filter(t: *mut std::ffi::c_void, data: *const std::ffi::c_void, len: usize, out: *mut *mut std::ffi::c_void, out_len: *mut usize) -> i32;
+    fn turbolog_free(buf: *mut std::ffi::c_void);
+    fn turbolog_destroy(t: *mut std::ffi::c_void);
+}
+
+#[allow(unused_imports)]
+use turbolog as _; // links the library that exports the functions above
+
+fn chunk(lines: &[String], ts: u64) -> Vec<u8> {
+    let mut b = Vec::new();
+    for l in lines {
+        rmp::encode::write_array_len(&mut b, 2).unwrap();
+        rmp::encode::write_array_len(&mut b, 2).unwrap();
+        rmp::encode::write_uint(&mut b, ts).unwrap();
+        rmp::encode::write_map_len(&mut b, 0).unwrap();
+        rmp::encode::write_map_len(&mut b, 2).unwrap();
+        rmp::encode::write_str(&mut b, "log").unwrap();
+        rmp::encode::write_str(&mut b, l).unwrap();
+        rmp::encode::write_str(&mut b, "trace_id").unwrap();
+        rmp::encode::write_str(&mut b, l.split_whitespace().nth(2).unwrap()).unwrap();
+    }
+    b
+}
+
+#[test]
+fn through_the_c_api_a_verdict_is_an_extra_record_with_the_closing_timestamp() {
+    let config = CString::new(r#"{"session_field": "trace_id", "session_idle": "30", "mode": "only_anomalies"}"#).unwrap();
+    let t = unsafe { turbolog_new(config.as_ptr()) };
+    assert!(!t.is_null());
+    let lines: Vec<String> = requests(400, &[99]).lines().map(String::from).collect();
+    let mut found = Vec::new();
+    for (i, part) in lines.chunks(50).enumerate() {
+        let data = chunk(part, 1_795_515_600 + i as u64);
+        let (mut out, mut len) = (std::ptr::null_mut(), 0usize);
+        let rc = unsafe { turbolog_filter(t, data.as_ptr().cast(), data.len(), &mut out, &mut len) };
+        if rc == 1 {
+            let bytes = unsafe { std::slice::from_raw_parts(out as *const u8, len) }.to_vec();
+            unsafe { turbolog_free(out) };
+            let text = String::from_utf8_lossy(&bytes).to_string();
+            if let Some(at) = text.find("turbolog_session") {
+                found.push((i, text[at..].chars().take(120).collect::<String>(), bytes));
+            }
+        }
+    }
+    unsafe { turbolog_destroy(t) };
+    assert_eq!(found.len(), 1, "one anomalous session: {:?}", found.iter().map(|f| &f.1).collect::<Vec<_>>());
+    let (i, text, bytes) = &found[0];
+    assert!(text.contains("req-00063") && text.contains("missing"), "{text}");
+    // the verdict record carries the timestamp of the chunk whose record closed it
+    let mut ts = Vec::new();
+    rmp::encode::write_uint(&mut ts, 1_795_515_600 + *i as u64).unwrap();
+    let at = bytes.windows(16).position(|w| w == b"turbolog_session").unwrap();
+    assert!(bytes[..at].windows(ts.len()).any(|w| w == ts.as_slice()));
+}
