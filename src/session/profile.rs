@@ -73,9 +73,10 @@ impl Profile {
             self.slot(t);
         }
         let n = self.tracked.len();
+        let c = self.tracked_counts(counts);
         for i in 0..n {
             for j in i + 1..n {
-                let (a, b) = (count_of(counts, self.tracked[i]), count_of(counts, self.tracked[j]));
+                let (a, b) = (c[i], c[j]);
                 if a > 0 || b > 0 {
                     self.either[i * TRACKED + j] += 1;
                     if a == b {
@@ -84,6 +85,17 @@ impl Profile {
                 }
             }
         }
+    }
+
+    /// The session's counts of the tracked templates, by slot.
+    fn tracked_counts(&self, counts: &[(u32, u32)]) -> [u32; TRACKED] {
+        let mut c = [0u32; TRACKED];
+        for &(t, n) in counts {
+            if let Some(i) = self.tracked.iter().position(|&x| x == t) {
+                c[i] = n;
+            }
+        }
+        c
     }
 
     /// One gap (in records) between two records of a session.
@@ -161,10 +173,14 @@ impl Profile {
         }
         // two events that come in equal numbers do not
         let k = self.tracked.len();
+        let c = self.tracked_counts(counts);
         for i in 0..k {
+            if c[i] == 0 {
+                continue; // only pairs of two present events are compared
+            }
             for j in i + 1..k {
                 let (ti, tj) = (self.tracked[i], self.tracked[j]);
-                let (a, b) = (count_of(counts, ti), count_of(counts, tj));
+                let (a, b) = (c[i], c[j]);
                 if (a == 0 && b == 0) || a == b || a == 0 || b == 0 {
                     continue; // a missing event is said above, in plainer words
                 }

@@ -46,12 +46,13 @@ pub struct ClosedSession {
 
 pub struct Tracker {
     config: SessionConfig,
-    open: HashMap<Box<str>, Open>,
+    open: HashMap<Box<str>, Open, foldhash::fast::RandomState>,
     profile: Profile,
     /// Learn profiles from closing sessions (off with `--frozen`).
     learning: bool,
     records: u64,
     closed: Vec<ClosedSession>,
+    next_sweep: u64,
     /// Gaps between records of a session in this stream (its pace, learned even when frozen: a
     /// baseline from a sparser file says nothing of how quiet sessions go here).
     pace: Profile,
@@ -60,12 +61,13 @@ pub struct Tracker {
     pub total_anomalous: u64,
 }
 
-/// How often (in records) idle and overlong sessions are looked for.
+/// How often (in records) idle and overlong sessions are looked for, at least; with many open
+/// sessions, every half as many records as are open.
 const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
     pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
-        Tracker { config, open: HashMap::new(), profile, learning: true, records: 0, closed: Vec::new(), pace: Profile::default(), total_closed: 0, total_anomalous: 0 }
+        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), total_closed: 0, total_anomalous: 0 }
     }
 
     pub fn set_learning(&mut self, on: bool) {
@@ -111,8 +113,10 @@ impl Tracker {
                 }
             }
         }
-        if self.records % SWEEP_EVERY == 0 {
+        if self.records >= self.next_sweep {
             self.sweep(engine);
+            // a sweep reads every open session: spaced so that it costs O(1) per record
+            self.next_sweep = self.records + SWEEP_EVERY.max(self.open.len() as u64 / 2);
         }
     }
 

@@ -1,0 +1,85 @@
+//! Sessions: what tracking costs per record, and memory with many sessions open.
+//! `cargo bench --bench sessions`. Figures, not assertions: machines are noisy.
+//!
+//! 1. The HDFS lines (session key `blk_-?[0-9]+`) through the engine alone and through the
+//!    engine plus session tracking, interleaved, best of 5: the difference per record.
+//! 2. 1 000 000 sessions opened and left open (one record each): resident memory before and
+//!    after, from /proc/self/status.
+
+use std::time::Instant;
+
+use turbolog::session::{SessionConfig, SessionKey, Tracker};
+use turbolog::{Engine, EngineConfig};
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn main() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/hdfs/HDFS_dev.log");
+    let text = std::fs::read_to_string(&path).expect("../shared/datasets/hdfs beside the repository");
+    let lines: Vec<&str> = text.lines().collect();
+    let key = SessionKey::pattern(r"blk_-?[0-9]+").unwrap();
+    let config = SessionConfig { idle_records: 1 << 40, ..SessionConfig::default() };
+    let (mut plain, mut tracked) = (f64::MAX, f64::MAX);
+    for _ in 0..5 {
+        let mut e = Engine::new(EngineConfig::default());
+        let t = Instant::now();
+        for l in &lines {
+            std::hint::black_box(e.process_line(l));
+        }
+        plain = plain.min(t.elapsed().as_secs_f64());
+
+        let mut e = Engine::new(EngineConfig::default());
+        let mut tr = Tracker::new(config.clone(), Default::default());
+        let mut closed = Vec::new();
+        let t = Instant::now();
+        for (i, l) in lines.iter().enumerate() {
+            let v = e.process_line(l);
+            tr.record(key.find(l), v.template_id, i as u64 + 1, &e);
+            tr.take_closed(&mut closed);
+        }
+        tr.close_all(&e);
+        tracked = tracked.min(t.elapsed().as_secs_f64());
+    }
+    let n = lines.len() as f64;
+    println!("sessions, {} HDFS lines, key blk_-?[0-9]+ (best of 5)", lines.len());
+    println!("  engine alone:            {:>6.0} ns/record", plain / n * 1e9);
+    println!("  engine + sessions:       {:>6.0} ns/record", tracked / n * 1e9);
+    println!("  sessions cost:           {:>6.0} ns/record (regex key lookup, counters, judging at close)", (tracked - plain) / n * 1e9);
+
+    // the parts
+    let t = Instant::now();
+    let mut found = 0;
+    for l in &lines {
+        found += key.find(l).is_some() as usize;
+    }
+    println!("    of which finding the key: {:>6.0} ns/record ({found} found)", t.elapsed().as_secs_f64() / n * 1e9);
+    let ids: Vec<Option<&str>> = lines.iter().map(|l| key.find(l)).collect();
+    let e = Engine::new(EngineConfig::default());
+    let mut tr = Tracker::new(config.clone(), Default::default());
+    let t = Instant::now();
+    for (i, id) in ids.iter().enumerate() {
+        tr.record(*id, (i % 7) as u32, i as u64 + 1, &e);
+    }
+    let counting = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    tr.close_all(&e);
+    println!("    counting: {:>6.0} ns/record; judging {} sessions at the end: {:.1} ms", counting / n * 1e9, tr.total_closed, t.elapsed().as_secs_f64() * 1e3);
+    if std::env::var_os("TURBOLOG_BENCH_NO_RSS").is_some() {
+        return;
+    }
+    let e = Engine::new(EngineConfig::default());
+    let mut tr = Tracker::new(SessionConfig { idle_records: 1 << 40, max_sessions: 2_000_000, ..SessionConfig::default() }, Default::default());
+    let before = rss_kib();
+    let mut id = String::new();
+    for i in 0..1_000_000u64 {
+        id.clear();
+        use std::fmt::Write;
+        let _ = write!(id, "req-{i:016x}");
+        tr.record(Some(&id), 0, i + 1, &e);
+    }
+    let after = rss_kib();
+    println!("  1 000 000 open sessions: {} open, resident memory +{} MiB ({} bytes per session)", tr.open_sessions(), (after - before) / 1024, (after - before) * 1024 / 1_000_000);
+}
