@@ -102,7 +102,7 @@ impl Report {
         )?;
         self.print_sessions(out, colour)?;
         if self.groups.is_empty() {
-            return writeln!(out, "no anomalous lines");
+            return writeln!(out, "no anomalies");
         }
         let groups = self.ordered();
         writeln!(out, "\ntop anomalies by template (score, lines, template):")?;
