@@ -15,15 +15,30 @@ pub struct SessionArgs {
     /// JSON records: the field holding the session id (e.g. `trace_id`).
     #[arg(long, value_name = "FIELD")]
     pub session_field: Option<String>,
-    /// A session with no record for this many records closes.
-    #[arg(long, value_name = "RECORDS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub session_idle: u64,
+    /// A session quiet this long closes: a duration of record time (`30s`, `5m`, `2h`, `1d`) for
+    /// records that carry a time (10 000 records for those that do not), or a number of records.
+    #[arg(long, value_name = "DURATION|RECORDS", default_value = "30s", value_parser = parse_idle)]
+    pub session_idle: Idle,
     /// A session open for this many records closes whatever comes (0 = no limit).
     #[arg(long, value_name = "RECORDS", default_value_t = 0)]
     pub session_max: u64,
     /// Open sessions at most; past it the least recently seen are closed and judged.
     #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_sessions: u64,
+}
+
+/// `--session-idle`: (seconds of record time, records).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Idle(pub Option<i64>, pub u64);
+
+impl Default for Idle {
+    fn default() -> Self {
+        Idle(Some(30), 10_000)
+    }
+}
+
+pub fn parse_idle(s: &str) -> Result<Idle, String> {
+    turbolog::session::parse_idle(s).map(|(secs, records)| Idle(secs, records))
 }
 
 pub struct Sessions {
@@ -53,8 +68,10 @@ impl SessionArgs {
             }
             None => Default::default(),
         };
+        let Idle(idle_secs, idle_records) = self.session_idle;
         let config = SessionConfig {
-            idle_records: self.session_idle,
+            idle_secs,
+            idle_records,
             max_records: self.session_max,
             max_sessions: self.max_sessions as usize,
             report_normal: false,
@@ -76,6 +93,30 @@ impl Sessions {
                 _ => None,
             },
         }
+    }
+
+    /// When a record happened: its header, or a JSON time field.
+    pub fn time_of(line: &str, record: Option<&serde_json::Map<String, serde_json::Value>>) -> Option<i64> {
+        if let Some(obj) = record {
+            for k in ["time", "timestamp", "@timestamp", "ts", "__REALTIME_TIMESTAMP"] {
+                match obj.get(k) {
+                    Some(serde_json::Value::String(v)) => {
+                        if let Some(t) = turbolog::detect::time::of_value(v) {
+                            // journald's realtime stamp is in microseconds
+                            return Some(if k == "__REALTIME_TIMESTAMP" { v.parse::<i64>().map_or(t, |us| us / 1_000_000) } else { t });
+                        }
+                    }
+                    Some(serde_json::Value::Number(n)) => {
+                        if let Some(t) = n.as_f64() {
+                            return Some(if t > 1e12 { (t / 1000.0) as i64 } else { t as i64 });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            return None;
+        }
+        turbolog::detect::time::of_line(line)
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), String> {

@@ -11,6 +11,7 @@ pub mod nearest;
 pub mod score;
 pub mod snapshot;
 pub mod template;
+pub mod time;
 pub mod token;
 
 pub use engine::{Engine, EngineConfig, Verdict};

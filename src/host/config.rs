@@ -36,7 +36,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "field_explanation", default: "anomaly_explanation", description: "Name of the explanation field, added to anomalies once the LLM has answered for their template (with explain on)" },
     Property { name: "session_key", default: "", description: "Regular expression: records whose message matches it (first match) form a session with that id, e.g. blk_-?[0-9]+; a closed session's verdict is appended as a record of its own (turbolog_session, anomaly, anomaly_score, anomaly_reason) with the closing record's timestamp; only anomalous sessions" },
     Property { name: "session_field", default: "", description: "Record field holding the session id (instead of session_key), e.g. trace_id" },
-    Property { name: "session_idle", default: "10000", description: "A session with no record for this many records closes and is judged" },
+    Property { name: "session_idle", default: "30s", description: "A session quiet this long closes and is judged: a duration of record time (30s, 5m, 2h, 1d; 10000 records for records without a time) or a number of records" },
     Property { name: "session_max", default: "0", description: "A session open for this many records closes whatever comes; 0 = no limit" },
     Property { name: "max_sessions", default: "100000", description: "Open sessions at most; past it the least recently seen are closed and judged (memory stays bounded)" },
     Property { name: "model_path", default: "", description: "ONNX embedding model; not available in this version (must stay empty)" },
@@ -249,13 +249,13 @@ impl Settings {
             ("", f) => Some(crate::session::SessionKey::field(f).map_err(|e| format!("property session_field: {e}"))?),
             _ => return Err("properties session_key and session_field exclude each other: set one".into()),
         };
-        let session_idle: u64 = parse_num("session_idle", get("session_idle"), "a positive whole number of records")?;
+        let (idle_secs, idle_records) = crate::session::parse_idle(get("session_idle")).map_err(|e| format!("property session_idle: {e}"))?;
         let max_sessions: usize = parse_num("max_sessions", get("max_sessions"), "a positive whole number")?;
-        if session_idle == 0 || max_sessions == 0 {
-            return Err("properties session_idle and max_sessions must be at least 1".into());
+        if max_sessions == 0 {
+            return Err("property max_sessions must be at least 1".into());
         }
         let sessions = session_key.map(|k| {
-            (k, crate::session::SessionConfig { idle_records: session_idle, max_records: 0, max_sessions, report_normal: false })
+            (k, crate::session::SessionConfig { idle_secs, idle_records, max_records: 0, max_sessions, report_normal: false })
         });
         let sessions = match sessions {
             Some((k, mut c)) => {
@@ -387,6 +387,7 @@ mod tests {
         assert!(err(&[("session_key", "x*")]).contains("empty string"));
         assert!(err(&[("session_key", "blk_[0-9]+"), ("session_field", "id")]).contains("exclude each other"));
         assert!(err(&[("session_idle", "0")]).contains("at least 1"));
+        assert!(err(&[("session_idle", "5x")]).contains("unit must be"));
         let s = Settings::from_pairs([("session_field", "trace_id")]).unwrap();
         assert_eq!(s.sessions.unwrap().0.field_name(), Some("trace_id"));
         assert!(err(&[("message_key", " , ")]).contains("at least one key"));

@@ -103,6 +103,23 @@ fn session_record<O: OutBuf + std::io::Write>(out: &mut O, header: &[u8], c: &cr
     }
 }
 
+/// The seconds of a record's event time: `[time, meta]` or a bare time, where time is Fluent
+/// Bit's EventTime (ext 0: seconds and nanoseconds, big-endian), an integer or a float.
+fn event_time(header: &[u8]) -> Option<i64> {
+    let mut r = Reader::new(header);
+    if r.array_len().ok()?.is_some() {
+        // [time, metadata]: the time comes first
+    }
+    if let Some((0, d)) = r.ext().ok()? {
+        return (d.len() >= 4).then(|| u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as i64);
+    }
+    if let Some(n) = r.uint().ok()? {
+        return Some(n as i64);
+    }
+    let mut rest = &header[r.pos..];
+    rmp::decode::read_f64(&mut rest).ok().map(|f| f as i64)
+}
+
 const GROUP_START: u32 = 0xFFFF_FFFF;
 const GROUP_END: u32 = 0xFFFF_FFFE;
 
@@ -249,7 +266,8 @@ impl Tagger {
                     st.key.find(&text).map(|m| std::borrow::Cow::Owned(m.to_string()))
                 }
             };
-            st.tracker.record(id.as_deref(), v.template_id, engine.records(), engine);
+            let time = event_time(&data[header_start..header_end]);
+            st.tracker.record(id.as_deref(), v.template_id, engine.records(), time, engine);
             st.tracker.take_closed(&mut st.closed);
         }
         let verdicts = |me: &mut Self, out: &mut O, stats: &mut ChunkStats| {

@@ -15,4 +15,4 @@ pub mod tracker;
 
 pub use key::SessionKey;
 pub use profile::{Profile, SessionVerdict};
-pub use tracker::{ClosedSession, SessionConfig, Tracker};
+pub use tracker::{parse_idle, ClosedSession, SessionConfig, Tracker};

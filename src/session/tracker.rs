@@ -8,7 +8,10 @@ use crate::session::profile::{Profile, SessionVerdict};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionConfig {
-    /// A session with no record for this many records is closed.
+    /// A session with no record for this many seconds of record time is closed (records that
+    /// carry a time); …
+    pub idle_secs: Option<i64>,
+    /// …with no record for this many records (records without a time, or no `idle_secs`).
     pub idle_records: u64,
     /// A session open for this many records is closed whatever comes (0 = no limit).
     pub max_records: u64,
@@ -20,13 +23,15 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { idle_records: 10_000, max_records: 0, max_sessions: 100_000, report_normal: false }
+        SessionConfig { idle_secs: Some(30), idle_records: 10_000, max_records: 0, max_sessions: 100_000, report_normal: false }
     }
 }
 
 struct Open {
     first_record: u64,
     last_record: u64,
+    /// Record time of its last record, when records carry one.
+    last_time: Option<i64>,
     first_line: u64,
     last_line: u64,
     lines: u64,
@@ -44,6 +49,29 @@ pub struct ClosedSession {
     pub verdict: SessionVerdict,
 }
 
+/// `30s`, `5m`, `2h`, `1d` → (Some(seconds), 10 000 records for records without a time);
+/// a plain number → (None, that many records).
+pub fn parse_idle(s: &str) -> Result<(Option<i64>, u64), String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return if n > 0 { Ok((None, n)) } else { Err("session idleness must be at least 1 record".into()) };
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (30s, 5m, 2h, 1d) or a number of records"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        _ => return Err(format!("`{s}`: the unit must be s, m, h or d")),
+    };
+    if secs < 1.0 {
+        return Err(format!("`{s}` is shorter than a second"));
+    }
+    Ok((Some(secs as i64), 10_000))
+}
+
 pub struct Tracker {
     config: SessionConfig,
     open: HashMap<Box<str>, Open, foldhash::fast::RandomState>,
@@ -51,6 +79,8 @@ pub struct Tracker {
     /// Learn profiles from closing sessions (off with `--frozen`).
     learning: bool,
     records: u64,
+    /// The latest record time seen.
+    now_time: Option<i64>,
     closed: Vec<ClosedSession>,
     next_sweep: u64,
     /// Gaps between records of a session in this stream (its pace, learned even when frozen: a
@@ -67,7 +97,7 @@ const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
     pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
-        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), total_closed: 0, total_anomalous: 0 }
+        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), total_closed: 0, total_anomalous: 0 }
     }
 
     pub fn set_learning(&mut self, on: bool) {
@@ -84,8 +114,11 @@ impl Tracker {
 
     /// Every record passes here (with its session id, if it has one): the record clock advances
     /// and, now and then, idle sessions close.
-    pub fn record(&mut self, id: Option<&str>, template: u32, line: u64, engine: &Engine) {
+    pub fn record(&mut self, id: Option<&str>, template: u32, line: u64, time: Option<i64>, engine: &Engine) {
         self.records += 1;
+        if let Some(t) = time {
+            self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
+        }
         if let Some(id) = id {
             let now = self.records;
             match self.open.get_mut(id) {
@@ -95,6 +128,7 @@ impl Tracker {
                     }
                     self.pace.add_gap(now - s.last_record);
                     s.last_record = now;
+                    s.last_time = time.or(s.last_time);
                     s.last_line = line;
                     s.lines += 1;
                     match s.counts.iter_mut().find(|c| c.0 == template) {
@@ -108,7 +142,7 @@ impl Tracker {
                     }
                     self.open.insert(
                         id.into(),
-                        Open { first_record: now, last_record: now, first_line: line, last_line: line, lines: 1, counts: vec![(template, 1)] },
+                        Open { first_record: now, last_record: now, last_time: time, first_line: line, last_line: line, lines: 1, counts: vec![(template, 1)] },
                     );
                 }
             }
@@ -124,10 +158,15 @@ impl Tracker {
     fn sweep(&mut self, engine: &Engine) {
         let now = self.records;
         let (idle, max) = (self.config.idle_records, self.config.max_records);
+        let (idle_secs, now_time) = (self.config.idle_secs, self.now_time);
+        let quiet = |s: &Open| match (idle_secs, now_time, s.last_time) {
+            (Some(secs), Some(t), Some(last)) => t - last > secs,
+            _ => now - s.last_record > idle,
+        };
         let done: Vec<Box<str>> = self
             .open
             .iter()
-            .filter(|(_, s)| now - s.last_record > idle || (max > 0 && now - s.first_record >= max))
+            .filter(|(_, s)| quiet(s) || (max > 0 && now - s.first_record >= max))
             .map(|(k, _)| k.clone())
             .collect();
         self.close(done, false, engine);

@@ -1,0 +1,172 @@
+//! When a record happened, read from its header: seconds since 1970 (UTC when the header says
+//! nothing of its zone). Used where record time matters more than arrival order: session
+//! idleness. Only the common forms, found by shape at the start of the line:
+//! ISO 8601 (`2024-03-05T10:11:12.123Z`, `2024-03-05 10:11:12,123`), BGL
+//! (`2005-06-03-15.42.50.675872`), epoch seconds or milliseconds, HDFS (`081109 203615`), Spark
+//! (`17/06/09 20:10:40`), syslog (`Mar  5 10:11:12`, year unknown: taken as 2000), Apache
+//! (`[Sun Dec 04 04:47:44 2005]`). A record without one gives `None`.
+
+/// The time of a raw line, looked for in its first four tokens (after a `<PRI>`).
+pub fn of_line(line: &str) -> Option<i64> {
+    let line = line.strip_prefix('<').and_then(|r| r.split_once('>').map(|(_, rest)| rest)).unwrap_or(line);
+    let toks: Vec<&str> = line.split_ascii_whitespace().take(6).collect();
+    for i in 0..toks.len().min(4) {
+        let t = toks[i].trim_start_matches('[');
+        if let Some(s) = iso(t, toks.get(i + 1).copied()) {
+            return Some(s);
+        }
+        if i == 0 {
+            if let Some(s) = epoch(t).or_else(|| compact(t, toks.get(1).copied())).or_else(|| month_first(&toks)).or_else(|| apache(&toks)) {
+                return Some(s);
+            }
+        }
+    }
+    None
+}
+
+/// A timestamp field's value: ISO 8601 text or epoch seconds / milliseconds.
+pub fn of_value(v: &str) -> Option<i64> {
+    let v = v.trim();
+    epoch(v).or_else(|| {
+        let (date, rest) = v.split_once(['T', ' ']).unwrap_or((v, ""));
+        iso(date, Some(rest)).or_else(|| iso(v, None))
+    })
+}
+
+/// Days from 1970-01-01 to y-m-d (proleptic Gregorian).
+fn days(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn num(s: &str) -> Option<i64> {
+    (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+}
+
+fn valid(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> bool {
+    (1970..=2200).contains(&y) && (1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && s < 61
+}
+
+fn at(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
+    valid(y, mo, d, h, mi, s).then(|| days(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// `HH:MM:SS` (fractions and zones after it ignored).
+fn clock(t: &str) -> Option<(i64, i64, i64)> {
+    let b = t.as_bytes();
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    Some((num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?))
+}
+
+/// `2024-03-05T10:11:12…`, `2024-03-05 10:11:12…` (time in `next`), `2005-06-03-15.42.50…`.
+fn iso(t: &str, next: Option<&str>) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, mo, d) = (num(&t[0..4])?, num(&t[5..7])?, num(&t[8..10])?);
+    let rest = &t[10..];
+    if let Some(time) = rest.strip_prefix('T').or_else(|| rest.strip_prefix('_')) {
+        let (h, mi, s) = clock(time)?;
+        return at(y, mo, d, h, mi, s);
+    }
+    if let Some(time) = rest.strip_prefix('-') {
+        // BGL: 15.42.50.675872
+        let tb = time.as_bytes();
+        if tb.len() >= 8 && tb[2] == b'.' && tb[5] == b'.' {
+            return at(y, mo, d, num(&time[0..2])?, num(&time[3..5])?, num(&time[6..8])?);
+        }
+        return None;
+    }
+    if rest.is_empty() {
+        let (h, mi, s) = clock(next?)?;
+        return at(y, mo, d, h, mi, s);
+    }
+    None
+}
+
+/// Epoch seconds (10 digits) or milliseconds (13).
+fn epoch(t: &str) -> Option<i64> {
+    let digits = t.split('.').next()?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match digits.len() {
+        10 => digits.parse().ok(),
+        13 => digits.parse::<i64>().ok().map(|ms| ms / 1000),
+        _ => None,
+    }
+}
+
+/// HDFS `081109 203615`, Spark `17/06/09 20:10:40`.
+fn compact(t: &str, next: Option<&str>) -> Option<i64> {
+    let next = next?;
+    let b = t.as_bytes();
+    if b.len() == 6 && b.iter().all(u8::is_ascii_digit) && next.len() == 6 && next.bytes().all(|c| c.is_ascii_digit()) {
+        return at(2000 + num(&t[0..2])?, num(&t[2..4])?, num(&t[4..6])?, num(&next[0..2])?, num(&next[2..4])?, num(&next[4..6])?);
+    }
+    if b.len() == 8 && b[2] == b'/' && b[5] == b'/' {
+        let (h, mi, s) = clock(next)?;
+        return at(2000 + num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?, h, mi, s);
+    }
+    None
+}
+
+fn month(t: &str) -> Option<i64> {
+    const M: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let t = t.get(..3)?;
+    M.iter().position(|m| m.eq_ignore_ascii_case(t)).map(|i| i as i64 + 1)
+}
+
+/// syslog `Mar  5 10:11:12` (year unknown: 2000).
+fn month_first(toks: &[&str]) -> Option<i64> {
+    let mo = month(toks.first()?)?;
+    let d = num(toks.get(1)?)?;
+    let (h, mi, s) = clock(toks.get(2)?)?;
+    at(2000, mo, d, h, mi, s)
+}
+
+/// Apache `[Sun Dec 04 04:47:44 2005]`.
+fn apache(toks: &[&str]) -> Option<i64> {
+    let first = toks.first()?;
+    if !first.starts_with('[') {
+        return None;
+    }
+    let mo = month(toks.get(1)?)?;
+    let d = num(toks.get(2)?)?;
+    let (h, mi, s) = clock(toks.get(3)?)?;
+    let y = num(toks.get(4)?.trim_end_matches(']'))?;
+    at(y, mo, d, h, mi, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_headers_give_their_time() {
+        let t = |l: &str| of_line(l);
+        let base = days(2024, 3, 5) * 86_400 + 10 * 3600 + 11 * 60 + 12;
+        assert_eq!(t("2024-03-05T10:11:12.123Z INFO x"), Some(base));
+        assert_eq!(t("2024-03-05 10:11:12,123 - app - INFO - x"), Some(base));
+        assert_eq!(t("<34>1 2024-03-05T10:11:12Z host app - - - x"), Some(base));
+        assert_eq!(t("081109 203615 148 INFO dfs.DataNode$PacketResponder: x"), Some(days(2008, 11, 9) * 86_400 + 20 * 3600 + 36 * 60 + 15));
+        assert_eq!(t("1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 x"), Some(1_117_838_570));
+        assert_eq!(t("17/06/09 20:10:40 INFO executor.X: y"), Some(days(2017, 6, 9) * 86_400 + 20 * 3600 + 10 * 60 + 40));
+        assert_eq!(t("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: x"), Some(days(2000, 6, 14) * 86_400 + 15 * 3600 + 16 * 60 + 1));
+        assert_eq!(t("[Sun Dec 04 04:47:44 2005] [error] x"), Some(days(2005, 12, 4) * 86_400 + 4 * 3600 + 47 * 60 + 44));
+        assert_eq!(t("nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO x"), Some(days(2017, 5, 16) * 86_400));
+        assert_eq!(t("no time at all"), None);
+        assert_eq!(t("2024-13-45 99:99:99 nonsense"), None);
+        assert_eq!(of_value("2024-03-05T10:11:12Z"), Some(base));
+        assert_eq!(of_value("1709633472123"), Some(1_709_633_472));
+        assert_eq!(days(1970, 1, 1), 0);
+    }
+}
