@@ -495,3 +495,39 @@ fn json_records_lend_their_level_and_status_fields() {
     assert_eq!(recs[602]["status"], 503);
     assert_eq!(recs[602]["template"], "request done status=5xx");
 }
+
+/// A Java service log with stack traces, as logback writes it.
+fn java_log() -> String {
+    let mut s = String::new();
+    for i in 0..400 {
+        s.push_str(&format!("2026-11-24 10:{:02}:{:02},{:03} INFO  [http-nio-8080-exec-{}] c.e.OrderService - order {} placed in {} ms\n", i / 60 % 60, i % 60, i % 1000, i % 8, 1000 + i, i % 90));
+        if i % 130 == 129 {
+            s.push_str(&format!("2026-11-24 10:{:02}:{:02},500 ERROR [http-nio-8080-exec-3] c.e.OrderService - payment failed for order {}\n", i / 60 % 60, i % 60, 1000 + i));
+            s.push_str("java.net.SocketTimeoutException: Read timed out\n");
+            s.push_str("\tat java.base/java.net.SocketInputStream.socketRead0(Native Method)\n");
+            s.push_str("\tat com.example.pay.Client.charge(Client.java:88)\n");
+            s.push_str("\tat com.example.OrderService.place(OrderService.java:41)\n");
+            s.push_str("Caused by: java.io.IOException: connection reset\n");
+            s.push_str("\t... 12 more\n");
+        }
+    }
+    s
+}
+
+#[test]
+fn a_stack_trace_is_one_record_not_one_anomaly_per_frame() {
+    let log = java_log();
+    let report = run_with_stdin(bin().args(["scan", "--top", "20"]), log.as_bytes());
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(!text.contains("at <*>"), "frames are not templates of their own:\n{text}");
+    assert!(text.contains("payment failed") && text.contains("(+6 lines)"), "{text}");
+    // JSONL keeps one object per input line by default…
+    let rows = jsonl(&run_with_stdin(bin().args(["scan", "--format", "jsonl"]), log.as_bytes()).stdout);
+    assert_eq!(rows.len(), log.lines().count());
+    // …and with --multiline auto, one per record, with how many lines it spans
+    let records = jsonl(&run_with_stdin(bin().args(["scan", "--format", "jsonl", "--multiline", "auto"]), log.as_bytes()).stdout);
+    assert_eq!(records.len(), 400 + 3);
+    let trace = records.iter().find(|r| r["template"].as_str().unwrap().contains("payment failed")).unwrap();
+    assert_eq!(trace["lines"], 7);
+    assert!(records.iter().filter(|r| r["lines"] == 1).count() == 400);
+}

@@ -37,6 +37,19 @@ impl Lines {
         }
     }
 
+    /// Whether input has paused: nothing buffered and, on standard input, nothing to read right
+    /// now (a file is never paused: its next bytes are always there).
+    pub fn paused(&mut self) -> bool {
+        match &self.current {
+            Some((name, r)) if r.buffer().is_empty() && name == "standard input" => {
+                let mut fd = libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd, zero timeout
+                unsafe { libc::poll(&mut fd, 1, 0) == 0 }
+            }
+            _ => false,
+        }
+    }
+
     /// The next line (without its line end), or `None` at the end of all inputs.
     pub fn next_line(&mut self) -> io::Result<Option<&str>> {
         loop {

@@ -7,6 +7,7 @@ mod filter;
 mod input;
 mod inspect;
 mod learn;
+mod multiline;
 mod report;
 mod scan;
 mod sessions;

@@ -37,14 +37,14 @@ impl Report {
         Report { top, groups: HashMap::new(), anomalies: 0, sessions: Vec::new(), session_totals: None }
     }
 
-    pub fn add(&mut self, line_no: u64, line: &str, v: &Verdict, reason: &str) {
+    pub fn add(&mut self, line_no: u64, line: &str, span: u64, v: &Verdict, reason: &str) {
         self.anomalies += 1;
         let g = self.groups.entry(v.template_id).or_insert_with(|| Group {
             count: 0,
             max_score: 0.0,
             first_line: line_no,
             last_line: line_no,
-            example: truncate(line, EXAMPLE_CHARS),
+            example: if span > 1 { format!("{} (+{} lines)", truncate(line, EXAMPLE_CHARS), span - 1) } else { truncate(line, EXAMPLE_CHARS) },
             reason: reason.to_string(),
             latest_reason: String::new(),
             new: v.new_template,

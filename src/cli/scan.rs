@@ -33,6 +33,11 @@ pub struct ScanArgs {
     pub explain: ExplainArgs,
     #[command(flatten)]
     pub sessions: SessionArgs,
+    /// Join continuation lines (stack traces, tracebacks, goroutine dumps, indented lines) to the
+    /// record they belong to: `auto` (the default for the text report) or `off` (the default
+    /// for `--format jsonl`; with `auto` there, each object is one record and has `lines`).
+    #[arg(long, value_enum)]
+    pub multiline: Option<Multiline>,
     /// Print candidate session keys (id-like tokens that recur across lines of different
     /// templates) with counts, instead of the report.
     #[arg(long)]
@@ -40,6 +45,12 @@ pub struct ScanArgs {
     /// With --explain: how long to wait at the end for the answers about the top templates.
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
     pub explain_wait: f64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Multiline {
+    Auto,
+    Off,
 }
 
 /// Lines kept before each line, for the explain prompt.
@@ -84,6 +95,9 @@ struct Row<'a> {
     template: &'a str,
     reason: Option<&'a str>,
     level: Option<&'a str>,
+    /// Lines the record spans, with `--multiline auto` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines: Option<u64>,
 }
 
 pub fn run(args: ScanArgs) -> Result<u8, CliError> {
@@ -101,14 +115,56 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     let mut report = Report::new(args.top);
     let progress = args.format == Format::Text && super::is_terminal(2);
     let mut reason = String::new();
-    let mut n: u64 = 0;
+    let mut n: u64;
     let mut anomalies: u64 = 0;
+    let multiline = args.multiline.unwrap_or(if args.format == Format::Text { Multiline::Auto } else { Multiline::Off }) == Multiline::Auto;
+    let mut joiner = multiline.then(super::multiline::Joiner::default);
+    let mut ready: std::collections::VecDeque<super::multiline::Record> = std::collections::VecDeque::new();
+    let mut raw_lines: u64 = 0;
+    let mut current = String::new();
     loop {
-        if args.format == Format::Jsonl && lines.would_block() {
-            out.flush()?;
-        }
-        let Some(line) = lines.next_line()? else { break };
-        n += 1;
+        // the next record: a line, or with --multiline auto a line and its continuations
+        let span = match &mut joiner {
+            None => {
+                if args.format == Format::Jsonl && lines.would_block() {
+                    out.flush()?;
+                }
+                let Some(l) = lines.next_line()? else { break };
+                raw_lines += 1;
+                current.clear();
+                current.push_str(l);
+                n = raw_lines;
+                None
+            }
+            Some(j) => {
+                let record = loop {
+                    if let Some(r) = ready.pop_front() {
+                        break Some(r);
+                    }
+                    if lines.paused() {
+                        // input paused: what is pending is complete as far as anyone can tell
+                        out.flush()?;
+                        if let Some(r) = j.flush() {
+                            break Some(r);
+                        }
+                    }
+                    match lines.next_line()? {
+                        Some(l) => {
+                            raw_lines += 1;
+                            if let Some(r) = j.push(l, raw_lines) {
+                                ready.push_back(r);
+                            }
+                        }
+                        None => break j.flush(),
+                    }
+                };
+                let Some(r) = record else { break };
+                current = r.first;
+                n = r.line_no;
+                Some(r.lines)
+            }
+        };
+        let line: &str = &current;
         let object = turbolog::host::ndjson::parse_object(line).and_then(Result::ok);
         let record = object.as_ref().and_then(|o| turbolog::host::ndjson::record(o, &args.message_keys));
         let (message, level) = record.as_ref().map_or((line, None), |r| (r.message.as_ref(), r.level));
@@ -158,6 +214,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
                     template: engine.template_text(verdict.template_id),
                     reason: verdict.anomaly.then_some(reason.as_str()),
                     level: verdict.level.map(|l| l.as_str()),
+                    lines: span,
                 };
                 serde_json::to_writer(&mut out, &row)?;
                 out.write_all(b"\n")?;
@@ -165,7 +222,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
             }
             Format::Text => {
                 if verdict.anomaly {
-                    report.add(n, line, &verdict, &reason);
+                    report.add(n, line, span.unwrap_or(1), &verdict, &reason);
                 }
                 report.add_sessions(&closed);
                 if progress && n % 100_000 == 0 {
@@ -202,7 +259,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
             }
         }
     }
-    if progress && n >= 100_000 {
+    if progress && raw_lines >= 100_000 {
         eprint!("\r\x1b[K");
     }
     if lines.invalid_utf8 > 0 {
@@ -223,7 +280,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         x.wait_for(&ids, std::time::Instant::now() + wait);
     }
     if args.format == Format::Text {
-        report.print(&mut out, &session.engine, n, super::use_colour(1), explainer.as_ref())?;
+        report.print(&mut out, &session.engine, raw_lines, super::use_colour(1), explainer.as_ref())?;
     }
     out.flush()?;
     session.seal()?;
