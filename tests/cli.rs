@@ -531,3 +531,23 @@ fn a_stack_trace_is_one_record_not_one_anomaly_per_frame() {
     assert_eq!(trace["lines"], 7);
     assert!(records.iter().filter(|r| r["lines"] == 1).count() == 400);
 }
+
+#[test]
+fn diff_reports_what_is_new_or_changed_with_scan_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.log");
+    let bad = dir.path().join("bad.log");
+    let log = java_log();
+    let clean: String = log.lines().filter(|l| !l.contains("ERROR") && !l.starts_with(['\t', 'j', 'C'])).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&good, &clean).unwrap();
+    std::fs::write(&bad, &log).unwrap();
+    let out = bin().arg("diff").arg(&good).arg("--").arg(&bad).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("new in the compared logs: 3 lines in 1 templates"), "{text}");
+    assert!(text.contains("payment failed for order <*>") && text.contains("(+6 lines)"), "{text}");
+    let same = bin().arg("diff").arg(&good).arg("--").arg(&good).output().unwrap();
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
+    let usage = bin().arg("diff").arg(&good).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2), "the logs to compare are required");
+}

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch.
 
 mod ack;
+mod diff;
 mod explain;
 mod explaining;
 mod filter;
@@ -39,6 +40,8 @@ enum Command {
     Learn(learn::LearnArgs),
     /// Show what a state directory holds: shards, chunks, checksums, templates.
     Inspect(inspect::InspectArgs),
+    /// Learn good logs and report what is new or changed in others: `diff GOOD… -- BAD…`.
+    Diff(diff::DiffArgs),
     /// Say that templates are normal: recurring trouble is flagged until acknowledged.
     Ack(ack::AckArgs),
     /// Explain stored anomalous templates with a local LLM (and show cached explanations).
@@ -225,6 +228,7 @@ pub fn run() -> ExitCode {
         Command::Learn(a) => learn::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Ack(a) => ack::run(a),
+        Command::Diff(a) => diff::run(a),
         Command::Explain(a) => explain::run(a),
         Command::PluginProps { markdown } => {
             let text = if markdown { turbolog::host::config::describe_markdown() } else { turbolog::host::config::describe() };
