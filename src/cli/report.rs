@@ -17,6 +17,9 @@ struct Group {
     latest_reason: String,
     /// The template was new when first flagged (not seen before in this run or the state).
     new: bool,
+    /// Record times of the first and last flagged line, when lines carry a time.
+    first_time: Option<i64>,
+    last_time: Option<i64>,
     level: Option<turbolog::detect::level::Level>,
 }
 
@@ -49,7 +52,13 @@ impl Report {
             latest_reason: String::new(),
             new: v.new_template,
             level: None,
+            first_time: None,
+            last_time: None,
         });
+        if let Some(t) = turbolog::detect::time::of_line(line) {
+            g.first_time = g.first_time.or(Some(t));
+            g.last_time = Some(t);
+        }
         g.count += 1;
         g.max_score = g.max_score.max(v.score);
         g.last_line = line_no;
@@ -121,7 +130,12 @@ impl Report {
             } else {
                 format!("lines {}–{}", g.first_line, g.last_line)
             };
-            writeln!(out, "        {dim}{seen}{level}; {span}{reset}")?;
+            let when = match (g.first_time, g.last_time) {
+                (Some(a), Some(b)) if a != b => format!("; {} – {}", clock(a), clock(b)),
+                (Some(a), _) => format!("; at {}", clock(a)),
+                _ => String::new(),
+            };
+            writeln!(out, "        {dim}{seen}{level}; {span}{when}{reset}")?;
             writeln!(out, "        {dim}reason: {}{reset}", g.reason)?;
             if !g.latest_reason.is_empty() {
                 writeln!(out, "        {dim}latest: {}{reset}", g.latest_reason)?;
@@ -157,6 +171,22 @@ impl Report {
         }
         writeln!(out)
     }
+}
+
+/// `2026-11-24 10:20:31` from seconds since 1970 (the header's own zone, usually UTC).
+pub fn clock(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn truncate(s: &str, max: usize) -> String {
