@@ -551,3 +551,15 @@ fn diff_reports_what_is_new_or_changed_with_scan_exit_codes() {
     let usage = bin().arg("diff").arg(&good).output().unwrap();
     assert_eq!(usage.status.code(), Some(2), "the logs to compare are required");
 }
+
+#[test]
+fn markdown_report_for_tickets() {
+    let out = bin().args(["scan", "--format", "markdown", "--top", "3"]).arg(loghub("Hadoop")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.starts_with("## turbolog report\n"), "{md}");
+    assert!(md.contains("| score | lines | template | reason | seen |"));
+    assert_eq!(md.lines().filter(|l| l.starts_with("| 0.") || l.starts_with("| 1.")).count(), 3, "{md}");
+    assert_eq!(md.matches("<details>").count(), 3);
+    assert!(md.contains("2015-10-18 "), "times, not only line numbers: {md}");
+}

@@ -107,6 +107,10 @@ pub enum Format {
     Text,
     /// Exactly one JSON object per input line, in input order.
     Jsonl,
+    /// The report as Markdown, for tickets and pull requests.
+    Markdown,
+    /// The report as one self-contained HTML page (no network, no external files).
+    Html,
 }
 
 impl EngineArgs {

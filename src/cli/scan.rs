@@ -113,11 +113,12 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut report = Report::new(args.top);
-    let progress = args.format == Format::Text && super::is_terminal(2);
+    let report_format = args.format != Format::Jsonl;
+    let progress = report_format && super::is_terminal(2);
     let mut reason = String::new();
     let mut n: u64;
     let mut anomalies: u64 = 0;
-    let multiline = args.multiline.unwrap_or(if args.format == Format::Text { Multiline::Auto } else { Multiline::Off }) == Multiline::Auto;
+    let multiline = args.multiline.unwrap_or(if report_format { Multiline::Auto } else { Multiline::Off }) == Multiline::Auto;
     let mut joiner = multiline.then(super::multiline::Joiner::default);
     let mut ready: std::collections::VecDeque<super::multiline::Record> = std::collections::VecDeque::new();
     let mut raw_lines: u64 = 0;
@@ -220,7 +221,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
                 out.write_all(b"\n")?;
                 write_sessions(&mut out, &closed)?;
             }
-            Format::Text => {
+            Format::Text | Format::Markdown | Format::Html => {
                 if verdict.anomaly {
                     report.add(n, line, span.unwrap_or(1), &verdict, &reason);
                 }
@@ -250,7 +251,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         s.tracker.take_closed(&mut closed);
         match args.format {
             Format::Jsonl => write_sessions(&mut out, &closed)?,
-            Format::Text => report.add_sessions(&closed),
+            _ => report.add_sessions(&closed),
         }
         report.session_totals(s.tracker.total_closed, s.tracker.total_anomalous);
         if let (Some(dir), false) = (&args.engine.state, args.engine.frozen) {
@@ -269,7 +270,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         // the text report shows its top templates' answers; JSONL keeps its contract, so the
         // answers only go to the state's cache (for `turbolog explain`, `filter`, the plugin)
         let ids = match (args.format, &args.engine.state) {
-            (Format::Text, _) => report.top_ids(),
+            (Format::Text | Format::Markdown | Format::Html, _) => report.top_ids(),
             (Format::Jsonl, Some(_)) => explain_ids.clone(),
             (Format::Jsonl, None) => {
                 eprintln!("turbolog: warning: --explain with --format jsonl has nowhere to put answers without --state; not waiting for them");
@@ -279,8 +280,11 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         let wait = std::time::Duration::from_secs_f64(args.explain_wait.clamp(0.0, 86_400.0));
         x.wait_for(&ids, std::time::Instant::now() + wait);
     }
-    if args.format == Format::Text {
-        report.print(&mut out, &session.engine, raw_lines, super::use_colour(1), explainer.as_ref())?;
+    match args.format {
+        Format::Text => report.print(&mut out, &session.engine, raw_lines, super::use_colour(1), explainer.as_ref())?,
+        Format::Markdown => report.print_markdown(&mut out, &session.engine, raw_lines, explainer.as_ref())?,
+        Format::Html => report.print_html(&mut out, &session.engine, raw_lines, explainer.as_ref())?,
+        Format::Jsonl => {}
     }
     out.flush()?;
     session.seal()?;
