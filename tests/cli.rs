@@ -563,3 +563,49 @@ fn markdown_report_for_tickets() {
     assert_eq!(md.matches("<details>").count(), 3);
     assert!(md.contains("2015-10-18 "), "times, not only line numbers: {md}");
 }
+
+#[test]
+fn history_keeps_the_anomalies_of_every_run_and_inspect_shows_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    for _ in 0..2 {
+        let out = bin().args(["scan", "--state"]).arg(&state).arg(loghub("Hadoop")).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+    }
+    let h = bin().args(["history", "--state"]).arg(&state).output().unwrap();
+    let text = String::from_utf8_lossy(&h.stdout);
+    assert!(h.status.success(), "{h:?}");
+    assert!(text.contains("ERROR IN CONTACTING RM."), "{text}");
+    let rm: Vec<&str> = text.lines().filter(|l| l.contains("ERROR IN CONTACTING RM.")).collect();
+    assert_eq!(rm.len(), 2, "one entry per run (window): {text}");
+    let id = rm[0].split_whitespace().nth(2).unwrap().trim_start_matches('#').to_string();
+    let one = bin().args(["history", "--since", "1h", "--template", &id, "--state"]).arg(&state).output().unwrap();
+    let one = String::from_utf8_lossy(&one.stdout);
+    assert_eq!(one.lines().filter(|l| l.contains(&format!("#{id} "))).count(), 2, "{one}");
+    assert!(one.contains("2 windows"), "{one}");
+    let inspect = bin().args(["inspect", "--state"]).arg(&state).output().unwrap();
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains("newest anomalous templates"));
+    let bad = bin().args(["history", "--since", "2", "--state"]).arg(&state).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn journald_json_is_read_as_is() {
+    // `journalctl -o json` records: MESSAGE, PRIORITY, __REALTIME_TIMESTAMP (µs)
+    let mut input = String::new();
+    for i in 0..200u64 {
+        input.push_str(&format!(
+            "{{\"__REALTIME_TIMESTAMP\":\"{}\",\"_SYSTEMD_UNIT\":\"web.service\",\"PRIORITY\":\"6\",\"MESSAGE\":\"GET /api/items/{i} served in {} ms\"}}\n",
+            1_795_515_600_000_000u64 + i * 1_000_000,
+            i % 50
+        ));
+    }
+    input.push_str("{\"__REALTIME_TIMESTAMP\":\"1795515900000000\",\"_SYSTEMD_UNIT\":\"web.service\",\"PRIORITY\":\"2\",\"MESSAGE\":\"database connection pool exhausted\"}\n");
+    let rows = jsonl(&run_with_stdin(bin().args(["scan", "--format", "jsonl"]), input.as_bytes()).stdout);
+    assert_eq!(rows[0]["template"], "GET <*> served in <*> <*>");
+    assert_eq!(rows[200]["level"], "critical");
+    assert_eq!(rows[200]["anomaly"], true);
+    let filtered = jsonl(&run_with_stdin(bin().args(["filter", "--only-anomalies"]), input.as_bytes()).stdout);
+    assert_eq!(filtered.len(), 1);
+    assert_eq!(filtered[0]["_SYSTEMD_UNIT"], "web.service", "the record keeps its fields");
+}

@@ -134,6 +134,26 @@ pub fn run(args: InspectArgs) -> Result<u8, CliError> {
             ))?;
         }
     }
+    // the newest anomalous templates, from the history every host writes
+    let (entries, history_problems) = turbolog::store::history::read(dir);
+    problems.extend(history_problems);
+    if !entries.is_empty() {
+        let mut newest: Vec<&turbolog::store::history::Entry> = Vec::new();
+        for e in entries.iter().rev() {
+            if !newest.iter().any(|n| n.template == e.template) {
+                newest.push(e);
+            }
+            if newest.len() == args.top {
+                break;
+            }
+        }
+        w(&mut out, format!("
+newest anomalous templates (of {} history entries; `turbolog history` shows them all):", entries.len()))?;
+        for e in newest {
+            let text = snap.as_ref().and_then(|s| s.templates.get(e.template as usize)).map_or("(unknown template)", |t| t.text.as_str());
+            w(&mut out, format!("  {}  #{:<5} ×{:<6} {}", super::report::clock(e.time), e.template, e.count, text))?;
+        }
+    }
     if problems.is_empty() {
         w(&mut out, "\nhealthy".into())?;
         Ok(0)

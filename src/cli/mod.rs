@@ -5,6 +5,7 @@ mod diff;
 mod explain;
 mod explaining;
 mod filter;
+mod history;
 mod input;
 mod inspect;
 mod learn;
@@ -40,6 +41,8 @@ enum Command {
     Learn(learn::LearnArgs),
     /// Show what a state directory holds: shards, chunks, checksums, templates.
     Inspect(inspect::InspectArgs),
+    /// The anomalies recorded in a state directory, window by window.
+    History(history::HistoryArgs),
     /// Learn good logs and report what is new or changed in others: `diff GOOD… -- BAD…`.
     Diff(diff::DiffArgs),
     /// Say that templates are normal: recurring trouble is flagged until acknowledged.
@@ -233,6 +236,7 @@ pub fn run() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Ack(a) => ack::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::History(a) => history::run(a),
         Command::Explain(a) => explain::run(a),
         Command::PluginProps { markdown } => {
             let text = if markdown { turbolog::host::config::describe_markdown() } else { turbolog::host::config::describe() };

@@ -86,7 +86,12 @@ pub struct Engine {
     line_cache: LineCache,
     salted_cache: SaltedCache,
     line_cache_hits: u64,
+    /// Anomalies per template since the last [`Engine::take_window_anomalies`]: (count, top score).
+    window_anomalies: std::collections::HashMap<TemplateId, (u32, f32)>,
 }
+
+/// Templates whose anomalies are counted per window at most (the history stays bounded).
+const WINDOW_ANOMALY_TEMPLATES: usize = 10_000;
 
 type LineCache = std::collections::HashMap<u64, Cached, std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
 type SaltedCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
@@ -141,6 +146,7 @@ impl Engine {
             track_dirty: false,
             line_cache: LineCache::default(),
             salted_cache: SaltedCache::default(),
+            window_anomalies: std::collections::HashMap::new(),
             line_cache_hits: 0,
         }
     }
@@ -207,6 +213,13 @@ impl Engine {
     /// The vector of a template.
     pub fn vector(&self, id: TemplateId) -> &[f32] {
         &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim]
+    }
+
+    /// Moves the anomalies counted since the last call (template, count, top score) into `out`.
+    pub fn take_window_anomalies(&mut self, out: &mut Vec<(TemplateId, u32, f32)>) {
+        out.clear();
+        out.extend(self.window_anomalies.drain().map(|(id, (n, s))| (id, n, s)));
+        out.sort_unstable_by_key(|e| e.0);
     }
 
     /// What the engine knows of a template's history.
@@ -351,6 +364,17 @@ impl Engine {
         let anomaly = s.value >= bar;
         if anomaly {
             self.anomalies += 1;
+            let full = self.window_anomalies.len() >= WINDOW_ANOMALY_TEMPLATES;
+            match self.window_anomalies.get_mut(&m.id) {
+                Some(e) => {
+                    e.0 = e.0.saturating_add(1);
+                    e.1 = e.1.max(s.value);
+                }
+                None if !full => {
+                    self.window_anomalies.insert(m.id, (1, s.value));
+                }
+                None => {}
+            }
         }
         // Known vocabulary flagged for its severity alone says so, not "new template".
         let reason = match s.reason.kind {

@@ -313,6 +313,9 @@ impl Embedded {
             let mut watch = lock(&self.acks);
             let mut inner = lock(&self.inner);
             apply_acks(&mut watch, dir, &mut inner.engine, log);
+            if self.settings.learning {
+                persist::append_history(dir, &mut inner.engine);
+            }
         }
         let result = store.seal(|| {
             // taken after the WALs are detached, so it covers every detached record

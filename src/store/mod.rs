@@ -9,6 +9,7 @@
 //! DIR/chunk-<seq>.tvim                   sealed, immutable, memory-mapped chunk (chunk)
 //! DIR/templates.tls                      template texts, counts, thresholds (templates_file)
 //! DIR/sessions.tls                       what normal sessions contain (sessions_file)
+//! DIR/history-<n>.tlh                   a bounded journal of anomalies (history)
 //! DIR/acks.tls                           templates an operator acknowledged as normal (acks_file)
 //! DIR/*.corrupt                          files found corrupt and moved aside
 //! ```
@@ -18,6 +19,7 @@ pub mod acks_file;
 pub mod chunk;
 pub mod directory;
 pub mod framed;
+pub mod history;
 pub mod persist;
 pub mod sessions_file;
 pub mod templates_file;

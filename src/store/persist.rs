@@ -78,12 +78,23 @@ impl Persist {
     /// Seals the window: `templates.tls` from the engine, a chunk from the WAL.
     pub fn seal(&mut self, engine: &mut Engine) -> Result<SealStats, StoreError> {
         self.sync_acks(engine);
+        append_history(&self.dir, engine);
         let recorded = self.record(engine);
         let engine = &*engine;
         // the snapshot is taken after the WALs are detached, so it covers every detached record
         let sealed = self.store.seal(|| templates_file::save(&self.dir, &engine.snapshot()).map_err(|e| e.to_string()));
         recorded.and(sealed)
     }
+}
+
+/// The window's anomalies into `DIR/history-*.tlh` (a failure only loses history, never state).
+pub fn append_history(dir: &Path, engine: &mut Engine) {
+    let mut window = Vec::new();
+    engine.take_window_anomalies(&mut window);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let entries: Vec<crate::store::history::Entry> =
+        window.iter().map(|&(template, count, score)| crate::store::history::Entry { time: now, template, count, score }).collect();
+    let _ = crate::store::history::append(dir, &entries);
 }
 
 /// Opens the store in `dir` and restores a fresh `engine` from it and from `templates.tls`:
