@@ -609,3 +609,67 @@ fn journald_json_is_read_as_is() {
     assert_eq!(filtered.len(), 1);
     assert_eq!(filtered[0]["_SYSTEMD_UNIT"], "web.service", "the record keeps its fields");
 }
+
+#[test]
+fn watch_follows_rotation_truncation_and_late_files_and_stops_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let state = dir.path().join("state");
+    let mut child = bin()
+        .args(["watch", "--interval", "50", "--state"])
+        .arg(&state)
+        .arg(&log) // does not exist yet
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        unsafe { libc::kill(pid, libc::SIGKILL) }; // a hung watch fails the test, not CI
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                if l.contains(needle) {
+                    return l;
+                }
+            }
+        }
+        panic!("watch never printed {needle:?}");
+    };
+    let append = |path: &std::path::Path, text: &str| {
+        use std::io::Write;
+        std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
+    };
+    let normal: String = (0..300).map(|i| format!("2026-11-24T10:00:00Z INFO request {i} served\n")).collect();
+    // the file appears after watch started (and looked for it): read from its start
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    append(&log, &normal);
+    append(&log, "2026-11-24T10:00:01Z ERROR disk sda failed: I/O error\n");
+    let first = wait_for("disk sda failed");
+    assert!(first.contains("app.log:301"), "{first}");
+    // rotation: the file is renamed and a new one created
+    std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    append(&log, "2026-11-24T10:00:02Z CRITICAL kernel: Out of memory: Killed process 42 (java)\n");
+    wait_for("Out of memory");
+    // truncation: the file starts over
+    std::fs::write(&log, "").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    append(&log, "2026-11-24T10:00:03Z FATAL raft: lost quorum, stepping down\n");
+    wait_for("lost quorum");
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("window sealed"), "{out:?}");
+    assert!(state.join("templates.tls").exists(), "Ctrl-C sealed the window");
+}

@@ -13,6 +13,7 @@ mod multiline;
 mod report;
 mod scan;
 mod sessions;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Learn(learn::LearnArgs),
     /// Show what a state directory holds: shards, chunks, checksums, templates.
     Inspect(inspect::InspectArgs),
+    /// Follow files like `tail -F` and print anomalies as they come (Ctrl-C stops, sealing).
+    Watch(watch::WatchArgs),
     /// The anomalies recorded in a state directory, window by window.
     History(history::HistoryArgs),
     /// Learn good logs and report what is new or changed in others: `diff GOOD… -- BAD…`.
@@ -237,6 +240,7 @@ pub fn run() -> ExitCode {
         Command::Ack(a) => ack::run(a),
         Command::Diff(a) => diff::run(a),
         Command::History(a) => history::run(a),
+        Command::Watch(a) => watch::run(a),
         Command::Explain(a) => explain::run(a),
         Command::PluginProps { markdown } => {
             let text = if markdown { turbolog::host::config::describe_markdown() } else { turbolog::host::config::describe() };
