@@ -3,7 +3,7 @@
 //! idleness. Only the common forms, found by shape at the start of the line:
 //! ISO 8601 (`2024-03-05T10:11:12.123Z`, `2024-03-05 10:11:12,123`), BGL
 //! (`2005-06-03-15.42.50.675872`), epoch seconds or milliseconds, HDFS (`081109 203615`), Spark
-//! (`17/06/09 20:10:40`), syslog (`Mar  5 10:11:12`, year unknown: taken as 2000), Apache
+//! (`17/06/09 20:10:40`), syslog (`Mar  5 10:11:12`, no year: the latest not in the future), Apache
 //! (`[Sun Dec 04 04:47:44 2005]`). A record without one gives `None`.
 
 /// The time of a raw line, looked for in its first four tokens (after a `<PRI>`).
@@ -125,12 +125,22 @@ fn month(t: &str) -> Option<i64> {
     M.iter().position(|m| m.eq_ignore_ascii_case(t)).map(|i| i as i64 + 1)
 }
 
-/// syslog `Mar  5 10:11:12` (year unknown: 2000).
+/// syslog `Mar  5 10:11:12`: the header has no year, so this year, or last year when that
+/// would put it more than a day in the future (what syslog readers do).
 fn month_first(toks: &[&str]) -> Option<i64> {
     let mo = month(toks.first()?)?;
     let d = num(toks.get(1)?)?;
     let (h, mi, s) = clock(toks.get(2)?)?;
-    at(2000, mo, d, h, mi, s)
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let year = 1970 + now / 31_556_952; // good to a day or so; corrected below
+    let mut y = year + 1;
+    loop {
+        let t = at(y, mo, d, h, mi, s)?;
+        if t <= now + 86_400 || y < 1971 {
+            return Some(t);
+        }
+        y -= 1;
+    }
 }
 
 /// Apache `[Sun Dec 04 04:47:44 2005]`.
@@ -160,7 +170,10 @@ mod tests {
         assert_eq!(t("081109 203615 148 INFO dfs.DataNode$PacketResponder: x"), Some(days(2008, 11, 9) * 86_400 + 20 * 3600 + 36 * 60 + 15));
         assert_eq!(t("1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 x"), Some(1_117_838_570));
         assert_eq!(t("17/06/09 20:10:40 INFO executor.X: y"), Some(days(2017, 6, 9) * 86_400 + 20 * 3600 + 10 * 60 + 40));
-        assert_eq!(t("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: x"), Some(days(2000, 6, 14) * 86_400 + 15 * 3600 + 16 * 60 + 1));
+        let syslog = t("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: x").unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert!(syslog <= now + 86_400 && syslog > now - 367 * 86_400, "the latest June 14 not in the future");
+        assert_eq!(syslog.rem_euclid(86_400), 15 * 3600 + 16 * 60 + 1);
         assert_eq!(t("[Sun Dec 04 04:47:44 2005] [error] x"), Some(days(2005, 12, 4) * 86_400 + 4 * 3600 + 47 * 60 + 44));
         assert_eq!(t("nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO x"), Some(days(2017, 5, 16) * 86_400));
         assert_eq!(t("no time at all"), None);
