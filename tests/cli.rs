@@ -382,7 +382,7 @@ fn recurring_trouble_stays_flagged_until_acknowledged() {
     let last_error = rows.iter().rev().find(|r| r["template"].as_str().unwrap().contains("failed")).unwrap();
     assert_eq!(last_error["anomaly"], true, "{last_error}");
     let reason = last_error["reason"].as_str().unwrap();
-    assert!(reason.starts_with("recurring error: 300 times since record 6"), "{reason}");
+    assert!(reason.starts_with("recurring error: 300 times since 2026-11-24 10:00:05, first at record 6"), "{reason}");
     assert!(reason.contains("error level, error words"), "{reason}");
     assert!(rows.iter().filter(|r| r["template"].as_str().unwrap().contains("served")).all(|r| r["anomaly"] == false));
     let id = last_error["template_id"].as_u64().unwrap().to_string();

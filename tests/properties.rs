@@ -106,6 +106,12 @@ proptest! {
         prop_assert_eq!(m.text, m.text.trim());
         let p = message::plain(&line);
         prop_assert!(is_within(&line, p.text));
+        // record times and session-key suggestions read the same lines: never a panic
+        let _ = turbolog::detect::time::of_line(&line);
+        let _ = turbolog::detect::time::of_value(&line);
+        let mut s = turbolog::session::suggest::Suggester::default();
+        s.observe(&line, 0);
+        let _ = s.candidates();
     }
 
     #[test]

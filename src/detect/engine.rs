@@ -86,6 +86,8 @@ pub struct Engine {
     line_cache: LineCache,
     salted_cache: SaltedCache,
     line_cache_hits: u64,
+    /// The record time of the line being mined (slow path only: a new template takes it).
+    line_time: Option<i64>,
     /// Anomalies per template since the last [`Engine::take_window_anomalies`]: (count, top score).
     window_anomalies: std::collections::HashMap<TemplateId, (u32, f32)>,
 }
@@ -147,6 +149,7 @@ impl Engine {
             line_cache: LineCache::default(),
             salted_cache: SaltedCache::default(),
             window_anomalies: std::collections::HashMap::new(),
+            line_time: None,
             line_cache_hits: 0,
         }
     }
@@ -275,7 +278,9 @@ impl Engine {
         let text = String::from_utf8_lossy(line);
         let line_text: &str = &text;
         let msg = if self.config.no_header { message::plain(line_text) } else { message::extract(line_text) };
+        self.line_time = crate::detect::time::of_line(line_text);
         let v = self.process(Message { level: msg.level.or(level_field), ..msg });
+        self.line_time = None;
         if self.line_cache.len() >= LINE_CACHE_MAX || self.salted_cache.len() >= LINE_CACHE_MAX {
             self.line_cache.clear();
             self.salted_cache.clear();
@@ -415,6 +420,7 @@ impl Engine {
                     level_severity: t.stats.level_severity,
                     has_level: t.stats.has_level,
                     acked: t.stats.acked,
+                    first_time: t.stats.first_time,
                 })
                 .collect(),
         }
@@ -517,6 +523,7 @@ impl Engine {
                 field_dump: false,
                 level_severity: t.level_severity,
                 has_level: t.has_level,
+                first_time: t.first_time,
                 distance: t.distance,
             });
             self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
@@ -547,6 +554,7 @@ impl Engine {
                 self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
             }
             self.stats[id].first_seen = self.records;
+            self.stats[id].first_time = self.line_time;
             self.embed(m.id);
             self.stats[id].distance = self.distance_to_normal(m.id);
         } else if m.generalised {
@@ -736,7 +744,13 @@ mod tests {
             }
         }
         assert!(lines > 25_000);
-        assert_eq!(cached.snapshot(), full.snapshot());
+        // record times come from the raw line, which `process` alone never sees
+        let untimed = |mut s: Snapshot| {
+            s.templates.iter_mut().for_each(|t| t.first_time = None);
+            s
+        };
+        assert!(cached.snapshot().templates.iter().any(|t| t.first_time.is_some()));
+        assert_eq!(untimed(cached.snapshot()), untimed(full.snapshot()));
     }
 
     #[test]

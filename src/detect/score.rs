@@ -26,6 +26,8 @@ pub struct TemplateStats {
     pub epoch_count: u32,
     pub first_seen: u64,
     pub last_seen: u64,
+    /// Record time of the first sighting, when the record carried one.
+    pub first_time: Option<i64>,
     /// Known as normal: learned from a baseline, acknowledged, or (when it is not trouble) seen
     /// in enough epochs.
     pub established: bool,
@@ -104,7 +106,8 @@ pub enum Kind {
     NewTemplate { distance: f32 },
     Rare { count: u64, total: u64, distance: f32 },
     /// Trouble seen in many windows and still not acknowledged as normal.
-    Recurring { count: u64, first_seen: u64 },
+    /// `first_time`: the record time of its first sighting, when records carry one.
+    Recurring { count: u64, first_seen: u64, first_time: Option<i64> },
     Burst { now: u32, usual: f32 },
     Severe,
 }
@@ -202,9 +205,13 @@ impl fmt::Display for Reason {
                     write!(f, ", far from all known messages ({distance:.2})")?;
                 }
             }
-            Kind::Recurring { count, first_seen } => {
+            Kind::Recurring { count, first_seen, first_time } => {
                 let what = if self.evidence.contains(Evidence::SERVER_ERROR) { "server errors" } else { "error" };
-                write!(f, "recurring {what}: {} since record {} (not acknowledged)", plural(count, "time"), Thousands(first_seen))?;
+                write!(f, "recurring {what}: {}", plural(count, "time"))?;
+                if let Some(t) = first_time {
+                    write!(f, " since {}", crate::detect::time::format(t))?;
+                }
+                write!(f, ", first at record {} (not acknowledged)", Thousands(first_seen))?;
                 return write!(f, "; {}", self.evidence);
             }
             Kind::Burst { now, usual } => write!(f, "burst: {now} in this window, usually {usual:.0}")?,
@@ -294,7 +301,7 @@ pub fn score(stats: &TemplateStats, level_severity: f32, total: u64, novelty: f3
         if stats.is_trouble() && stats.epochs_seen >= needed {
             // It would be normal by now if it were not trouble: still flagged, below a new one.
             let value = recurring_score(severity);
-            return Score { value, reason: reason(Kind::Recurring { count: stats.count, first_seen: stats.first_seen }), severity };
+            return Score { value, reason: reason(Kind::Recurring { count: stats.count, first_seen: stats.first_seen, first_time: stats.first_time }), severity };
         }
         // Not (yet) normal: novelty fades a little with every epoch it is seen in.
         let youth = 1.0 - 0.5 * (stats.epochs_seen.saturating_sub(1) as f32 / needed as f32);
@@ -420,7 +427,7 @@ mod tests {
         s.first_seen = 1;
         s.level_severity = 1.0;
         let recurring = score(&s, 1.0, 8000, 1.0, &c);
-        assert!(matches!(recurring.reason.kind, Kind::Recurring { count: 40, first_seen: 1 }), "{recurring:?}");
+        assert!(matches!(recurring.reason.kind, Kind::Recurring { count: 40, first_seen: 1, .. }), "{recurring:?}");
         assert!(recurring.value >= c.threshold);
         let mut new = stats(1, 1, false);
         new.level_severity = 1.0;
@@ -471,8 +478,12 @@ mod tests {
         );
         let e = Evidence(Evidence::ERROR_LEVEL.0 | Evidence::WORDS.0);
         assert_eq!(
-            Reason { kind: Kind::Recurring { count: 212, first_seen: 1042 }, evidence: e }.to_string(),
-            "recurring error: 212 times since record 1 042 (not acknowledged); error level, error words"
+            Reason { kind: Kind::Recurring { count: 212, first_seen: 1042, first_time: None }, evidence: e }.to_string(),
+            "recurring error: 212 times, first at record 1 042 (not acknowledged); error level, error words"
+        );
+        assert_eq!(
+            Reason { kind: Kind::Recurring { count: 212, first_seen: 1042, first_time: Some(1_117_756_800) }, evidence: e }.to_string(),
+            "recurring error: 212 times since 2005-06-03 00:00:00, first at record 1 042 (not acknowledged); error level, error words"
         );
         assert_eq!(Reason { kind: Kind::Severe, evidence: e }.to_string(), "known message, trouble: error level, error words");
     }

@@ -37,4 +37,7 @@ pub struct SavedTemplate {
     /// Acknowledged as normal by an operator (`acks.tls` is the source; this is what was applied).
     #[serde(default)]
     pub acked: bool,
+    /// Record time of the first sighting, when records carry one.
+    #[serde(default)]
+    pub first_time: Option<i64>,
 }

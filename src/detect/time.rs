@@ -33,6 +33,22 @@ pub fn of_value(v: &str) -> Option<i64> {
     })
 }
 
+/// `2005-06-03 15:42:50` from seconds since 1970.
+pub fn format(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 /// Days from 1970-01-01 to y-m-d (proleptic Gregorian).
 fn days(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -44,8 +60,10 @@ fn days(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn num(s: &str) -> Option<i64> {
-    (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+/// A number of at most 4 digits. Bytes, not `str`: headers hold any UTF-8, and a byte range of
+/// a `str` need not fall on character boundaries.
+fn num(s: &[u8]) -> Option<i64> {
+    (!s.is_empty() && s.len() <= 4 && s.iter().all(u8::is_ascii_digit)).then(|| s.iter().fold(0i64, |n, &b| n * 10 + (b - b'0') as i64))
 }
 
 fn valid(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> bool {
@@ -62,7 +80,7 @@ fn clock(t: &str) -> Option<(i64, i64, i64)> {
     if b.len() < 8 || b[2] != b':' || b[5] != b':' {
         return None;
     }
-    Some((num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?))
+    Some((num(&t.as_bytes()[0..2])?, num(&t.as_bytes()[3..5])?, num(&t.as_bytes()[6..8])?))
 }
 
 /// `2024-03-05T10:11:12…`, `2024-03-05 10:11:12…` (time in `next`), `2005-06-03-15.42.50…`.
@@ -71,8 +89,8 @@ fn iso(t: &str, next: Option<&str>) -> Option<i64> {
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let (y, mo, d) = (num(&t[0..4])?, num(&t[5..7])?, num(&t[8..10])?);
-    let rest = &t[10..];
+    let (y, mo, d) = (num(&t.as_bytes()[0..4])?, num(&t.as_bytes()[5..7])?, num(&t.as_bytes()[8..10])?);
+    let rest = t.get(10..)?;
     if let Some(time) = rest.strip_prefix('T').or_else(|| rest.strip_prefix('_')) {
         let (h, mi, s) = clock(time)?;
         return at(y, mo, d, h, mi, s);
@@ -81,7 +99,7 @@ fn iso(t: &str, next: Option<&str>) -> Option<i64> {
         // BGL: 15.42.50.675872
         let tb = time.as_bytes();
         if tb.len() >= 8 && tb[2] == b'.' && tb[5] == b'.' {
-            return at(y, mo, d, num(&time[0..2])?, num(&time[3..5])?, num(&time[6..8])?);
+            return at(y, mo, d, num(&time.as_bytes()[0..2])?, num(&time.as_bytes()[3..5])?, num(&time.as_bytes()[6..8])?);
         }
         return None;
     }
@@ -110,11 +128,11 @@ fn compact(t: &str, next: Option<&str>) -> Option<i64> {
     let next = next?;
     let b = t.as_bytes();
     if b.len() == 6 && b.iter().all(u8::is_ascii_digit) && next.len() == 6 && next.bytes().all(|c| c.is_ascii_digit()) {
-        return at(2000 + num(&t[0..2])?, num(&t[2..4])?, num(&t[4..6])?, num(&next[0..2])?, num(&next[2..4])?, num(&next[4..6])?);
+        return at(2000 + num(&t.as_bytes()[0..2])?, num(&t.as_bytes()[2..4])?, num(&t.as_bytes()[4..6])?, num(&next.as_bytes()[0..2])?, num(&next.as_bytes()[2..4])?, num(&next.as_bytes()[4..6])?);
     }
     if b.len() == 8 && b[2] == b'/' && b[5] == b'/' {
         let (h, mi, s) = clock(next)?;
-        return at(2000 + num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?, h, mi, s);
+        return at(2000 + num(&t.as_bytes()[0..2])?, num(&t.as_bytes()[3..5])?, num(&t.as_bytes()[6..8])?, h, mi, s);
     }
     None
 }
@@ -129,7 +147,7 @@ fn month(t: &str) -> Option<i64> {
 /// would put it more than a day in the future (what syslog readers do).
 fn month_first(toks: &[&str]) -> Option<i64> {
     let mo = month(toks.first()?)?;
-    let d = num(toks.get(1)?)?;
+    let d = num(toks.get(1)?.as_bytes())?;
     let (h, mi, s) = clock(toks.get(2)?)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let year = 1970 + now / 31_556_952; // good to a day or so; corrected below
@@ -150,15 +168,24 @@ fn apache(toks: &[&str]) -> Option<i64> {
         return None;
     }
     let mo = month(toks.get(1)?)?;
-    let d = num(toks.get(2)?)?;
+    let d = num(toks.get(2)?.as_bytes())?;
     let (h, mi, s) = clock(toks.get(3)?)?;
-    let y = num(toks.get(4)?.trim_end_matches(']'))?;
+    let y = num(toks.get(4)?.trim_end_matches(']').as_bytes())?;
     at(y, mo, d, h, mi, s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_utf8_is_safe() {
+        // found by the C API's mutated buffers: a slice inside a character
+        for l in ["2024-03-05T06:46:\u{fffd}0 x", "06:46:\u{fffd}0", "Jun 14 06:46:\u{fffd}0 x", "081109 20\u{fffd}615 x", "2024-03-05\u{fffd} 1", "[Sun Dec 04 04:47:\u{fffd} 2005]"] {
+            let _ = of_line(l);
+            let _ = of_value(l);
+        }
+    }
 
     #[test]
     fn real_headers_give_their_time() {

@@ -218,6 +218,7 @@ mod tests {
                 level_severity: 0.0,
                 has_level: false,
                 acked: false,
+                first_time: None,
             }],
         }
     }
