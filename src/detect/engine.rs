@@ -88,6 +88,9 @@ pub struct Engine {
     line_cache_hits: u64,
     /// The record time of the line being mined (slow path only: a new template takes it).
     line_time: Option<i64>,
+    /// The record time the current epoch began, read from its first record.
+    epoch_time: Option<i64>,
+    epoch_started: bool,
     /// Anomalies per template since the last [`Engine::take_window_anomalies`]: (count, top score).
     window_anomalies: std::collections::HashMap<TemplateId, (u32, f32)>,
 }
@@ -150,6 +153,8 @@ impl Engine {
             salted_cache: SaltedCache::default(),
             window_anomalies: std::collections::HashMap::new(),
             line_time: None,
+            epoch_time: None,
+            epoch_started: false,
             line_cache_hits: 0,
         }
     }
@@ -273,14 +278,19 @@ impl Engine {
         if let Some((id, level)) = cached {
             self.line_cache_hits += 1;
             self.miner.count(id);
-            return self.observe(Match { id, created: false, generalised: false }, level.or(level_field));
+            self.epoch_started |= self.records == 0;
+            let v = self.observe(Match { id, created: false, generalised: false }, level.or(level_field));
+            self.note_epoch_start(line);
+            return v;
         }
         let text = String::from_utf8_lossy(line);
         let line_text: &str = &text;
         let msg = if self.config.no_header { message::plain(line_text) } else { message::extract(line_text) };
         self.line_time = crate::detect::time::of_line(line_text);
+        self.epoch_started |= self.records == 0;
         let v = self.process(Message { level: msg.level.or(level_field), ..msg });
         self.line_time = None;
+        self.note_epoch_start(line);
         if self.line_cache.len() >= LINE_CACHE_MAX || self.salted_cache.len() >= LINE_CACHE_MAX {
             self.line_cache.clear();
             self.salted_cache.clear();
@@ -299,6 +309,13 @@ impl Engine {
             }
         }
         v
+    }
+
+    /// The first record of an epoch says when the epoch began (once per epoch, not per record).
+    fn note_epoch_start(&mut self, line: &[u8]) {
+        if std::mem::take(&mut self.epoch_started) {
+            self.epoch_time = std::str::from_utf8(line).ok().and_then(crate::detect::time::of_line);
+        }
     }
 
     /// Learns a line as normal (the `learn` command): its template is established at once.
@@ -330,6 +347,7 @@ impl Engine {
         if epoch != self.epoch {
             self.epoch = epoch;
             self.threshold.recalibrate(&self.config.score);
+            self.epoch_started = true;
         }
         self.after_match(m);
         let id = m.id as usize;
@@ -383,7 +401,8 @@ impl Engine {
         }
         // Known vocabulary flagged for its severity alone says so, not "new template".
         let reason = match s.reason.kind {
-            Kind::Burst { .. } | Kind::Recurring { .. } => s.reason,
+            Kind::Burst { now, usual, .. } => Reason { kind: Kind::Burst { now, usual, since: self.epoch_time }, ..s.reason },
+            Kind::Recurring { .. } => s.reason,
             _ if st.established || in_warmup => Reason { kind: Kind::Severe, ..s.reason },
             _ => s.reason,
         };

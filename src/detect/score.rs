@@ -108,7 +108,8 @@ pub enum Kind {
     /// Trouble seen in many windows and still not acknowledged as normal.
     /// `first_time`: the record time of its first sighting, when records carry one.
     Recurring { count: u64, first_seen: u64, first_time: Option<i64> },
-    Burst { now: u32, usual: f32 },
+    /// `since`: the record time the window began, when records carry one.
+    Burst { now: u32, usual: f32, since: Option<i64> },
     Severe,
 }
 
@@ -214,7 +215,13 @@ impl fmt::Display for Reason {
                 write!(f, ", first at record {} (not acknowledged)", Thousands(first_seen))?;
                 return write!(f, "; {}", self.evidence);
             }
-            Kind::Burst { now, usual } => write!(f, "burst: {now} in this window, usually {usual:.0}")?,
+            Kind::Burst { now, usual, since } => {
+                write!(f, "burst: {now} in this window")?;
+                if let Some(t) = since {
+                    write!(f, " (since {})", crate::detect::time::format(t))?;
+                }
+                write!(f, ", usually {usual:.0}")?
+            }
             Kind::Severe => {
                 if self.evidence.is_empty() {
                     return f.write_str("severe");
@@ -326,7 +333,7 @@ pub fn score(stats: &TemplateStats, level_severity: f32, total: u64, novelty: f3
     let now = stats.epoch_count;
     if now >= config.burst_min && now as f32 > config.burst_factor * usual.max(1.0) {
         let excess = (now as f32 / (config.burst_factor * usual.max(1.0))).ln().min(1.0);
-        return Score { value: 0.3 + 0.15 * excess + 0.45 * severity, reason: reason(Kind::Burst { now, usual }), severity };
+        return Score { value: 0.3 + 0.15 * excess + 0.45 * severity, reason: reason(Kind::Burst { now, usual, since: None }), severity };
     }
     Score { value: 0.25 * severity, reason: reason(Kind::Severe), severity }
 }

@@ -12,7 +12,7 @@ pub fn of_line(line: &str) -> Option<i64> {
     let toks: Vec<&str> = line.split_ascii_whitespace().take(6).collect();
     for i in 0..toks.len().min(4) {
         let t = toks[i].trim_start_matches('[');
-        if let Some(s) = iso(t, toks.get(i + 1).copied()) {
+        if let Some(s) = iso(t, toks.get(i + 1).copied()).or_else(|| clf(t)) {
             return Some(s);
         }
         if i == 0 {
@@ -110,6 +110,17 @@ fn iso(t: &str, next: Option<&str>) -> Option<i64> {
     None
 }
 
+/// Access logs (NCSA common/combined): `24/Nov/2026:10:00:00` (zone after it ignored).
+fn clf(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
+        return None;
+    }
+    let mo = month(t.get(3..6)?)?;
+    let (h, mi, s) = clock(t.get(12..)?)?;
+    at(num(&b[7..11])?, mo, num(&b[0..2])?, h, mi, s)
+}
+
 /// Epoch seconds (10 digits) or milliseconds (13).
 fn epoch(t: &str) -> Option<i64> {
     let digits = t.split('.').next()?;
@@ -181,7 +192,7 @@ mod tests {
     #[test]
     fn any_utf8_is_safe() {
         // found by the C API's mutated buffers: a slice inside a character
-        for l in ["2024-03-05T06:46:\u{fffd}0 x", "06:46:\u{fffd}0", "Jun 14 06:46:\u{fffd}0 x", "081109 20\u{fffd}615 x", "2024-03-05\u{fffd} 1", "[Sun Dec 04 04:47:\u{fffd} 2005]"] {
+        for l in ["1.2.3.4 - - [05/M\u{fffd}r/2024:10:11:12 +0000]", "[05/Mar/2024:10:1\u{fffd}:12", "2024-03-05T06:46:\u{fffd}0 x", "06:46:\u{fffd}0", "Jun 14 06:46:\u{fffd}0 x", "081109 20\u{fffd}615 x", "2024-03-05\u{fffd} 1", "[Sun Dec 04 04:47:\u{fffd} 2005]"] {
             let _ = of_line(l);
             let _ = of_value(l);
         }
@@ -203,6 +214,7 @@ mod tests {
         assert_eq!(syslog.rem_euclid(86_400), 15 * 3600 + 16 * 60 + 1);
         assert_eq!(t("[Sun Dec 04 04:47:44 2005] [error] x"), Some(days(2005, 12, 4) * 86_400 + 4 * 3600 + 47 * 60 + 44));
         assert_eq!(t("nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO x"), Some(days(2017, 5, 16) * 86_400));
+        assert_eq!(t("10.0.0.1 - - [05/Mar/2024:10:11:12 +0000] \"GET / HTTP/1.1\" 200 1"), Some(base));
         assert_eq!(t("no time at all"), None);
         assert_eq!(t("2024-13-45 99:99:99 nonsense"), None);
         assert_eq!(of_value("2024-03-05T10:11:12Z"), Some(base));
