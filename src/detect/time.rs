@@ -9,7 +9,14 @@
 /// The time of a raw line, looked for in its first four tokens (after a `<PRI>`).
 pub fn of_line(line: &str) -> Option<i64> {
     let line = line.strip_prefix('<').and_then(|r| r.split_once('>').map(|(_, rest)| rest)).unwrap_or(line);
-    let toks: Vec<&str> = line.split_ascii_whitespace().take(6).collect();
+    // the first six tokens, without allocating (this runs for every record with sessions on)
+    let mut buf = [""; 6];
+    let mut n = 0;
+    for t in line.split_ascii_whitespace().take(6) {
+        buf[n] = t;
+        n += 1;
+    }
+    let toks = &buf[..n];
     for i in 0..toks.len().min(4) {
         let t = toks[i].trim_start_matches('[');
         if let Some(s) = iso(t, toks.get(i + 1).copied()).or_else(|| clf(t)) {

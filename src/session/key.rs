@@ -5,8 +5,9 @@ use regex::Regex;
 
 #[derive(Clone, Debug)]
 pub enum SessionKey {
-    /// First match in the message (`blk_-?[0-9]+`, `req-[0-9a-f-]+`).
-    Pattern(Regex),
+    /// First match in the message (`blk_-?[0-9]+`, `req-[0-9a-f-]+`), by the regex engine or,
+    /// for the common simple shape, without it (see [`crate::session::simple`]).
+    Pattern(Regex, Option<crate::session::simple::Simple>),
     /// A field of a JSON / Fluent Bit record (`trace_id`).
     Field(String),
 }
@@ -14,7 +15,7 @@ pub enum SessionKey {
 impl PartialEq for SessionKey {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (SessionKey::Pattern(a), SessionKey::Pattern(b)) => a.as_str() == b.as_str(),
+            (SessionKey::Pattern(a, _), SessionKey::Pattern(b, _)) => a.as_str() == b.as_str(),
             (SessionKey::Field(a), SessionKey::Field(b)) => a == b,
             _ => false,
         }
@@ -28,7 +29,7 @@ impl SessionKey {
         if re.is_match("") {
             return Err(format!("session key {p:?} matches an empty string: every record would be one session; make it match an id (e.g. blk_-?[0-9]+)"));
         }
-        Ok(SessionKey::Pattern(re))
+        Ok(SessionKey::Pattern(re, crate::session::simple::Simple::compile(p)))
     }
 
     pub fn field(name: &str) -> Result<SessionKey, String> {
@@ -41,7 +42,8 @@ impl SessionKey {
     /// The id in a message (for [`SessionKey::Pattern`]).
     pub fn find<'a>(&self, message: &'a str) -> Option<&'a str> {
         match self {
-            SessionKey::Pattern(re) => re.find(message).map(|m| m.as_str()),
+            SessionKey::Pattern(_, Some(simple)) => simple.find(message),
+            SessionKey::Pattern(re, None) => re.find(message).map(|m| m.as_str()),
             SessionKey::Field(_) => None,
         }
     }
@@ -49,7 +51,7 @@ impl SessionKey {
     pub fn field_name(&self) -> Option<&str> {
         match self {
             SessionKey::Field(f) => Some(f),
-            SessionKey::Pattern(_) => None,
+            SessionKey::Pattern(..) => None,
         }
     }
 }
