@@ -47,7 +47,7 @@ pub fn append(dir: &Path, entries: &[Entry]) -> io::Result<()> {
     }
     let existing = files(dir);
     let (mut n, mut path) = existing.last().cloned().unwrap_or((0, dir.join("history-0.tlh")));
-    if fs::metadata(&path).map_or(false, |m| m.len() >= FILE_BYTES) {
+    if fs::metadata(&path).is_ok_and(|m| m.len() >= FILE_BYTES) {
         n += 1;
         path = dir.join(format!("history-{n}.tlh"));
     }
