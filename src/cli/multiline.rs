@@ -47,12 +47,24 @@ impl Joiner {
             // a blank line inside a Go dump separates goroutines; elsewhere it ends nothing either
             return self.goroutine;
         }
-        if turbolog::detect::time::of_line(line).is_some() {
-            return false;
-        }
         let first = line.as_bytes()[0];
         if first == b' ' || first == b'\t' {
             return true;
+        }
+        // most lines start a record: the checks below are cheap for them, and only a line that
+        // could continue one pays for reading its timestamp
+        let could = self.traceback
+            || self.goroutine
+            || line.starts_with("Caused by: ")
+            || line.starts_with("Suppressed: ")
+            || line.starts_with("... ")
+            || line.starts_with("Traceback (most recent call last)")
+            || line.starts_with("During handling of the above exception")
+            || line.starts_with("goroutine ")
+            || is_java_exception(line);
+        if !could || turbolog::detect::time::of_line(line).is_some() {
+            self.traceback = false;
+            return false;
         }
         if is_java_exception(line) {
             // `java.lang.IllegalStateException: boom` right under the line that logged it

@@ -86,8 +86,6 @@ pub struct Engine {
     line_cache: LineCache,
     salted_cache: SaltedCache,
     line_cache_hits: u64,
-    /// The record time of the line being mined (slow path only: a new template takes it).
-    line_time: Option<i64>,
     /// The record time the current epoch began, read from its first record.
     epoch_time: Option<i64>,
     epoch_started: bool,
@@ -152,7 +150,6 @@ impl Engine {
             line_cache: LineCache::default(),
             salted_cache: SaltedCache::default(),
             window_anomalies: std::collections::HashMap::new(),
-            line_time: None,
             epoch_time: None,
             epoch_started: false,
             line_cache_hits: 0,
@@ -286,10 +283,12 @@ impl Engine {
         let text = String::from_utf8_lossy(line);
         let line_text: &str = &text;
         let msg = if self.config.no_header { message::plain(line_text) } else { message::extract(line_text) };
-        self.line_time = crate::detect::time::of_line(line_text);
         self.epoch_started |= self.records == 0;
         let v = self.process(Message { level: msg.level.or(level_field), ..msg });
-        self.line_time = None;
+        if v.new_template {
+            // the time is read only for the line that creates a template
+            self.stats[v.template_id as usize].first_time = crate::detect::time::of_line(line_text);
+        }
         self.note_epoch_start(line);
         if self.line_cache.len() >= LINE_CACHE_MAX || self.salted_cache.len() >= LINE_CACHE_MAX {
             self.line_cache.clear();
@@ -573,7 +572,6 @@ impl Engine {
                 self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
             }
             self.stats[id].first_seen = self.records;
-            self.stats[id].first_time = self.line_time;
             self.embed(m.id);
             self.stats[id].distance = self.distance_to_normal(m.id);
         } else if m.generalised {

@@ -85,7 +85,8 @@ impl Significant {
             s.n += 1;
             true
         };
-        let http = line.windows(5).any(|w| w == b"HTTP/");
+        let http = memchr::memmem::find(line, b"HTTP/").is_some();
+        let keyed_status = memchr::memmem::find(line, b"tatus").is_some() || memchr::memmem::find(line, b"TATUS").is_some();
         let mut i = 0;
         while i < line.len() {
             if !line[i].is_ascii_digit() {
@@ -104,10 +105,12 @@ impl Significant {
                 && start >= 2
                 && line[start - 1].is_ascii_alphabetic()
                 && line[start - 2].is_ascii_alphabetic();
-            let keyed = |key: &[u8]| start >= key.len() && line[start - key.len()..start].eq_ignore_ascii_case(key);
-            // a status is a token of its own in an access log (not an octet, not a fraction)
-            let alone = start > 0 && line[start - 1] == b' ' && (i == line.len() || line[i] == b' ');
-            let status = run == 3 && ((http && alone) || keyed(b"status=") || keyed(b"status_code=") || keyed(b"http_status="));
+            let status = run == 3 && {
+                let keyed = |key: &[u8]| start >= key.len() && line[start - key.len()..start].eq_ignore_ascii_case(key);
+                // a status is a token of its own in an access log (not an octet, not a fraction)
+                let alone = start > 0 && line[start - 1] == b' ' && (i == line.len() || line[i] == b' ');
+                (http && alone) || (keyed_status && (keyed(b"status=") || keyed(b"status_code=") || keyed(b"http_status=")))
+            };
             if priority {
                 for j in start..i {
                     if !push(j) {
