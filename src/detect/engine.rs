@@ -104,7 +104,9 @@ type SaltedCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), s
 #[derive(Clone, Copy)]
 enum Cached {
     Verdict(TemplateId, Option<Level>),
-    Salted(crate::detect::line_key::Significant),
+    /// Where to look, and the verdict of the first salt seen (most keys only ever see one:
+    /// `ssh2` is always `ssh2`), so that the second map is read only when the digits differ.
+    Salted(crate::detect::line_key::Significant, u64, TemplateId, Option<Level>),
 }
 
 /// Lines remembered by key before the cache is cleared (it refills as lines come).
@@ -269,7 +271,14 @@ impl Engine {
         let key = crate::detect::line_key::key(line);
         let cached = match self.line_cache.get(&key) {
             Some(&Cached::Verdict(id, level)) => Some((id, level)),
-            Some(Cached::Salted(sig)) => self.salted_cache.get(&sig.salted(key, line)).copied(),
+            Some(&Cached::Salted(sig, first, id, level)) => {
+                let salt = sig.salted(key, line);
+                if salt == first {
+                    Some((id, level))
+                } else {
+                    self.salted_cache.get(&salt).copied()
+                }
+            }
             None => None,
         };
         if let Some((id, level)) = cached {
@@ -301,8 +310,16 @@ impl Engine {
                     self.line_cache.insert(key, Cached::Verdict(v.template_id, msg.level));
                 }
                 Some(sig) => {
-                    self.line_cache.insert(key, Cached::Salted(sig));
-                    self.salted_cache.insert(sig.salted(key, line), (v.template_id, msg.level));
+                    let salt = sig.salted(key, line);
+                    match self.line_cache.get(&key) {
+                        // another salt of a key already cached: the second map holds it
+                        Some(Cached::Salted(..)) => {
+                            self.salted_cache.insert(salt, (v.template_id, msg.level));
+                        }
+                        _ => {
+                            self.line_cache.insert(key, Cached::Salted(sig, salt, v.template_id, msg.level));
+                        }
+                    }
                 }
                 None => {}
             }

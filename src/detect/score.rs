@@ -210,7 +210,7 @@ impl fmt::Display for Reason {
                 let what = if self.evidence.contains(Evidence::SERVER_ERROR) { "server errors" } else { "error" };
                 write!(f, "recurring {what}: {}", plural(count, "time"))?;
                 if let Some(t) = first_time {
-                    write!(f, " since {}", crate::detect::time::format(t))?;
+                    write!(f, " since {}", crate::detect::time::Clock(t))?;
                 }
                 write!(f, ", first at record {} (not acknowledged)", Thousands(first_seen))?;
                 return write!(f, "; {}", self.evidence);
@@ -218,7 +218,7 @@ impl fmt::Display for Reason {
             Kind::Burst { now, usual, since } => {
                 write!(f, "burst: {now} in this window")?;
                 if let Some(t) = since {
-                    write!(f, " (since {})", crate::detect::time::format(t))?;
+                    write!(f, " (since {})", crate::detect::time::Clock(t))?;
                 }
                 write!(f, ", usually {usual:.0}")?
             }
@@ -236,12 +236,22 @@ impl fmt::Display for Reason {
     }
 }
 
-fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{} {word}s", Thousands(n))
+/// `1 time`, `12 345 times`; written straight into the formatter (reasons are written for every
+/// anomalous record: no allocation).
+struct Plural<'a>(u64, &'a str);
+
+impl fmt::Display for Plural<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 1 {
+            write!(f, "1 {}", self.1)
+        } else {
+            write!(f, "{} {}s", Thousands(self.0), self.1)
+        }
     }
+}
+
+fn plural(n: u64, word: &str) -> Plural<'_> {
+    Plural(n, word)
 }
 
 /// `12345` → `12 345`, as people read counts.
@@ -249,15 +259,29 @@ struct Thousands(u64);
 
 impl fmt::Display for Thousands {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0.to_string();
-        let mut out = String::with_capacity(s.len() + s.len() / 3);
-        for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
-                out.push(' ');
+        // digits on the stack, grouped by three from the right
+        let mut digits = [0u8; 20];
+        let mut n = self.0;
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
             }
-            out.push(c);
         }
-        f.write_str(&out)
+        let mut out = [0u8; 27];
+        let mut k = 0;
+        for i in (0..len).rev() {
+            out[k] = digits[i];
+            k += 1;
+            if i > 0 && i % 3 == 0 {
+                out[k] = b' ';
+                k += 1;
+            }
+        }
+        f.write_str(std::str::from_utf8(&out[..k]).unwrap_or(""))
     }
 }
 

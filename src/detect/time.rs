@@ -42,7 +42,16 @@ pub fn of_value(v: &str) -> Option<i64> {
 
 /// `2005-06-03 15:42:50` from seconds since 1970.
 pub fn format(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
+    Clock(secs).to_string()
+}
+
+/// [`format`] without allocating, for writers.
+pub struct Clock(pub i64);
+
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.0;
+        let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -52,8 +61,9 @@ pub fn format(secs: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+        let y = yoe + era * 400 + i64::from(mo <= 2);
+        write!(f, "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    }
 }
 
 /// Days from 1970-01-01 to y-m-d (proleptic Gregorian).
