@@ -37,6 +37,9 @@ pub struct WatchArgs {
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// Longest line kept; the rest of a longer one is dropped (its start is scored).
+const MAX_LINE: usize = 1 << 20;
+
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
@@ -108,9 +111,10 @@ impl Followed {
                     self.partial.clear();
                     self.line_no += 1;
                     out.extend(self.joiner.push(&line, self.line_no));
-                } else {
+                } else if self.partial.len() < MAX_LINE {
                     self.partial.push(b);
                 }
+                // past MAX_LINE the rest of a line is dropped: one endless line cannot exhaust memory
             }
             if self.pos > 1 << 26 {
                 break; // at most 64 MiB per look: the status line keeps moving

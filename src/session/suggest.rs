@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
-/// Distinct ids remembered at most (memory stays bounded on any input).
+/// Distinct ids and shapes remembered at most (memory stays bounded on any input).
 const MAX_IDS: usize = 200_000;
+const MAX_SHAPES: usize = 10_000;
 
 #[derive(Default)]
 pub struct Suggester {
@@ -33,6 +34,7 @@ impl Suggester {
             let Some(shape) = shape(t) else { continue };
             let idx = match self.shape_index.get(&shape) {
                 Some(&i) => i,
+                None if self.shapes.len() >= MAX_SHAPES => continue,
                 None => {
                     self.shapes.push(shape.clone());
                     self.lines.push(0);

@@ -91,6 +91,9 @@ pub struct Tracker {
     pub total_anomalous: u64,
 }
 
+/// Characters of a session id kept.
+const MAX_ID: usize = 256;
+
 /// How often (in records) idle and overlong sessions are looked for, at least; with many open
 /// sessions, every half as many records as are open.
 const SWEEP_EVERY: u64 = 1024;
@@ -116,6 +119,11 @@ impl Tracker {
     /// and, now and then, idle sessions close.
     pub fn record(&mut self, id: Option<&str>, template: u32, line: u64, time: Option<i64>, engine: &Engine) {
         self.records += 1;
+        // an id is a key, not a payload: a huge match is cut (memory per session stays bounded)
+        let id = id.map(|i| match i.char_indices().nth(MAX_ID) {
+            Some((cut, _)) => &i[..cut],
+            None => i,
+        });
         if let Some(t) = time {
             self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
         }
