@@ -5,7 +5,8 @@
 //! templates into vectors, [`store`] keeps what was learned across restarts, and [`host`] is how
 //! other processes drive the engine (C API, Fluent Bit plugin); [`explain`] asks a local LLM
 //! about anomalies, off the data path. The CLI lives in `src/cli`.
-//! Dependencies point one way: cli and host → explain → store → detect → embed.
+//! [`session`] judges what a request or a block did as a whole.
+//! Dependencies point one way: cli and host → explain → store → session → detect → embed.
 
 pub mod detect;
 pub mod embed;
