@@ -19,14 +19,25 @@ pub fn line(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut engine = Engine::new(EngineConfig::default());
     let mut tokens: Vec<Token> = Vec::new();
-    for l in text.split('\n') {
+    // sessions and key suggestions read the same lines
+    let key = crate::session::SessionKey::pattern(r"req-[0-9a-f]+").expect("a valid key");
+    let config = crate::session::SessionConfig { idle_records: 3, max_sessions: 4, ..Default::default() };
+    let mut sessions = crate::session::Tracker::new(config, Default::default());
+    let mut suggester = crate::session::suggest::Suggester::default();
+    let mut closed = Vec::new();
+    for (n, l) in text.split('\n').enumerate() {
         let m = message::extract(l);
         tokenize(m.text, &mut tokens, 96);
         let v = engine.process_line(l);
         assert!((0.0..=1.0).contains(&v.score), "score {} out of range", v.score);
         let _ = v.reason.to_string();
         let _ = engine.template_text(v.template_id);
+        sessions.record(key.find(l), v.template_id, n as u64 + 1, crate::detect::time::of_line(l), &engine);
+        sessions.take_closed(&mut closed);
+        suggester.observe(l, v.template_id);
     }
+    sessions.close_all(&engine);
+    let _ = suggester.candidates();
 }
 
 /// The NDJSON filter path: every tagged line must be one JSON object.
@@ -50,9 +61,15 @@ pub fn ndjson(data: &[u8]) {
 /// tagging succeeds, the output must walk as msgpack to its end.
 pub fn records(data: &[u8]) {
     let mut engine = Engine::new(EngineConfig::default());
-    let settings = Settings::default();
+    // with sessions keyed by a field: verdict records are appended to the output
+    let settings = Settings::from_pairs([("session_field", "log"), ("session_idle", "2"), ("max_sessions", "3")]).expect("valid settings");
     let mut out = Vec::new();
-    if let Ok(stats) = Tagger::default().tag_chunk(data, &mut engine, &settings, &mut out) {
+    let mut tagger = Tagger::default();
+    tagger.sessions = settings
+        .sessions
+        .clone()
+        .map(|(k, c)| crate::host::records::SessionTracking::new(k, crate::session::Tracker::new(c, Default::default())));
+    if let Ok(stats) = tagger.tag_chunk(data, &mut engine, &settings, &mut out) {
         if stats.modified() {
             let mut r = Reader::new(&out);
             let mut values = 0u64;
