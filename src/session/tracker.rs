@@ -86,6 +86,9 @@ pub struct Tracker {
     /// Gaps between records of a session in this stream (its pace, learned even when frozen: a
     /// baseline from a sparser file says nothing of how quiet sessions go here).
     pace: Profile,
+    /// Per template: the records a session waited before it first came (log₂ buckets), in this
+    /// stream — how long a session may be quiet and still expect it (a deletion hours later).
+    waits: std::collections::HashMap<u32, [u32; 64]>,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
@@ -94,13 +97,33 @@ pub struct Tracker {
 /// Characters of a session id kept.
 const MAX_ID: usize = 256;
 
+/// Templates whose waits are kept.
+const MAX_WAITS: usize = 4096;
+
+/// A wait that 90% of the waits before this template stay under (its bucket's upper bound);
+/// `None` with fewer than 20 seen.
+fn long_wait(hist: &[u32; 64]) -> Option<u64> {
+    let total: u64 = hist.iter().map(|&n| n as u64).sum();
+    if total < 20 {
+        return None;
+    }
+    let mut seen = 0u64;
+    for (b, &n) in hist.iter().enumerate() {
+        seen += n as u64;
+        if seen * 10 >= total * 9 {
+            return Some(if b >= 63 { u64::MAX } else { 1u64 << b });
+        }
+    }
+    None
+}
+
 /// How often (in records) idle and overlong sessions are looked for, at least; with many open
 /// sessions, every half as many records as are open.
 const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
     pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
-        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), total_closed: 0, total_anomalous: 0 }
+        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: std::collections::HashMap::new(), total_closed: 0, total_anomalous: 0 }
     }
 
     pub fn set_learning(&mut self, on: bool) {
@@ -131,17 +154,23 @@ impl Tracker {
             let now = self.records;
             match self.open.get_mut(id) {
                 Some(s) => {
+                    let gap = now - s.last_record;
                     if self.learning {
-                        self.profile.add_gap(now - s.last_record);
+                        self.profile.add_gap(gap);
                     }
-                    self.pace.add_gap(now - s.last_record);
+                    self.pace.add_gap(gap);
                     s.last_record = now;
                     s.last_time = time.or(s.last_time);
                     s.last_line = line;
                     s.lines += 1;
                     match s.counts.iter_mut().find(|c| c.0 == template) {
                         Some(c) => c.1 += 1,
-                        None => s.counts.push((template, 1)),
+                        None => {
+                            s.counts.push((template, 1));
+                            if self.waits.len() < MAX_WAITS || self.waits.contains_key(&template) {
+                                self.waits.entry(template).or_insert([0; 64])[(64 - gap.leading_zeros() as usize).min(63)] += 1;
+                            }
+                        }
                     }
                 }
                 None => {
@@ -193,31 +222,42 @@ impl Tracker {
     pub fn close_all(&mut self, engine: &Engine) {
         let long = self.pace.long_gap().or_else(|| self.profile.long_gap()).unwrap_or(u64::MAX);
         let now = self.records;
-        let all: Vec<(Box<str>, bool)> = self.open.iter().map(|(k, s)| (k.clone(), now - s.last_record <= long)).collect();
+        let _ = long;
+        let all: Vec<(Box<str>, Option<u64>)> = self.open.iter().map(|(k, s)| (k.clone(), Some(now - s.last_record))).collect();
         self.close_batch(all, engine);
     }
 
     /// Closes `ids`, all ended or all cut short (eviction).
     fn close(&mut self, ids: Vec<Box<str>>, unfinished: bool, engine: &Engine) {
-        self.close_batch(ids.into_iter().map(|k| (k, unfinished)).collect(), engine);
+        let now = self.records;
+        let with_quiet: Vec<(Box<str>, Option<u64>)> = ids
+            .into_iter()
+            .map(|k| {
+                let q = if unfinished { self.open.get(&k).map(|s| now - s.last_record) } else { None };
+                (k, q)
+            })
+            .collect();
+        self.close_batch(with_quiet, engine);
     }
 
     /// Closes sessions as one batch: all are learned first (when learning), then each is judged
     /// with itself left out of the figures. The flag: cut short rather than ended.
-    fn close_batch(&mut self, mut ids: Vec<(Box<str>, bool)>, engine: &Engine) {
+    fn close_batch(&mut self, mut ids: Vec<(Box<str>, Option<u64>)>, engine: &Engine) {
         if ids.is_empty() {
             return;
         }
         ids.sort_by_key(|(k, _)| self.open.get(k).map_or(0, |s| s.first_record));
-        let sessions: Vec<(Box<str>, bool, Open)> = ids.into_iter().filter_map(|(k, u)| self.open.remove(&k).map(|s| (k, u, s))).collect();
+        let sessions: Vec<(Box<str>, Option<u64>, Open)> = ids.into_iter().filter_map(|(k, u)| self.open.remove(&k).map(|s| (k, u, s))).collect();
         if self.learning {
             for (_, _, s) in &sessions {
                 self.profile.add(&s.counts);
             }
         }
         let text_of = |t: u32| engine.template_text(t).to_string();
-        for (id, unfinished, s) in sessions {
-            let verdict = self.profile.judge(&s.counts, self.learning, unfinished, &text_of);
+        let waits = &self.waits;
+        let wait_for = |t: u32| waits.get(&t).and_then(long_wait);
+        for (id, quiet, s) in sessions {
+            let verdict = self.profile.judge(&s.counts, self.learning, quiet, &wait_for, &text_of);
             self.total_closed += 1;
             self.total_anomalous += verdict.anomaly as u64;
             if verdict.anomaly || self.config.report_normal {
