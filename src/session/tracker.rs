@@ -88,7 +88,7 @@ pub struct Tracker {
     pace: Profile,
     /// Per template: the records a session waited before it first came (log₂ buckets), in this
     /// stream — how long a session may be quiet and still expect it (a deletion hours later).
-    waits: std::collections::HashMap<u32, [u32; 64]>,
+    waits: HashMap<u32, [u32; 64], foldhash::fast::RandomState>,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
@@ -123,7 +123,7 @@ const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
     pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
-        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: std::collections::HashMap::new(), total_closed: 0, total_anomalous: 0 }
+        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: HashMap::default(), total_closed: 0, total_anomalous: 0 }
     }
 
     pub fn set_learning(&mut self, on: bool) {
