@@ -82,27 +82,16 @@ pub fn run(args: AckArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
-/// `2026-11-24 10:20 UTC` from seconds since the epoch (civil-from-days, no time zone data).
+/// `2026-11-24 10:20:00 UTC` from seconds since the epoch.
 pub fn when(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
+    format!("{} UTC", turbolog::detect::time::Clock(secs as i64))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn dates_read_as_people_write_them() {
-        assert_eq!(super::when(0), "1970-01-01 00:00 UTC");
-        assert_eq!(super::when(1_795_515_600), "2026-11-24 10:20 UTC");
+        assert_eq!(super::when(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::when(1_795_515_600), "2026-11-24 10:20:00 UTC");
     }
 }

@@ -3,8 +3,6 @@
 //! atomically; a corrupt one is moved aside and the cache starts empty.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -33,20 +31,7 @@ pub struct Explanations {
 
 /// Loads the cache; none yet is empty. A corrupt file is moved aside (the warning says where).
 pub fn load(dir: &Path) -> (Explanations, Option<String>) {
-    let path = dir.join(FILE_NAME);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return (Explanations::default(), None),
-        Err(e) => return (Explanations::default(), Some(format!("cannot read {}: {e}; explanations start empty", path.display()))),
-    };
-    match framed::decode(MAGIC, &bytes, "explanations").and_then(|b| serde_json::from_slice(b).map_err(|e| format!("unreadable body: {e}"))) {
-        Ok(e) => (e, None),
-        Err(why) => {
-            let aside = dir.join(format!("{FILE_NAME}.corrupt"));
-            let moved = fs::rename(&path, &aside).map_or_else(|e| format!("could not be moved aside ({e})"), |_| format!("moved aside to {}", aside.display()));
-            (Explanations::default(), Some(format!("{} is corrupt ({why}); {moved}; explanations start empty", path.display())))
-        }
-    }
+    framed::load_or_set_aside(&dir.join(FILE_NAME), MAGIC, "explanations", "explanations start empty", |_: &Explanations| Ok(()))
 }
 
 pub fn save(dir: &Path, e: &Explanations) -> Result<(), StateError> {
@@ -56,6 +41,7 @@ pub fn save(dir: &Path, e: &Explanations) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn round_trip_and_a_corrupt_file_is_moved_aside() {

@@ -28,6 +28,38 @@ pub fn decode<'a>(magic: &[u8; 8], bytes: &'a [u8], what: &str) -> Result<&'a [u
     Ok(body)
 }
 
+/// Loads a framed JSON state file that can start afresh: none yet → `T::default()`; unreadable
+/// → the default and a warning; corrupt (`check` may refuse a decoded value too) → moved aside to
+/// `NAME.corrupt`, the default, and a warning saying what was wrong and where it went.
+/// `afresh` ends the warnings: what starts over (`session profiles are learned afresh`).
+pub fn load_or_set_aside<T: serde::de::DeserializeOwned + Default>(
+    path: &std::path::Path,
+    magic: &[u8; 8],
+    what: &str,
+    afresh: &str,
+    check: impl Fn(&T) -> Result<(), String>,
+) -> (T, Option<String>) {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (T::default(), None),
+        Err(e) => return (T::default(), Some(format!("cannot read {}: {e}; {afresh}", path.display()))),
+    };
+    let decoded = decode(magic, &bytes, what)
+        .and_then(|b| serde_json::from_slice::<T>(b).map_err(|e| format!("unreadable body: {e}")))
+        .and_then(|v| check(&v).map(|_| v));
+    match decoded {
+        Ok(v) => (v, None),
+        Err(why) => {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(".corrupt");
+            let aside = std::path::PathBuf::from(aside);
+            let moved = std::fs::rename(path, &aside)
+                .map_or_else(|e| format!("could not be moved aside ({e})"), |_| format!("moved aside to {}", aside.display()));
+            (T::default(), Some(format!("{} is corrupt ({why}); {moved}; {afresh}", path.display())))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

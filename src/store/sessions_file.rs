@@ -2,8 +2,6 @@
 //! the templates: framed (magic `TLSESS01`, length, JSON, CRC32), written atomically; a corrupt
 //! one is moved aside and profiles are learned afresh.
 
-use std::fs;
-use std::io;
 use std::path::Path;
 
 use crate::session::Profile;
@@ -15,21 +13,14 @@ const MAGIC: &[u8; 8] = b"TLSESS01";
 
 /// The profile; none yet is empty. The warning says what was corrupt and where it went.
 pub fn load(dir: &Path) -> (Profile, Option<String>) {
-    let path = dir.join(FILE_NAME);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return (Profile::default(), None),
-        Err(e) => return (Profile::default(), Some(format!("cannot read {}: {e}; session profiles are learned afresh", path.display()))),
-    };
-    match framed::decode(MAGIC, &bytes, "sessions").and_then(|b| serde_json::from_slice::<Profile>(b).map_err(|e| format!("unreadable body: {e}"))) {
-        Ok(p) if p.either.len() == p.equal.len() && (p.either.is_empty() || p.either.len() == crate::session::profile::TRACKED.pow(2)) => (p, None),
-        Ok(_) => (Profile::default(), Some(format!("{} has pair tables of the wrong size; session profiles are learned afresh", path.display()))),
-        Err(why) => {
-            let aside = dir.join(format!("{FILE_NAME}.corrupt"));
-            let moved = fs::rename(&path, &aside).map_or_else(|e| format!("could not be moved aside ({e})"), |_| format!("moved aside to {}", aside.display()));
-            (Profile::default(), Some(format!("{} is corrupt ({why}); {moved}; session profiles are learned afresh", path.display())))
+    framed::load_or_set_aside(&dir.join(FILE_NAME), MAGIC, "sessions", "session profiles are learned afresh", |p: &Profile| {
+        let tables = crate::session::profile::TRACKED.pow(2);
+        if p.either.len() == p.equal.len() && (p.either.is_empty() || p.either.len() == tables) {
+            Ok(())
+        } else {
+            Err("pair tables of the wrong size".into())
         }
-    }
+    })
 }
 
 pub fn save(dir: &Path, p: &Profile) -> Result<(), StateError> {
@@ -39,6 +30,8 @@ pub fn save(dir: &Path, p: &Profile) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::fs;
 
     #[test]
     fn round_trip_and_corruption() {
