@@ -370,12 +370,8 @@ fn extract_spaced(line: &str) -> Message<'_> {
     message_from(i, None)
 }
 
-/// After a level: at most one `[thread]` group, one logger name and `-`/`:` separators.
-#[allow(dead_code)]
-fn after_decorations(line: &str, buf: &[Unit; MAX_UNITS], n: usize, i: usize) -> usize {
-    after_decorations_from(line, buf, n, i, false)
-}
-
+/// After a level: at most one `[thread]` group, one logger name (unless one came before the
+/// level: `logger_used`), source locations and `-`/`:` separators.
 fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: usize, logger_used: bool) -> usize {
     let mut bracket_used = false;
     let mut logger_used = logger_used;
