@@ -90,7 +90,7 @@ pub struct Engine {
     epoch_time: Option<i64>,
     epoch_started: bool,
     /// Anomalies per template since the last [`Engine::take_window_anomalies`]: (count, top score).
-    window_anomalies: std::collections::HashMap<TemplateId, (u32, f32)>,
+    window_anomalies: std::collections::HashMap<TemplateId, (u32, f32), foldhash::fast::RandomState>,
 }
 
 /// Templates whose anomalies are counted per window at most (the history stays bounded).
@@ -151,7 +151,7 @@ impl Engine {
             track_dirty: false,
             line_cache: LineCache::default(),
             salted_cache: SaltedCache::default(),
-            window_anomalies: std::collections::HashMap::new(),
+            window_anomalies: Default::default(),
             epoch_time: None,
             epoch_started: false,
             line_cache_hits: 0,

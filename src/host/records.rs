@@ -195,7 +195,8 @@ impl Tagger {
         let mut message: Option<(usize, &[u8])> = None; // (priority, bytes)
         let mut level: Option<(usize, Level)> = None; // (priority, level)
         let mut status: Option<u16> = None;
-        let session_field = self.sessions.as_ref().and_then(|s| s.key.field_name().map(|f| f.as_bytes().to_vec()));
+        // borrowed from the settings: nothing allocated per record
+        let session_field = settings.sessions.as_ref().and_then(|(k, _)| k.field_name()).map(str::as_bytes);
         let mut session_value: Option<std::borrow::Cow<'_, [u8]>> = None;
         for _ in 0..n {
             let entry_start = r.pos;
@@ -226,7 +227,7 @@ impl Tagger {
                         r.pos = value_start;
                     }
                 }
-                if session_field.as_deref() == Some(key) {
+                if session_field == Some(key) {
                     session_value = match r.str_bytes()? {
                         Some(text) if !text.is_empty() => Some(std::borrow::Cow::Borrowed(text)),
                         Some(_) => None,
@@ -259,11 +260,13 @@ impl Tagger {
             }
         };
         if let Some(st) = &mut self.sessions {
+            // a valid UTF-8 message (the usual case) is read in place: no copy per record
+            let text;
             let id: Option<std::borrow::Cow<'_, str>> = match st.key.field_name() {
                 Some(_) => session_value.as_ref().map(|b| String::from_utf8_lossy(b)),
                 None => {
-                    let text = String::from_utf8_lossy(msg);
-                    st.key.find(&text).map(|m| std::borrow::Cow::Owned(m.to_string()))
+                    text = String::from_utf8_lossy(msg);
+                    st.key.find(&text).map(std::borrow::Cow::Borrowed)
                 }
             };
             let time = event_time(&data[header_start..header_end]);
