@@ -7,26 +7,13 @@ use std::sync::Arc;
 use turbolog::host::config::Settings;
 use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
 
-fn log(_: LogLevel, _: &str) {}
+mod common;
 
-/// A Fluent Bit chunk: `[[time, {}], {"log": line}]` per record.
-fn chunk(lines: &[String]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for l in lines {
-        rmp::encode::write_array_len(&mut b, 2).unwrap();
-        rmp::encode::write_array_len(&mut b, 2).unwrap();
-        rmp::encode::write_uint(&mut b, 1_795_515_600).unwrap();
-        rmp::encode::write_map_len(&mut b, 0).unwrap();
-        rmp::encode::write_map_len(&mut b, 1).unwrap();
-        rmp::encode::write_str(&mut b, "log").unwrap();
-        rmp::encode::write_str(&mut b, l).unwrap();
-    }
-    b
-}
+fn log(_: LogLevel, _: &str) {}
 
 /// Anomalies among the records of one chunk.
 fn anomalies(e: &Arc<Embedded>, lines: &[String]) -> u64 {
-    e.filter(&chunk(lines), log, |f| match f {
+    e.filter(&common::chunk(lines, 1_795_515_600), log, |f| match f {
         Filtered::Modified(_, stats) => stats.anomalies,
         _ => panic!("records were not tagged"),
     })

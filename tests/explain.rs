@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_turbolog"))
 }
@@ -162,19 +164,8 @@ fn the_plugin_path_attaches_explanations_too() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().to_str().unwrap().to_string();
     let e = Embedded::open(Settings::from_pairs([("state_dir", state.as_str()), ("explain_url", llm.url.as_str())]).unwrap(), log).unwrap();
-    let chunk = |line: &str| {
-        let mut b = Vec::new();
-        rmp::encode::write_array_len(&mut b, 2).unwrap();
-        rmp::encode::write_array_len(&mut b, 2).unwrap();
-        rmp::encode::write_uint(&mut b, 1_795_515_600).unwrap();
-        rmp::encode::write_map_len(&mut b, 0).unwrap();
-        rmp::encode::write_map_len(&mut b, 1).unwrap();
-        rmp::encode::write_str(&mut b, "log").unwrap();
-        rmp::encode::write_str(&mut b, line).unwrap();
-        b
-    };
     let tagged = |line: &str| -> Vec<u8> {
-        e.filter(&chunk(line), log, |f| match f {
+        e.filter(&common::chunk(&[line.to_string()], 1_795_515_600), log, |f| match f {
             Filtered::Modified(out, _) => turbolog::host::out_buf::OutBuf::as_slice(&*out).to_vec(),
             _ => panic!("not tagged"),
         })

@@ -5,25 +5,10 @@ use turbolog::host::config::Settings;
 use turbolog::host::records::Tagger;
 use turbolog::Engine;
 
-/// `[[time, {}], {"log": msg, extra…}]`
+mod common;
+
 fn record(b: &mut Vec<u8>, msg: &str, extra: &[(&str, serde_json::Value)]) {
-    rmp::encode::write_array_len(b, 2).unwrap();
-    rmp::encode::write_array_len(b, 2).unwrap();
-    rmp::encode::write_uint(b, 1_795_515_600).unwrap();
-    rmp::encode::write_map_len(b, 0).unwrap();
-    rmp::encode::write_map_len(b, 1 + extra.len() as u32).unwrap();
-    rmp::encode::write_str(b, "log").unwrap();
-    rmp::encode::write_str(b, msg).unwrap();
-    for (k, v) in extra {
-        rmp::encode::write_str(b, k).unwrap();
-        match v {
-            serde_json::Value::String(s) => rmp::encode::write_str(b, s).unwrap(),
-            serde_json::Value::Number(n) => {
-                rmp::encode::write_uint(b, n.as_u64().unwrap()).unwrap();
-            }
-            _ => unreachable!(),
-        }
-    }
+    common::record(b, 1_795_515_600, msg, extra)
 }
 
 #[test]

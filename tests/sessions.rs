@@ -127,18 +127,14 @@ extern "C" {
 #[allow(unused_imports)]
 use turbolog as _; // links the library that exports the functions above
 
+mod common;
+
+/// Records with their request id in a `trace_id` field.
 fn chunk(lines: &[String], ts: u64) -> Vec<u8> {
     let mut b = Vec::new();
     for l in lines {
-        rmp::encode::write_array_len(&mut b, 2).unwrap();
-        rmp::encode::write_array_len(&mut b, 2).unwrap();
-        rmp::encode::write_uint(&mut b, ts).unwrap();
-        rmp::encode::write_map_len(&mut b, 0).unwrap();
-        rmp::encode::write_map_len(&mut b, 2).unwrap();
-        rmp::encode::write_str(&mut b, "log").unwrap();
-        rmp::encode::write_str(&mut b, l).unwrap();
-        rmp::encode::write_str(&mut b, "trace_id").unwrap();
-        rmp::encode::write_str(&mut b, l.split_whitespace().nth(2).unwrap()).unwrap();
+        let id = l.split_whitespace().nth(2).unwrap();
+        common::record(&mut b, ts, l, &[("trace_id", id.into())]);
     }
     b
 }
