@@ -47,16 +47,7 @@ impl ExplainArgs {
         if !self.explain {
             return Ok(None);
         }
-        let cached = match state {
-            Some(dir) => {
-                let (c, warning) = cache::load(dir);
-                if let Some(w) = warning {
-                    eprintln!("turbolog: warning: {w}");
-                }
-                c
-            }
-            None => Default::default(),
-        };
+        let cached = super::from_state(state, cache::load);
         let log: turbolog::explain::worker::Log = Arc::new(|warning, msg| {
             eprintln!("turbolog: {}{msg}", if warning { "warning: " } else { "" });
         });

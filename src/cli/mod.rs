@@ -220,6 +220,16 @@ impl Session {
     }
 }
 
+/// A state file that starts afresh when missing or corrupt; what was wrong goes to stderr.
+pub fn from_state<T: Default>(state: Option<&std::path::Path>, load: fn(&std::path::Path) -> (T, Option<String>)) -> T {
+    let Some(dir) = state else { return T::default() };
+    let (value, warning) = load(dir);
+    if let Some(w) = warning {
+        eprintln!("turbolog: warning: {w}");
+    }
+    value
+}
+
 /// Whether colour may be used on this stream: a terminal, and `NO_COLOR` unset.
 pub fn use_colour(fd: i32) -> bool {
     std::env::var_os("NO_COLOR").is_none() && is_terminal(fd)

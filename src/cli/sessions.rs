@@ -58,16 +58,7 @@ impl SessionArgs {
     /// Session tracking when a key is given; profiles learned before come from `state`.
     pub fn start(&self, state: Option<&Path>, learning: bool) -> Result<Option<Sessions>, String> {
         let Some(key) = self.key()? else { return Ok(None) };
-        let profile = match state {
-            Some(dir) => {
-                let (p, warning) = sessions_file::load(dir);
-                if let Some(w) = warning {
-                    eprintln!("turbolog: warning: {w}");
-                }
-                p
-            }
-            None => Default::default(),
-        };
+        let profile = super::from_state(state, sessions_file::load);
         let Idle(idle_secs, idle_records) = self.session_idle;
         let config = SessionConfig {
             idle_secs,

@@ -92,6 +92,16 @@ pub fn log_stderr(level: LogLevel, msg: &str) {
     }
 }
 
+/// A state file that starts afresh when missing or corrupt (`load` says why), from `state_dir`.
+fn from_state<T: Default>(settings: &Settings, load: fn(&std::path::Path) -> (T, Option<String>), log: Log) -> T {
+    let Some(dir) = &settings.state_dir else { return T::default() };
+    let (value, warning) = load(dir);
+    if let Some(w) = warning {
+        log(LogLevel::Warn, &w);
+    }
+    value
+}
+
 /// Applies `acks.tls` if it changed; says how many templates changed, or why it cannot be read.
 fn apply_acks(watch: &mut AckWatch, dir: &std::path::Path, engine: &mut Engine, log: Log) {
     match watch.poll(dir) {
@@ -156,32 +166,14 @@ impl Embedded {
         let explainer = match &settings.explain {
             None => None,
             Some(config) => {
-                let cached = match &settings.state_dir {
-                    Some(dir) => {
-                        let (c, warning) = crate::explain::cache::load(dir);
-                        if let Some(w) = warning {
-                            log(LogLevel::Warn, &w);
-                        }
-                        c
-                    }
-                    None => Default::default(),
-                };
+                let cached = from_state(&settings, crate::explain::cache::load, log);
                 let worker_log: crate::explain::worker::Log =
                     Arc::new(move |warning, msg| log(if warning { LogLevel::Warn } else { LogLevel::Info }, msg));
                 Some(Arc::new(crate::explain::Explainer::start(config.clone(), cached, worker_log)?))
             }
         };
         let sessions = settings.sessions.as_ref().map(|(key, config)| {
-            let profile = match &settings.state_dir {
-                Some(dir) => {
-                    let (p, warning) = crate::store::sessions_file::load(dir);
-                    if let Some(w) = warning {
-                        log(LogLevel::Warn, &w);
-                    }
-                    p
-                }
-                None => Default::default(),
-            };
+            let profile = from_state(&settings, crate::store::sessions_file::load, log);
             let mut tracker = crate::session::Tracker::new(config.clone(), profile);
             tracker.set_learning(settings.learning);
             crate::host::records::SessionTracking::new(key.clone(), tracker)
