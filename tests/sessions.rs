@@ -67,9 +67,13 @@ fn sessions_close_when_idle_too_long_or_evicted_and_verdicts_follow_the_line_tha
     // too long: every session closes after 3 records, before its last step: all look cut short
     let rows = scan(&input, &["--session-max", "3"]);
     assert!(rows.iter().filter(|r| r.get("session").is_some()).count() > 0);
-    // eviction: at most 2 open; the least recently seen are judged early, nothing is lost
-    let rows = scan(&input, &["--max-sessions", "2"]);
+    // eviction: at most 8 open (the 4 interleaved requests fit); the least recently seen are
+    // closed and judged as soon as more open, long before the end, and every line is still scored
+    let rows = scan(&input, &["--max-sessions", "8", "--session-idle", "1000000"]);
     assert_eq!(rows.iter().filter(|r| r.get("line").is_some()).count(), input.lines().count());
+    let pos = rows.iter().position(|r| r["session"] == "req-000c9").expect("judged when evicted");
+    assert_eq!(rows[pos]["anomaly"], true);
+    assert!(pos < rows.len() - 100, "evicted mid-stream, not closed at the end: {pos} of {}", rows.len());
 }
 
 #[test]
