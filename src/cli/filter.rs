@@ -124,9 +124,8 @@ pub fn run(args: FilterArgs) -> Result<u8, CliError> {
             out.write_all(buf.as_bytes())?;
         }
         if let (Some(s), Some(template)) = (&mut sessions, tagged) {
-            let object = if line.trim_start().starts_with('{') { ndjson::parse_object(line).and_then(Result::ok) } else { None };
-            let time = super::sessions::Sessions::time_of(line, object.as_ref());
-            s.tracker.record(tagger.session_id.as_deref(), template, n, time, &session.engine);
+            let id = (!tagger.session_id.is_empty()).then_some(tagger.session_id.as_str());
+            s.tracker.record(id, template, n, tagger.record_time, &session.engine);
             s.tracker.take_closed(&mut closed);
             write_session_records(&mut out, &closed)?;
         }

@@ -43,7 +43,7 @@ pub fn run(args: LearnArgs) -> Result<u8, CliError> {
         let id = session.engine.learn_line_with(message, level);
         if let Some(s) = &mut sessions {
             let key = s.id_of(message, object.as_ref());
-            let time = super::sessions::Sessions::time_of(line, object.as_ref());
+            let time = turbolog::host::ndjson::record_time(line, object.as_ref());
             s.tracker.record(key.as_deref(), id, n, time, &session.engine);
             s.tracker.take_closed(&mut closed);
         }

@@ -176,7 +176,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         }
         if let Some(s) = &mut sessions {
             let id = s.id_of(message, object.as_ref());
-            let time = super::sessions::Sessions::time_of(line, object.as_ref());
+            let time = turbolog::host::ndjson::record_time(line, object.as_ref());
             s.tracker.record(id.as_deref(), verdict.template_id, n, time, &session.engine);
             s.tracker.take_closed(&mut closed);
         }

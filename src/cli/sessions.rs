@@ -86,30 +86,6 @@ impl Sessions {
         }
     }
 
-    /// When a record happened: its header, or a JSON time field.
-    pub fn time_of(line: &str, record: Option<&serde_json::Map<String, serde_json::Value>>) -> Option<i64> {
-        if let Some(obj) = record {
-            for k in ["time", "timestamp", "@timestamp", "ts", "__REALTIME_TIMESTAMP"] {
-                match obj.get(k) {
-                    Some(serde_json::Value::String(v)) => {
-                        if let Some(t) = turbolog::detect::time::of_value(v) {
-                            // journald's realtime stamp is in microseconds
-                            return Some(if k == "__REALTIME_TIMESTAMP" { v.parse::<i64>().map_or(t, |us| us / 1_000_000) } else { t });
-                        }
-                    }
-                    Some(serde_json::Value::Number(n)) => {
-                        if let Some(t) = n.as_f64() {
-                            return Some(if t > 1e12 { (t / 1000.0) as i64 } else { t as i64 });
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            return None;
-        }
-        turbolog::detect::time::of_line(line)
-    }
-
     pub fn save(&self, dir: &Path) -> Result<(), String> {
         sessions_file::save(dir, self.tracker.profile()).map_err(|e| e.to_string())
     }

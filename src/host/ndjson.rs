@@ -27,6 +27,32 @@ pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a s
     }
 }
 
+/// When a record happened: a JSON record's time field (`time`, `timestamp`, `@timestamp`, `ts`:
+/// ISO 8601 or epoch seconds/milliseconds; journald's `__REALTIME_TIMESTAMP` in microseconds),
+/// or a text line's header.
+pub fn record_time(line: &str, record: Option<&Map<String, Value>>) -> Option<i64> {
+    let Some(obj) = record else { return crate::detect::time::of_line(line) };
+    if let Some(us) = obj.get("__REALTIME_TIMESTAMP").and_then(Value::as_str).and_then(|v| v.parse::<i64>().ok()) {
+        return Some(us / 1_000_000);
+    }
+    for k in ["time", "timestamp", "@timestamp", "ts"] {
+        match obj.get(k) {
+            Some(Value::String(v)) => {
+                if let Some(t) = crate::detect::time::of_value(v) {
+                    return Some(t);
+                }
+            }
+            Some(Value::Number(n)) => {
+                if let Some(t) = n.as_f64() {
+                    return Some(if t > 1e12 { (t / 1000.0) as i64 } else { t as i64 });
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// What a JSON record says besides its message text.
 pub struct Record<'a> {
     /// The message, with ` status=NNN` added when the status is a field of its own: the
@@ -111,26 +137,30 @@ pub struct LineTagger {
     /// Asks about anomalous templates; its answers ride on later anomalies of the template as
     /// `anomaly_explanation`.
     pub explainer: Option<std::sync::Arc<Explainer>>,
-    /// Where a record's session id is; the id of the last record tagged is in `session_id`.
+    /// Where a record's session id is. For the last record tagged, with a key set: its id in
+    /// `session_id` (empty when it has none; the buffer is reused) and its time.
     pub session_key: Option<crate::session::SessionKey>,
-    pub session_id: Option<String>,
+    pub session_id: String,
+    pub record_time: Option<i64>,
     reason: String,
 }
 
 impl LineTagger {
     pub fn new(keys: Vec<String>, only_anomalies: bool, policy: FieldPolicy) -> Self {
-        LineTagger { keys, only_anomalies, policy, explainer: None, session_key: None, session_id: None, reason: String::new() }
+        LineTagger { keys, only_anomalies, policy, explainer: None, session_key: None, session_id: String::new(), record_time: None, reason: String::new() }
     }
 
     /// Scores `line` and appends what is to be written out (without a newline) to `out`;
     /// appends nothing for a record that is dropped.
     pub fn tag_line(&mut self, line: &str, engine: &mut Engine, out: &mut String) -> Outcome {
-        self.session_id = None;
+        self.session_id.clear();
+        self.record_time = None;
         match parse_object(line) {
             None => {
                 let v = engine.process_line(line);
                 if let Some(k) = &self.session_key {
-                    self.session_id = k.find(line).map(String::from);
+                    self.session_id.push_str(k.find(line).unwrap_or(""));
+                    self.record_time = record_time(line, None);
                 }
                 if self.keep(&v) {
                     let explanation = self.explanation(&v, line, engine);
@@ -156,14 +186,17 @@ impl LineTagger {
                 Some(r) => {
                     let v = engine.process_bytes_with(r.message.as_bytes(), r.level);
                     if let Some(k) = &self.session_key {
-                        self.session_id = match k.field_name() {
-                            None => k.find(&r.message).map(String::from),
+                        match k.field_name() {
+                            None => self.session_id.push_str(k.find(&r.message).unwrap_or("")),
                             Some(f) => match obj.get(f) {
-                                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                                Some(Value::Number(n)) => Some(n.to_string()),
-                                _ => None,
+                                Some(Value::String(s)) => self.session_id.push_str(s),
+                                Some(Value::Number(n)) => {
+                                    let _ = write!(self.session_id, "{n}");
+                                }
+                                _ => {}
                             },
-                        };
+                        }
+                        self.record_time = record_time(line, Some(&obj));
                     }
                     drop(r);
                     if self.keep(&v) {
@@ -290,5 +323,21 @@ fn tagged_object(buf: &mut String, mut obj: Map<String, Value>, v: &Verdict, tem
 fn push_json_str(buf: &mut String, s: &str) {
     if let Ok(s) = serde_json::to_string(s) {
         buf.push_str(&s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_times_from_fields_and_headers() {
+        let obj = |j: &str| parse_object(j).unwrap().unwrap();
+        // journald: microseconds in a string (neither epoch seconds nor milliseconds)
+        assert_eq!(record_time("", Some(&obj(r#"{"__REALTIME_TIMESTAMP":"1795515600123456","MESSAGE":"x"}"#))), Some(1_795_515_600));
+        assert_eq!(record_time("", Some(&obj(r#"{"time":"2026-11-24T10:20:00Z"}"#))), Some(1_795_515_600));
+        assert_eq!(record_time("", Some(&obj(r#"{"ts":1795515600123}"#))), Some(1_795_515_600));
+        assert_eq!(record_time("", Some(&obj(r#"{"msg":"no time"}"#))), None);
+        assert_eq!(record_time("2026-11-24T10:20:00Z INFO x", None), Some(1_795_515_600));
     }
 }
