@@ -134,13 +134,15 @@ impl Profile {
     /// out of the figures it is compared with). `quiet`: it was cut short (end of input,
     /// eviction) after this many records without one of its own, so a missing event may simply
     /// not have come yet: one that usually comes after a longer wait than that (`wait_for(t)`,
-    /// when known), or else later than everything the session has, is not held against it.
+    /// when known), or else — unless it has been quiet for longer than sessions go quiet
+    /// (`long_gap`) — later than everything the session has, is not held against it.
     /// `text_of` names a template.
     pub fn judge(
         &self,
         counts: &[(u32, u32)],
         learned_it: bool,
         quiet: Option<u64>,
+        long_gap: Option<u64>,
         wait_for: &dyn Fn(u32) -> Option<u64>,
         text_of: &dyn Fn(u32) -> String,
     ) -> SessionVerdict {
@@ -166,7 +168,7 @@ impl Profile {
                     (Some(q), Some(w)) => q < w,
                     // none known: quiet for longer than sessions usually go quiet, it has ended;
                     // otherwise the event may come if it usually comes after all it reached
-                    (Some(q), None) => !self.long_gap().is_some_and(|long| q > long) && self.mean_position(t) > horizon,
+                    (Some(q), None) => !long_gap.is_some_and(|long| q > long) && self.mean_position(t) > horizon,
                     (None, _) => false,
                 };
                 if may_still_come {
@@ -250,18 +252,18 @@ mod tests {
     #[test]
     fn a_missing_step_a_new_event_and_a_broken_count_are_said() {
         let p = normal_profile();
-        let ok = p.judge(&[(0, 3), (1, 1), (2, 3), (3, 3)], false, None, &|_| None, &text);
+        let ok = p.judge(&[(0, 3), (1, 1), (2, 3), (3, 3)], false, None, None, &|_| None, &text);
         assert!(!ok.anomaly, "{ok:?}");
-        let missing = p.judge(&[(0, 3), (1, 1), (3, 3)], false, None, &|_| None, &text);
+        let missing = p.judge(&[(0, 3), (1, 1), (3, 3)], false, None, None, &|_| None, &text);
         assert_eq!(missing.reason.as_deref(), Some("missing \"responder\" (present in 100.0% of sessions)"));
         // cut by the end of input: a step that usually comes last may not have come yet…
-        assert!(!p.judge(&[(0, 3), (1, 1), (2, 3)], false, Some(0), &|_| None, &text).anomaly);
+        assert!(!p.judge(&[(0, 3), (1, 1), (2, 3)], false, Some(0), None, &|_| None, &text).anomaly);
         // …but one that usually comes before what it has is missing all the same
-        assert!(p.judge(&[(0, 3), (1, 1), (3, 3)], false, Some(0), &|_| None, &text).anomaly);
-        let unequal = p.judge(&[(0, 3), (1, 1), (2, 2), (3, 3)], false, None, &|_| None, &text);
+        assert!(p.judge(&[(0, 3), (1, 1), (3, 3)], false, Some(0), None, &|_| None, &text).anomaly);
+        let unequal = p.judge(&[(0, 3), (1, 1), (2, 2), (3, 3)], false, None, None, &|_| None, &text);
         assert!(unequal.anomaly);
         assert!(unequal.reason.unwrap().contains("× \"responder\""), );
-        let novel = p.judge(&[(0, 3), (1, 1), (2, 3), (3, 3), (9, 1)], false, None, &|_| None, &|t| if t == 9 { "oops".into() } else { text(t) });
+        let novel = p.judge(&[(0, 3), (1, 1), (2, 3), (3, 3), (9, 1)], false, None, None, &|_| None, &|t| if t == 9 { "oops".into() } else { text(t) });
         assert_eq!(novel.reason.as_deref(), Some("\"oops\" never seen in a session before"));
     }
 
@@ -271,12 +273,12 @@ mod tests {
         for _ in 0..10 {
             p.add(&[(0, 1)]);
         }
-        assert_eq!(p.judge(&[(1, 1)], false, None, &|_| None, &text).reason, None);
+        assert_eq!(p.judge(&[(1, 1)], false, None, None, &|_| None, &text).reason, None);
         let mut q = normal_profile();
         let odd = [(0, 3), (1, 1), (2, 3), (3, 3), (5, 1)];
         q.add(&odd);
         // the one session with template 5 is itself: it counts as never seen before
-        let v = q.judge(&odd, true, None, &|_| None, &|t| if t == 5 { "five".into() } else { text(t) });
+        let v = q.judge(&odd, true, None, None, &|_| None, &|t| if t == 5 { "five".into() } else { text(t) });
         assert_eq!(v.reason.as_deref(), Some("\"five\" never seen in a session before"));
     }
 }

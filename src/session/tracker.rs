@@ -220,9 +220,7 @@ impl Tracker {
     /// End of input: every open session closes. One quiet for longer than sessions usually go
     /// quiet has ended; the others may be cut short (see [`Profile::judge`]).
     pub fn close_all(&mut self, engine: &Engine) {
-        let long = self.pace.long_gap().or_else(|| self.profile.long_gap()).unwrap_or(u64::MAX);
         let now = self.records;
-        let _ = long;
         let all: Vec<(Box<str>, Option<u64>)> = self.open.iter().map(|(k, s)| (k.clone(), Some(now - s.last_record))).collect();
         self.close_batch(all, engine);
     }
@@ -256,8 +254,10 @@ impl Tracker {
         let text_of = |t: u32| engine.template_text(t).to_string();
         let waits = &self.waits;
         let wait_for = |t: u32| waits.get(&t).and_then(long_wait);
+        // how long sessions go quiet: in this stream when it has shown enough, else as learned
+        let long_gap = self.pace.long_gap().or_else(|| self.profile.long_gap());
         for (id, quiet, s) in sessions {
-            let verdict = self.profile.judge(&s.counts, self.learning, quiet, &wait_for, &text_of);
+            let verdict = self.profile.judge(&s.counts, self.learning, quiet, long_gap, &wait_for, &text_of);
             self.total_closed += 1;
             self.total_anomalous += verdict.anomaly as u64;
             if verdict.anomaly || self.config.report_normal {
