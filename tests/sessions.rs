@@ -64,9 +64,6 @@ fn sessions_close_when_idle_too_long_or_evicted_and_verdicts_follow_the_line_tha
     assert!(pos < rows.len() - 10, "closed by idleness, mid-stream");
     assert!(rows[pos - 1].get("line").is_some());
     assert_eq!(rows[pos]["anomaly"], true);
-    // too long: every session closes after 3 records, before its last step: all look cut short
-    let rows = scan(&input, &["--session-max", "3"]);
-    assert!(rows.iter().filter(|r| r.get("session").is_some()).count() > 0);
     // eviction: at most 8 open (the 4 interleaved requests fit); the least recently seen are
     // closed and judged as soon as more open, long before the end, and every line is still scored
     let rows = scan(&input, &["--max-sessions", "8", "--session-idle", "1000000"]);

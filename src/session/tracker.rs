@@ -13,7 +13,8 @@ pub struct SessionConfig {
     pub idle_secs: Option<i64>,
     /// …with no record for this many records (records without a time, or no `idle_secs`).
     pub idle_records: u64,
-    /// A session open for this many records is closed whatever comes (0 = no limit).
+    /// A session that reaches this many records of the stream since its first is closed at once,
+    /// whatever comes (0 = no limit).
     pub max_records: u64,
     /// Open sessions at most; past it the least recently seen are closed and judged.
     pub max_sessions: usize,
@@ -152,7 +153,19 @@ impl Tracker {
         }
         if let Some(id) = id {
             let now = self.records;
+            let max = self.config.max_records;
             match self.open.get_mut(id) {
+                Some(s) if max > 0 && now - s.first_record + 1 >= max => {
+                    // this record makes it as long as a session may be: it closes now
+                    s.last_record = now;
+                    s.last_line = line;
+                    s.lines += 1;
+                    match s.counts.iter_mut().find(|c| c.0 == template) {
+                        Some(c) => c.1 += 1,
+                        None => s.counts.push((template, 1)),
+                    }
+                    self.close(vec![id.into()], false, engine);
+                }
                 Some(s) => {
                     let gap = now - s.last_record;
                     if self.learning {
@@ -270,5 +283,71 @@ impl Tracker {
     pub fn take_closed(&mut self, out: &mut Vec<ClosedSession>) {
         out.clear();
         std::mem::swap(out, &mut self.closed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker(config: SessionConfig) -> Tracker {
+        Tracker::new(SessionConfig { report_normal: true, ..config }, Profile::default())
+    }
+
+    #[test]
+    fn a_session_closes_when_it_reaches_its_length_when_idle_and_at_the_end() {
+        let e = Engine::new(crate::detect::EngineConfig::default());
+        let mut closed = Vec::new();
+        // length: closed by the record that makes it 3 records long, not later
+        let mut t = tracker(SessionConfig { max_records: 3, idle_records: 1 << 30, idle_secs: None, ..SessionConfig::default() });
+        t.record(Some("a"), 0, 1, None, &e);
+        t.record(Some("a"), 1, 2, None, &e);
+        t.take_closed(&mut closed);
+        assert!(closed.is_empty());
+        t.record(Some("a"), 2, 3, None, &e);
+        t.take_closed(&mut closed);
+        assert_eq!((closed.len(), closed[0].lines, closed[0].last_line), (1, 3, 3));
+        // idle in records: closed at the first look after 10 quiet records
+        let mut t = tracker(SessionConfig { idle_records: 10, idle_secs: None, ..SessionConfig::default() });
+        t.record(Some("b"), 0, 1, None, &e);
+        for n in 2..=SWEEP_EVERY + 1 {
+            t.record(None, 0, n, None, &e);
+        }
+        t.take_closed(&mut closed);
+        assert_eq!(closed.len(), 1, "judged at the sweep");
+        // idle in record time: 30 s quiet closes it, records or not
+        let mut t = tracker(SessionConfig { idle_secs: Some(30), idle_records: 1 << 30, ..SessionConfig::default() });
+        t.record(Some("c"), 0, 1, Some(1_000), &e);
+        for n in 2..=SWEEP_EVERY {
+            t.record(None, 0, n, Some(1_000 + n as i64 / 100), &e);
+        }
+        t.take_closed(&mut closed);
+        assert!(closed.is_empty(), "under 30 s of record time");
+        for n in SWEEP_EVERY + 1..=3 * SWEEP_EVERY {
+            t.record(None, 0, n, Some(1_031 + n as i64), &e);
+        }
+        t.take_closed(&mut closed);
+        assert_eq!(closed.len(), 1);
+        // the end: whatever is open
+        t.record(Some("d"), 0, 4000, None, &e);
+        t.close_all(&e);
+        t.take_closed(&mut closed);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(t.open_sessions(), 0);
+    }
+
+    #[test]
+    fn past_max_sessions_the_least_recently_seen_are_judged() {
+        let e = Engine::new(crate::detect::EngineConfig::default());
+        let mut t = tracker(SessionConfig { max_sessions: 10, ..SessionConfig::default() });
+        for i in 0..10u64 {
+            t.record(Some(&format!("s{i}")), 0, i + 1, None, &e);
+        }
+        t.record(Some("s0"), 0, 11, None, &e); // s0 is now the most recent
+        t.record(Some("new"), 0, 12, None, &e);
+        let mut closed = Vec::new();
+        t.take_closed(&mut closed);
+        assert_eq!(closed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["s1"], "the least recently seen tenth");
+        assert_eq!(t.open_sessions(), 10);
     }
 }
