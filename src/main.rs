@@ -1,6 +1,7 @@
 //! `turbolog`: the command-line front of the engine. Thin: parsing and dispatch only.
 
 mod cli;
+mod serve;
 
 use std::process::ExitCode;
 

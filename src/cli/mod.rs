@@ -4,7 +4,7 @@ mod ack;
 mod diff;
 mod explain;
 mod explaining;
-mod filter;
+pub mod filter;
 mod history;
 mod input;
 mod inspect;
@@ -38,6 +38,9 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Streaming transform for pipes, Vector and sidecars: NDJSON or text in, tagged NDJSON out.
     Filter(filter::FilterArgs),
+    /// Tag records arriving over TCP (NDJSON), HTTP or Fluent Forward and send them on: the
+    /// Vector external transform and the Kubernetes sidecar. Serves /healthz, /readyz, /metrics.
+    Serve(crate::serve::ServeArgs),
     /// Record what normal looks like: learn good logs into a state directory.
     Learn(learn::LearnArgs),
     /// Show what a state directory holds: shards, chunks, checksums, templates.
@@ -64,7 +67,7 @@ enum Command {
 #[derive(Args, Clone, Debug)]
 pub struct EngineArgs {
     /// State directory: load what was learned before, save what is learned now.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "TURBOLOG_STATE")]
     pub state: Option<PathBuf>,
     /// Score against the state without learning from this input (nothing is saved).
     #[arg(long)]
@@ -245,6 +248,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Scan(a) => scan::run(a),
         Command::Filter(a) => filter::run(a),
+        Command::Serve(a) => crate::serve::run(a),
         Command::Learn(a) => learn::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Ack(a) => ack::run(a),

@@ -120,6 +120,11 @@ impl Explainer {
         Ok(Explainer { shared, tx: Mutex::new(Some(tx)) })
     }
 
+    /// Requests waiting for the LLM now.
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
     /// Asks about template `id` unless it was asked about already; never blocks. `ctx` is built
     /// only when a request is made.
     pub fn request(&self, id: u32, ctx: impl FnOnce() -> Context) {

@@ -1,0 +1,98 @@
+//! Fluent Forward over TCP: what Fluent Bit's and Fluentd's `forward` outputs send. A message
+//! that asks for an ack (`option.chunk`) is acknowledged once its records are accepted.
+//! A frame that is not Forward msgpack ends the connection (a msgpack stream cannot be
+//! resynchronised) with a warning saying what was wrong; the sender retries unacknowledged chunks.
+
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::forward;
+use super::metrics::Input;
+use super::pipeline::{Batch, Shared};
+use super::tcp_in::{accept, read_some};
+
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => {
+                    conns.spawn(connection(s, shared.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    eprintln!("turbolog: warning: accepting a Forward connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
+}
+
+async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    shared.metrics.connection(Input::Forward, 1);
+    let max = shared.limits.max_body;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut stopped = None;
+    'conn: loop {
+        // every complete message in the buffer
+        loop {
+            let end = match forward::message_end(&buf) {
+                Ok(Some(end)) => end,
+                Ok(None) => break,
+                Err(e) => {
+                    refuse(&shared, &peer, &format!("not msgpack: {e}"));
+                    break 'conn;
+                }
+            };
+            let m = match forward::decode(&buf[..end], max) {
+                Ok(m) => m,
+                Err(e) => {
+                    refuse(&shared, &peer, &e);
+                    break 'conn;
+                }
+            };
+            buf.drain(..end);
+            let records = m.times.len();
+            if records > 0 {
+                let batch = Batch { text: m.text, records, times: m.times, tag: Some(m.tag.into()), permit: None };
+                if !accept(&shared, batch, Input::Forward, &mut stop).await {
+                    break 'conn;
+                }
+            }
+            if let Some(c) = &m.chunk {
+                if s.write_all(&forward::ack(c)).await.is_err() {
+                    break 'conn;
+                }
+            }
+        }
+        if buf.len() > max {
+            refuse(&shared, &peer, &format!("a message larger than --max-body {max} bytes (raise --max-body)"));
+            break;
+        }
+        match read_some(&mut s, &mut chunk, &mut stop, &mut stopped).await {
+            Some(0) | None => {
+                if !buf.is_empty() {
+                    eprintln!("turbolog: warning: Forward connection from {peer} ended inside a message ({} bytes); not acknowledged, so the sender resends it", buf.len());
+                }
+                break;
+            }
+            Some(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    shared.metrics.connection(Input::Forward, -1);
+}
+
+fn refuse(shared: &Shared, peer: &str, why: &str) {
+    shared.metrics.rejected("bad_frame");
+    eprintln!("turbolog: warning: closing the Forward connection from {peer}: {why}");
+}

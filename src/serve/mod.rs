@@ -1,0 +1,282 @@
+//! `turbolog serve`: the engine as a small network process, for Vector (which cannot load a
+//! shared library) and for sidecars and node agents in Kubernetes.
+//!
+//! inputs (NDJSON/TCP, HTTP, Forward) → bounded queue → engine thread (tags exactly as
+//! `turbolog filter`) → writer thread (stdout, NDJSON/TCP or Forward) → downstream.
+//! The admin endpoint serves `/healthz`, `/readyz` and `/metrics`.
+
+mod admin;
+mod forward;
+mod forward_in;
+mod http_in;
+mod http_server;
+mod metrics;
+mod msgpack_json;
+mod outbox;
+mod output;
+mod pipeline;
+mod process;
+mod tcp_in;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cli::filter::{Stream, StreamArgs};
+use crate::cli::CliError;
+use output::{Dest, Writer};
+use pipeline::{Gate, Limits, Shared, ToEngine};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Take NDJSON over TCP here (Vector's `socket` sink, Fluent Bit's `tcp` output with
+    /// `format json_lines`).
+    #[arg(long, value_name = "ADDR", env = "TURBOLOG_TCP")]
+    pub tcp: Option<SocketAddr>,
+    /// Take HTTP POSTs here: a JSON array, NDJSON, or Fluent Bit's msgpack (Vector's `http` sink,
+    /// Fluent Bit's `http` output).
+    #[arg(long, value_name = "ADDR", env = "TURBOLOG_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Take the Fluent Forward protocol here (Fluent Bit's and Fluentd's `forward` outputs).
+    #[arg(long, value_name = "ADDR", env = "TURBOLOG_FORWARD")]
+    pub forward: Option<SocketAddr>,
+    /// Where tagged records go: stdout, tcp://HOST:PORT (NDJSON, Vector's `socket` source) or
+    /// forward://HOST:PORT (Fluent Bit's `forward` input, Vector's `fluent` source).
+    #[arg(long, value_name = "DEST", env = "TURBOLOG_TO", default_value = "stdout")]
+    pub to: Dest,
+    /// `/healthz`, `/readyz` and `/metrics` here; `off` for none.
+    #[arg(long, value_name = "ADDR|off", env = "TURBOLOG_ADMIN", default_value = "127.0.0.1:9102")]
+    pub admin: String,
+    /// Inputs and admin listen on loopback only, unless their address is this one (e.g. 0.0.0.0
+    /// in a pod that other pods send to).
+    #[arg(long, value_name = "IP", env = "TURBOLOG_LISTEN")]
+    pub listen: Option<IpAddr>,
+    /// Records accepted but not yet delivered, at most. A full queue slows TCP and Forward
+    /// senders (reads stop) and answers HTTP with 503 and Retry-After.
+    #[arg(long, value_name = "RECORDS", env = "TURBOLOG_QUEUE", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub queue: u64,
+    /// On SIGTERM: seconds to finish reading, tagging and delivering; what the downstream has not
+    /// taken by then is kept in the state's outbox and delivered first at the next start.
+    #[arg(long, value_name = "SECONDS", env = "TURBOLOG_DRAIN_TIMEOUT", default_value_t = 10.0)]
+    pub drain_timeout: f64,
+    /// Longest NDJSON line taken over TCP; longer lines are dropped, counted and logged.
+    #[arg(long, value_name = "BYTES", env = "TURBOLOG_MAX_LINE", default_value_t = 1 << 20)]
+    pub max_line: usize,
+    /// Largest HTTP body or Forward message (after decompression).
+    #[arg(long, value_name = "BYTES", env = "TURBOLOG_MAX_BODY", default_value_t = 16 << 20)]
+    pub max_body: usize,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+pub fn run(args: ServeArgs) -> Result<u8, CliError> {
+    if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() {
+        return Err("serve needs an input: --tcp ADDR, --http ADDR or --forward ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD); for a pipe use `turbolog filter`".into());
+    }
+    let admin = match args.admin.as_str() {
+        "off" | "none" | "" => None,
+        a => Some(a.parse::<SocketAddr>().map_err(|e| format!("--admin `{a}` is not ADDR:PORT or off: {e}"))?),
+    };
+    for (what, addr) in [("--tcp", args.tcp), ("--http", args.http), ("--forward", args.forward), ("--admin", admin)] {
+        if let Some(a) = addr {
+            allowed(what, a, args.listen)?;
+        }
+    }
+    if !(args.drain_timeout.is_finite() && args.drain_timeout > 0.0 && args.drain_timeout <= 3600.0) {
+        return Err(format!("--drain-timeout {} is not a number of seconds in (0, 3600]", args.drain_timeout).into());
+    }
+    if args.max_line < 1024 || args.max_body < 1024 {
+        return Err("--max-line and --max-body must be at least 1024 bytes".into());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    runtime.block_on(serve(args, admin))
+}
+
+/// Loopback, or the address `--listen` names.
+fn allowed(what: &str, addr: SocketAddr, listen: Option<IpAddr>) -> Result<(), String> {
+    if addr.ip().is_loopback() || listen == Some(addr.ip()) {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} {addr} is not a loopback address: pass --listen {} (or TURBOLOG_LISTEN) to accept connections from other hosts",
+        addr.ip()
+    ))
+}
+
+async fn bind(what: &str, addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
+}
+
+fn local(l: &TcpListener) -> String {
+    l.local_addr().map(|a| a.to_string()).unwrap_or_default()
+}
+
+async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliError> {
+    let (to_engine, from_inputs) = std::sync::mpsc::channel();
+    let shared = Arc::new(Shared {
+        gate: Gate::new(args.queue as usize),
+        to_engine: Mutex::new(Some(to_engine)),
+        metrics: metrics::Metrics::new(),
+        engine_ready: AtomicBool::new(false),
+        downstream_up: AtomicBool::new(args.to == Dest::Stdout),
+        downstream_error: Mutex::new("not connected yet".into()),
+        stopping: AtomicBool::new(false),
+        deadline: Mutex::new(None),
+        limits: Limits { max_line: args.max_line, max_body: args.max_body },
+    });
+    let (admin_stop_tx, admin_stop) = watch::channel(false);
+    let mut listening = Vec::new();
+    let admin_task = match admin {
+        Some(addr) => {
+            let l = bind("--admin", addr).await?;
+            listening.push(format!("admin http://{}", local(&l)));
+            let sh = shared.clone();
+            Some(tokio::spawn(http_server::serve(l, move |req| admin::handle(req, sh.clone()), admin_stop)))
+        }
+        None => None,
+    };
+
+    // the engine loads the state on its own thread while the admin endpoint answers "loading"
+    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    let stream_args = args.stream.clone();
+    let sh = shared.clone();
+    let engine = std::thread::Builder::new()
+        .name("turbolog-engine".into())
+        .spawn(move || {
+            let stream = match Stream::start(&stream_args) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = started_tx.send(Err(message(e)));
+                    return Ok(());
+                }
+            };
+            let _ = started_tx.send(Ok(()));
+            process::run(stream, from_inputs, out_tx, sh)
+        })
+        .map_err(|e| format!("cannot start the engine thread: {e}"))?;
+    let writer = Writer { dest: args.to.clone(), state: args.stream.engine.state.clone().filter(|_| !args.stream.engine.frozen) };
+    let sh = shared.clone();
+    let writer = std::thread::Builder::new()
+        .name("turbolog-writer".into())
+        .spawn(move || writer.run(out_rx, sh))
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+
+    let finish = |shared: &Shared| {
+        shared.to_engine.lock().unwrap_or_else(|p| p.into_inner()).take().map(|tx| tx.send(ToEngine::End));
+    };
+    match started_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            finish(&shared);
+            let _ = tokio::task::spawn_blocking(move || (engine.join(), writer.join())).await;
+            return Err(e.into());
+        }
+        Err(_) => return Err("the engine thread stopped while loading the state".into()),
+    }
+
+    let (stop_tx, stop) = watch::channel(false);
+    let mut inputs = tokio::task::JoinSet::new();
+    let bound = async {
+        if let Some(a) = args.tcp {
+            let l = bind("--tcp", a).await?;
+            listening.push(format!("tcp {}", local(&l)));
+            inputs.spawn(tcp_in::serve(l, shared.clone(), stop.clone()));
+        }
+        if let Some(a) = args.http {
+            let l = bind("--http", a).await?;
+            listening.push(format!("http {}", local(&l)));
+            let sh = shared.clone();
+            inputs.spawn(http_server::serve(l, move |req| http_in::handle(req, sh.clone()), stop.clone()));
+        }
+        if let Some(a) = args.forward {
+            let l = bind("--forward", a).await?;
+            listening.push(format!("forward {}", local(&l)));
+            inputs.spawn(forward_in::serve(l, shared.clone(), stop.clone()));
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    if let Err(e) = bound {
+        finish(&shared);
+        let _ = tokio::task::spawn_blocking(move || (engine.join(), writer.join())).await;
+        return Err(e.into());
+    }
+    eprintln!("turbolog: serve: listening on {} → {}", listening.join(", "), args.to);
+
+    wait_for_signal().await?;
+    let drain = Duration::from_secs_f64(args.drain_timeout);
+    eprintln!("turbolog: serve: stopping: no new connections; delivering what was accepted (at most {:.0} s)", drain.as_secs_f64());
+    let started = Instant::now();
+    *shared.deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(started + drain);
+    shared.stopping.store(true, Ordering::Release);
+    let _ = stop_tx.send(true);
+    let reading = tokio::time::timeout(tcp_in::READ_AFTER_STOP + tcp_in::QUIET * 2, async {
+        while inputs.join_next().await.is_some() {}
+    })
+    .await;
+    if reading.is_err() {
+        eprintln!("turbolog: warning: senders were still sending {} s after shutdown began; their connections are closed", tcp_in::READ_AFTER_STOP.as_secs());
+        inputs.abort_all();
+    }
+    finish(&shared);
+    let (engine, writer) = tokio::task::spawn_blocking(move || (engine.join(), writer.join()))
+        .await
+        .map_err(|_| "a worker thread could not be joined".to_string())?;
+    let _ = admin_stop_tx.send(true);
+    if let Some(t) = admin_task {
+        let _ = t.await;
+    }
+    let engine = engine.map_err(|_| "the engine thread panicked; what it learned since the last window is in the WAL".to_string())?;
+    let writer = writer.map_err(|_| "the writer thread panicked".to_string())?;
+    engine?;
+    let kept = writer?;
+    let m = &shared.metrics;
+    eprintln!(
+        "turbolog: serve: stopped in {:.1} s: {} records out, {} kept in the outbox",
+        started.elapsed().as_secs_f64(),
+        m.records_out.get(),
+        kept
+    );
+    Ok(0)
+}
+
+async fn wait_for_signal() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn message(e: CliError) -> String {
+    match e {
+        CliError::Message(m) => m,
+        CliError::BrokenPipe => "broken pipe".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_unless_listen_names_the_address() {
+        let lo: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        assert!(allowed("--tcp", lo, None).is_ok());
+        assert!(allowed("--tcp", "[::1]:9000".parse().unwrap(), None).is_ok());
+        let e = allowed("--tcp", any, None).unwrap_err();
+        assert!(e.contains("--listen 0.0.0.0"), "{e}");
+        assert!(allowed("--tcp", any, Some("0.0.0.0".parse().unwrap())).is_ok());
+        assert!(allowed("--tcp", "10.0.0.5:9000".parse().unwrap(), Some("0.0.0.0".parse().unwrap())).is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! The writer thread: delivers tagged records in order to stdout, an NDJSON TCP receiver
+//! (Vector's `socket` source) or a Fluent Forward receiver (Fluent Bit's `forward` input,
+//! Vector's `fluent` source), waiting for the receiver's ack on Forward.
+//!
+//! Nothing is dropped: a failed write is retried on a new connection, with back-off, holding the
+//! records (at-least-once: a receiver may see a batch twice after a broken connection). At
+//! shutdown what the downstream has not taken by the deadline goes to the state's outbox and is
+//! delivered first on the next start.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::forward;
+use super::outbox;
+use super::pipeline::{Out, Pending, Shared};
+
+/// Where tagged records go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dest {
+    Stdout,
+    /// NDJSON over TCP.
+    Tcp(String),
+    /// Fluent Forward over TCP.
+    Forward(String),
+}
+
+impl std::str::FromStr for Dest {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Dest, String> {
+        let addr = |rest: &str| -> Result<String, String> {
+            let (host, port) = rest.rsplit_once(':').ok_or_else(|| format!("`{s}` has no port: write HOST:PORT"))?;
+            if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+                return Err(format!("`{s}` is not HOST:PORT with a port in 1..65535"));
+            }
+            Ok(rest.to_string())
+        };
+        if s == "stdout" || s == "-" {
+            Ok(Dest::Stdout)
+        } else if let Some(rest) = s.strip_prefix("tcp://") {
+            addr(rest).map(Dest::Tcp)
+        } else if let Some(rest) = s.strip_prefix("forward://") {
+            addr(rest).map(Dest::Forward)
+        } else {
+            Err(format!("unknown destination `{s}`: use stdout, tcp://HOST:PORT (NDJSON) or forward://HOST:PORT (Fluent Forward)"))
+        }
+    }
+}
+
+impl std::fmt::Display for Dest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Stdout => f.write_str("stdout"),
+            Dest::Tcp(a) => write!(f, "tcp://{a}"),
+            Dest::Forward(a) => write!(f, "forward://{a}"),
+        }
+    }
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a Forward receiver may take to acknowledge a message.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+struct Conn {
+    dest: Dest,
+    stream: Option<TcpStream>,
+    chunks: u64,
+    reply: Vec<u8>,
+}
+
+impl Conn {
+    fn connect(&mut self) -> Result<(), String> {
+        if self.stream.is_some() {
+            return Ok(());
+        }
+        let (Dest::Tcp(a) | Dest::Forward(a)) = &self.dest else { return Ok(()) };
+        let addrs = a.to_socket_addrs().map_err(|e| format!("cannot resolve {a}: {e}"))?;
+        let mut last = format!("{a} resolves to no address");
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    let _ = s.set_read_timeout(Some(ACK_TIMEOUT));
+                    let _ = s.set_write_timeout(Some(ACK_TIMEOUT));
+                    self.stream = Some(s);
+                    return Ok(());
+                }
+                Err(e) => last = format!("cannot connect to {addr}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
+    fn deliver(&mut self, p: &Pending) -> Result<(), String> {
+        if let Dest::Stdout = self.dest {
+            let mut out = std::io::stdout().lock();
+            return out.write_all(p.text.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("cannot write to standard output: {e}"));
+        }
+        self.connect()?;
+        let result = self.send(p);
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    fn send(&mut self, p: &Pending) -> Result<(), String> {
+        let s = self.stream.as_mut().ok_or("not connected")?;
+        match &self.dest {
+            Dest::Tcp(a) => s.write_all(p.text.as_bytes()).map_err(|e| format!("writing to {a}: {e}")),
+            Dest::Forward(a) => {
+                self.chunks += 1;
+                let chunk = format!("turbolog-{}-{}", std::process::id(), self.chunks);
+                let msg = forward::encode(p.tag.as_deref().unwrap_or("turbolog"), &p.text, &p.times, &chunk);
+                s.write_all(&msg).map_err(|e| format!("writing to {a}: {e}"))?;
+                self.reply.clear();
+                let mut buf = [0u8; 256];
+                loop {
+                    if let Some((_, ack)) = forward::read_ack(&self.reply).map_err(|e| format!("{a} answered: {e}"))? {
+                        return match ack {
+                            Some(c) if c == chunk => Ok(()),
+                            other => Err(format!("{a} acknowledged {other:?}, expected {chunk}")),
+                        };
+                    }
+                    match s.read(&mut buf) {
+                        Ok(0) => return Err(format!("{a} closed the connection before acknowledging")),
+                        Ok(n) => self.reply.extend_from_slice(&buf[..n]),
+                        Err(e) => return Err(format!("waiting for {a} to acknowledge: {e}")),
+                    }
+                }
+            }
+            Dest::Stdout => Ok(()),
+        }
+    }
+}
+
+pub struct Writer {
+    pub dest: Dest,
+    pub state: Option<PathBuf>,
+}
+
+impl Writer {
+    /// Runs until the engine thread is done and everything is delivered or kept in the outbox.
+    /// Returns how many records went to the outbox.
+    pub fn run(self, outs: Receiver<Out>, shared: Arc<Shared>) -> Result<usize, String> {
+        let mut conn = Conn { dest: self.dest.clone(), stream: None, chunks: 0, reply: Vec::new() };
+        let mut backoff = Duration::from_millis(50);
+        let mut failing = false;
+        let up = |shared: &Shared, ok: bool, why: &str| {
+            shared.downstream_up.store(ok, Ordering::Release);
+            shared.metrics.downstream_up.set(ok as i64);
+            if !ok {
+                *shared.downstream_error.lock().unwrap_or_else(|p| p.into_inner()) = why.to_string();
+            }
+        };
+        // connect before the first record, so `/readyz` tells an unreachable downstream at once
+        match conn.connect() {
+            Ok(()) => up(&shared, true, ""),
+            Err(e) => up(&shared, false, &e),
+        }
+        // what was kept at the last shutdown goes first
+        let mut queue: std::collections::VecDeque<Out> = std::collections::VecDeque::new();
+        if let Some(dir) = &self.state {
+            let (kept, warning) = outbox::take(dir);
+            if let Some(w) = warning {
+                eprintln!("turbolog: warning: {w}");
+            }
+            let n: usize = kept.iter().map(|p| p.records).sum();
+            if n > 0 {
+                eprintln!("turbolog: serve: delivering {n} records kept in {} at the last shutdown first", dir.display());
+            }
+            queue.extend(kept.into_iter().map(|pending| Out { pending, permit: None }));
+        }
+        let mut engine_done = false;
+        loop {
+            if queue.is_empty() {
+                if engine_done {
+                    break;
+                }
+                match outs.recv_timeout(Duration::from_millis(200)) {
+                    Ok(o) => queue.push_back(o),
+                    Err(RecvTimeoutError::Disconnected) => engine_done = true,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if !failing && conn.stream.is_none() && conn.dest != Dest::Stdout {
+                            // idle and not connected: keep `/readyz` honest
+                            match conn.connect() {
+                                Ok(()) => up(&shared, true, ""),
+                                Err(e) => up(&shared, false, &e),
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            if failing && shared.past_deadline() {
+                break;
+            }
+            let o = &queue[0];
+            match conn.deliver(&o.pending) {
+                Ok(()) => {
+                    shared.metrics.records_out.inc_by(o.pending.records as u64);
+                    if failing {
+                        eprintln!("turbolog: serve: {} takes records again", self.dest);
+                        failing = false;
+                    }
+                    up(&shared, true, "");
+                    backoff = Duration::from_millis(50);
+                    // its permit goes back with it: the inputs may take more
+                    queue.pop_front();
+                    while let Ok(o) = outs.try_recv() {
+                        queue.push_back(o);
+                    }
+                }
+                Err(e) => {
+                    shared.metrics.downstream_errors.inc();
+                    if !failing {
+                        eprintln!("turbolog: warning: {e}; holding the records and retrying (inputs slow down once --queue is full)");
+                        failing = true;
+                    }
+                    up(&shared, false, &e);
+                    if self.dest == Dest::Stdout {
+                        // nobody reads our output any more: nothing to retry
+                        return Err(e);
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        // past the deadline with the downstream failing: keep the rest
+        while let Ok(o) = outs.recv() {
+            queue.push_back(o);
+        }
+        let left: Vec<Pending> = queue.into_iter().map(|o| o.pending).collect();
+        let n: usize = left.iter().map(|p| p.records).sum();
+        if n == 0 {
+            return Ok(0);
+        }
+        shared.metrics.outbox_records.inc_by(n as u64);
+        match &self.state {
+            Some(dir) => {
+                outbox::keep(dir, &left).map_err(|e| format!("{n} records not delivered to {} and {e}", self.dest))?;
+                eprintln!(
+                    "turbolog: serve: {} did not take {n} records before the deadline; kept in {} and delivered first at the next start",
+                    self.dest,
+                    dir.join(outbox::FILE_NAME).display()
+                );
+                Ok(n)
+            }
+            None => Err(format!("{} did not take {n} records before the deadline and there is no --state to keep them in; they are lost", self.dest)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_parse_or_say_what_to_write() {
+        assert_eq!("stdout".parse::<Dest>().unwrap(), Dest::Stdout);
+        assert_eq!("tcp://127.0.0.1:9000".parse::<Dest>().unwrap(), Dest::Tcp("127.0.0.1:9000".into()));
+        assert_eq!("forward://vector:24224".parse::<Dest>().unwrap(), Dest::Forward("vector:24224".into()));
+        assert!("udp://x:1".parse::<Dest>().unwrap_err().contains("tcp://HOST:PORT"));
+        assert!("tcp://x".parse::<Dest>().unwrap_err().contains("no port"));
+        assert!("tcp://x:0".parse::<Dest>().unwrap_err().contains("1..65535"));
+        assert_eq!(Dest::Forward("h:1".into()).to_string(), "forward://h:1");
+    }
+}

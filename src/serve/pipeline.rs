@@ -1,0 +1,182 @@
+//! What flows between the stages: inputs → (batches) → the engine thread → (tagged output) →
+//! the writer. One bound covers both queues: a batch takes one permit per record from the
+//! [`Gate`] when it is accepted and gives them back when its output is delivered, so a slow
+//! downstream holds the inputs back (TCP reads stop, HTTP answers 503) instead of growing memory.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::metrics::Metrics;
+use super::msgpack_json::EventTime;
+
+/// Records accepted from one read, request or Forward message, in arrival order.
+#[derive(Debug)]
+pub struct Batch {
+    /// One record per line, each ending in `\n`: JSON objects or plain text.
+    pub text: String,
+    pub records: usize,
+    /// One time per record (Forward and msgpack inputs), or empty.
+    pub times: Vec<EventTime>,
+    /// The Forward tag the records came with.
+    pub tag: Option<Arc<str>>,
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Tagged records on their way out.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+pub struct Pending {
+    /// NDJSON, one record per line, each ending in `\n`.
+    pub text: String,
+    /// One time per line when known (else `now` at delivery, for Forward).
+    pub times: Vec<EventTime>,
+    pub tag: Option<String>,
+    pub records: usize,
+}
+
+pub struct Out {
+    pub pending: Pending,
+    /// Held until the records are delivered: dropping it makes room for more input.
+    #[allow(dead_code)]
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// What the engine thread is sent: batches, then the end.
+pub enum ToEngine {
+    Batch(Batch),
+    End,
+}
+
+/// The bound on records accepted but not yet delivered.
+pub struct Gate {
+    semaphore: Arc<Semaphore>,
+    pub capacity: usize,
+}
+
+impl Gate {
+    pub fn new(capacity: usize) -> Gate {
+        Gate { semaphore: Arc::new(Semaphore::new(capacity)), capacity }
+    }
+
+    fn permits(&self, records: usize) -> u32 {
+        records.clamp(1, self.capacity) as u32
+    }
+
+    /// Waits for room for `records` (a batch larger than the whole queue waits for all of it).
+    pub async fn enter(&self, records: usize) -> OwnedSemaphorePermit {
+        // the semaphore is never closed
+        self.semaphore.clone().acquire_many_owned(self.permits(records)).await.expect("gate semaphore is never closed")
+    }
+
+    /// Room for `records` now, or `None` when the queue is full.
+    pub fn try_enter(&self, records: usize) -> Option<OwnedSemaphorePermit> {
+        self.semaphore.clone().try_acquire_many_owned(self.permits(records)).ok()
+    }
+
+    /// Records accepted and not yet delivered.
+    pub fn depth(&self) -> usize {
+        self.capacity.saturating_sub(self.semaphore.available_permits())
+    }
+}
+
+/// What every stage can see.
+pub struct Shared {
+    pub gate: Gate,
+    pub to_engine: Mutex<Option<std::sync::mpsc::Sender<ToEngine>>>,
+    pub metrics: Metrics,
+    /// Set once the state is loaded and the engine takes records.
+    pub engine_ready: AtomicBool,
+    /// Set while the downstream takes what is written (always for stdout).
+    pub downstream_up: AtomicBool,
+    /// Why the downstream is not up, for `/readyz`.
+    pub downstream_error: Mutex<String>,
+    /// Set when shutdown begins: inputs stop taking new connections and requests.
+    pub stopping: AtomicBool,
+    /// When undelivered output must be given up on and kept in the state's outbox.
+    pub deadline: Mutex<Option<Instant>>,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_line: usize,
+    pub max_body: usize,
+}
+
+impl Shared {
+    /// Hands an accepted batch to the engine; `false` once the engine has stopped.
+    pub fn send(&self, batch: Batch) -> bool {
+        let guard = self.to_engine.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(tx) => tx.send(ToEngine::Batch(batch)).is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    pub fn ready(&self) -> Result<(), String> {
+        if self.stopping() {
+            return Err("shutting down".into());
+        }
+        if !self.engine_ready.load(Ordering::Acquire) {
+            return Err("the state is loading".into());
+        }
+        if !self.downstream_up.load(Ordering::Acquire) {
+            let why = self.downstream_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            return Err(format!("the downstream is unreachable: {why}"));
+        }
+        Ok(())
+    }
+
+    pub fn past_deadline(&self) -> bool {
+        self.deadline.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Splits NDJSON bytes into the batch text: complete lines only, `\r\n` accepted, blank lines
+/// skipped, invalid UTF-8 replaced. Returns the number of records added.
+pub fn push_lines(text: &mut String, bytes: &[u8]) -> usize {
+    let mut n = 0;
+    for line in bytes.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        text.push_str(&String::from_utf8_lossy(line));
+        text.push('\n');
+        n += 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_split_cleaned_and_counted() {
+        let mut t = String::new();
+        assert_eq!(push_lines(&mut t, b"{\"a\":1}\r\n\n  \nplain \xff text\n{\"b\":2}"), 3);
+        assert_eq!(t, "{\"a\":1}\nplain \u{fffd} text\n{\"b\":2}\n");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_gate_bounds_records_and_admits_an_oversized_batch_alone() {
+        let g = Gate::new(10);
+        let a = g.enter(6).await;
+        assert_eq!(g.depth(), 6);
+        assert!(g.try_enter(5).is_none());
+        let b = g.try_enter(4).unwrap();
+        drop(a);
+        drop(b);
+        assert_eq!(g.depth(), 0);
+        let big = g.enter(1000).await;
+        assert_eq!(g.depth(), 10);
+        drop(big);
+    }
+}

@@ -1,0 +1,73 @@
+//! The engine thread: tags each batch exactly as `turbolog filter` tags its lines, in arrival
+//! order, and seals windows on time even when no records come.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cli::filter::Stream;
+
+use super::msgpack_json::EventTime;
+use super::pipeline::{Batch, Out, Pending, Shared, ToEngine};
+
+pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, shared: Arc<Shared>) -> Result<(), String> {
+    shared.engine_ready.store(true, Ordering::Release);
+    loop {
+        match batches.recv_timeout(Duration::from_millis(500)) {
+            Ok(ToEngine::Batch(b)) => {
+                let o = tag(&mut stream, b, &shared);
+                if out.send(o).is_err() {
+                    return Err("the writer stopped early".into());
+                }
+            }
+            Ok(ToEngine::End) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        shared.metrics.templates.set(stream.templates() as i64);
+        if let Some(q) = stream.explain_queue() {
+            shared.metrics.explain_queue.set(q as i64);
+        }
+        if stream.window_due() {
+            let t = Instant::now();
+            stream.seal_window();
+            shared.metrics.seal_seconds.observe(t.elapsed().as_secs_f64());
+        }
+    }
+    let mut last = Pending::default();
+    let anomalies = stream.close_sessions(&mut last.text);
+    shared.metrics.session_anomalies.inc_by(anomalies as u64);
+    last.records = last.text.matches('\n').count();
+    if last.records > 0 {
+        let _ = out.send(Out { pending: last, permit: None });
+    }
+    drop(out);
+    let t = Instant::now();
+    let finished = stream.finish().map_err(|e| match e {
+        crate::cli::CliError::Message(m) => m,
+        crate::cli::CliError::BrokenPipe => "broken pipe".into(),
+    });
+    shared.metrics.seal_seconds.observe(t.elapsed().as_secs_f64());
+    finished
+}
+
+fn tag(stream: &mut Stream, b: Batch, shared: &Shared) -> Out {
+    let mut p = Pending { text: String::with_capacity(b.text.len() + b.records * 48), tag: b.tag.map(|t| t.to_string()), ..Pending::default() };
+    let (mut anomalies, mut session_anomalies) = (0u64, 0u64);
+    let timed = !b.times.is_empty();
+    for (i, line) in b.text.split_terminator('\n').enumerate() {
+        let before = p.text.len();
+        let r = stream.line(line, &mut p.text);
+        anomalies += r.anomaly as u64;
+        session_anomalies += r.session_anomalies as u64;
+        let added = p.text[before..].bytes().filter(|&c| c == b'\n').count();
+        p.records += added;
+        if timed {
+            let t = b.times.get(i).copied().unwrap_or_else(EventTime::now);
+            p.times.extend(std::iter::repeat(t).take(added));
+        }
+    }
+    shared.metrics.anomalies.inc_by(anomalies);
+    shared.metrics.session_anomalies.inc_by(session_anomalies);
+    Out { pending: p, permit: b.permit }
+}

@@ -1,0 +1,138 @@
+//! NDJSON over TCP: Vector's `socket` sink (`json` codec, newline framing) and Fluent Bit's `tcp`
+//! output (`format json_lines`). The sender gets no reply; a full queue stops our reads, which
+//! fills the socket buffers and holds the sender back.
+
+use std::sync::Arc;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::metrics::Input;
+use super::pipeline::{push_lines, Batch, Shared};
+
+const READ_SIZE: usize = 64 * 1024;
+/// After shutdown begins, a connection is read until it has been quiet this long.
+pub const QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Accepts connections until `stop`, then waits for each to drain.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => {
+                    conns.spawn(connection(s, shared.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    eprintln!("turbolog: warning: accepting a TCP connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
+}
+
+/// After shutdown begins, a connection is read for at most this long.
+pub const READ_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads one connection: `Some(0)` at its end, `None` when it failed, or during shutdown when it
+/// was quiet past [`QUIET`] or has been read for [`READ_AFTER_STOP`] (`stopped` holds when the
+/// connection first saw the shutdown).
+pub async fn read_some(s: &mut TcpStream, buf: &mut [u8], stop: &mut watch::Receiver<bool>, stopped: &mut Option<std::time::Instant>) -> Option<usize> {
+    if *stop.borrow() {
+        let since = *stopped.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() >= READ_AFTER_STOP {
+            return None;
+        }
+        return match tokio::time::timeout(QUIET, s.read(buf)).await {
+            Ok(Ok(n)) => Some(n),
+            _ => None,
+        };
+    }
+    tokio::select! {
+        r = s.read(buf) => r.ok(),
+        _ = stop.changed() => match tokio::time::timeout(QUIET, s.read(buf)).await {
+            Ok(Ok(n)) => Some(n),
+            _ => None,
+        },
+    }
+}
+
+/// Hands records to the engine, waiting for room unless shutdown has begun (then the bound gives
+/// way: what was read is never thrown away).
+pub async fn accept(shared: &Shared, mut batch: Batch, input: Input, stop: &mut watch::Receiver<bool>) -> bool {
+    if !*stop.borrow() {
+        tokio::select! {
+            p = shared.gate.enter(batch.records) => batch.permit = Some(p),
+            _ = stop.changed() => {}
+        }
+    }
+    let n = batch.records;
+    let sent = shared.send(batch);
+    if sent {
+        shared.metrics.records_in(input, n);
+    }
+    sent
+}
+
+async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    shared.metrics.connection(Input::Tcp, 1);
+    let max_line = shared.limits.max_line;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; READ_SIZE];
+    // inside a line that went past --max-line: skipped up to its newline
+    let mut skipping = false;
+    let mut too_long = 0usize;
+    let mut stopped = None;
+    loop {
+        let n = read_some(&mut s, &mut chunk, &mut stop, &mut stopped).await.unwrap_or(0);
+        let mut data = &chunk[..n];
+        if n == 0 {
+            // the end of the stream ends its last line
+            if !pending.is_empty() && !skipping {
+                pending.push(b'\n');
+            }
+        } else if skipping {
+            match memchr::memchr(b'\n', data) {
+                Some(i) => {
+                    skipping = false;
+                    data = &data[i + 1..];
+                }
+                None => continue,
+            }
+        }
+        pending.extend_from_slice(data);
+        let complete = memchr::memrchr(b'\n', &pending).map_or(0, |i| i + 1);
+        if pending.len() - complete > max_line {
+            pending.truncate(complete);
+            skipping = true;
+            too_long += 1;
+            shared.metrics.dropped("line_too_long", 1);
+            if too_long == 1 {
+                eprintln!("turbolog: warning: a line from {peer} is longer than --max-line {max_line} bytes; dropped (raise --max-line)");
+            }
+        }
+        if complete > 0 {
+            let mut text = String::with_capacity(complete + 16);
+            let records = push_lines(&mut text, &pending[..complete]);
+            pending.drain(..complete);
+            if records > 0 {
+                let batch = Batch { text, records, times: Vec::new(), tag: None, permit: None };
+                if !accept(&shared, batch, Input::Tcp, &mut stop).await {
+                    break;
+                }
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    shared.metrics.connection(Input::Tcp, -1);
+}
