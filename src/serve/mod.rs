@@ -117,6 +117,8 @@ fn local(l: &TcpListener) -> String {
 }
 
 async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliError> {
+    // before anything is announced: a SIGTERM from then on is a graceful stop
+    let signals = Signals::new()?;
     let (to_engine, from_inputs) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
         gate: Gate::new(args.queue as usize),
@@ -209,7 +211,7 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliErro
     }
     eprintln!("turbolog: serve: listening on {} → {}", listening.join(", "), args.to);
 
-    wait_for_signal().await?;
+    signals.wait().await;
     let drain = Duration::from_secs_f64(args.drain_timeout);
     eprintln!("turbolog: serve: stopping: no new connections; delivering what was accepted (at most {:.0} s)", drain.as_secs_f64());
     let started = Instant::now();
@@ -246,15 +248,26 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliErro
     Ok(0)
 }
 
-async fn wait_for_signal() -> Result<(), String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?,
+            int: signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 fn message(e: CliError) -> String {
