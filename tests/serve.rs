@@ -4,204 +4,20 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::serve::{free_port, http, http_full, tcp_send, Serve, Sink};
+
 use serde_json::Value;
-
-/// A running `turbolog serve`; its stderr is collected, its ports read from the line it prints.
-struct Serve {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    ports: HashMap<String, String>,
-}
-
-impl Serve {
-    fn start(args: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_turbolog"))
-            .arg("serve")
-            .args(["--admin", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        let log = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = tx.send(line.clone());
-                }
-                let mut l = log.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("serve did not start: {}", stderr.lock().unwrap());
-            }
-        };
-        let listed = line.split("listening on ").nth(1).unwrap().split(" → ").next().unwrap();
-        let ports = listed
-            .split(", ")
-            .map(|p| {
-                let (k, v) = p.split_once(' ').unwrap();
-                (k.to_string(), v.trim_start_matches("http://").to_string())
-            })
-            .collect();
-        Serve { child, stderr, ports }
-    }
-
-    fn addr(&self, input: &str) -> &str {
-        &self.ports[input]
-    }
-
-    fn sigterm(&self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-    }
-
-    /// Waits for the process to end (at most `secs`): its exit code and stdout.
-    fn wait(mut self, secs: u64) -> (i32, String, String) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut out = String::new();
-                self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-                std::thread::sleep(Duration::from_millis(100));
-                let err = self.stderr.lock().unwrap().clone();
-                return (status.code().unwrap_or(-1), out, err);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("serve did not stop within {secs} s: {}", self.stderr.lock().unwrap());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        http(self.addr("admin"), "GET", path, &[], b"")
-    }
-
-    fn metric(&self, name: &str) -> f64 {
-        let (_, body) = self.get("/metrics");
-        body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal HTTP/1.1 client: (status, body).
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let (status, _, body) = http_full(addr, method, path, headers, body);
-    (status, body)
-}
-
-fn http_full(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let _ = s.write_all(body);
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp);
-    let resp = String::from_utf8_lossy(&resp).to_string();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, head.to_string(), body.to_string())
-}
-
-/// An NDJSON receiver (Vector's `socket` source stand-in): every line from every connection.
-struct Sink {
-    addr: String,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Sink {
-    /// `delay`: sleep before each read of at most 4 KiB (a slow downstream).
-    fn start(delay: Option<Duration>) -> Sink {
-        Sink::on(TcpListener::bind("127.0.0.1:0").unwrap(), delay)
-    }
-
-    fn on(l: TcpListener, delay: Option<Duration>) -> Sink {
-        let addr = l.local_addr().unwrap().to_string();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let got = lines.clone();
-        std::thread::spawn(move || {
-            for conn in l.incoming() {
-                let Ok(mut conn) = conn else { break };
-                let got = got.clone();
-                std::thread::spawn(move || {
-                    let mut pending = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    loop {
-                        if let Some(d) = delay {
-                            std::thread::sleep(d);
-                        }
-                        match conn.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => pending.extend_from_slice(&buf[..n]),
-                        }
-                        while let Some(i) = pending.iter().position(|&b| b == b'\n') {
-                            let line: Vec<u8> = pending.drain(..=i).collect();
-                            got.lock().unwrap().push(String::from_utf8_lossy(&line[..i]).to_string());
-                        }
-                    }
-                });
-            }
-        });
-        Sink { addr, lines }
-    }
-
-    fn wait_for(&self, n: usize, secs: u64) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let got = self.lines.lock().unwrap().clone();
-            if got.len() >= n || Instant::now() > deadline {
-                return got;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 fn parse(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
-fn tcp_send(addr: &str, lines: &[String]) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let mut all = String::new();
-    for l in lines {
-        all.push_str(l);
-        all.push('\n');
-    }
-    s.write_all(all.as_bytes()).unwrap();
-}
 
-fn free_port() -> String {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string()
-}
 
 #[test]
 fn sixteen_concurrent_connections_each_arrive_complete_in_order_and_tagged() {

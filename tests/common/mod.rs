@@ -2,6 +2,8 @@
 //! path directly: `[[time, {}], {"log": message, extra…}]`.
 #![allow(dead_code)] // each test file uses its part
 
+pub mod serve;
+
 /// Appends one record; `extra` values are strings or unsigned numbers.
 pub fn record(b: &mut Vec<u8>, ts: u64, msg: &str, extra: &[(&str, serde_json::Value)]) {
     rmp::encode::write_array_len(b, 2).unwrap();
