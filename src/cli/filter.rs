@@ -79,6 +79,8 @@ pub struct LineOutput {
     pub anomaly: bool,
     /// Closed sessions judged anomalous by this line (their records follow the line's).
     pub session_anomalies: u32,
+    /// Lines written out: the record's (unless dropped) and one per closed session.
+    pub lines: u32,
 }
 
 /// One stream of records through the engine: tags lines, learns, tracks sessions, seals windows.
@@ -146,12 +148,14 @@ impl Stream {
         if !self.buf.is_empty() {
             out.push_str(&self.buf);
             out.push('\n');
+            result.lines = 1;
         }
         if let (Some(s), Some(template)) = (&mut self.sessions, tagged) {
             let id = (!self.tagger.session_id.is_empty()).then_some(self.tagger.session_id.as_str());
             s.tracker.record(id, template, self.lines, self.tagger.record_time, &self.session.engine);
             s.tracker.take_closed(&mut self.closed);
             result.session_anomalies = push_session_records(out, &self.closed);
+            result.lines += self.closed.len() as u32;
         }
         result
     }

@@ -41,7 +41,6 @@ async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Rece
     shared.metrics.connection(Input::Forward, 1);
     let max = shared.limits.max_body;
     let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
     let mut stopped = None;
     'conn: loop {
         // every complete message in the buffer
@@ -79,14 +78,14 @@ async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Rece
             refuse(&shared, &peer, &format!("a message larger than --max-body {max} bytes (raise --max-body)"));
             break;
         }
-        match read_some(&mut s, &mut chunk, &mut stop, &mut stopped).await {
+        match read_some(&mut s, &mut buf, &mut stop, &mut stopped).await {
             Some(0) | None => {
                 if !buf.is_empty() {
                     eprintln!("turbolog: warning: Forward connection from {peer} ended inside a message ({} bytes); not acknowledged, so the sender resends it", buf.len());
                 }
                 break;
             }
-            Some(n) => buf.extend_from_slice(&chunk[..n]),
+            Some(_) => {}
         }
     }
     shared.metrics.connection(Input::Forward, -1);

@@ -141,13 +141,27 @@ impl Shared {
 /// Splits NDJSON bytes into the batch text: complete lines only, `\r\n` accepted, blank lines
 /// skipped, invalid UTF-8 replaced. Returns the number of records added.
 pub fn push_lines(text: &mut String, bytes: &[u8]) -> usize {
+    // one validation for the whole read; the lossy path only for the rare invalid one
+    let owned;
+    let all = match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => {
+            owned = String::from_utf8_lossy(bytes);
+            &owned
+        }
+    };
     let mut n = 0;
-    for line in bytes.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
+    for line in all.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let blank = match line.as_bytes().first() {
+            None => true,
+            Some(b) if b.is_ascii_whitespace() => line.bytes().all(|b| b.is_ascii_whitespace()),
+            Some(_) => false,
+        };
+        if blank {
             continue;
         }
-        text.push_str(&String::from_utf8_lossy(line));
+        text.push_str(line);
         text.push('\n');
         n += 1;
     }

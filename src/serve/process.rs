@@ -56,11 +56,14 @@ fn tag(stream: &mut Stream, b: Batch, shared: &Shared) -> Out {
     let (mut anomalies, mut session_anomalies) = (0u64, 0u64);
     let timed = !b.times.is_empty();
     for (i, line) in b.text.split_terminator('\n').enumerate() {
-        let before = p.text.len();
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if is_blank(line) {
+            continue;
+        }
         let r = stream.line(line, &mut p.text);
         anomalies += r.anomaly as u64;
         session_anomalies += r.session_anomalies as u64;
-        let added = p.text[before..].bytes().filter(|&c| c == b'\n').count();
+        let added = r.lines as usize;
         p.records += added;
         if timed {
             let t = b.times.get(i).copied().unwrap_or_else(EventTime::now);
@@ -70,4 +73,12 @@ fn tag(stream: &mut Stream, b: Batch, shared: &Shared) -> Out {
     shared.metrics.anomalies.inc_by(anomalies);
     shared.metrics.session_anomalies.inc_by(session_anomalies);
     Out { pending: p, permit: b.permit }
+}
+
+fn is_blank(line: &str) -> bool {
+    match line.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii_whitespace() => line.bytes().all(|b| b.is_ascii_whitespace()),
+        Some(_) => false,
+    }
 }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::metrics::Input;
-use super::pipeline::{push_lines, Batch, Shared};
+use super::pipeline::{Batch, Shared};
 
 const READ_SIZE: usize = 64 * 1024;
 /// After shutdown begins, a connection is read until it has been quiet this long.
@@ -44,20 +44,22 @@ pub const READ_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(
 /// Reads one connection: `Some(0)` at its end, `None` when it failed, or during shutdown when it
 /// was quiet past [`QUIET`] or has been read for [`READ_AFTER_STOP`] (`stopped` holds when the
 /// connection first saw the shutdown).
-pub async fn read_some(s: &mut TcpStream, buf: &mut [u8], stop: &mut watch::Receiver<bool>, stopped: &mut Option<std::time::Instant>) -> Option<usize> {
+pub async fn read_some(s: &mut TcpStream, buf: &mut Vec<u8>, stop: &mut watch::Receiver<bool>, stopped: &mut Option<std::time::Instant>) -> Option<usize> {
+    // appends to `buf`, up to its spare capacity (at least READ_SIZE)
+    buf.reserve(READ_SIZE);
     if *stop.borrow() {
         let since = *stopped.get_or_insert_with(std::time::Instant::now);
         if since.elapsed() >= READ_AFTER_STOP {
             return None;
         }
-        return match tokio::time::timeout(QUIET, s.read(buf)).await {
+        return match tokio::time::timeout(QUIET, s.read_buf(buf)).await {
             Ok(Ok(n)) => Some(n),
             _ => None,
         };
     }
     tokio::select! {
-        r = s.read(buf) => r.ok(),
-        _ = stop.changed() => match tokio::time::timeout(QUIET, s.read(buf)).await {
+        r = s.read_buf(buf) => r.ok(),
+        _ = stop.changed() => match tokio::time::timeout(QUIET, s.read_buf(buf)).await {
             Ok(Ok(n)) => Some(n),
             _ => None,
         },
@@ -85,31 +87,36 @@ async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Rece
     let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
     shared.metrics.connection(Input::Tcp, 1);
     let max_line = shared.limits.max_line;
+    // bytes read and not yet handed on: the complete lines become the batch as they are (no
+    // copy), the partial last line stays
     let mut pending: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; READ_SIZE];
     // inside a line that went past --max-line: skipped up to its newline
     let mut skipping = false;
     let mut too_long = 0usize;
     let mut stopped = None;
     loop {
-        let n = read_some(&mut s, &mut chunk, &mut stop, &mut stopped).await.unwrap_or(0);
-        let mut data = &chunk[..n];
+        let old = pending.len();
+        let n = read_some(&mut s, &mut pending, &mut stop, &mut stopped).await.unwrap_or(0);
+        let mut searched_from = old;
         if n == 0 {
             // the end of the stream ends its last line
             if !pending.is_empty() && !skipping {
                 pending.push(b'\n');
             }
         } else if skipping {
-            match memchr::memchr(b'\n', data) {
+            match memchr::memchr(b'\n', &pending) {
                 Some(i) => {
                     skipping = false;
-                    data = &data[i + 1..];
+                    pending.drain(..=i);
+                    searched_from = 0;
                 }
-                None => continue,
+                None => {
+                    pending.clear();
+                    continue;
+                }
             }
         }
-        pending.extend_from_slice(data);
-        let complete = memchr::memrchr(b'\n', &pending).map_or(0, |i| i + 1);
+        let complete = memchr::memrchr(b'\n', &pending[searched_from..]).map_or(0, |i| searched_from + i + 1);
         if pending.len() - complete > max_line {
             pending.truncate(complete);
             skipping = true;
@@ -120,14 +127,13 @@ async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Rece
             }
         }
         if complete > 0 {
-            let mut text = String::with_capacity(complete + 16);
-            let records = push_lines(&mut text, &pending[..complete]);
-            pending.drain(..complete);
-            if records > 0 {
-                let batch = Batch { text, records, times: Vec::new(), tag: None, permit: None };
-                if !accept(&shared, batch, Input::Tcp, &mut stop).await {
-                    break;
-                }
+            let tail = pending.split_off(complete);
+            let lines = std::mem::replace(&mut pending, tail);
+            let records = memchr::memchr_iter(b'\n', &lines).count();
+            let text = String::from_utf8(lines).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            let batch = Batch { text, records, times: Vec::new(), tag: None, permit: None };
+            if !accept(&shared, batch, Input::Tcp, &mut stop).await {
+                break;
             }
         }
         if n == 0 {

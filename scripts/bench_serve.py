@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Records/s through `turbolog serve` on one core, next to `turbolog filter` on a pipe, in one run.
+
+The input is the 13 loghub systems repeated to N records (default 1,000,000) as NDJSON
+({"message": line}). Each contender is pinned to core 0 (taskset); the sender and the receiver
+(this script) run on the other core.
+  filter: turbolog filter < input > /dev/null
+  serve:  input sent over TCP to `serve --tcp`, tagged records sent on to `--to tcp://` (this
+          script receives and counts them); timed from the first byte sent to the last record in.
+Prints, for each: wall seconds, CPU seconds of the turbolog process, records per CPU-second,
+records per wall second; the ratios serve/filter (target >= 0.8); serve's peak RSS; and, for
+Kubernetes sizing, serve's RSS with many templates (RSS per million templates, extrapolated from
+--templates unique templates, default 100,000).
+
+usage: scripts/bench_serve.py [--records N] [--templates N] [--runs K]
+"""
+import argparse, os, random, re, socket, string, subprocess, sys, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "../shared/datasets/loghub")
+BIN = os.path.join(ROOT, "target/release/turbolog")
+
+
+def json_str(s):
+    import json
+    return json.dumps(s)
+
+
+def build_input(n, path):
+    lines = []
+    for name in sorted(os.listdir(DATA)):
+        p = os.path.join(DATA, name, f"{name}_2k.log")
+        if os.path.exists(p):
+            with open(p, encoding="utf-8", errors="replace") as f:
+                lines.extend(l.rstrip("\n") for l in f)
+    encoded = [('{"message":' + json_str(l) + "}\n").encode() for l in lines]
+    with open(path, "wb") as out:
+        for i in range(n):
+            out.write(encoded[i % len(encoded)])
+
+
+def unique_templates(n, path):
+    r = random.Random(11)
+    word = lambda: "".join(r.choice(string.ascii_lowercase) for _ in range(r.randint(4, 9)))
+    with open(path, "wb") as out:
+        for i in range(n):
+            out.write(('{"message":"' + " ".join(word() for _ in range(8)) + '"}\n').encode())
+
+
+def cpu_of(pid):
+    """utime + stime of a live process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def run_filter(path):
+    with open(path, "rb") as inp, open(os.devnull, "wb") as out:
+        t = time.perf_counter()
+        child = subprocess.Popen(["taskset", "-c", "0", BIN, "filter"], stdin=inp, stdout=out, stderr=subprocess.DEVNULL)
+        _, _, ru = os.wait4(child.pid, 0)
+        return time.perf_counter() - t, ru.ru_utime + ru.ru_stime
+
+
+class Receiver:
+    """Accepts turbolog's connection and counts the records (lines) it sends."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.addr = "%s:%d" % self.sock.getsockname()
+        self.count = 0
+        self.done = threading.Event()
+        self.target = None
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            conn, _ = self.sock.accept()
+            threading.Thread(target=self.read, args=(conn,), daemon=True).start()
+
+    def read(self, conn):
+        while True:
+            b = conn.recv(1 << 20)
+            if not b:
+                return
+            self.count += b.count(b"\n")
+            if self.target is not None and self.count >= self.target:
+                self.done.set()
+
+
+def start_serve(extra, to):
+    child = subprocess.Popen(
+        ["taskset", "-c", "0", BIN, "serve", "--tcp", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--to", f"tcp://{to}"] + extra,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = child.stderr.readline()
+    m = re.search(r"admin http://([\d.:]+), tcp ([\d.:]+)", line)
+    if not m:
+        child.kill()
+        sys.exit(f"serve did not start: {line}")
+    return child, m.group(2), m.group(1)
+
+
+def send(addr, path):
+    h, p = addr.rsplit(":", 1)
+    s = socket.create_connection((h, int(p)))
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            s.sendall(b)
+    return s
+
+
+def run_serve(path, n):
+    rx = Receiver()
+    rx.target = n
+    child, tcp, admin = start_serve([], rx.addr)
+    time.sleep(0.2)
+    cpu0 = cpu_of(child.pid)
+    t = time.perf_counter()
+    s = send(tcp, path)
+    if not rx.done.wait(600):
+        sys.exit(f"serve delivered {rx.count} of {n} records")
+    wall = time.perf_counter() - t
+    cpu = cpu_of(child.pid) - cpu0
+    rss = peak_rss_mib(child.pid)
+    s.close()
+    child.terminate()
+    child.wait()
+    return wall, cpu, rss
+
+
+def metric(admin, name):
+    import urllib.request
+    body = urllib.request.urlopen(f"http://{admin}/metrics").read().decode()
+    return sum(float(l.rsplit(" ", 1)[1]) for l in body.splitlines() if l.startswith(name))
+
+
+def rss_per_million_templates(k, tmp):
+    path = os.path.join(tmp, "unique.ndjson")
+    unique_templates(k, path)
+    rx = Receiver()
+    rx.target = k
+    child, tcp, admin = start_serve(["--max-templates", str(max(k * 2, 20000))], rx.addr)
+    time.sleep(0.3)
+    base = peak_rss_mib(child.pid)
+    s = send(tcp, path)
+    if not rx.done.wait(600):
+        sys.exit("serve did not deliver the unique-template input")
+    templates = metric(admin, "turbolog_templates")
+    rss = peak_rss_mib(child.pid)
+    s.close()
+    child.terminate()
+    child.wait()
+    return base, rss, templates
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--templates", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "turbolog"], cwd=ROOT, check=True)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "input.ndjson")
+        build_input(a.records, path)
+        n = a.records
+        print(f"input: {n} NDJSON records of the 13 loghub systems, {os.path.getsize(path) / 1e6:.0f} MB; turbolog pinned to core 0")
+        rows = {"filter": [], "serve": []}
+        rss = 0.0
+        for run in range(a.runs):
+            # alternate the order: neither always runs on a warmer machine
+            order = ["filter", "serve"] if run % 2 == 0 else ["serve", "filter"]
+            for which in order:
+                if which == "filter":
+                    rows["filter"].append(run_filter(path))
+                else:
+                    wall, cpu, r = run_serve(path, n)
+                    rows["serve"].append((wall, cpu))
+                    rss = max(rss, r)
+        best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in rows.items()}
+        print(f"{'':8} {'wall s':>8} {'CPU s':>8} {'rec/CPU-s':>12} {'rec/wall-s':>12}   (best of {a.runs})")
+        for k in ("filter", "serve"):
+            w, c = best[k]
+            print(f"{k:8} {w:8.2f} {c:8.2f} {n / c:12,.0f} {n / w:12,.0f}")
+        per_cpu = best["filter"][1] / best["serve"][1]
+        per_wall = best["filter"][0] / best["serve"][0]
+        print(f"ratio serve/filter: {per_cpu:.2f} per CPU-second, {per_wall:.2f} per wall second (target >= 0.8)")
+        print(f"serve peak RSS: {rss:.0f} MiB")
+        base, full, templates = rss_per_million_templates(a.templates, tmp)
+        per_m = (full - base) / max(templates, 1) * 1e6
+        print(f"serve with {templates:,.0f} templates: RSS {base:.0f} -> {full:.0f} MiB, about {per_m:,.0f} MiB per million templates")
+
+
+if __name__ == "__main__":
+    main()
