@@ -182,3 +182,74 @@ fn vector_socket_sink_through_serve_and_back_with_the_yaml_config() {
 fn vector_http_sink_through_serve_and_back_with_the_toml_config() {
     vector_round_trip("vector/turbolog.toml", &["--http", "127.0.0.1:0"]);
 }
+
+/// The pieces of `plugin-conf/k8s/sidecar.yaml` together, without a cluster: its Fluent Bit
+/// config and the turbolog container's environment (ports moved to free ones), probed on the
+/// admin endpoint as the kubelet would.
+#[test]
+fn kubernetes_sidecar_manifest_pieces_work_together() {
+    let Some(fb) = host("FLUENT_BIT_BIN", "Fluent Bit") else { return };
+    let manifest = std::fs::read_to_string(conf("k8s/sidecar.yaml")).unwrap();
+    let fb_conf: String = manifest
+        .split("fluent-bit.conf: |\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.starts_with("---"))
+        .map(|l| l.strip_prefix("    ").unwrap_or(l).to_string() + "\n")
+        .collect();
+    let env: Vec<(String, String)> = manifest
+        .split("- name: turbolog\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim().strip_prefix("- {name: ")?;
+            let (k, v) = l.split_once(", value: ")?;
+            Some((k.to_string(), v.trim_end_matches('}').trim_matches('"').to_string()))
+        })
+        .collect();
+    assert!(env.iter().any(|(k, _)| k == "TURBOLOG_FORWARD"), "{env:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = log_lines(dir.path(), 300);
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let (fwd, back, admin) = (free_port(), free_port(), free_port());
+    let port = |a: &str| a.rsplit(':').next().unwrap().to_string();
+    let fb_conf = fb_conf
+        .replace("/var/log/app/*.log", log.to_str().unwrap())
+        .replace("/var/lib/turbolog", state.to_str().unwrap())
+        .replace("24230", &port(&fwd))
+        .replace("24231", &port(&back))
+        .replace("Name   stdout", "Name   file\n    Path   OUT_DIR\n    File   tagged.jsonl")
+        .replace("Format json_lines", "Format plain")
+        .replace("OUT_DIR", dir.path().to_str().unwrap());
+    let conf_path = dir.path().join("fluent-bit.conf");
+    std::fs::write(&conf_path, fb_conf).unwrap();
+    let mut turbolog = Command::new(env!("CARGO_BIN_EXE_turbolog"));
+    turbolog.arg("serve").stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in &env {
+        let v = v
+            .replace("/var/lib/turbolog", state.to_str().unwrap())
+            .replace("127.0.0.1:24230", &fwd)
+            .replace("127.0.0.1:24231", &back)
+            .replace("0.0.0.0:9102", &format!("0.0.0.0:{}", port(&admin)));
+        turbolog.env(k, v);
+    }
+    let _t = Killed(turbolog.spawn().unwrap());
+    let _fb = Killed(Command::new(&fb).arg("-c").arg(&conf_path).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let tagged = wait_for_tagged(&dir.path().join("tagged.jsonl"), 300, 90, "log");
+    assert_eq!(tagged.len(), 300);
+    // the kubelet's probes reach the admin endpoint on a non-loopback address
+    let ip = local_ip().unwrap_or_else(|| "127.0.0.1".into());
+    let (status, body) = common::serve::http(&format!("{ip}:{}", port(&admin)), "GET", "/readyz", &[], b"");
+    assert_eq!((status, body.trim()), (200, "ready"));
+}
+
+/// An address of this machine other than loopback, if it has one.
+fn local_ip() -> Option<String> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("10.255.255.255:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
+}
