@@ -253,3 +253,32 @@ fn local_ip() -> Option<String> {
     let ip = s.local_addr().ok()?.ip();
     (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
 }
+
+/// `--to forward://` into Vector's `fluent` source, which acknowledges each chunk.
+#[test]
+fn serve_forwards_to_vector_fluent_source() {
+    let Some(vector) = host("VECTOR_BIN", "Vector") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let fluent = free_port();
+    let out = dir.path().join("tagged.jsonl");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let config = format!(
+        "data_dir: \"{}\"\nsources:\n  fluent:\n    type: fluent\n    address: \"{fluent}\"\n    acknowledgements:\n      enabled: true\n\
+         sinks:\n  out:\n    type: file\n    inputs: [fluent]\n    path: \"{}\"\n    encoding:\n      codec: json\n",
+        data.display(),
+        out.display()
+    );
+    let conf_path = dir.path().join("vector.yaml");
+    std::fs::write(&conf_path, config).unwrap();
+    let _v = Killed(Command::new(&vector).arg("--config").arg(&conf_path).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let serve = Serve::start(&["--tcp", "127.0.0.1:0", "--to", &format!("forward://{fluent}")]);
+    let lines: Vec<String> = (0..200).map(|i| format!("{{\"message\":\"job {i} finished in {} ms\"}}", i % 30)).collect();
+    common::serve::tcp_send(serve.addr("tcp"), &lines);
+    let tagged = wait_for_tagged(&out, 200, 60, "message");
+    assert_eq!(tagged.len(), 200, "{}", serve.stderr.lock().unwrap());
+    assert_eq!(tagged[7]["message"], "job 7 finished in 7 ms");
+    assert_eq!(tagged[0]["tag"], "turbolog", "{}", tagged[0]);
+    serve.sigterm();
+    assert_eq!(serve.wait(30).0, 0);
+}
