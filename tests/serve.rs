@@ -246,7 +246,11 @@ fn over_long_lines_are_dropped_counted_and_the_stream_goes_on() {
     let serve = Serve::start(&["--tcp", "127.0.0.1:0", "--max-line", "2048"]);
     let long = format!("{{\"message\":\"{}\"}}", "x".repeat(100_000));
     tcp_send(serve.addr("tcp"), &["{\"message\":\"before\"}".to_string(), long, "{\"message\":\"after\"}".to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while serve.metric("turbolog_records_dropped_total{reason=\"line_too_long\"}") < 1.0 {
+        assert!(Instant::now() < deadline, "the long line was never counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(serve.metric("turbolog_records_dropped_total{reason=\"line_too_long\"}"), 1.0);
     serve.sigterm();
     let (code, out, err) = serve.wait(20);

@@ -32,6 +32,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
         }
         while conns.try_join_next().is_some() {}
     }
+    // connections the kernel completed but we had not accepted yet hold records too
+    while let Ok(Ok((s, _))) = tokio::time::timeout(std::time::Duration::from_millis(5), listener.accept()).await {
+        conns.spawn(connection(s, shared.clone(), stop.clone()));
+    }
     drop(listener);
     while conns.join_next().await.is_some() {}
 }

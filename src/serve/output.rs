@@ -158,11 +158,15 @@ impl Writer {
                 *shared.downstream_error.lock().unwrap_or_else(|p| p.into_inner()) = why.to_string();
             }
         };
-        // connect before the first record, so `/readyz` tells an unreachable downstream at once
-        match conn.connect() {
+        let connect = |conn: &mut Conn| match conn.connect() {
             Ok(()) => up(&shared, true, ""),
-            Err(e) => up(&shared, false, &e),
-        }
+            Err(e) => {
+                shared.metrics.downstream_errors.inc();
+                up(&shared, false, &e);
+            }
+        };
+        // connect before the first record, so `/readyz` tells an unreachable downstream at once
+        connect(&mut conn);
         // what was kept at the last shutdown goes first
         let mut queue: std::collections::VecDeque<Out> = std::collections::VecDeque::new();
         if let Some(dir) = &self.state {
@@ -188,10 +192,7 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout) => {
                         if !failing && conn.stream.is_none() && conn.dest != Dest::Stdout {
                             // idle and not connected: keep `/readyz` honest
-                            match conn.connect() {
-                                Ok(()) => up(&shared, true, ""),
-                                Err(e) => up(&shared, false, &e),
-                            }
+                            connect(&mut conn);
                         }
                     }
                 }
