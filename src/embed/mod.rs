@@ -5,8 +5,11 @@
 //! same trait. Templates are embedded once, when they are created or generalise, never per record.
 
 mod hash;
+pub mod model;
+pub mod wordpiece;
 
 pub use hash::{HashEmbedder, DEFAULT_DIM};
+pub use model::ModelEmbedder;
 
 /// Turns a template's text into a unit vector of `dim()` floats.
 pub trait Embedder: Send {

