@@ -175,3 +175,41 @@ fn a_missing_wrong_or_damaged_model_is_a_clear_error() {
     std::fs::write(t.path().join("vocab.txt"), "just\nwords\n").unwrap();
     assert!(err(t.path()).contains("[UNK]"));
 }
+
+fn turbolog(args: &[&str]) -> (i32, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turbolog")).args(args).env_remove("TURBOLOG_MODEL").output().unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+}
+
+#[test]
+fn the_cli_embeds_with_the_model_keeps_its_vectors_and_refuses_a_mixed_state() {
+    let Some(dir) = model_dir() else { return };
+    let d = dir.to_str().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().to_str().unwrap();
+    let log = shared("OpenSSH/OpenSSH_2k.log");
+    let log = log.to_str().unwrap();
+    let (code, _, err) = turbolog(&["learn", "--model", d, "--state", st, log]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("embedder: all-MiniLM-L6-v2 int8") && err.contains("sha256 8199be6f699a"), "{err}");
+    // a restart reads the stored vectors: nothing is embedded again
+    let (code, out, err) = turbolog(&["scan", "--model", d, "--state", st, "--frozen", "--format", "jsonl", log]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("embedded again"), "{err}");
+    assert_eq!(out.lines().count(), 2000);
+    // the built-in embedder cannot read vectors the model made, and says what to do
+    let (code, _, err) = turbolog(&["scan", "--state", st, log]);
+    assert_eq!(code, 2);
+    assert!(err.contains("minilm-l6-v2-int8") && err.contains("same --model"), "{err}");
+    // TURBOLOG_MODEL selects it too
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turbolog")).args(["scan", log]).env("TURBOLOG_MODEL", d).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("embedder: all-MiniLM-L6-v2"));
+    // a missing model is an error at start, with what to do
+    let (code, _, err) = turbolog(&["scan", "--model", "/nonexistent/model", log]);
+    assert_eq!(code, 2);
+    assert!(err.contains("fetch-model.sh"), "{err}");
+    // serve and the plugin refuse it rather than hold records up
+    let (code, _, err) = turbolog(&["serve", "--tcp", "127.0.0.1:0", "--model", d]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not supported by serve yet"), "{err}");
+}

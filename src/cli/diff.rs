@@ -29,6 +29,9 @@ pub struct DiffArgs {
     /// Lines are messages already: no header detection.
     #[arg(long)]
     pub no_header: bool,
+    /// Embed templates with the sentence model in DIR (see `scan --model`).
+    #[arg(long, value_name = "DIR", env = "TURBOLOG_MODEL")]
+    pub model: Option<PathBuf>,
 }
 
 /// Every record of `files` (continuations joined), with its line number and span.
@@ -51,7 +54,7 @@ fn records(files: &[PathBuf], mut f: impl FnMut(&str, u64, u64)) -> Result<u64, 
 pub fn run(args: DiffArgs) -> Result<u8, CliError> {
     let mut config = turbolog::EngineConfig::default();
     config.no_header = args.no_header;
-    let mut engine = turbolog::Engine::new(config);
+    let mut engine = turbolog::Engine::with_embedder(config, super::embedder(args.model.as_deref())?);
     let mut good: HashMap<u32, u64> = HashMap::new();
     let good_lines = records(&args.good, |line, _, _| {
         *good.entry(engine.learn_line(line)).or_insert(0) += 1;

@@ -92,6 +92,31 @@ pub struct EngineArgs {
     /// the last seconds).
     #[arg(long)]
     pub fsync: bool,
+    /// Embed templates with the sentence model in DIR (all-MiniLM-L6-v2, int8 ONNX:
+    /// `scripts/fetch-model.sh DIR` prepares it) instead of the built-in hashed words.
+    #[arg(long, value_name = "DIR", env = "TURBOLOG_MODEL")]
+    pub model: Option<PathBuf>,
+}
+
+/// The embedder `--model` asks for, said in one line on stderr.
+pub fn embedder(model: Option<&std::path::Path>) -> Result<Box<dyn turbolog::embed::Embedder>, String> {
+    match model {
+        None => {
+            eprintln!("turbolog: embedder: built-in hashed words (--model DIR for the all-MiniLM-L6-v2 sentence model)");
+            Ok(Box::new(turbolog::embed::HashEmbedder::default()))
+        }
+        Some(dir) => {
+            let started = std::time::Instant::now();
+            let m = turbolog::embed::model::load(dir)?;
+            eprintln!(
+                "turbolog: embedder: all-MiniLM-L6-v2 int8 from {} (sha256 {}…), loaded in {:.2} s",
+                dir.display(),
+                &m.sha256()[..12],
+                started.elapsed().as_secs_f64()
+            );
+            Ok(Box::new(turbolog::embed::ModelEmbedder::new(m)))
+        }
+    }
 }
 
 fn parse_max_templates(s: &str) -> Result<usize, String> {
@@ -129,7 +154,7 @@ impl EngineArgs {
 
     /// A fresh engine, or one that continues from the state directory.
     pub fn session(&self) -> Result<Session, String> {
-        let mut engine = Engine::new(self.config());
+        let mut engine = Engine::with_embedder(self.config(), embedder(self.model.as_deref())?);
         let mut persist = None;
         if let Some(dir) = &self.state {
             if self.frozen && !dir.join(templates_file::FILE_NAME).exists() {
@@ -146,6 +171,14 @@ impl EngineArgs {
             let (p, opened) = Persist::open(dir, &mut engine, opts)?;
             for w in &opened.warnings {
                 eprintln!("turbolog: warning: {w}");
+            }
+            if opened.report.reembedded > 0 {
+                eprintln!(
+                    "turbolog: {} of {} template vectors were missing from {} and were embedded again",
+                    opened.report.reembedded,
+                    opened.report.templates,
+                    dir.display()
+                );
             }
             if self.frozen {
                 engine.track_dirty(false);

@@ -39,7 +39,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "session_idle", default: "30s", description: "A session quiet this long closes and is judged: a duration of record time (30s, 5m, 2h, 1d; 10000 records for records without a time) or a number of records" },
     Property { name: "session_max", default: "0", description: "A session open for this many records closes whatever comes; 0 = no limit" },
     Property { name: "max_sessions", default: "100000", description: "Open sessions at most; past it the least recently seen are closed and judged (memory stays bounded)" },
-    Property { name: "model_path", default: "", description: "ONNX embedding model; not available in this version (must stay empty)" },
+    Property { name: "model_path", default: "", description: "Sentence model directory (`turbolog scan --model`); not yet in the plugin, where a new template would hold up records while the model runs (must stay empty)" },
     Property { name: "explain", default: "false", description: "true: ask a local LLM about anomalous templates, in the background, one request per template; answers ride on later anomalies of the template and are kept in state_dir. On as well when explain_url is set" },
     Property { name: "explain_url", default: "", description: "LLM server, e.g. http://127.0.0.1:11434; empty = probe Ollama :11434, LM Studio :1234, llama.cpp :8080 on this machine" },
     Property { name: "explain_model", default: "", description: "Model to ask; empty = the first the server lists" },
@@ -206,7 +206,7 @@ impl Settings {
         for reserved in ["model_path"] {
             if !get(reserved).is_empty() {
                 return Err(format!(
-                    "property {reserved} is not supported by this version of turbolog (built-in embedder only); remove it"
+                    "property {reserved} is not supported by the plugin yet: a new template would hold up the records behind it while the model runs (5-25 ms); remove it (the CLI's scan, learn, filter and watch take --model)"
                 ));
             }
         }

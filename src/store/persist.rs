@@ -114,7 +114,7 @@ pub fn open_store(dir: &Path, engine: &mut Engine, opts: StoreOptions) -> Result
     .map_err(|e| e.to_string())?;
     if let Some(e) = other_embedder.take() {
         return Err(format!(
-            "{}: {e}; use a state directory made with the same embedder",
+            "{}: {e}; use a state directory made with the same embedder (the same --model, or none), or a new one",
             dir.join(templates_file::FILE_NAME).display()
         ));
     }
