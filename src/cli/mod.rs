@@ -216,8 +216,12 @@ impl Session {
         }
     }
 
-    /// At the end of input: how many lines went past the template limit, if any did.
+    /// At the end of input: what the model cost, and how many lines went past the template
+    /// limit, if any did.
     pub fn report_limit(&self) {
+        if let Some(d) = self.engine.embedder_delays() {
+            eprintln!("turbolog: {d}");
+        }
         let past = self.engine.template_limit_hits();
         if past > 0 {
             eprintln!("turbolog: warning: {past} lines in all went past the template limit ({})", self.engine.max_templates());

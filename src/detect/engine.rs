@@ -170,6 +170,11 @@ impl Engine {
         self.embedder.name()
     }
 
+    /// What embedding new templates cost, for an embedder that measures it.
+    pub fn embedder_delays(&self) -> Option<String> {
+        self.embedder.delay_summary()
+    }
+
     pub fn records(&self) -> u64 {
         self.records
     }

@@ -19,6 +19,11 @@ pub trait Embedder: Send {
     /// Writes the embedding of `text` into `out` (`out.len() == dim()`), L2-normalised; all zeros
     /// only when the text has no words.
     fn embed(&self, text: &str, out: &mut [f32]);
+    /// For an embedder that takes noticeable time: how long embedding a new template took
+    /// (count, p50, p99), in words.
+    fn delay_summary(&self) -> Option<String> {
+        None
+    }
 }
 
 /// L2-normalises in place; leaves a zero vector alone.

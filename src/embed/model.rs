@@ -246,13 +246,15 @@ fn hex(bytes: &[u8]) -> String {
 pub struct ModelEmbedder {
     model: Arc<Model>,
     name: String,
+    /// How long each template took, in microseconds.
+    delays: Mutex<Vec<u32>>,
 }
 
 impl ModelEmbedder {
     pub fn new(model: Arc<Model>) -> ModelEmbedder {
         // the stored name ties saved vectors to this exact model file
         let name = format!("minilm-l6-v2-int8:{}", &model.sha256[..12]);
-        ModelEmbedder { model, name }
+        ModelEmbedder { model, name, delays: Mutex::new(Vec::new()) }
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -269,8 +271,21 @@ impl Embedder for ModelEmbedder {
         &self.name
     }
 
+    fn delay_summary(&self) -> Option<String> {
+        let mut d = self.delays.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if d.is_empty() {
+            return None;
+        }
+        d.sort_unstable();
+        let at = |q: f64| d[((d.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+        Some(format!("{} templates embedded by the model; delay per new template p50 {:.1} ms, p99 {:.1} ms", d.len(), at(0.5), at(0.99)))
+    }
+
     fn embed(&self, text: &str, out: &mut [f32]) {
-        if let Err(e) = self.model.embed_batch(&[text], out) {
+        let started = std::time::Instant::now();
+        let result = self.model.embed_batch(&[text], out);
+        self.delays.lock().unwrap_or_else(|p| p.into_inner()).push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        if let Err(e) = result {
             // the model ran at start-up on every plan shape it uses; a failure now is a bug
             // or memory exhaustion: the template counts as having no words
             eprintln!("turbolog: warning: the model could not embed a template ({e}); it is compared by its text only");

@@ -1,0 +1,75 @@
+//! The model embedder: load time, templates embedded per second (one at a time, as the engine
+//! does, and in length-bucketed batches), and peak RSS with the model, on the 755 templates of
+//! the 13 loghub systems. Needs the model (`scripts/fetch-model.sh`, or TURBOLOG_MODEL=DIR).
+//! Run pinned to one core for per-core figures: `taskset -c 0 cargo bench --bench embed`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use turbolog::embed::model::{self, DIM};
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn templates() -> Vec<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/loghub");
+    let mut out = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    dirs.sort();
+    for d in dirs {
+        let name = d.file_name().unwrap().to_string_lossy().to_string();
+        let Ok(csv) = std::fs::read_to_string(d.join(format!("{name}_2k.log_templates.csv"))) else { continue };
+        for l in csv.lines().skip(1) {
+            if let Some((_, t)) = l.split_once(',') {
+                out.push(t.trim_matches('"').replace("\"\"", "\""));
+            }
+        }
+    }
+    out
+}
+
+fn main() {
+    let dir = std::env::var_os("TURBOLOG_MODEL").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/model"));
+    if !dir.join("model.onnx").exists() {
+        println!("no model in {} (run scripts/fetch-model.sh): nothing measured", dir.display());
+        return;
+    }
+    let texts = templates();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    println!("rss before the model: {:.0} MiB", peak_rss_mib());
+    let t = Instant::now();
+    let m = model::load(&dir).unwrap();
+    println!("model load: {:.3} s (parse, type, fold; plans are built on first use)", t.elapsed().as_secs_f64());
+    let mut out = vec![0f32; texts.len() * DIM];
+    // warm: every plan shape the texts need
+    m.embed_batch(&refs, &mut out).unwrap();
+    for t in &refs {
+        m.embed_batch(&[t], &mut out[..DIM]).unwrap();
+    }
+    let rounds = 3;
+    let t = Instant::now();
+    let mut delays = Vec::new();
+    for _ in 0..rounds {
+        for x in &refs {
+            let s = Instant::now();
+            m.embed_batch(&[x], &mut out[..DIM]).unwrap();
+            delays.push(s.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let single = (rounds * refs.len()) as f64 / t.elapsed().as_secs_f64();
+    delays.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let q = |p: f64| delays[((delays.len() - 1) as f64 * p) as usize];
+    let t = Instant::now();
+    for _ in 0..rounds {
+        m.embed_batch(&refs, &mut out).unwrap();
+    }
+    let batched = (rounds * refs.len()) as f64 / t.elapsed().as_secs_f64();
+    println!("{} templates (mean {:.1} tokens):", refs.len(), refs.iter().map(|t| { let mut ids = Vec::new(); m.token_ids(t, &mut ids); ids.len() }).sum::<usize>() as f64 / refs.len() as f64);
+    println!("  one at a time: {single:.0} templates/s (p50 {:.1} ms, p99 {:.1} ms each)", q(0.5), q(0.99));
+    println!("  batched:       {batched:.0} templates/s   (target >= 400 per core)");
+    println!("peak RSS with the model and its plans: {:.0} MiB   (target <= 150)", peak_rss_mib());
+}
