@@ -16,7 +16,10 @@ Baselines (same label-stripped lines, a plain "mask every token with a digit" te
   novelty       learned: flag every line whose template was not among the training normal lines
                 (the datasets README baseline)
 
-usage: scripts/eval_bgl.py [--bin target/release/turbolog] [--data ../shared/datasets]
+With the sentence model prepared (scripts/fetch-model.sh), every turbolog row is run a second
+time with --model ("+model"), side by side.
+
+usage: scripts/eval_bgl.py [--bin target/release/turbolog] [--data ../shared/datasets] [--model DIR | --no-model]
 """
 import os, re, subprocess, tempfile
 
@@ -76,9 +79,10 @@ def main():
         for k, (labels, lines) in data.items():
             n_anom = sum(labels)
             tag = f"{k} ({len(labels)} lines, {n_anom} anomalous)"
-            flags = scan(args.bin, stripped[k], [])
-            assert len(flags) == len(labels), "one verdict per line"
-            rows.append((tag, "streaming", "turbolog", *prf(labels, flags)))
+            for suffix, emb in turbolog_jsonl.embedders(args):
+                flags = scan(args.bin, stripped[k], emb)
+                assert len(flags) == len(labels), "one verdict per line"
+                rows.append((tag, "streaming", "turbolog" + suffix, *prf(labels, flags)))
             tpls = [simple_template(l) for l in lines]
             seen, first = set(), []
             for t in tpls:
@@ -88,21 +92,22 @@ def main():
             lvl = [any(w in SEVERE for w in l.split()[5:9]) for l in lines]
             rows.append((tag, "streaming", "baseline level", *prf(labels, lvl)))
             other = "BGL_2k" if k == "BGL_20k" else "BGL_20k"
-            state = os.path.join(tmp, "state-" + other)
-            if not os.path.exists(state):
-                subprocess.run([args.bin, "learn", "--state", state, normal[other]], check=True, capture_output=True)
-            frozen = scan(args.bin, stripped[k], ["--state", state, "--frozen"])
-            rows.append((tag, f"learned on {other} normal", "turbolog --frozen", *prf(labels, frozen)))
-            state_copy = state + "-learning-" + k
-            subprocess.run(["cp", "-r", state, state_copy], check=True)
-            learning = scan(args.bin, stripped[k], ["--state", state_copy])
-            rows.append((tag, f"learned on {other} normal", "turbolog (keeps learning)", *prf(labels, learning)))
+            for suffix, emb in turbolog_jsonl.embedders(args):
+                state = os.path.join(tmp, "state-" + other + suffix.strip())
+                if not os.path.exists(state):
+                    subprocess.run([args.bin, "learn", *emb, "--state", state, normal[other]], check=True, capture_output=True)
+                frozen = scan(args.bin, stripped[k], [*emb, "--state", state, "--frozen"])
+                rows.append((tag, f"learned on {other} normal", "turbolog --frozen" + suffix, *prf(labels, frozen)))
+                state_copy = state + "-learning-" + k
+                subprocess.run(["cp", "-r", state, state_copy], check=True)
+                learning = scan(args.bin, stripped[k], [*emb, "--state", state_copy])
+                rows.append((tag, f"learned on {other} normal", "turbolog (keeps learning)" + suffix, *prf(labels, learning)))
             known = {simple_template(l) for l, lab in zip(data[other][1], data[other][0]) if not lab}
             novelty = [t not in known for t in tpls]
             rows.append((tag, f"learned on {other} normal", "baseline novelty", *prf(labels, novelty)))
-    print(f"{'data':<36} {'mode':<26} {'detector':<26} {'P':>6} {'R':>6} {'F1':>6}")
+    print(f"{'data':<36} {'mode':<26} {'detector':<32} {'P':>6} {'R':>6} {'F1':>6}")
     for tag, mode, det, p, r, f in rows:
-        print(f"{tag:<36} {mode:<26} {det:<26} {p:>6.3f} {r:>6.3f} {f:>6.3f}")
+        print(f"{tag:<36} {mode:<26} {det:<32} {p:>6.3f} {r:>6.3f} {f:>6.3f}")
     explain(*data["BGL_20k"])
     hdfs(args)
 

@@ -23,6 +23,20 @@ def arguments(doc, data_default):
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=DEFAULT_BIN)
     ap.add_argument("--data", default=os.path.join(ROOT, data_default))
+    default_model = os.path.join(ROOT, ".cache/model")
+    ap.add_argument("--model", default=default_model if os.path.exists(os.path.join(default_model, "model.onnx")) else None,
+                    help="also run with the sentence model in this directory, side by side (default: .cache/model when scripts/fetch-model.sh has prepared it)")
+    ap.add_argument("--no-model", action="store_true", help="the built-in embedder only")
     args = ap.parse_args()
+    if args.no_model:
+        args.model = None
     require(args.bin)
     return args
+
+
+def embedders(args):
+    """(label suffix, extra scan arguments) for each embedder to compare."""
+    out = [("", [])]
+    if args.model:
+        out.append((" +model", ["--model", args.model]))
+    return out
