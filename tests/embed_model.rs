@@ -208,8 +208,76 @@ fn the_cli_embeds_with_the_model_keeps_its_vectors_and_refuses_a_mixed_state() {
     let (code, _, err) = turbolog(&["scan", "--model", "/nonexistent/model", log]);
     assert_eq!(code, 2);
     assert!(err.contains("fetch-model.sh"), "{err}");
-    // serve and the plugin refuse it rather than hold records up
-    let (code, _, err) = turbolog(&["serve", "--tcp", "127.0.0.1:0", "--model", d]);
-    assert_eq!(code, 2);
-    assert!(err.contains("not supported by serve yet"), "{err}");
+}
+
+mod common;
+
+extern "C" {
+    fn turbolog_new(config_json: *const std::os::raw::c_char) -> *mut std::ffi::c_void;
+    fn turbolog_filter(t: *mut std::ffi::c_void, data: *const std::ffi::c_void, len: usize, out: *mut *mut std::ffi::c_void, out_len: *mut usize) -> i32;
+    fn turbolog_free(buf: *mut std::ffi::c_void);
+    fn turbolog_destroy(t: *mut std::ffi::c_void);
+    fn turbolog_last_error() -> *const std::os::raw::c_char;
+}
+
+/// The plugin's path (the C API): records never wait for the model; the vectors arrive later,
+/// are saved, and a restart uses them.
+#[test]
+fn the_plugin_embeds_off_the_record_path_and_saves_the_vectors() {
+    let Some(dir) = model_dir() else { return };
+    let state = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({"model_path": dir, "state_dir": state.path()}).to_string();
+    let config = std::ffi::CString::new(config).unwrap();
+    let raw = std::fs::read_to_string(shared("OpenStack/OpenStack_2k.log")).unwrap();
+    let lines: Vec<String> = raw.lines().map(String::from).collect();
+    let t = unsafe { turbolog_new(config.as_ptr()) };
+    assert!(!t.is_null(), "{}", unsafe { std::ffi::CStr::from_ptr(turbolog_last_error()) }.to_string_lossy());
+    let mut slowest = std::time::Duration::ZERO;
+    for chunk in lines.chunks(50) {
+        let data = common::chunk(&chunk.to_vec(), 1_795_515_600);
+        let (mut out, mut len) = (std::ptr::null_mut(), 0usize);
+        let started = std::time::Instant::now();
+        let rc = unsafe { turbolog_filter(t, data.as_ptr().cast(), data.len(), &mut out, &mut len) };
+        slowest = slowest.max(started.elapsed());
+        assert!(rc >= 0, "{}", unsafe { std::ffi::CStr::from_ptr(turbolog_last_error()) }.to_string_lossy());
+        if !out.is_null() {
+            unsafe { turbolog_free(out) };
+        }
+    }
+    // exit waits for the vectors still being computed, then seals
+    unsafe { turbolog_destroy(t) };
+    eprintln!("slowest chunk of 50 records with the model: {slowest:?}");
+    // a restart with the same model reads the vectors: nothing to embed again
+    let (code, _, err) = turbolog(&["scan", "--model", dir.to_str().unwrap(), "--state", state.path().to_str().unwrap(), "--frozen", shared("OpenStack/OpenStack_2k.log").to_str().unwrap()]);
+    assert!(code == 0 || code == 1, "{err}");
+    assert!(!err.contains("embedded again"), "vectors were not saved: {err}");
+    // a damaged model is an error at start, not a silent fall-back
+    let bad = serde_json::json!({"model_path": "/nonexistent"}).to_string();
+    let bad = std::ffi::CString::new(bad).unwrap();
+    let t = unsafe { turbolog_new(bad.as_ptr()) };
+    assert!(t.is_null());
+    let e = unsafe { std::ffi::CStr::from_ptr(turbolog_last_error()) }.to_string_lossy().to_string();
+    assert!(e.contains("model_path") && e.contains("fetch-model.sh"), "{e}");
+}
+
+/// `filter` and `serve` embed off the record path too, and say what it cost.
+#[test]
+fn filter_and_serve_take_the_model_without_holding_records() {
+    let Some(dir) = model_dir() else { return };
+    let d = dir.to_str().unwrap();
+    let log = shared("Hadoop/Hadoop_2k.log");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turbolog")).args(["filter", "--model", d, log.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2000);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("off the record path") && err.contains("p99"), "{err}");
+    let serve = common::serve::Serve::start(&["--tcp", "127.0.0.1:0", "--model", d]);
+    let lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().take(500).map(String::from).collect();
+    common::serve::tcp_send(serve.addr("tcp"), &lines);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    serve.sigterm();
+    let (code, out, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 500);
+    assert!(err.contains("embedder: all-MiniLM-L6-v2") && err.contains("off the record path"), "{err}");
 }

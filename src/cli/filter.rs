@@ -101,7 +101,9 @@ pub struct Stream {
 
 impl Stream {
     pub fn start(args: &StreamArgs) -> Result<Stream, CliError> {
-        let session = args.engine.session()?;
+        let mut session = args.engine.session()?;
+        // a record never waits for the model: new templates are embedded on a worker thread
+        session.engine.defer_embedding()?;
         let mut tagger = LineTagger::new(args.message_keys.clone(), args.only_anomalies, args.fields.policy());
         tagger.explainer = args.explain.start(args.engine.state.as_deref())?.map(std::sync::Arc::new);
         let keeps_state = args.engine.state.clone().filter(|_| !args.engine.frozen);
@@ -188,6 +190,7 @@ impl Stream {
 
     /// After the last record went out: everything is saved and the run summarised on stderr.
     pub fn finish(mut self) -> Result<(), CliError> {
+        self.session.engine.finish_embedding(std::time::Duration::from_secs(10));
         if let (Some(s), Some(dir)) = (&self.sessions, &self.keeps_state) {
             s.save(dir)?;
         }

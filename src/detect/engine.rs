@@ -91,6 +91,8 @@ pub struct Engine {
     epoch_started: bool,
     /// Anomalies per template since the last [`Engine::take_window_anomalies`]: (count, top score).
     window_anomalies: std::collections::HashMap<TemplateId, (u32, f32), foldhash::fast::RandomState>,
+    /// New templates' vectors computed off the record path (a model embedder in a pipeline host).
+    deferred: Option<crate::embed::deferred::Deferred>,
 }
 
 /// Templates whose anomalies are counted per window at most (the history stays bounded).
@@ -152,6 +154,7 @@ impl Engine {
             line_cache: LineCache::default(),
             salted_cache: SaltedCache::default(),
             window_anomalies: Default::default(),
+            deferred: None,
             epoch_time: None,
             epoch_started: false,
             line_cache_hits: 0,
@@ -172,7 +175,57 @@ impl Engine {
 
     /// What embedding new templates cost, for an embedder that measures it.
     pub fn embedder_delays(&self) -> Option<String> {
-        self.embedder.delay_summary()
+        match &self.deferred {
+            Some(d) => d.summary(),
+            None => self.embedder.delay_summary(),
+        }
+    }
+
+    /// With a model embedder: new templates are embedded on a worker thread from now on, and a
+    /// record is scored with what is known when it comes (its template's vector is in place for
+    /// the next one). Returns whether it applies (the built-in embedder needs no worker).
+    pub fn defer_embedding(&mut self) -> Result<bool, String> {
+        match self.embedder.model() {
+            Some(m) if self.deferred.is_none() => {
+                self.deferred = Some(crate::embed::deferred::Deferred::start(m)?);
+                Ok(true)
+            }
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
+    }
+
+    /// Waits (at most `timeout`) for the vectors still being computed, so that what is saved
+    /// next holds them.
+    pub fn finish_embedding(&mut self, timeout: std::time::Duration) {
+        self.apply_embedded(Some(timeout));
+    }
+
+    /// Puts the vectors that came back in place: the template is compared as usual from now on
+    /// (and saved again, with its vector). A result for a text the template no longer has
+    /// (generalised since) is dropped: its newer text is queued too.
+    fn apply_embedded(&mut self, wait: Option<std::time::Duration>) {
+        let Some(mut d) = self.deferred.take() else { return };
+        let mut back = Vec::new();
+        match wait {
+            None => d.ready(|e| back.push(e)),
+            Some(t) => d.wait(t, |e| back.push(e)),
+        }
+        self.deferred = Some(d);
+        for e in back {
+            let id = e.id as usize;
+            if id >= self.stats.len() || self.miner.get(e.id).map(|t| t.text()) != Some(e.text.as_str()) {
+                continue;
+            }
+            self.vectors[id * self.dim..(id + 1) * self.dim].copy_from_slice(&e.vector);
+            self.vector_changed(e.id);
+            if !self.stats[id].established {
+                self.stats[id].distance = self.distance_to_normal(e.id);
+            }
+            if self.track_dirty {
+                self.dirty.push(e.id);
+            }
+        }
     }
 
     pub fn records(&self) -> u64 {
@@ -363,6 +416,9 @@ impl Engine {
 
     /// Everything after template mining: statistics, scoring, the verdict.
     fn observe(&mut self, m: Match, level: Option<Level>) -> Verdict {
+        if self.deferred.as_ref().is_some_and(|d| d.pending > 0) {
+            self.apply_embedded(None);
+        }
         self.records += 1;
         let epoch = (self.records - 1) / self.config.score.epoch_records.max(1);
         if epoch != self.epoch {
@@ -532,7 +588,10 @@ impl Engine {
         let evidence = text_evidence(self.miner.get(id).map_or("", |t| t.text()));
         self.set_text_evidence(id as usize, evidence);
         let out = &mut self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
-        if vector_of(id as u64, out) {
+        // a model never makes a zero vector: a stored one is a vector that had not come back
+        // from the embedding thread when the process stopped
+        let never_zero = self.embedder.model().is_some();
+        if vector_of(id as u64, out) && !(never_zero && out.iter().all(|&x| x == 0.0)) {
             report.vectors_reused += 1;
             self.vector_changed(id);
         } else {
@@ -611,6 +670,11 @@ impl Engine {
         let evidence = text_evidence(self.miner.get(id as TemplateId).map_or("", |t| t.text()));
         self.set_text_evidence(id, evidence);
         let text = self.miner.get(id as TemplateId).map_or("", |t| t.text());
+        if let Some(d) = &mut self.deferred {
+            // scored now with the vector it has (none yet for a new template); see apply_embedded
+            d.request(id as u32, text);
+            return;
+        }
         let out = &mut self.vectors[id * self.dim..(id + 1) * self.dim];
         self.embedder.embed(text, out);
         self.vector_changed(id as TemplateId);

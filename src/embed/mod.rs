@@ -4,6 +4,7 @@
 //! built-in [`HashEmbedder`] needs no model file, and a model-based embedder plugs in behind the
 //! same trait. Templates are embedded once, when they are created or generalise, never per record.
 
+pub mod deferred;
 mod hash;
 pub mod model;
 pub mod wordpiece;
@@ -22,6 +23,10 @@ pub trait Embedder: Send {
     /// For an embedder that takes noticeable time: how long embedding a new template took
     /// (count, p50, p99), in words.
     fn delay_summary(&self) -> Option<String> {
+        None
+    }
+    /// The sentence model behind this embedder, for embedding off the record path.
+    fn model(&self) -> Option<std::sync::Arc<model::Model>> {
         None
     }
 }

@@ -271,6 +271,10 @@ impl Embedder for ModelEmbedder {
         &self.name
     }
 
+    fn model(&self) -> Option<Arc<Model>> {
+        Some(self.model.clone())
+    }
+
     fn delay_summary(&self) -> Option<String> {
         let mut d = self.delays.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if d.is_empty() {

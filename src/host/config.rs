@@ -39,7 +39,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "session_idle", default: "30s", description: "A session quiet this long closes and is judged: a duration of record time (30s, 5m, 2h, 1d; 10000 records for records without a time) or a number of records" },
     Property { name: "session_max", default: "0", description: "A session open for this many records closes whatever comes; 0 = no limit" },
     Property { name: "max_sessions", default: "100000", description: "Open sessions at most; past it the least recently seen are closed and judged (memory stays bounded)" },
-    Property { name: "model_path", default: "", description: "Sentence model directory (`turbolog scan --model`); not yet in the plugin, where a new template would hold up records while the model runs (must stay empty)" },
+    Property { name: "model_path", default: "", description: "Sentence model directory (all-MiniLM-L6-v2 int8: model.onnx and vocab.txt, as scripts/fetch-model.sh lays them out); empty = the built-in embedder. New templates are embedded on a worker thread: no record waits for the model" },
     Property { name: "explain", default: "false", description: "true: ask a local LLM about anomalous templates, in the background, one request per template; answers ride on later anomalies of the template and are kept in state_dir. On as well when explain_url is set" },
     Property { name: "explain_url", default: "", description: "LLM server, e.g. http://127.0.0.1:11434; empty = probe Ollama :11434, LM Studio :1234, llama.cpp :8080 on this machine" },
     Property { name: "explain_model", default: "", description: "Model to ask; empty = the first the server lists" },
@@ -107,6 +107,8 @@ impl FieldNames {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     pub state_dir: Option<PathBuf>,
+    /// The sentence model's directory, when one is used.
+    pub model_path: Option<PathBuf>,
     pub message_keys: Vec<String>,
     pub mode: Mode,
     pub threshold: Option<f32>,
@@ -203,13 +205,6 @@ impl Settings {
         if message_keys.is_empty() {
             return Err("property message_key must name at least one key".into());
         }
-        for reserved in ["model_path"] {
-            if !get(reserved).is_empty() {
-                return Err(format!(
-                    "property {reserved} is not supported by the plugin yet: a new template would hold up the records behind it while the model runs (5-25 ms); remove it (the CLI's scan, learn, filter and watch take --model)"
-                ));
-            }
-        }
         let fields = FieldNames {
             anomaly: field("field_anomaly")?,
             score: field("field_score")?,
@@ -266,6 +261,10 @@ impl Settings {
         };
         Ok(Settings {
             sessions,
+            model_path: match get("model_path") {
+                "" => None,
+                p => Some(PathBuf::from(p)),
+            },
             state_dir: match get("state_dir") {
                 "" => None,
                 v => Some(PathBuf::from(v)),
@@ -377,7 +376,6 @@ mod tests {
         assert!(err(&[("threshold", "1.5")]).contains("outside [0, 1]"));
         assert!(err(&[("window", "soon")]).contains("not a number of seconds"));
         assert!(err(&[("field_template", "anomaly")]).contains("six different fields"));
-        assert!(err(&[("model_path", "/m.onnx")]).contains("not supported"));
         assert!(err(&[("explain_redact", "ok;;(")]).contains("property explain_redact"));
         assert!(err(&[("explain_timeout", "0")]).contains("outside"));
         let on = Settings::from_pairs([("explain_url", "http://127.0.0.1:8080")]).unwrap();

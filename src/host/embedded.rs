@@ -142,7 +142,18 @@ impl Embedded {
     }
 
     fn create(settings: Settings, log: Log) -> Result<Embedded, String> {
-        let mut engine = Engine::new(settings.engine_config());
+        let mut engine = match &settings.model_path {
+            None => Engine::new(settings.engine_config()),
+            Some(dir) => {
+                let started = std::time::Instant::now();
+                let m = crate::embed::model::load(dir).map_err(|e| format!("property model_path: {e}"))?;
+                log(
+                    LogLevel::Info,
+                    &format!("embedder: all-MiniLM-L6-v2 int8 from {} (sha256 {}…), loaded in {:.2} s", dir.display(), &m.sha256()[..12], started.elapsed().as_secs_f64()),
+                );
+                Engine::with_embedder(settings.engine_config(), Box::new(crate::embed::ModelEmbedder::new(m)))
+            }
+        };
         let store = match &settings.state_dir {
             None => None,
             Some(dir) => {
@@ -163,6 +174,8 @@ impl Embedded {
                 Some(store)
             }
         };
+        // restored vectors came synchronously; from here on no record waits for the model
+        engine.defer_embedding()?;
         let explainer = match &settings.explain {
             None => None,
             Some(config) => {
@@ -298,6 +311,13 @@ impl Embedded {
         self.seal(log)
     }
 
+    /// At exit: the vectors still being computed are waited for (a few seconds at most), so
+    /// that the last seal holds them; a restart embeds any that did not make it.
+    fn finish_embedding(&self) {
+        let mut inner = lock(&self.inner);
+        inner.engine.finish_embedding(std::time::Duration::from_secs(5));
+    }
+
     fn seal(&self, log: Log) -> Result<(), String> {
         let Some(store) = &self.store else { return Ok(()) };
         let dir = self.settings.state_dir.as_ref().expect("a store has a directory");
@@ -393,6 +413,7 @@ fn count_records(data: &[u8]) -> u64 {
 
 impl Drop for Embedded {
     fn drop(&mut self) {
+        self.finish_embedding();
         let _ = self.flush(log_stderr);
     }
 }

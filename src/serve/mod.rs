@@ -78,13 +78,6 @@ pub fn run(args: ServeArgs) -> Result<u8, CliError> {
     if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() {
         return Err("serve needs an input: --tcp ADDR, --http ADDR or --forward ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD); for a pipe use `turbolog filter`".into());
     }
-    if let Some(dir) = &args.stream.engine.model {
-        return Err(format!(
-            "--model ({}) is not supported by serve yet: each new template would hold up the records behind it while the model runs (5-25 ms); use the built-in embedder here, or --model with scan, learn, filter and watch",
-            dir.display()
-        )
-        .into());
-    }
     let admin = match args.admin.as_str() {
         "off" | "none" | "" => None,
         a => Some(a.parse::<SocketAddr>().map_err(|e| format!("--admin `{a}` is not ADDR:PORT or off: {e}"))?),

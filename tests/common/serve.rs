@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct Serve {
     child: Child,
     pub stderr: Arc<Mutex<String>>,
+    /// Read as it comes (a full pipe would stop the writer).
+    stdout: Arc<Mutex<String>>,
     ports: HashMap<String, String>,
 }
 
@@ -27,6 +29,18 @@ impl Serve {
             .spawn()
             .unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let mut out_pipe = child.stdout.take().unwrap();
+        let out_buf = stdout.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = out_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out_buf.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
         let (tx, rx) = std::sync::mpsc::channel();
         let err = child.stderr.take().unwrap();
         let log = stderr.clone();
@@ -55,7 +69,7 @@ impl Serve {
                 (k.to_string(), v.trim_start_matches("http://").to_string())
             })
             .collect();
-        Serve { child, stderr, ports }
+        Serve { child, stderr, stdout, ports }
     }
 
     pub fn addr(&self, input: &str) -> &str {
@@ -75,9 +89,8 @@ impl Serve {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut out = String::new();
-                self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
                 std::thread::sleep(Duration::from_millis(100));
+                let out = self.stdout.lock().unwrap().clone();
                 let err = self.stderr.lock().unwrap().clone();
                 return (status.code().unwrap_or(-1), out, err);
             }
