@@ -316,6 +316,9 @@ impl Embedded {
     fn finish_embedding(&self) {
         let mut inner = lock(&self.inner);
         inner.engine.finish_embedding(std::time::Duration::from_secs(5));
+        if let Some(d) = inner.engine.embedder_delays() {
+            log_stderr(LogLevel::Info, &d);
+        }
     }
 
     fn seal(&self, log: Log) -> Result<(), String> {
