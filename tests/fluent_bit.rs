@@ -26,9 +26,9 @@ fn fluent_bit() -> Option<PathBuf> {
 fn plugin(dir: &Path) -> PathBuf {
     let target = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
     let lib = target.join("libturbolog.so");
-    if !lib.exists() {
-        assert!(Command::new(env!("CARGO")).args(["build", "--lib"]).status().unwrap().success());
-    }
+    // `cargo test` builds the rlib, not the shared library: build it (a no-op when up to date),
+    // so that a stale one is never tested
+    assert!(Command::new(env!("CARGO")).args(["build", "--lib"]).status().unwrap().success());
     let dest = dir.join("flb-filter_turbolog.so");
     std::fs::copy(&lib, &dest).unwrap();
     dest
@@ -185,4 +185,43 @@ fn session_verdicts_leave_fluent_bit_as_extra_records() {
         assert!(s["anomaly_reason"].is_string());
     }
     assert!(state.join("sessions.tls").exists(), "profiles kept in state_dir");
+}
+
+/// `model_path`: the sentence model inside a real Fluent Bit, off the record path; needs the
+/// model too (`scripts/fetch-model.sh`).
+#[test]
+fn the_sentence_model_inside_fluent_bit() {
+    let Some(bin) = fluent_bit() else { return };
+    let model = std::env::var_os("TURBOLOG_MODEL").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/model"));
+    if !model.join("model.onnx").exists() {
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"\n*** SKIPPED: no model in .cache/model (scripts/fetch-model.sh): model_path in Fluent Bit was not tested ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path());
+    let (log, lines) = loghub_copy(dir.path(), "OpenSSH");
+    let state = dir.path().join("state");
+    let conf = classic_conf(dir.path(), &log, &state, &format!("    Model_Path {}\n", model.display()));
+    let (ok, out) = run(&bin, &plugin, &conf);
+    assert!(ok, "{out}");
+    assert!(out.contains("embedder: all-MiniLM-L6-v2 int8") && out.contains("off the record path"), "{out}");
+    let first = records(&dir.path().join("out.jsonl"));
+    assert_eq!(first.len(), lines, "every record arrived");
+    assert!(first.iter().any(|r| r["anomaly"] == true));
+    // the vectors were saved: a restart with the model embeds nothing again
+    let o = Command::new(env!("CARGO_BIN_EXE_turbolog"))
+        .args(["scan", "--frozen", "--model"])
+        .arg(&model)
+        .arg("--state")
+        .arg(&state)
+        .arg(&log)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("embedded again") && err.contains("embedder: all-MiniLM"), "{err}");
+    // a wrong model path stops Fluent Bit with a clear line
+    let bad = classic_conf(dir.path(), &log, &dir.path().join("state2"), "    Model_Path /nonexistent/model\n");
+    let (ok, out) = run(&bin, &plugin, &bad);
+    assert!(!ok, "{out}");
+    assert!(out.contains("model_path") && out.contains("fetch-model.sh"), "{out}");
 }

@@ -172,6 +172,7 @@ pub unsafe extern "C" fn turbolog_destroy(t: *mut Handle) {
     guard((), || {
         if !t.is_null() {
             let h = Box::from_raw(t);
+            h.engine.finish_embedding(log_stderr);
             let _ = h.engine.flush(log_stderr);
             drop(h);
         }

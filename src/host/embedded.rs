@@ -311,13 +311,14 @@ impl Embedded {
         self.seal(log)
     }
 
-    /// At exit: the vectors still being computed are waited for (a few seconds at most), so
-    /// that the last seal holds them; a restart embeds any that did not make it.
-    fn finish_embedding(&self) {
+    /// At exit, before the last flush: the vectors still being computed are waited for (a few
+    /// seconds at most), so that the last seal holds them (a restart embeds any that did not
+    /// make it), and what the model cost is logged.
+    pub fn finish_embedding(&self, log: Log) {
         let mut inner = lock(&self.inner);
         inner.engine.finish_embedding(std::time::Duration::from_secs(5));
         if let Some(d) = inner.engine.embedder_delays() {
-            log_stderr(LogLevel::Info, &d);
+            log(LogLevel::Info, &d);
         }
     }
 
@@ -416,7 +417,7 @@ fn count_records(data: &[u8]) -> u64 {
 
 impl Drop for Embedded {
     fn drop(&mut self) {
-        self.finish_embedding();
+        lock(&self.inner).engine.finish_embedding(std::time::Duration::from_secs(5));
         let _ = self.flush(log_stderr);
     }
 }
