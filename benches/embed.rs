@@ -15,6 +15,13 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn templates() -> Vec<String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/loghub");
     let mut out = Vec::new();
@@ -71,5 +78,7 @@ fn main() {
     println!("{} templates (mean {:.1} tokens):", refs.len(), refs.iter().map(|t| { let mut ids = Vec::new(); m.token_ids(t, &mut ids); ids.len() }).sum::<usize>() as f64 / refs.len() as f64);
     println!("  one at a time: {single:.0} templates/s (p50 {:.1} ms, p99 {:.1} ms each)", q(0.5), q(0.99));
     println!("  batched:       {batched:.0} templates/s   (target >= 400 per core)");
-    println!("peak RSS with the model and its plans: {:.0} MiB   (target <= 150)", peak_rss_mib());
+    println!("peak RSS with the model and its {} plans: {:.0} MiB   (target <= 150)", m.plans(), peak_rss_mib());
+    m.drop_idle_plans(std::time::Duration::ZERO);
+    println!("RSS between bursts (plans dropped after 30 s idle in filter, serve and the plugin): {:.0} MiB", rss_mib());
 }

@@ -147,6 +147,13 @@ fn vectors_match_sentence_transformers_for_every_reference_template() {
     m.embed_batch(&[refs_text[5]], &mut one).unwrap();
     let cos: f32 = one.iter().zip(&got[5 * DIM..6 * DIM]).map(|(a, b)| a * b).sum();
     assert!(cos > 0.99999, "{cos}");
+    // plans dropped between bursts are built again, with the same result
+    assert!(m.plans() > 0);
+    assert_eq!(m.drop_idle_plans(std::time::Duration::from_secs(3600)), 0, "recently used plans stay");
+    assert!(m.drop_idle_plans(std::time::Duration::ZERO) > 0);
+    let mut again = vec![0f32; DIM];
+    m.embed_batch(&[refs_text[5]], &mut again).unwrap();
+    assert_eq!(again, one);
 }
 
 /// A CSV field as the loghub files write it.

@@ -29,6 +29,8 @@ pub struct Deferred {
 
 /// Requests embedded in one call at most.
 const MAX_BATCH: usize = 64;
+/// Plans unused this long are dropped (see [`Model::drop_idle_plans`]).
+const IDLE: Duration = Duration::from_secs(30);
 
 impl Deferred {
     pub fn start(model: Arc<Model>) -> Result<Deferred, String> {
@@ -37,7 +39,16 @@ impl Deferred {
         std::thread::Builder::new()
             .name("turbolog-embed".into())
             .spawn(move || {
-                while let Ok(first) = req_rx.recv() {
+                loop {
+                    let first = match req_rx.recv_timeout(IDLE) {
+                        Ok(r) => r,
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            // between bursts of new templates the plans' memory goes back
+                            model.drop_idle_plans(IDLE);
+                            continue;
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    };
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
                         match req_rx.try_recv() {

@@ -39,7 +39,8 @@ pub struct Model {
     typed: TypedModel,
     batch: Symbol,
     sequence: Symbol,
-    plans: Mutex<HashMap<(usize, usize), Arc<Plan>>>,
+    /// Plans by (rows, tokens), with when each was last used.
+    plans: Mutex<HashMap<(usize, usize), (Arc<Plan>, std::time::Instant)>>,
     sha256: String,
     dir: PathBuf,
 }
@@ -113,7 +114,8 @@ impl Model {
     /// The plan for `batch` rows of `seq` tokens, built the first time it is needed.
     fn plan(&self, batch: usize, seq: usize) -> Result<Arc<Plan>, String> {
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = plans.get(&(batch, seq)) {
+        if let Some((p, used)) = plans.get_mut(&(batch, seq)) {
+            *used = std::time::Instant::now();
             return Ok(p.clone());
         }
         let build = || -> TractResult<Arc<Plan>> {
@@ -126,8 +128,28 @@ impl Model {
         };
         let plan = build().map_err(|e| format!("cannot plan the model for {batch} × {seq} tokens: {e}"))?;
         give_back_memory();
-        plans.insert((batch, seq), plan.clone());
+        plans.insert((batch, seq), (plan.clone(), std::time::Instant::now()));
         Ok(plan)
+    }
+
+    /// Drops the plans not used for `idle` (each holds ≈ 45 MiB of packed weights): new
+    /// templates come in bursts, and between bursts the model needs only its typed graph. A
+    /// plan is built again (50–100 ms) when next needed.
+    pub fn drop_idle_plans(&self, idle: std::time::Duration) -> usize {
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        let before = plans.len();
+        plans.retain(|_, (_, used)| used.elapsed() < idle);
+        let dropped = before - plans.len();
+        drop(plans);
+        if dropped > 0 {
+            give_back_memory();
+        }
+        dropped
+    }
+
+    /// Plans built and kept now.
+    pub fn plans(&self) -> usize {
+        self.plans.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The token ids of `text` as the model reads it (a template's `<*>` become [`NEUTRAL_WORD`]).
