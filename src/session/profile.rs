@@ -36,7 +36,15 @@ pub struct Profile {
     /// session may go quiet and still be under way.
     #[serde(default)]
     pub gaps: Vec<u64>,
+    /// Template id → records a session waited before it first came, in power-of-two buckets
+    /// (64): how long an event may take. The stream's own waits say it once it has shown
+    /// enough; until then (a short or frozen run) these learned ones do.
+    #[serde(default)]
+    pub waits: BTreeMap<u32, Vec<u32>>,
 }
+
+/// Templates whose waits a profile keeps, at most.
+pub const MAX_WAIT_TEMPLATES: usize = 4096;
 
 /// The verdict on a closed session.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +56,22 @@ pub struct SessionVerdict {
 }
 
 impl Profile {
+    /// Learns that a session waited `gap` records before `template` first came.
+    pub fn add_wait(&mut self, template: u32, gap: u64) {
+        if self.waits.len() >= MAX_WAIT_TEMPLATES && !self.waits.contains_key(&template) {
+            return;
+        }
+        let h = self.waits.entry(template).or_insert_with(|| vec![0; 64]);
+        if h.len() == 64 {
+            h[(64 - gap.leading_zeros() as usize).min(63)] += 1;
+        }
+    }
+
+    /// The learned waits before `template`, as a histogram (see [`Profile::waits`]).
+    pub fn waits_for(&self, template: u32) -> Option<&[u32; 64]> {
+        self.waits.get(&template).and_then(|h| <&[u32; 64]>::try_from(h.as_slice()).ok())
+    }
+
     fn slot(&mut self, t: u32) -> Option<usize> {
         if let Some(i) = self.tracked.iter().position(|&x| x == t) {
             return Some(i);
@@ -159,21 +183,33 @@ impl Profile {
             }
         };
         let horizon = if unfinished { counts.iter().map(|&(t, _)| self.mean_position(t)).fold(0.0, f64::max) } else { f64::INFINITY };
+        let may_still_come = |t: u32| match (quiet, wait_for(t)) {
+            // the waits before it say how long it can take
+            (Some(q), Some(w)) => q < w,
+            // none known: quiet for longer than sessions usually go quiet, it has ended;
+            // otherwise the event may come if it usually comes after all it reached
+            (Some(q), None) => !long_gap.is_some_and(|long| q > long) && self.mean_position(t) > horizon,
+            (None, _) => false,
+        };
+        // events come in their order: once a missing event that usually comes after all the
+        // session reached may still come, so may every event that usually comes after it
+        // (their own waits count from it, not from now); one the session already went past
+        // was skipped
+        let ahead = |t: u32| self.mean_position(t) > horizon;
+        let pending_from = if unfinished {
+            self.with
+                .keys()
+                .filter(|&&t| count_of(counts, t) == 0 && ahead(t) && may_still_come(t))
+                .map(|&t| self.mean_position(t))
+                .fold(f64::INFINITY, f64::min)
+        } else {
+            f64::INFINITY
+        };
         // an event nearly every session has is missing
         for (&t, &with) in &self.with {
             let has = count_of(counts, t) > 0;
-            if !has && unfinished {
-                let may_still_come = match (quiet, wait_for(t)) {
-                    // the waits before it in this stream say how long it can take
-                    (Some(q), Some(w)) => q < w,
-                    // none known: quiet for longer than sessions usually go quiet, it has ended;
-                    // otherwise the event may come if it usually comes after all it reached
-                    (Some(q), None) => !long_gap.is_some_and(|long| q > long) && self.mean_position(t) > horizon,
-                    (None, _) => false,
-                };
-                if may_still_come {
-                    continue; // it may not have come yet: the session was cut short
-                }
+            if !has && unfinished && ahead(t) && (may_still_come(t) || self.mean_position(t) >= pending_from) {
+                continue; // it may not have come yet: the session was cut short
             }
             let p = (with - (has as u64 & own)) as f64 / n as f64;
             if !has && p >= ALWAYS {
@@ -265,6 +301,46 @@ mod tests {
         assert!(unequal.reason.unwrap().contains("× \"responder\""), );
         let novel = p.judge(&[(0, 3), (1, 1), (2, 3), (3, 3), (9, 1)], false, None, None, &|_| None, &|t| if t == 9 { "oops".into() } else { text(t) });
         assert_eq!(novel.reason.as_deref(), Some("\"oops\" never seen in a session before"));
+    }
+
+    #[test]
+    fn an_event_that_may_still_come_excuses_the_ones_after_it_not_the_ones_before() {
+        // receiving (0) → allocate (1) → responder (2) → received (3), in that order
+        let p = normal_profile();
+        // quiet 100 records; responder usually comes within 1 000, received within 10 after it
+        let waits = |t: u32| match t {
+            2 => Some(1_000),
+            3 => Some(10),
+            _ => None,
+        };
+        // cut short before responder: received cannot come before it, so it is not missing yet
+        assert!(!p.judge(&[(0, 3), (1, 1)], false, Some(100), None, &waits, &text).anomaly);
+        // quiet past the wait for responder: the session has ended without it
+        let ended = p.judge(&[(0, 3), (1, 1)], false, Some(5_000), None, &waits, &text);
+        assert!(ended.anomaly && ended.reason.unwrap().contains("missing"));
+        // it reached received but skipped responder: responder is missing, whatever the wait
+        let skipped = p.judge(&[(0, 3), (1, 1), (3, 3)], false, Some(100), None, &waits, &text);
+        assert_eq!(skipped.reason.as_deref(), Some("missing \"responder\" (present in 100.0% of sessions)"));
+    }
+
+    #[test]
+    fn learned_waits_round_trip_and_are_bounded() {
+        let mut p = Profile::default();
+        for g in [1u64, 3, 900, 1 << 40] {
+            p.add_wait(7, g);
+        }
+        let h = p.waits_for(7).unwrap();
+        assert_eq!(h.iter().sum::<u32>(), 4);
+        assert_eq!((h[1], h[2], h[10], h[41]), (1, 1, 1, 1));
+        let back: Profile = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        // profiles saved before waits were learned still read
+        let old: Profile = serde_json::from_str(r#"{"sessions":1,"with":{},"tracked":[],"either":[],"equal":[]}"#).unwrap();
+        assert!(old.waits.is_empty());
+        for t in 0..(MAX_WAIT_TEMPLATES as u32 + 10) {
+            p.add_wait(t, 5);
+        }
+        assert_eq!(p.waits.len(), MAX_WAIT_TEMPLATES);
     }
 
     #[test]

@@ -101,7 +101,9 @@ const MAX_ID: usize = 256;
 /// Templates whose waits are kept.
 const MAX_WAITS: usize = 4096;
 
-/// A wait that 90% of the waits before this template stay under (its bucket's upper bound);
+/// A wait that 99% of the waits before this template stay under (its bucket's upper bound): a
+/// session cut short is called ended without an event only when it has been quiet longer than
+/// nearly every session waited for it;
 /// `None` with fewer than 20 seen.
 fn long_wait(hist: &[u32; 64]) -> Option<u64> {
     let total: u64 = hist.iter().map(|&n| n as u64).sum();
@@ -111,7 +113,7 @@ fn long_wait(hist: &[u32; 64]) -> Option<u64> {
     let mut seen = 0u64;
     for (b, &n) in hist.iter().enumerate() {
         seen += n as u64;
-        if seen * 10 >= total * 9 {
+        if seen * 100 >= total * 99 {
             return Some(if b >= 63 { u64::MAX } else { 1u64 << b });
         }
     }
@@ -182,6 +184,9 @@ impl Tracker {
                             s.counts.push((template, 1));
                             if self.waits.len() < MAX_WAITS || self.waits.contains_key(&template) {
                                 self.waits.entry(template).or_insert([0; 64])[(64 - gap.leading_zeros() as usize).min(63)] += 1;
+                            }
+                            if self.learning {
+                                self.profile.add_wait(template, gap);
                             }
                         }
                     }
@@ -265,8 +270,9 @@ impl Tracker {
             }
         }
         let text_of = |t: u32| engine.template_text(t).to_string();
-        let waits = &self.waits;
-        let wait_for = |t: u32| waits.get(&t).and_then(long_wait);
+        let (waits, profile) = (&self.waits, &self.profile);
+        // how long an event may take: as this stream has shown it, else as learned before
+        let wait_for = |t: u32| waits.get(&t).and_then(long_wait).or_else(|| profile.waits_for(t).and_then(long_wait));
         // how long sessions go quiet: in this stream when it has shown enough, else as learned
         let long_gap = self.pace.long_gap().or_else(|| self.profile.long_gap());
         for (id, quiet, s) in sessions {
