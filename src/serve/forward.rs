@@ -356,3 +356,60 @@ mod tests {
         assert_eq!(read_ack(&reply[..3]).unwrap(), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A valid PackedForward message with a chunk, to mutate.
+    fn valid() -> Vec<u8> {
+        let mut entries = Vec::new();
+        for log in ["a", "bb"] {
+            rmp::encode::write_array_len(&mut entries, 2).unwrap();
+            write_event_time(&mut entries, EventTime { secs: 1, nanos: 2 });
+            rmp::encode::write_map_len(&mut entries, 1).unwrap();
+            rmp::encode::write_str(&mut entries, "log").unwrap();
+            rmp::encode::write_str(&mut entries, log).unwrap();
+        }
+        let mut m = Vec::new();
+        rmp::encode::write_array_len(&mut m, 3).unwrap();
+        rmp::encode::write_str(&mut m, "t").unwrap();
+        rmp::encode::write_bin(&mut m, &entries).unwrap();
+        rmp::encode::write_map_len(&mut m, 1).unwrap();
+        rmp::encode::write_str(&mut m, "chunk").unwrap();
+        rmp::encode::write_str(&mut m, "c").unwrap();
+        m
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        // what a peer sends is never trusted: any bytes give a message or an error, never a panic
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(Some(end)) = message_end(&bytes) {
+                let _ = decode(&bytes[..end], 1 << 16);
+            }
+            let _ = read_ack(&bytes);
+        }
+
+        #[test]
+        fn mutated_messages_decode_or_fail_cleanly(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6), cut in any::<prop::sample::Index>()) {
+            let mut m = valid();
+            for (at, b) in flips {
+                let i = at.index(m.len());
+                m[i] = b;
+            }
+            let m = &m[..cut.index(m.len() + 1)];
+            if let Ok(Some(end)) = message_end(m) {
+                if let Ok(msg) = decode(&m[..end], 1 << 16) {
+                    // every record decoded is one JSON object on its own line
+                    prop_assert_eq!(msg.text.lines().count(), msg.times.len());
+                    for line in msg.text.lines() {
+                        prop_assert!(serde_json::from_str::<serde_json::Value>(line).map(|v| v.is_object()).unwrap_or(false), "{}", line);
+                    }
+                }
+            }
+        }
+    }
+}

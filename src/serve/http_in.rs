@@ -161,3 +161,20 @@ mod tests {
         assert!(decode(&[0xc1], "application/msgpack").unwrap_err().contains("not Fluent Bit records"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_body_of_any_type_gives_records_or_a_reason(body in proptest::collection::vec(any::<u8>(), 0..200), kind in 0usize..4) {
+            let ct = ["application/json", "application/x-ndjson", "application/msgpack", ""][kind];
+            if let Ok(b) = decode(&body, ct) {
+                prop_assert_eq!(b.text.matches('\n').count(), b.records);
+            }
+        }
+    }
+}
