@@ -304,3 +304,36 @@ fn readyz_follows_the_downstream() {
     let (s, body) = serve.get("/nope");
     assert_eq!(s, 404, "{body}");
 }
+
+#[test]
+fn a_closed_standard_output_stops_serve_with_a_clear_error() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_turbolog"))
+        .args(["serve", "--tcp", "127.0.0.1:0", "--admin", "off"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // nobody reads what serve writes
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve ended before listening");
+    }
+    let addr = line.split("tcp ").nth(1).unwrap().split(' ').next().unwrap().trim_end_matches(',').to_string();
+    tcp_send(&addr, &["{\"message\":\"hello\"}".to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "serve kept running with its output gone");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(2), "{rest}");
+    assert!(rest.contains("standard output is closed") && rest.contains("cannot write to standard output"), "{rest}");
+    assert!(rest.contains("did not take 1 records and there is no --state"), "{rest}");
+}

@@ -130,6 +130,7 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliErro
         stopping: AtomicBool::new(false),
         deadline: Mutex::new(None),
         limits: Limits { max_line: args.max_line, max_body: args.max_body },
+        output_gone: tokio::sync::Notify::new(),
     });
     let (admin_stop_tx, admin_stop) = watch::channel(false);
     let mut listening = Vec::new();
@@ -211,7 +212,10 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliErro
     }
     eprintln!("turbolog: serve: listening on {} → {}", listening.join(", "), args.to);
 
-    signals.wait().await;
+    tokio::select! {
+        _ = signals.wait() => {}
+        _ = shared.output_gone.notified() => eprintln!("turbolog: serve: standard output is closed: stopping"),
+    }
     let drain = Duration::from_secs_f64(args.drain_timeout);
     eprintln!("turbolog: serve: stopping: no new connections; delivering what was accepted (at most {:.0} s)", drain.as_secs_f64());
     let started = Instant::now();

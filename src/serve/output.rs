@@ -181,6 +181,7 @@ impl Writer {
             queue.extend(kept.into_iter().map(|pending| Out { pending, permit: None }));
         }
         let mut engine_done = false;
+        let mut gone = None;
         loop {
             if queue.is_empty() {
                 if engine_done {
@@ -225,8 +226,11 @@ impl Writer {
                     }
                     up(&shared, false, &e);
                     if self.dest == Dest::Stdout {
-                        // nobody reads our output any more: nothing to retry
-                        return Err(e);
+                        // nobody reads our output any more: nothing to retry; serve stops and
+                        // keeps what it holds, like a downstream that is down at the deadline
+                        shared.output_gone.notify_one();
+                        gone = Some(e);
+                        break;
                     }
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -240,20 +244,24 @@ impl Writer {
         let left: Vec<Pending> = queue.into_iter().map(|o| o.pending).collect();
         let n: usize = left.iter().map(|p| p.records).sum();
         if n == 0 {
-            return Ok(0);
+            return gone.map_or(Ok(0), Err);
         }
         shared.metrics.outbox_records.inc_by(n as u64);
         match &self.state {
             Some(dir) => {
                 outbox::keep(dir, &left).map_err(|e| format!("{n} records not delivered to {} and {e}", self.dest))?;
                 eprintln!(
-                    "turbolog: serve: {} did not take {n} records before the deadline; kept in {} and delivered first at the next start",
+                    "turbolog: serve: {} did not take {n} records; kept in {} and delivered first at the next start",
                     self.dest,
                     dir.join(outbox::FILE_NAME).display()
                 );
-                Ok(n)
+                gone.map_or(Ok(n), Err)
             }
-            None => Err(format!("{} did not take {n} records before the deadline and there is no --state to keep them in; they are lost", self.dest)),
+            None => Err(format!(
+                "{}{} did not take {n} records and there is no --state to keep them in; they are lost",
+                gone.map(|e| format!("{e}: ")).unwrap_or_default(),
+                self.dest
+            )),
         }
     }
 }

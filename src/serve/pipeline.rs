@@ -97,6 +97,8 @@ pub struct Shared {
     /// When undelivered output must be given up on and kept in the state's outbox.
     pub deadline: Mutex<Option<Instant>>,
     pub limits: Limits,
+    /// Told when the output is gone for good (standard output closed): serve stops as on SIGTERM.
+    pub output_gone: tokio::sync::Notify,
 }
 
 #[derive(Clone, Copy, Debug)]
