@@ -8,36 +8,14 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use super::forward;
 use super::metrics::Input;
 use super::pipeline::{Batch, Shared};
-use super::tcp_in::{accept, read_some};
+use super::tcp_in::{accept, accept_until_stopped, read_some};
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((s, _)) => {
-                    conns.spawn(connection(s, shared.clone(), stop.clone()));
-                }
-                Err(e) => {
-                    eprintln!("turbolog: warning: accepting a Forward connection: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            _ = stop.changed() => break,
-        }
-        while conns.try_join_next().is_some() {}
-    }
-    // connections the kernel completed but we had not accepted yet hold records too
-    while let Ok(Ok((s, _))) = tokio::time::timeout(std::time::Duration::from_millis(5), listener.accept()).await {
-        conns.spawn(connection(s, shared.clone(), stop.clone()));
-    }
-    drop(listener);
-    while conns.join_next().await.is_some() {}
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    accept_until_stopped(listener, "a Forward", stop, |s, stop| connection(s, shared.clone(), stop)).await
 }
 
 async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {

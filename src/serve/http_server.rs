@@ -12,7 +12,6 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 pub type Reply = Response<Full<Bytes>>;
 
@@ -33,45 +32,32 @@ pub fn text(status: StatusCode, body: impl Into<String>) -> Reply {
     reply(status, "text/plain; charset=utf-8", b)
 }
 
-pub async fn serve<H, F>(listener: TcpListener, handler: H, mut stop: watch::Receiver<bool>)
+pub async fn serve<H, F>(listener: TcpListener, handler: H, stop: watch::Receiver<bool>)
 where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Reply> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((s, _)) = accepted else {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                };
-                let handler = handler.clone();
-                let mut stop = stop.clone();
-                conns.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let f = handler(req);
-                        async move { Ok::<_, Infallible>(f.await) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(s), service);
-                    tokio::pin!(conn);
-                    if *stop.borrow() {
-                        conn.as_mut().graceful_shutdown();
-                    }
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = stop.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        }
-                    }
-                });
+    super::tcp_in::accept_until_stopped(listener, "an HTTP", stop, move |s, mut stop| {
+        let handler = handler.clone();
+        async move {
+            let service = hyper::service::service_fn(move |req| {
+                let f = handler(req);
+                async move { Ok::<_, Infallible>(f.await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(s), service);
+            tokio::pin!(conn);
+            if *stop.borrow() {
+                conn.as_mut().graceful_shutdown();
             }
-            _ = stop.changed() => break,
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
         }
-        while conns.try_join_next().is_some() {}
-    }
-    drop(listener);
-    while conns.join_next().await.is_some() {}
+    })
+    .await
 }

@@ -17,16 +17,27 @@ const READ_SIZE: usize = 64 * 1024;
 pub const QUIET: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Accepts connections until `stop`, then waits for each to drain.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    accept_until_stopped(listener, "a TCP", stop, |s, stop| connection(s, shared.clone(), stop)).await
+}
+
+/// Runs `handle` on each connection `listener` accepts until `stop`; then takes the connections
+/// the kernel completed but that were not accepted yet (they hold records too), and waits for
+/// every one to drain.
+pub async fn accept_until_stopped<F, Fut>(listener: TcpListener, what: &str, mut stop: watch::Receiver<bool>, handle: F)
+where
+    F: Fn(TcpStream, watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((s, _)) => {
-                    conns.spawn(connection(s, shared.clone(), stop.clone()));
+                    conns.spawn(handle(s, stop.clone()));
                 }
                 Err(e) => {
-                    eprintln!("turbolog: warning: accepting a TCP connection: {e}");
+                    eprintln!("turbolog: warning: accepting {what} connection: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             },
@@ -34,9 +45,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
         }
         while conns.try_join_next().is_some() {}
     }
-    // connections the kernel completed but we had not accepted yet hold records too
     while let Ok(Ok((s, _))) = tokio::time::timeout(std::time::Duration::from_millis(5), listener.accept()).await {
-        conns.spawn(connection(s, shared.clone(), stop.clone()));
+        conns.spawn(handle(s, stop.clone()));
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
