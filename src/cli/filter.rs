@@ -96,7 +96,6 @@ pub struct Stream {
     malformed: u64,
     no_message: u64,
     lines: u64,
-    buf: String,
 }
 
 impl Stream {
@@ -121,7 +120,6 @@ impl Stream {
             malformed: 0,
             no_message: 0,
             lines: 0,
-            buf: String::new(),
         })
     }
 
@@ -129,10 +127,11 @@ impl Stream {
     /// session verdicts it closed — to `out`, each line ending in `\n`.
     pub fn line(&mut self, line: &str, out: &mut String) -> LineOutput {
         self.lines += 1;
-        self.buf.clear();
+        let before = out.len();
         let mut result = LineOutput::default();
         let mut tagged = None;
-        match self.tagger.tag_line(line, &mut self.session.engine, &mut self.buf) {
+        // tagged straight into `out`: nothing appended means the record was dropped
+        match self.tagger.tag_line(line, &mut self.session.engine, out) {
             Outcome::Tagged(v) => {
                 result.anomaly = v.anomaly;
                 tagged = Some(v.template_id);
@@ -147,8 +146,7 @@ impl Stream {
         }
         // what was learned reaches the WAL before the record goes out
         self.session.after_record();
-        if !self.buf.is_empty() {
-            out.push_str(&self.buf);
+        if out.len() > before {
             out.push('\n');
             result.lines = 1;
         }
