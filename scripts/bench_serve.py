@@ -106,7 +106,11 @@ def start_serve(extra, to):
         stderr=subprocess.PIPE,
         text=True,
     )
-    line = child.stderr.readline()
+    line = ""
+    while "listening on" not in line:
+        line = child.stderr.readline()
+        if not line:
+            break
     m = re.search(r"admin http://([\d.:]+), tcp ([\d.:]+)", line)
     if not m:
         child.kill()
