@@ -241,7 +241,7 @@ fn the_plugin_embeds_off_the_record_path_and_saves_the_vectors() {
     assert!(!t.is_null(), "{}", unsafe { std::ffi::CStr::from_ptr(turbolog_last_error()) }.to_string_lossy());
     let mut slowest = std::time::Duration::ZERO;
     for chunk in lines.chunks(50) {
-        let data = common::chunk(&chunk.to_vec(), 1_795_515_600);
+        let data = common::chunk(chunk, 1_795_515_600);
         let (mut out, mut len) = (std::ptr::null_mut(), 0usize);
         let started = std::time::Instant::now();
         let rc = unsafe { turbolog_filter(t, data.as_ptr().cast(), data.len(), &mut out, &mut len) };

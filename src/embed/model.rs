@@ -33,14 +33,15 @@ const SEQ_BUCKETS: [usize; 4] = [16, 32, 64, 128];
 const BATCH: usize = 8;
 
 type Plan = TypedSimplePlan;
+/// Plans by (rows, tokens), with when each was last used.
+type Plans = HashMap<(usize, usize), (Arc<Plan>, std::time::Instant)>;
 
 pub struct Model {
     tokenizer: WordPiece,
     typed: TypedModel,
     batch: Symbol,
     sequence: Symbol,
-    /// Plans by (rows, tokens), with when each was last used.
-    plans: Mutex<HashMap<(usize, usize), (Arc<Plan>, std::time::Instant)>>,
+    plans: Mutex<Plans>,
     sha256: String,
     dir: PathBuf,
 }
