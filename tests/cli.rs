@@ -422,11 +422,7 @@ fn a_running_filter_applies_an_ack_at_its_next_seal() {
         .spawn()
         .unwrap();
     // a filter that stops answering line by line must fail this test, not hang CI
-    let pid = child.id() as i32;
-    std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(60));
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    });
+    kill_after_a_minute(&child);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut send = |line: &str| -> serde_json::Value {
@@ -624,11 +620,7 @@ fn watch_follows_rotation_truncation_and_late_files_and_stops_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id() as i32;
-    std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(60));
-        unsafe { libc::kill(pid, libc::SIGKILL) }; // a hung watch fails the test, not CI
-    });
+    kill_after_a_minute(&child); // a hung watch fails the test, not CI
     let (tx, rx) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -672,4 +664,14 @@ fn watch_follows_rotation_truncation_and_late_files_and_stops_cleanly() {
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("window sealed"), "{out:?}");
     assert!(state.join("templates.tls").exists(), "Ctrl-C sealed the window");
+}
+
+/// A child that hangs is killed after a minute: the test fails instead of holding CI up.
+fn kill_after_a_minute(child: &std::process::Child) {
+    let pid = child.id() as i32;
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        // SAFETY: kill only sends a signal
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
 }

@@ -588,14 +588,20 @@ impl Engine {
         let evidence = text_evidence(self.miner.get(id).map_or("", |t| t.text()));
         self.set_text_evidence(id as usize, evidence);
         let out = &mut self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
-        // a model never makes a zero vector: a stored one is a vector that had not come back
-        // from the embedding thread when the process stopped
-        let never_zero = self.embedder.model().is_some();
-        if vector_of(id as u64, out) && !(never_zero && out.iter().all(|&x| x == 0.0)) {
+        let stored = vector_of(id as u64, out);
+        if stored && out.iter().any(|&x| x != 0.0) {
             report.vectors_reused += 1;
             self.vector_changed(id);
+            return;
+        }
+        // missing, or stored as zeros: a vector still being computed off the record path when
+        // the process stopped is saved that way; embedding again is counted only when it tells
+        // something new (a text without words embeds to zeros again)
+        self.embed(id);
+        let now = &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim];
+        if stored && now.iter().all(|&x| x == 0.0) {
+            report.vectors_reused += 1;
         } else {
-            self.embed(id);
             report.reembedded += 1;
         }
     }

@@ -203,7 +203,7 @@ impl Model {
             }
         }
         let tensor = |v: Vec<i64>| Tensor::from_shape(&[rows, seq], &v).map(|t| t.into_tvalue());
-        let inputs = (|| -> TractResult<TVec<TValue>> { Ok(tvec!(tensor(ids)?, tensor(mask.clone())?, tensor(vec![0i64; rows * seq])?)) })()
+        let inputs = (|| -> TractResult<TVec<TValue>> { Ok(tvec!(tensor(ids)?, tensor(mask)?, tensor(vec![0i64; rows * seq])?)) })()
             .map_err(|e| format!("cannot build the model's input: {e}"))?;
         let result = plan.run(inputs).map_err(|e| format!("the model failed on a batch of {rows} × {seq} tokens: {e}"))?;
         let hidden = result[0].to_plain_array_view::<f32>().map_err(|e| format!("the model's output is not f32: {e}"))?;

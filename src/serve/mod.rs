@@ -170,8 +170,11 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliErro
         .spawn(move || writer.run(out_rx, sh))
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
 
+    // the engine takes no more batches: it drains, closes its sessions and seals
     let finish = |shared: &Shared| {
-        shared.to_engine.lock().unwrap_or_else(|p| p.into_inner()).take().map(|tx| tx.send(ToEngine::End));
+        if let Some(tx) = shared.to_engine.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(ToEngine::End);
+        }
     };
     match started_rx.await {
         Ok(Ok(())) => {}

@@ -185,17 +185,21 @@ pub fn event_time(r: &mut Reader<'_>) -> Result<Option<EventTime>, Error> {
     if let Some(s) = r.uint()? {
         return Ok(u32::try_from(s).ok().map(|secs| EventTime { secs, nanos: 0 }));
     }
-    match r.peek_marker()? {
-        Marker::F64 | Marker::F32 => {
-            let mut s = String::new();
-            value(r, &mut s, 0)?;
-            Ok(s.parse::<f64>().ok().and_then(EventTime::from_f64))
-        }
+    let width = match r.peek_marker()? {
+        Marker::F64 => 8,
+        Marker::F32 => 4,
         _ => {
             r.skip()?;
-            Ok(None)
+            return Ok(None);
         }
-    }
+    };
+    let bytes = r.buf.get(r.pos + 1..r.pos + 1 + width).ok_or(Error::Truncated { at: r.pos })?;
+    r.pos += 1 + width;
+    let f = match width {
+        8 => f64::from_be_bytes(bytes.try_into().unwrap_or_default()),
+        _ => f32::from_be_bytes(bytes.try_into().unwrap_or_default()) as f64,
+    };
+    Ok(EventTime::from_f64(f))
 }
 
 /// Writes an event time as the EventTime ext (what Fluent Bit and Vector read at full precision).

@@ -12,7 +12,7 @@ pub const FILE_NAME: &str = "outbox.tls";
 const MAGIC: &[u8; 8] = b"TLOUTBX1";
 
 /// Keeps `pending` (added to whatever the file already holds, in order) and syncs it to disk.
-pub fn keep(dir: &Path, pending: &[Pending]) -> Result<(), String> {
+pub fn keep(dir: &Path, pending: Vec<Pending>) -> Result<(), String> {
     let path = dir.join(FILE_NAME);
     let mut all: Vec<Pending> = match std::fs::read(&path) {
         Ok(b) => framed::decode(MAGIC, &b, "outbox")
@@ -21,7 +21,7 @@ pub fn keep(dir: &Path, pending: &[Pending]) -> Result<(), String> {
             .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    all.extend(pending.iter().map(|p| Pending { text: p.text.clone(), times: p.times.clone(), tag: p.tag.clone(), records: p.records }));
+    all.extend(pending);
     let body = serde_json::to_vec(&all).map_err(|e| format!("cannot encode the outbox: {e}"))?;
     let bytes = framed::encode(MAGIC, &body);
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
@@ -74,8 +74,8 @@ mod tests {
     #[test]
     fn kept_records_come_back_once_in_order() {
         let d = tempfile::tempdir().unwrap();
-        keep(d.path(), &[pending("{\"a\":1}\n")]).unwrap();
-        keep(d.path(), &[pending("{\"a\":2}\n")]).unwrap();
+        keep(d.path(), vec![pending("{\"a\":1}\n")]).unwrap();
+        keep(d.path(), vec![pending("{\"a\":2}\n")]).unwrap();
         let (back, w) = take(d.path());
         assert!(w.is_none());
         assert_eq!(back.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(), ["{\"a\":1}\n", "{\"a\":2}\n"]);
@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn a_corrupt_outbox_is_set_aside_and_named() {
         let d = tempfile::tempdir().unwrap();
-        keep(d.path(), &[pending("{\"a\":1}\n")]).unwrap();
+        keep(d.path(), vec![pending("{\"a\":1}\n")]).unwrap();
         let p = d.path().join(FILE_NAME);
         let mut b = std::fs::read(&p).unwrap();
         b[20] ^= 0x40;

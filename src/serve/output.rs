@@ -249,7 +249,7 @@ impl Writer {
         shared.metrics.outbox_records.inc_by(n as u64);
         match &self.state {
             Some(dir) => {
-                outbox::keep(dir, &left).map_err(|e| format!("{n} records not delivered to {} and {e}", self.dest))?;
+                outbox::keep(dir, left).map_err(|e| format!("{n} records not delivered to {} and {e}", self.dest))?;
                 eprintln!(
                     "turbolog: serve: {} did not take {n} records; kept in {} and delivered first at the next start",
                     self.dest,
