@@ -621,6 +621,7 @@ fn watch_follows_rotation_truncation_and_late_files_and_stops_cleanly() {
         .spawn()
         .unwrap();
     kill_after_a_minute(&child); // a hung watch fails the test, not CI
+    let pid = child.id() as i32;
     let (tx, rx) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
