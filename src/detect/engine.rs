@@ -347,7 +347,11 @@ impl Engine {
             self.note_epoch_start(line);
             return v;
         }
-        let text = String::from_utf8_lossy(line);
+        // validated first: the common all-valid line is borrowed without the lossy walk
+        let text = match std::str::from_utf8(line) {
+            Ok(valid) => std::borrow::Cow::Borrowed(valid),
+            Err(_) => String::from_utf8_lossy(line),
+        };
         let line_text: &str = &text;
         let msg = if self.config.no_header { message::plain(line_text) } else { message::extract(line_text) };
         self.epoch_started |= self.records == 0;

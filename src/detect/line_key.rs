@@ -9,6 +9,9 @@
 //! Computed as the hash of the line with every digit byte replaced by `0`, eight bytes at a
 //! time with no branch per byte (SWAR): equal keys mean equal bytes except digit values.
 
+use memchr::memmem::Finder;
+use once_cell::sync::Lazy;
+
 const K: u64 = 0x517c_c1b7_2722_0a95;
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -85,8 +88,12 @@ impl Significant {
             s.n += 1;
             true
         };
-        let http = memchr::memmem::find(line, b"HTTP/").is_some();
-        let keyed_status = memchr::memmem::find(line, b"tatus").is_some() || memchr::memmem::find(line, b"TATUS").is_some();
+        // searchers built once: building one costs more than searching a line
+        static HTTP: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"HTTP/"));
+        static STATUS: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"tatus"));
+        static STATUS_UPPER: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"TATUS"));
+        let http = HTTP.find(line).is_some();
+        let keyed_status = STATUS.find(line).is_some() || STATUS_UPPER.find(line).is_some();
         let mut i = 0;
         while i < line.len() {
             if !line[i].is_ascii_digit() {

@@ -175,9 +175,9 @@ fn units(line: &str, out: &mut [Unit; MAX_UNITS]) -> usize {
     n
 }
 
-const MONTHS_DAYS: &[&str] = &[
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "mon",
-    "tue", "wed", "thu", "fri", "sat", "sun",
+const MONTHS_DAYS: &[[u8; 3]] = &[
+    *b"jan", *b"feb", *b"mar", *b"apr", *b"may", *b"jun", *b"jul", *b"aug", *b"sep", *b"oct", *b"nov", *b"dec",
+    *b"mon", *b"tue", *b"wed", *b"thu", *b"fri", *b"sat", *b"sun",
 ];
 
 /// `Jul`, `Sunday`, `Dec.`: month and weekday names, English, any case.
@@ -187,9 +187,12 @@ pub(crate) fn is_month_or_day(tok: &str) -> bool {
     }
     let t = tok.trim_end_matches([',', '.']);
     // Byte comparisons only: `t` may hold any UTF-8, and its third byte need not end a character.
+    // The first three letters are checked first: they rule out nearly every token.
+    let b = t.as_bytes();
     (t.len() == 3 || (4..=9).contains(&t.len()))
-        && t.bytes().all(|b| b.is_ascii_alphabetic())
-        && MONTHS_DAYS.iter().any(|m| t.as_bytes()[..3].eq_ignore_ascii_case(m.as_bytes()))
+        && b[..3].iter().all(u8::is_ascii_alphabetic)
+        && MONTHS_DAYS.contains(&[b[0] | 0x20, b[1] | 0x20, b[2] | 0x20])
+        && b[3..].iter().all(u8::is_ascii_alphabetic)
         && (t.len() == 3 || is_full_month_or_day(t))
 }
 

@@ -9,26 +9,56 @@
 /// The time of a raw line, looked for in its first four tokens (after a `<PRI>`).
 pub fn of_line(line: &str) -> Option<i64> {
     let line = line.strip_prefix('<').and_then(|r| r.split_once('>').map(|(_, rest)| rest)).unwrap_or(line);
-    // the first six tokens, without allocating (this runs for every record with sessions on)
-    let mut buf = [""; 6];
-    let mut n = 0;
-    for t in line.split_ascii_whitespace().take(6) {
-        buf[n] = t;
-        n += 1;
-    }
-    let toks = &buf[..n];
-    for i in 0..toks.len().min(4) {
-        let t = toks[i].trim_start_matches('[');
-        if let Some(s) = iso(t, toks.get(i + 1).copied()).or_else(|| clf(t)) {
+    // tokens are cut only as far as they are looked at: this runs for every record with
+    // sessions on, and most headers give their time in the first one or two
+    let mut toks = Tokens { rest: line, got: [""; 6], n: 0 };
+    let mut i = 0;
+    while i < 4 {
+        let Some(tok) = toks.get(i) else { break };
+        let t = tok.trim_start_matches('[');
+        if let Some(s) = iso(t, toks.get(i + 1)).or_else(|| clf(t)) {
             return Some(s);
         }
         if i == 0 {
-            if let Some(s) = epoch(t).or_else(|| compact(t, toks.get(1).copied())).or_else(|| month_first(&toks)).or_else(|| apache(&toks)) {
+            if let Some(s) = epoch(t).or_else(|| compact(t, toks.get(1))) {
+                return Some(s);
+            }
+            let first = toks.first(5);
+            if let Some(s) = month_first(first).or_else(|| apache(first)) {
                 return Some(s);
             }
         }
+        i += 1;
     }
     None
+}
+
+/// The first six whitespace-separated tokens of a line, cut on demand.
+struct Tokens<'a> {
+    rest: &'a str,
+    got: [&'a str; 6],
+    n: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn get(&mut self, i: usize) -> Option<&'a str> {
+        while self.n <= i && self.n < self.got.len() {
+            let b = self.rest.as_bytes();
+            let start = b.iter().position(|c| !c.is_ascii_whitespace())?;
+            let end = b[start..].iter().position(u8::is_ascii_whitespace).map_or(b.len(), |e| start + e);
+            // ASCII whitespace bounds: both are character boundaries
+            self.got[self.n] = &self.rest[start..end];
+            self.rest = &self.rest[end..];
+            self.n += 1;
+        }
+        (i < self.n).then(|| self.got[i])
+    }
+
+    /// The first `k` tokens (fewer when the line has fewer).
+    fn first(&mut self, k: usize) -> &[&'a str] {
+        let _ = self.get(k - 1);
+        &self.got[..self.n.min(k)]
+    }
 }
 
 /// A timestamp field's value: ISO 8601 text or epoch seconds / milliseconds.
@@ -205,6 +235,58 @@ fn apache(toks: &[&str]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+/// The former whole-header implementation: the lazy one must agree with it on every line.
+    fn of_line_reference(line: &str) -> Option<i64> {
+        let line = line.strip_prefix('<').and_then(|r| r.split_once('>').map(|(_, rest)| rest)).unwrap_or(line);
+        // the first six tokens, without allocating (this runs for every record with sessions on)
+        let mut buf = [""; 6];
+        let mut n = 0;
+        for t in line.split_ascii_whitespace().take(6) {
+            buf[n] = t;
+            n += 1;
+        }
+        let toks = &buf[..n];
+        for i in 0..toks.len().min(4) {
+            let t = toks[i].trim_start_matches('[');
+            if let Some(s) = iso(t, toks.get(i + 1).copied()).or_else(|| clf(t)) {
+                return Some(s);
+            }
+            if i == 0 {
+                if let Some(s) = epoch(t).or_else(|| compact(t, toks.get(1).copied())).or_else(|| month_first(&toks)).or_else(|| apache(&toks)) {
+                    return Some(s);
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn lazy_tokens_agree_with_the_whole_header_on_real_and_cut_lines() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/loghub");
+        let mut lines: Vec<String> = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("../shared/datasets/loghub beside the repository").flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Ok(text) = std::fs::read_to_string(entry.path().join(format!("{name}_2k.log"))) {
+                lines.extend(text.lines().map(str::to_string));
+            }
+        }
+        assert!(lines.len() > 20_000, "the loghub samples");
+        let mut timed = 0;
+        for l in &lines {
+            // the line, every prefix of its header, and its header with runs of spaces
+            let cut: Vec<usize> = (0..l.len().min(48)).filter(|&i| l.is_char_boundary(i)).collect();
+            for c in cut {
+                assert_eq!(of_line(&l[..c]), of_line_reference(&l[..c]), "{:?}", &l[..c]);
+            }
+            let spaced = l.replacen(' ', "  \t", 3);
+            assert_eq!(of_line(&spaced), of_line_reference(&spaced), "{spaced:?}");
+            let t = of_line(l);
+            assert_eq!(t, of_line_reference(l), "{l:?}");
+            timed += t.is_some() as usize;
+        }
+        assert!(timed > lines.len() / 2, "most loghub lines carry a time ({timed} of {})", lines.len());
+    }
 
     #[test]
     fn any_utf8_is_safe() {

@@ -16,15 +16,15 @@ use crate::host::config::{Settings, PROPERTIES};
 use crate::host::embedded::{Embedded, Filtered, LogLevel};
 use crate::host::panic_guard::{caught_total, guarded};
 
-const FLB_FILTER_MODIFIED: c_int = 1;
-const FLB_FILTER_NOTOUCH: c_int = 2;
+pub const FLB_FILTER_MODIFIED: c_int = 1;
+pub const FLB_FILTER_NOTOUCH: c_int = 2;
 const FLB_EVENT_TYPE_LOGS: c_int = 1;
 
 static NAME: &[u8] = b"turbolog\0";
 static DESCRIPTION: &[u8] = b"Log anomaly detection: scores every record and tags anomalies\0";
 
-type InitCb = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void) -> c_int;
-type FilterCb = unsafe extern "C" fn(
+pub type InitCb = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void) -> c_int;
+pub type FilterCb = unsafe extern "C" fn(
     *const c_void,
     usize,
     *const c_char,
@@ -36,7 +36,7 @@ type FilterCb = unsafe extern "C" fn(
     *mut c_void,
     *mut c_void,
 ) -> c_int;
-type ExitCb = unsafe extern "C" fn(*mut c_void, *mut c_void) -> c_int;
+pub type ExitCb = unsafe extern "C" fn(*mut c_void, *mut c_void) -> c_int;
 
 /// Mirror of `struct flb_filter_plugin` (88 bytes on 64-bit).
 #[repr(C)]
@@ -54,22 +54,30 @@ pub struct FlbFilterPlugin {
     head: [*mut c_void; 2],
 }
 
+impl FlbFilterPlugin {
+    /// A log filter named `name` (both strings NUL-terminated); used by `filter_turbolog_plugin`
+    /// and by the benchmark's one-field filter (`examples/flb_floor.rs`).
+    pub const fn logs(name: &'static [u8], description: &'static [u8], init: InitCb, filter: FilterCb, exit: ExitCb) -> FlbFilterPlugin {
+        FlbFilterPlugin {
+            event_type: FLB_EVENT_TYPE_LOGS,
+            flags: 0,
+            name: name.as_ptr() as *const c_char,
+            description: description.as_ptr() as *const c_char,
+            config_map: std::ptr::null_mut(),
+            cb_pre_run: None,
+            cb_init: Some(init),
+            cb_filter: Some(filter),
+            cb_exit: Some(exit),
+            cb_notification: None,
+            head: [std::ptr::null_mut(); 2],
+        }
+    }
+}
+
 /// The symbol Fluent Bit looks up: `filter_<name>_plugin`.
 #[no_mangle]
 #[allow(non_upper_case_globals)]
-pub static mut filter_turbolog_plugin: FlbFilterPlugin = FlbFilterPlugin {
-    event_type: FLB_EVENT_TYPE_LOGS,
-    flags: 0,
-    name: NAME.as_ptr() as *const c_char,
-    description: DESCRIPTION.as_ptr() as *const c_char,
-    config_map: std::ptr::null_mut(),
-    cb_pre_run: None,
-    cb_init: Some(cb_init),
-    cb_filter: Some(cb_filter),
-    cb_exit: Some(cb_exit),
-    cb_notification: None,
-    head: [std::ptr::null_mut(); 2],
-};
+pub static mut filter_turbolog_plugin: FlbFilterPlugin = FlbFilterPlugin::logs(NAME, DESCRIPTION, cb_init, cb_filter, cb_exit);
 
 type SetContext = unsafe extern "C" fn(*mut c_void, *mut c_void);
 type GetProperty = unsafe extern "C" fn(*const c_char, *mut c_void) -> *const c_char;

@@ -98,14 +98,24 @@ impl Profile {
         }
         let n = self.tracked.len();
         let c = self.tracked_counts(counts);
-        for i in 0..n {
-            for j in i + 1..n {
-                let (a, b) = (c[i], c[j]);
-                if a > 0 || b > 0 {
-                    self.either[i * TRACKED + j] += 1;
-                    if a == b {
-                        self.equal[i * TRACKED + j] += 1;
-                    }
+        // A pair counts in `either` when one of the two is present, in `equal` when both are
+        // present in equal numbers. A session holds few of the tracked templates: walk from
+        // those (row i > present, column i < absent), not over every pair.
+        let (present, np) = present_slots(&c, n);
+        for &p in &present[..np] {
+            for q in p + 1..n {
+                self.either[p * TRACKED + q] += 1;
+            }
+            for q in 0..p {
+                if c[q] == 0 {
+                    self.either[q * TRACKED + p] += 1;
+                }
+            }
+        }
+        for (x, &p) in present[..np].iter().enumerate() {
+            for &q in &present[x + 1..np] {
+                if c[p] == c[q] {
+                    self.equal[p * TRACKED + q] += 1;
                 }
             }
         }
@@ -154,6 +164,20 @@ impl Profile {
         }
     }
 
+    /// Every template sessions had: (template, sessions with it, [`Profile::mean_position`]),
+    /// both maps walked once side by side rather than looked up per template.
+    fn known(&self) -> impl Iterator<Item = (u32, u64, f64)> + '_ {
+        let mut position = self.position.iter().peekable();
+        self.with.iter().map(move |(&t, &with)| {
+            while position.next_if(|(&p, _)| p < t).is_some() {}
+            let mean = match position.peek() {
+                Some((&p, &sum)) if p == t && with > 0 => sum / with as f64,
+                _ => 1.0,
+            };
+            (t, with, mean)
+        })
+    }
+
     /// Judges a session. `learned_it`: the session is already in the profile (it is then left
     /// out of the figures it is compared with). `quiet`: it was cut short (end of input,
     /// eviction) after this many records without one of its own, so a missing event may simply
@@ -183,32 +207,31 @@ impl Profile {
             }
         };
         let horizon = if unfinished { counts.iter().map(|&(t, _)| self.mean_position(t)).fold(0.0, f64::max) } else { f64::INFINITY };
-        let may_still_come = |t: u32| match (quiet, wait_for(t)) {
+        // `mean`: where `t` usually comes ([`Profile::mean_position`])
+        let may_still_come = |t: u32, mean: f64| match (quiet, wait_for(t)) {
             // the waits before it say how long it can take
             (Some(q), Some(w)) => q < w,
             // none known: quiet for longer than sessions usually go quiet, it has ended;
             // otherwise the event may come if it usually comes after all it reached
-            (Some(q), None) => !long_gap.is_some_and(|long| q > long) && self.mean_position(t) > horizon,
+            (Some(q), None) => !long_gap.is_some_and(|long| q > long) && mean > horizon,
             (None, _) => false,
         };
         // events come in their order: once a missing event that usually comes after all the
-        // session reached may still come, so may every event that usually comes after it
-        // (their own waits count from it, not from now); one the session already went past
-        // was skipped
-        let ahead = |t: u32| self.mean_position(t) > horizon;
+        // session reached (`mean > horizon`) may still come, so may every event that usually
+        // comes after it (their own waits count from it, not from now); one the session
+        // already went past was skipped
         let pending_from = if unfinished {
-            self.with
-                .keys()
-                .filter(|&&t| count_of(counts, t) == 0 && ahead(t) && may_still_come(t))
-                .map(|&t| self.mean_position(t))
+            self.known()
+                .filter(|&(t, _, mean)| mean > horizon && count_of(counts, t) == 0 && may_still_come(t, mean))
+                .map(|(_, _, mean)| mean)
                 .fold(f64::INFINITY, f64::min)
         } else {
             f64::INFINITY
         };
         // an event nearly every session has is missing
-        for (&t, &with) in &self.with {
+        for (t, with, mean) in self.known() {
             let has = count_of(counts, t) > 0;
-            if !has && unfinished && ahead(t) && (may_still_come(t) || self.mean_position(t) >= pending_from) {
+            if !has && unfinished && mean > horizon && (may_still_come(t, mean) || mean >= pending_from) {
                 continue; // it may not have come yet: the session was cut short
             }
             let p = (with - (has as u64 & own)) as f64 / n as f64;
@@ -230,17 +253,16 @@ impl Profile {
             }
         }
         // two events that come in equal numbers do not
-        let k = self.tracked.len();
         let c = self.tracked_counts(counts);
-        for i in 0..k {
-            if c[i] == 0 {
-                continue; // only pairs of two present events are compared
-            }
-            for j in i + 1..k {
+        // only pairs of two present events are compared (a missing event is said above, in
+        // plainer words)
+        let (present, np) = present_slots(&c, self.tracked.len());
+        for (x, &i) in present[..np].iter().enumerate() {
+            for &j in &present[x + 1..np] {
                 let (ti, tj) = (self.tracked[i], self.tracked[j]);
                 let (a, b) = (c[i], c[j]);
-                if a == 0 || b == 0 || a == b {
-                    continue; // a missing event is said above, in plainer words
+                if a == b {
+                    continue;
                 }
                 let either = self.either[i * TRACKED + j].saturating_sub(own);
                 let equal = self.equal[i * TRACKED + j]; // a session with a != b never added to it
@@ -258,6 +280,19 @@ impl Profile {
             None => SessionVerdict { anomaly: false, score: 0.1, reason: None },
         }
     }
+}
+
+/// The slots (of the first `n`) a session has, ascending, and how many.
+fn present_slots(c: &[u32; TRACKED], n: usize) -> ([usize; TRACKED], usize) {
+    let mut present = [0usize; TRACKED];
+    let mut np = 0;
+    for (i, &count) in c.iter().enumerate().take(n) {
+        if count > 0 {
+            present[np] = i;
+            np += 1;
+        }
+    }
+    (present, np)
 }
 
 fn count_of(counts: &[(u32, u32)], t: u32) -> u32 {
@@ -283,6 +318,44 @@ mod tests {
             p.add(&[(0, 3), (1, 1), (2, 3), (3, 3)]);
         }
         p
+    }
+
+    #[test]
+    fn pair_counts_equal_counting_every_pair() {
+        // sessions of up to 40 templates (more than are tracked), counts 1..=3, from a fixed
+        // pseudo-random sequence; the profile against counting all pairs of tracked slots
+        let mut p = Profile::default();
+        let mut either = vec![0u64; TRACKED * TRACKED];
+        let mut equal = vec![0u64; TRACKED * TRACKED];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..2000 {
+            let mut counts: Vec<(u32, u32)> = Vec::new();
+            for _ in 0..next() % 9 {
+                let t = (next() % 40) as u32;
+                if counts.iter().all(|c| c.0 != t) {
+                    counts.push((t, (next() % 3 + 1) as u32));
+                }
+            }
+            p.add(&counts);
+            let c = p.tracked_counts(&counts);
+            for i in 0..p.tracked.len() {
+                for j in i + 1..p.tracked.len() {
+                    if c[i] > 0 || c[j] > 0 {
+                        either[i * TRACKED + j] += 1;
+                        equal[i * TRACKED + j] += (c[i] == c[j]) as u64;
+                    }
+                }
+            }
+        }
+        assert_eq!(p.tracked.len(), TRACKED);
+        assert_eq!(p.either, either);
+        assert_eq!(p.equal, equal);
     }
 
     #[test]

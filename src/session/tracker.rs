@@ -146,9 +146,10 @@ impl Tracker {
     pub fn record(&mut self, id: Option<&str>, template: u32, line: u64, time: Option<i64>, engine: &Engine) {
         self.records += 1;
         // an id is a key, not a payload: a huge match is cut (memory per session stays bounded)
-        let id = id.map(|i| match i.char_indices().nth(MAX_ID) {
-            Some((cut, _)) => &i[..cut],
-            None => i,
+        let id = id.map(|i| match i.len() > MAX_ID {
+            // no more characters than bytes: only a long one needs counting
+            true => i.char_indices().nth(MAX_ID).map_or(i, |(cut, _)| &i[..cut]),
+            false => i,
         });
         if let Some(t) = time {
             self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
