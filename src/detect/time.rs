@@ -11,16 +11,23 @@ pub fn of_line(line: &str) -> Option<i64> {
     let line = line.strip_prefix('<').and_then(|r| r.split_once('>').map(|(_, rest)| rest)).unwrap_or(line);
     // tokens are cut only as far as they are looked at: this runs for every record with
     // sessions on, and most headers give their time in the first one or two
+    if let Some(secs) = LAST.with_borrow(|last| last.answer(line)) {
+        return Some(secs);
+    }
     let mut toks = Tokens { rest: line, got: [""; 6], n: 0 };
     let mut i = 0;
     while i < 4 {
         let Some(tok) = toks.get(i) else { break };
         let t = tok.trim_start_matches('[');
         if let Some(s) = iso(t, toks.get(i + 1)).or_else(|| clf(t)) {
+            if i == 0 {
+                LAST.with_borrow_mut(|last| last.keep(line, &mut toks, s));
+            }
             return Some(s);
         }
         if i == 0 {
             if let Some(s) = epoch(t).or_else(|| compact(t, toks.get(1))) {
+                LAST.with_borrow_mut(|last| last.keep(line, &mut toks, s));
                 return Some(s);
             }
             let first = toks.first(5);
@@ -31,6 +38,39 @@ pub fn of_line(line: &str) -> Option<i64> {
         i += 1;
     }
     None
+}
+
+thread_local! {
+    static LAST: std::cell::RefCell<LastHeader> = const { std::cell::RefCell::new(LastHeader { len: 0, bytes: [0; 64], secs: 0 }) };
+}
+
+/// The last header whose time came from its first two tokens alone (ISO 8601, access log,
+/// epoch, HDFS, Spark: functions of those two tokens and nothing else), and that time. Lines
+/// of one second share it; a line that begins with the same bytes up to the end of its second
+/// token, then whitespace or nothing, has the same two tokens and so the same time.
+struct LastHeader {
+    len: usize,
+    bytes: [u8; 64],
+    secs: i64,
+}
+
+impl LastHeader {
+    fn answer(&self, line: &str) -> Option<i64> {
+        let b = line.as_bytes();
+        let same = self.len > 0 && b.len() >= self.len && b[..self.len] == self.bytes[..self.len];
+        (same && b.get(self.len).is_none_or(u8::is_ascii_whitespace)).then_some(self.secs)
+    }
+
+    /// Keeps `line`'s first two tokens (when both exist and fit) and their time.
+    fn keep(&mut self, line: &str, toks: &mut Tokens<'_>, secs: i64) {
+        let Some(second) = toks.get(1) else { return };
+        let end = second.as_ptr() as usize + second.len() - line.as_ptr() as usize;
+        if end <= self.bytes.len() {
+            self.bytes[..end].copy_from_slice(&line.as_bytes()[..end]);
+            self.len = end;
+            self.secs = secs;
+        }
+    }
 }
 
 /// The first six whitespace-separated tokens of a line, cut on demand.
@@ -286,6 +326,15 @@ mod tests {
             timed += t.is_some() as usize;
         }
         assert!(timed > lines.len() / 2, "most loghub lines carry a time ({timed} of {})", lines.len());
+        // the last header kept, then lines that begin like it but differ after its second token
+        for l in ["081109 203615 148 INFO x", "2024-03-05 10:11:12,123 INFO x", "2024-03-05T10:11:12Z x y"] {
+            let kept = of_line(l);
+            assert!(kept.is_some());
+            let cut = l.split(' ').take(2).collect::<Vec<_>>().join(" ");
+            for other in [cut.clone(), format!("{cut}9 INFO x"), format!("{cut}:99 x"), format!("{cut}\tx"), format!("[{cut} x"), cut[..cut.len() - 1].to_string()] {
+                assert_eq!(of_line(&other), of_line_reference(&other), "{other:?} after {l:?}");
+            }
+        }
     }
 
     #[test]

@@ -263,8 +263,8 @@ impl Tracker {
         if ids.is_empty() {
             return;
         }
-        ids.sort_by_key(|(k, _)| self.open.get(k).map_or(0, |s| s.first_record));
-        let sessions: Vec<(Box<str>, Option<u64>, Open)> = ids.into_iter().filter_map(|(k, u)| self.open.remove(&k).map(|s| (k, u, s))).collect();
+        let mut sessions: Vec<(Box<str>, Option<u64>, Open)> = ids.drain(..).filter_map(|(k, u)| self.open.remove(&k).map(|s| (k, u, s))).collect();
+        sessions.sort_by_key(|(_, _, s)| s.first_record);
         if self.learning {
             for (_, _, s) in &sessions {
                 self.profile.add(&s.counts);
@@ -273,7 +273,11 @@ impl Tracker {
         let text_of = |t: u32| engine.template_text(t).to_string();
         let (waits, profile) = (&self.waits, &self.profile);
         // how long an event may take: as this stream has shown it, else as learned before
-        let wait_for = |t: u32| waits.get(&t).and_then(long_wait).or_else(|| profile.waits_for(t).and_then(long_wait));
+        // (the same answer for every session of the batch: worked out once per template)
+        let known_waits = std::cell::RefCell::new(HashMap::<u32, Option<u64>, foldhash::fast::RandomState>::default());
+        let wait_for = |t: u32| {
+            *known_waits.borrow_mut().entry(t).or_insert_with(|| waits.get(&t).and_then(long_wait).or_else(|| profile.waits_for(t).and_then(long_wait)))
+        };
         // how long sessions go quiet: in this stream when it has shown enough, else as learned
         let long_gap = self.pace.long_gap().or_else(|| self.profile.long_gap());
         for (id, quiet, s) in sessions {
