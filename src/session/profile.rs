@@ -156,6 +156,13 @@ impl Profile {
         None
     }
 
+    /// The templates nearly every session has (those whose absence can be said as missing),
+    /// once enough sessions are known.
+    pub fn common_templates(&self) -> impl Iterator<Item = u32> + '_ {
+        let n = self.sessions.max(1) as f64;
+        self.with.iter().filter(move |_| self.sessions >= MIN_SESSIONS).filter(move |(_, &w)| w as f64 / n >= ALWAYS - 0.02).map(|(&t, _)| t)
+    }
+
     /// Where a template usually first comes in a session (0 first … 1 last); unknown → 1.
     fn mean_position(&self, t: u32) -> f64 {
         match (self.position.get(&t), self.with.get(&t)) {

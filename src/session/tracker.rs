@@ -90,6 +90,9 @@ pub struct Tracker {
     /// Per template: the records a session waited before it first came (log₂ buckets), in this
     /// stream — how long a session may be quiet and still expect it (a deletion hours later).
     waits: HashMap<u32, [u32; 64], foldhash::fast::RandomState>,
+    /// While the sessions open at the end of input are judged: per event most sessions have,
+    /// the open sessions still without it by how long they have been quiet (log₂ buckets).
+    censored: HashMap<u32, [u32; 64], foldhash::fast::RandomState>,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
@@ -120,13 +123,43 @@ fn long_wait(hist: &[u32; 64]) -> Option<u64> {
     None
 }
 
+/// The log₂ bucket of a wait or a quiet spell (in records), as the wait histograms keep them.
+fn bucket(records: u64) -> usize {
+    (64 - records.leading_zeros() as usize).min(63)
+}
+
+/// [`long_wait`] with right-censored waits: `done[b]` sessions got the event after a wait in
+/// bucket `b`, `still[b]` sessions have waited that long without it so far. The Kaplan–Meier
+/// estimate of the share still waiting falls through the buckets; the wait is the bound of the
+/// first bucket where at most 1% still wait (with nothing censored, exactly [`long_wait`]), or
+/// unbounded when that never happens (many sessions wait longer than any wait seen to its end).
+fn long_wait_censored(done: &[u32; 64], still: &[u32; 64]) -> Option<u64> {
+    let total: u64 = done.iter().map(|&n| n as u64).sum();
+    if total < 20 {
+        return None;
+    }
+    let mut at_risk = total + still.iter().map(|&n| n as u64).sum::<u64>();
+    let mut surviving = 1.0f64;
+    for b in 0..64 {
+        if at_risk == 0 {
+            break;
+        }
+        surviving *= 1.0 - done[b] as f64 / at_risk as f64;
+        if surviving <= 0.01 + 1e-12 {
+            return Some(if b >= 63 { u64::MAX } else { 1u64 << b });
+        }
+        at_risk -= done[b] as u64 + still[b] as u64;
+    }
+    Some(u64::MAX)
+}
+
 /// How often (in records) idle and overlong sessions are looked for, at least; with many open
 /// sessions, every half as many records as are open.
 const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
     pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
-        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: HashMap::default(), total_closed: 0, total_anomalous: 0 }
+        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: HashMap::default(), censored: HashMap::default(), total_closed: 0, total_anomalous: 0 }
     }
 
     pub fn set_learning(&mut self, on: bool) {
@@ -238,10 +271,27 @@ impl Tracker {
 
     /// End of input: every open session closes. One quiet for longer than sessions usually go
     /// quiet has ended; the others may be cut short (see [`Profile::judge`]).
+    ///
+    /// Waits are right-censored here: the sessions still waiting for an event when the input
+    /// ends are evidence that waiting this long is usual, and the waits of the sessions that
+    /// got it leave them out. Before judging, the open sessions that lack an event most
+    /// sessions have are counted by how long they have been quiet, and the long wait for it is
+    /// read from both (Kaplan–Meier; see [`long_wait_censored`]).
     pub fn close_all(&mut self, engine: &Engine) {
         let now = self.records;
         let all: Vec<(Box<str>, Option<u64>)> = self.open.iter().map(|(k, s)| (k.clone(), Some(now - s.last_record))).collect();
+        let mut censored: HashMap<u32, [u32; 64], foldhash::fast::RandomState> = HashMap::default();
+        for t in self.profile.common_templates() {
+            let h = censored.entry(t).or_insert([0; 64]);
+            for s in self.open.values() {
+                if s.counts.iter().all(|c| c.0 != t) {
+                    h[bucket(now - s.last_record)] += 1;
+                }
+            }
+        }
+        self.censored = censored;
         self.close_batch(all, engine);
+        self.censored.clear();
     }
 
     /// Closes `ids`, all ended or all cut short (eviction).
@@ -271,12 +321,19 @@ impl Tracker {
             }
         }
         let text_of = |t: u32| engine.template_text(t).to_string();
-        let (waits, profile) = (&self.waits, &self.profile);
+        let (waits, profile, censored) = (&self.waits, &self.profile, &self.censored);
         // how long an event may take: as this stream has shown it, else as learned before
         // (the same answer for every session of the batch: worked out once per template)
         let known_waits = std::cell::RefCell::new(HashMap::<u32, Option<u64>, foldhash::fast::RandomState>::default());
         let wait_for = |t: u32| {
-            *known_waits.borrow_mut().entry(t).or_insert_with(|| waits.get(&t).and_then(long_wait).or_else(|| profile.waits_for(t).and_then(long_wait)))
+            *known_waits.borrow_mut().entry(t).or_insert_with(|| {
+                let still_waiting = censored.get(&t);
+                let read = |done: &[u32; 64]| match still_waiting {
+                    Some(c) => long_wait_censored(done, c),
+                    None => long_wait(done),
+                };
+                waits.get(&t).and_then(read).or_else(|| profile.waits_for(t).and_then(read))
+            })
         };
         // how long sessions go quiet: in this stream when it has shown enough, else as learned
         let long_gap = self.pace.long_gap().or_else(|| self.profile.long_gap());
@@ -345,6 +402,57 @@ mod tests {
         t.take_closed(&mut closed);
         assert_eq!(closed.len(), 1);
         assert_eq!(t.open_sessions(), 0);
+    }
+
+    #[test]
+    fn censored_waits_are_long_wait_without_censoring_and_longer_with_it() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..500 {
+            let mut done = [0u32; 64];
+            for _ in 0..(x % 300) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                done[(x % 40) as usize] += (x % 5) as u32;
+            }
+            assert_eq!(long_wait_censored(&done, &[0; 64]), long_wait(&done), "{done:?}");
+        }
+        let mut done = [0u32; 64];
+        done[7] = 200; // every session that got it waited 64..127 records
+        let mut still = [0u32; 64];
+        still[10] = 1; // one has waited ~1000 records so far: 1 in 201, under 1% — not usual
+        assert_eq!(long_wait_censored(&done, &still), Some(128));
+        still[10] = 100; // a third of all have: waiting that long is usual
+        assert_eq!(long_wait_censored(&done, &still), Some(u64::MAX));
+    }
+
+    #[test]
+    fn at_the_end_a_step_many_open_sessions_still_wait_for_is_not_missing() {
+        let e = Engine::new(crate::detect::EngineConfig::default());
+        // learned: 200 sessions, step 0 then step 1 after 64..127 records
+        let mut profile = Profile::default();
+        for _ in 0..200 {
+            profile.add(&[(0, 1), (1, 1)]);
+            profile.add_wait(1, 100);
+        }
+        let verdicts = |waiting: usize| {
+            let mut t = Tracker::new(SessionConfig { report_normal: true, idle_records: 1 << 40, idle_secs: None, ..SessionConfig::default() }, profile.clone());
+            t.set_learning(false);
+            for i in 0..waiting {
+                t.record(Some(&format!("s{i}")), 0, i as u64 + 1, None, &e);
+            }
+            for n in 0..1000 {
+                t.record(None, 0, waiting as u64 + n + 1, None, &e);
+            }
+            t.close_all(&e);
+            let mut closed = Vec::new();
+            t.take_closed(&mut closed);
+            closed.iter().filter(|c| c.verdict.anomaly).count()
+        };
+        // quiet ~1000 records where the step came within 128: one such session is missing it…
+        assert_eq!(verdicts(1), 1);
+        // …a hundred at once, a third of all sessions seen, say that it takes that long
+        assert_eq!(verdicts(100), 0);
     }
 
     #[test]
