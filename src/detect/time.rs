@@ -9,11 +9,12 @@
 /// The time of a raw line, looked for in its first four tokens (after a `<PRI>`).
 pub fn of_line(line: &str) -> Option<i64> {
     let line = line.strip_prefix('<').and_then(|r| r.split_once('>').map(|(_, rest)| rest)).unwrap_or(line);
-    // tokens are cut only as far as they are looked at: this runs for every record with
-    // sessions on, and most headers give their time in the first one or two
+    // this runs for every record with sessions on: lines of one second share their header
     if let Some(secs) = LAST.with_borrow(|last| last.answer(line)) {
         return Some(secs);
     }
+    // tokens are cut only as far as they are looked at: most headers give their time in the
+    // first one or two
     let mut toks = Tokens { rest: line, got: [""; 6], n: 0 };
     let mut i = 0;
     while i < 4 {
