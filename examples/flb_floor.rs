@@ -86,7 +86,8 @@ unsafe extern "C" fn cb_filter(
 ) -> c_int {
     let input = std::slice::from_raw_parts(data as *const u8, bytes);
     let mut out = MallocBuf::default();
-    if add_field(input, &mut out).is_err() {
+    // no panic may reach the host: anything but a whole output passes the records through
+    if !matches!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| add_field(input, &mut out))), Ok(Ok(()))) {
         return FLB_FILTER_NOTOUCH;
     }
     match out.take() {

@@ -309,11 +309,11 @@ impl Tracker {
 
     /// Closes sessions as one batch: all are learned first (when learning), then each is judged
     /// with itself left out of the figures. The flag: cut short rather than ended.
-    fn close_batch(&mut self, mut ids: Vec<(Box<str>, Option<u64>)>, engine: &Engine) {
+    fn close_batch(&mut self, ids: Vec<(Box<str>, Option<u64>)>, engine: &Engine) {
         if ids.is_empty() {
             return;
         }
-        let mut sessions: Vec<(Box<str>, Option<u64>, Open)> = ids.drain(..).filter_map(|(k, u)| self.open.remove(&k).map(|s| (k, u, s))).collect();
+        let mut sessions: Vec<(Box<str>, Option<u64>, Open)> = ids.into_iter().filter_map(|(k, u)| self.open.remove(&k).map(|s| (k, u, s))).collect();
         sessions.sort_by_key(|(_, _, s)| s.first_record);
         if self.learning {
             for (_, _, s) in &sessions {
