@@ -213,36 +213,48 @@ impl Profile {
                 best = Some((score, why));
             }
         };
-        let horizon = if unfinished { counts.iter().map(|&(t, _)| self.mean_position(t)).fold(0.0, f64::max) } else { f64::INFINITY };
-        // `mean`: where `t` usually comes ([`Profile::mean_position`])
-        let may_still_come = |t: u32, mean: f64| match (quiet, wait_for(t)) {
-            // the waits before it say how long it can take
-            (Some(q), Some(w)) => q < w,
-            // none known: quiet for longer than sessions usually go quiet, it has ended;
-            // otherwise the event may come if it usually comes after all it reached
-            (Some(q), None) => !long_gap.is_some_and(|long| q > long) && mean > horizon,
-            (None, _) => false,
-        };
-        // events come in their order: once a missing event that usually comes after all the
-        // session reached (`mean > horizon`) may still come, so may every event that usually
-        // comes after it (their own waits count from it, not from now); one the session
-        // already went past was skipped
-        let pending_from = if unfinished {
-            self.known()
-                .filter(|&(t, _, mean)| mean > horizon && count_of(counts, t) == 0 && may_still_come(t, mean))
-                .map(|(_, _, mean)| mean)
-                .fold(f64::INFINITY, f64::min)
-        } else {
-            f64::INFINITY
-        };
-        // an event nearly every session has is missing
+        // the events nearly every session has that this one lacks: all that can be said missing
+        // (without it, p is with / n). A normal session has none, and the rest is skipped.
+        let mut missing: Vec<(u32, f64, f64)> = Vec::new(); // (template, p, mean position)
         for (t, with, mean) in self.known() {
-            let has = count_of(counts, t) > 0;
-            if !has && unfinished && mean > horizon && (may_still_come(t, mean) || mean >= pending_from) {
-                continue; // it may not have come yet: the session was cut short
+            let p = with as f64 / n as f64;
+            if p >= ALWAYS && count_of(counts, t) == 0 {
+                missing.push((t, p, mean));
             }
-            let p = (with - (has as u64 & own)) as f64 / n as f64;
-            if !has && p >= ALWAYS {
+        }
+        if missing.is_empty() {
+            // nothing to excuse: no horizon, no waits
+        } else if !unfinished {
+            for &(t, p, _) in &missing {
+                offer(0.5 + 0.5 * p, format!("missing \"{}\" (present in {} of sessions)", text_of(t), percent(p)));
+            }
+        } else {
+            let horizon = counts.iter().map(|&(t, _)| self.mean_position(t)).fold(0.0, f64::max);
+            // `mean`: where `t` usually comes ([`Profile::mean_position`])
+            let may_still_come = |t: u32, mean: f64| match (quiet, wait_for(t)) {
+                // the waits before it say how long it can take
+                (Some(q), Some(w)) => q < w,
+                // none known: quiet for longer than sessions usually go quiet, it has ended;
+                // otherwise the event may come if it usually comes after all it reached
+                (Some(q), None) => !long_gap.is_some_and(|long| q > long) && mean > horizon,
+                (None, _) => false,
+            };
+            // events come in their order: once a missing event that usually comes after all
+            // the session reached (`mean > horizon`) may still come, so may every event that
+            // usually comes after it, common or not (their own waits count from it, not from
+            // now); one the session already went past was skipped
+            let pending_from = if missing.iter().any(|&(_, _, mean)| mean > horizon) {
+                self.known()
+                    .filter(|&(t, _, mean)| mean > horizon && count_of(counts, t) == 0 && may_still_come(t, mean))
+                    .map(|(_, _, mean)| mean)
+                    .fold(f64::INFINITY, f64::min)
+            } else {
+                f64::INFINITY
+            };
+            for &(t, p, mean) in &missing {
+                if mean > horizon && (may_still_come(t, mean) || mean >= pending_from) {
+                    continue; // it may not have come yet: the session was cut short
+                }
                 offer(0.5 + 0.5 * p, format!("missing \"{}\" (present in {} of sessions)", text_of(t), percent(p)));
             }
         }

@@ -252,13 +252,9 @@ impl Tracker {
             (Some(secs), Some(t), Some(last)) => t - last > secs,
             _ => now - s.last_record > idle,
         };
-        let done: Vec<Box<str>> = self
-            .open
-            .iter()
-            .filter(|(_, s)| quiet(s) || (max > 0 && now - s.first_record >= max))
-            .map(|(k, _)| k.clone())
-            .collect();
-        self.close(done, false, engine);
+        let done: Vec<(Box<str>, Option<u64>, Open)> =
+            self.open.extract_if(|_, s| quiet(s) || (max > 0 && now - s.first_record >= max)).map(|(k, s)| (k, None, s)).collect();
+        self.close_batch(done, engine);
     }
 
     /// Past `max_sessions`: the least recently seen tenth is closed (amortised: one scan for many).
@@ -279,7 +275,6 @@ impl Tracker {
     /// read from both (Kaplan–Meier; see [`long_wait_censored`]).
     pub fn close_all(&mut self, engine: &Engine) {
         let now = self.records;
-        let all: Vec<(Box<str>, Option<u64>)> = self.open.iter().map(|(k, s)| (k.clone(), Some(now - s.last_record))).collect();
         let mut censored: HashMap<u32, [u32; 64], foldhash::fast::RandomState> = HashMap::default();
         for t in self.profile.common_templates() {
             let h = censored.entry(t).or_insert([0; 64]);
@@ -290,6 +285,7 @@ impl Tracker {
             }
         }
         self.censored = censored;
+        let all: Vec<(Box<str>, Option<u64>, Open)> = self.open.drain().map(|(k, s)| (k, Some(now - s.last_record), s)).collect();
         self.close_batch(all, engine);
         self.censored.clear();
     }
@@ -297,23 +293,24 @@ impl Tracker {
     /// Closes `ids`, all ended or all cut short (eviction).
     fn close(&mut self, ids: Vec<Box<str>>, unfinished: bool, engine: &Engine) {
         let now = self.records;
-        let with_quiet: Vec<(Box<str>, Option<u64>)> = ids
+        let sessions: Vec<(Box<str>, Option<u64>, Open)> = ids
             .into_iter()
-            .map(|k| {
-                let q = if unfinished { self.open.get(&k).map(|s| now - s.last_record) } else { None };
-                (k, q)
+            .filter_map(|k| {
+                let s = self.open.remove(&k)?;
+                let quiet = unfinished.then(|| now - s.last_record);
+                Some((k, quiet, s))
             })
             .collect();
-        self.close_batch(with_quiet, engine);
+        self.close_batch(sessions, engine);
     }
 
-    /// Closes sessions as one batch: all are learned first (when learning), then each is judged
-    /// with itself left out of the figures. The flag: cut short rather than ended.
-    fn close_batch(&mut self, ids: Vec<(Box<str>, Option<u64>)>, engine: &Engine) {
-        if ids.is_empty() {
+    /// Judges sessions taken out of the open map, as one batch: all are learned first (when
+    /// learning), then each is judged with itself left out of the figures. The quiet is `Some`
+    /// for a session cut short rather than ended.
+    fn close_batch(&mut self, mut sessions: Vec<(Box<str>, Option<u64>, Open)>, engine: &Engine) {
+        if sessions.is_empty() {
             return;
         }
-        let mut sessions: Vec<(Box<str>, Option<u64>, Open)> = ids.into_iter().filter_map(|(k, u)| self.open.remove(&k).map(|s| (k, u, s))).collect();
         sessions.sort_by_key(|(_, _, s)| s.first_record);
         if self.learning {
             for (_, _, s) in &sessions {
