@@ -201,6 +201,33 @@ impl Profile {
         wait_for: &dyn Fn(u32) -> Option<u64>,
         text_of: &dyn Fn(u32) -> String,
     ) -> SessionVerdict {
+        self.judge_among(&self.common(learned_it), counts, learned_it, quiet, long_gap, wait_for, text_of)
+    }
+
+    /// The events whose absence is evidence, for sessions judged with `learned_it`: (template,
+    /// share of sessions with it, mean position) for those nearly every session has. The same
+    /// for every session of a batch: [`Profile::judge_among`] takes it worked out once.
+    pub fn common(&self, learned_it: bool) -> Vec<(u32, f64, f64)> {
+        let n = self.sessions.saturating_sub(learned_it as u64);
+        if n < MIN_SESSIONS {
+            return Vec::new();
+        }
+        // a session lacking the event is not in its count: the share is with / n
+        self.known().map(|(t, with, mean)| (t, with as f64 / n as f64, mean)).filter(|&(_, p, _)| p >= ALWAYS).collect()
+    }
+
+    /// [`Profile::judge`] with [`Profile::common`] given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge_among(
+        &self,
+        common: &[(u32, f64, f64)],
+        counts: &[(u32, u32)],
+        learned_it: bool,
+        quiet: Option<u64>,
+        long_gap: Option<u64>,
+        wait_for: &dyn Fn(u32) -> Option<u64>,
+        text_of: &dyn Fn(u32) -> String,
+    ) -> SessionVerdict {
         let unfinished = quiet.is_some();
         let own = learned_it as u64;
         let n = self.sessions.saturating_sub(own);
@@ -213,12 +240,11 @@ impl Profile {
                 best = Some((score, why));
             }
         };
-        // the events nearly every session has that this one lacks: all that can be said missing
-        // (without it, p is with / n). A normal session has none, and the rest is skipped.
+        // the events nearly every session has that this one lacks: all that can be said
+        // missing. A normal session has none, and the rest is skipped.
         let mut missing: Vec<(u32, f64, f64)> = Vec::new(); // (template, p, mean position)
-        for (t, with, mean) in self.known() {
-            let p = with as f64 / n as f64;
-            if p >= ALWAYS && count_of(counts, t) == 0 {
+        for &(t, p, mean) in common {
+            if count_of(counts, t) == 0 {
                 missing.push((t, p, mean));
             }
         }

@@ -334,8 +334,9 @@ impl Tracker {
         };
         // how long sessions go quiet: in this stream when it has shown enough, else as learned
         let long_gap = self.pace.long_gap().or_else(|| self.profile.long_gap());
+        let common = self.profile.common(self.learning);
         for (id, quiet, s) in sessions {
-            let verdict = self.profile.judge(&s.counts, self.learning, quiet, long_gap, &wait_for, &text_of);
+            let verdict = self.profile.judge_among(&common, &s.counts, self.learning, quiet, long_gap, &wait_for, &text_of);
             self.total_closed += 1;
             self.total_anomalous += verdict.anomaly as u64;
             if verdict.anomaly || self.config.report_normal {
