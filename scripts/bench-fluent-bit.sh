@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fluent Bit throughput with and without the turbolog filter, side by side in one run:
 #   in_tail (1 MB chunks) -> [turbolog] -> out null, median of RUNS runs each, for
-#   - two inputs: the 13 loghub systems repeated (known templates, most lines seen before up to
-#     their digits) and the same lines made unique (a letters-only request id on each line: no
-#     line repeats, every record takes the full path on a known template);
+#   - three inputs: the 13 loghub systems repeated (known templates, most lines seen before up
+#     to their digits); the same lines made unique by a letters-only request id on each line (no
+#     line repeats, every record takes the full path on a known template); and made unique by a
+#     hex trace id instead (what real ids look like: the line cache keys long hex runs by shape);
 #   - no filter; the floor: a filter that only adds one field (`examples/flb_floor.rs`, the same
 #     record walk and output buffer as turbolog, no detection) — Fluent Bit re-reads every record
 #     a filter changes, so no record-changing filter costs less; turbolog with the default field
@@ -44,14 +45,19 @@ def letters(i):
         if i == 0:
             return s
 
-def write(path, count, unique, offset=0):
+def write(path, count, unique, offset=0, hexid=False):
     with open(path, "wb") as f:
         for i in range(offset, offset + count):
             line = base[i % len(base)]
-            f.write(line + (b" req=" + letters(i) if unique else b"") + b"\n")
+            if hexid:
+                line += b" trace=%016x" % ((i + 1) * 0x9E3779B97F4A7C15 % (1 << 64))
+            elif unique:
+                line += b" req=" + letters(i)
+            f.write(line + b"\n")
 
 write(f"{work}/repeated.log", n, False)
 write(f"{work}/unique.log", n, True)
+write(f"{work}/unique-hex.log", n, True, hexid=True)
 write(f"{work}/half-a.log", n // 2, True)
 write(f"{work}/half-b.log", n - n // 2, True, n // 2)
 
@@ -119,16 +125,16 @@ def measure(conf):
 print(f"{n} lines; in_tail 1 MB chunks -> out null; {runs} runs each, median; ratios against no filter on the same input")
 print("(wall time includes start-up and the final flush; CPU-seconds are what the pipeline costs)")
 print("us CPU/record: what the filter adds per record; above floor: what turbolog adds to a filter that only adds a field")
-print(f"{'input':<9} {'filter':<24} {'records/s wall':>15} {'per CPU-second':>15} {'ratio wall':>11} {'ratio CPU':>10} {'us CPU/record':>14} {'above floor':>12}")
-for name in ("repeated", "unique"):
+print(f"{'input':<10} {'filter':<24} {'records/s wall':>15} {'per CPU-second':>15} {'ratio wall':>11} {'ratio CPU':>10} {'us CPU/record':>14} {'above floor':>12}")
+for name in ("repeated", "unique", "unique-hex"):
     path = f"{work}/{name}.log"
     bw, bc = measure(classic(path, None))
-    print(f"{name:<9} {'none':<24} {bw:>15.0f} {bc:>15.0f}")
+    print(f"{name:<10} {'none':<24} {bw:>15.0f} {bc:>15.0f}")
     fw, fc = measure(classic(path, "", "floor"))
-    print(f"{name:<9} {'floor (adds one field)':<24} {fw:>15.0f} {fc:>15.0f} {fw / bw:>11.2f} {fc / bc:>10.2f} {(1 / fc - 1 / bc) * 1e6:>14.3f}")
+    print(f"{name:<10} {'floor (adds one field)':<24} {fw:>15.0f} {fc:>15.0f} {fw / bw:>11.2f} {fc / bc:>10.2f} {(1 / fc - 1 / bc) * 1e6:>14.3f}")
     for label, props in (("turbolog (fields lean)", ""), ("turbolog (fields all)", "      fields: all\n")):
         w, c = measure(classic(path, props))
-        print(f"{name:<9} {label:<24} {w:>15.0f} {c:>15.0f} {w / bw:>11.2f} {c / bc:>10.2f} {(1 / c - 1 / bc) * 1e6:>14.3f} {(1 / c - 1 / fc) * 1e6:>12.3f}")
+        print(f"{name:<10} {label:<24} {w:>15.0f} {c:>15.0f} {w / bw:>11.2f} {c / bc:>10.2f} {(1 / c - 1 / bc) * 1e6:>14.3f} {(1 / c - 1 / fc) * 1e6:>12.3f}")
 
 print()
 print("processor on threaded tail inputs (unique lines, fields lean): 1 worker thread against 2, each on half the lines")

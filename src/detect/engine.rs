@@ -84,6 +84,10 @@ pub struct Engine {
     track_dirty: bool,
     /// Raw-line key (digits abstracted, see [`crate::detect::line_key`]) → template and level.
     line_cache: LineCache,
+    /// A line with its hex ids abstracted (`line_key::hex_id_key`), reused.
+    hex_scratch: Vec<u8>,
+    /// The id runs of the line being read (found on a cache miss).
+    hex_runs: Vec<(usize, usize)>,
     salted_cache: SaltedCache,
     line_cache_hits: u64,
     /// The record time the current epoch began, read from its first record.
@@ -152,6 +156,8 @@ impl Engine {
             dirty: Vec::new(),
             track_dirty: false,
             line_cache: LineCache::default(),
+            hex_scratch: Vec::new(),
+            hex_runs: Vec::new(),
             salted_cache: SaltedCache::default(),
             window_anomalies: Default::default(),
             deferred: None,
@@ -320,14 +326,9 @@ impl Engine {
 
     /// [`Engine::process_bytes`] for a structured record whose level is a field of its own
     /// (`"level": "error"`, journald's `PRIORITY`): used when the message carries none.
-    pub fn process_bytes_with(&mut self, line: &[u8], level_field: Option<Level>) -> Verdict {
-        let mut end = line.len();
-        while end > 0 && matches!(line[end - 1], b'\r' | b'\n') {
-            end -= 1;
-        }
-        let line = &line[..end];
-        let key = crate::detect::line_key::key(line);
-        let cached = match self.line_cache.get(&key) {
+    /// The line cache's template and level for a line of `key`.
+    fn cached(&self, key: u64, line: &[u8]) -> Option<(TemplateId, Option<Level>)> {
+        match self.line_cache.get(&key) {
             Some(&Cached::Verdict(id, level)) => Some((id, level)),
             Some(&Cached::Salted(sig, first, id, level)) => {
                 let salt = sig.salted(key, line);
@@ -338,7 +339,25 @@ impl Engine {
                 }
             }
             None => None,
-        };
+        }
+    }
+
+    pub fn process_bytes_with(&mut self, line: &[u8], level_field: Option<Level>) -> Verdict {
+        let mut end = line.len();
+        while end > 0 && matches!(line[end - 1], b'\r' | b'\n') {
+            end -= 1;
+        }
+        let line = &line[..end];
+        let key = crate::detect::line_key::key(line);
+        let mut cached = self.cached(key, line);
+        // a line with hex ids is kept under its hex-id key too (see `line_key::hex_id_key`)
+        let mut hex_key = None;
+        if cached.is_none() {
+            hex_key = crate::detect::line_key::hex_id_key(line, &mut self.hex_scratch, &mut self.hex_runs);
+            if let Some(hex) = hex_key {
+                cached = self.cached(hex, line);
+            }
+        }
         if let Some((id, level)) = cached {
             self.line_cache_hits += 1;
             self.miner.count(id);
@@ -367,26 +386,30 @@ impl Engine {
         }
         // a line whose bytes were replaced has other offsets: it is not cached
         if matches!(text, std::borrow::Cow::Borrowed(_)) {
-            match crate::detect::line_key::Significant::of(line) {
-                Some(sig) if sig.is_empty() => {
-                    self.line_cache.insert(key, Cached::Verdict(v.template_id, msg.level));
+            if let Some(sig) = crate::detect::line_key::Significant::of(line, &self.hex_runs) {
+                for key in std::iter::once(key).chain(hex_key) {
+                    self.cache_line(key, sig, line, v.template_id, msg.level);
                 }
-                Some(sig) => {
-                    let salt = sig.salted(key, line);
-                    match self.line_cache.get(&key) {
-                        // another salt of a key already cached: the second map holds it
-                        Some(Cached::Salted(..)) => {
-                            self.salted_cache.insert(salt, (v.template_id, msg.level));
-                        }
-                        _ => {
-                            self.line_cache.insert(key, Cached::Salted(sig, salt, v.template_id, msg.level));
-                        }
-                    }
-                }
-                None => {}
             }
         }
         v
+    }
+
+    fn cache_line(&mut self, key: u64, sig: crate::detect::line_key::Significant, line: &[u8], id: TemplateId, level: Option<Level>) {
+        if sig.is_empty() {
+            self.line_cache.insert(key, Cached::Verdict(id, level));
+            return;
+        }
+        let salt = sig.salted(key, line);
+        match self.line_cache.get(&key) {
+            // another salt of a key already cached: the second map holds it
+            Some(Cached::Salted(..)) => {
+                self.salted_cache.insert(salt, (id, level));
+            }
+            _ => {
+                self.line_cache.insert(key, Cached::Salted(sig, salt, id, level));
+            }
+        }
     }
 
     /// The first record of an epoch says when the epoch began (once per epoch, not per record).
@@ -864,6 +887,115 @@ mod tests {
         };
         assert!(cached.snapshot().templates.iter().any(|t| t.first_time.is_some()));
         assert_eq!(untimed(cached.snapshot()), untimed(full.snapshot()));
+    }
+
+    /// `line` with the letters and digits of its long hex runs changed (same case, same class),
+    /// as another request's id would; `None` when it has no such run.
+    fn other_hex_ids(line: &str, seed: &mut u64) -> Option<String> {
+        let mut out = line.as_bytes().to_vec();
+        let b = line.as_bytes();
+        let (mut i, mut changed) = (0, false);
+        while i < b.len() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_hexdigit() {
+                i += 1;
+            }
+            let run = &b[start..i];
+            let digits = run.iter().filter(|c| c.is_ascii_digit()).count();
+            if run.len() >= crate::detect::line_key::HEX_RUN && digits >= 2 && digits < run.len() {
+                // another id of the same length and first character class: its other characters
+                // anything hex, either case, with two digits and a letter somewhere
+                loop {
+                    for (k, c) in out[start..i].iter_mut().enumerate() {
+                        *seed ^= *seed << 13;
+                        *seed ^= *seed >> 7;
+                        *seed ^= *seed << 17;
+                        let r = (*seed >> 8) as u8;
+                        let digit = if k == 0 { run[0].is_ascii_digit() } else { *seed % 2 == 0 };
+                        let upper = if k == 0 { run[0].is_ascii_uppercase() } else { *seed & 4 != 0 };
+                        *c = match (digit, upper) {
+                            (true, _) => b'0' + r % 10,
+                            (false, false) => b'a' + r % 6,
+                            (false, true) => b'A' + r % 6,
+                        };
+                    }
+                    let d = out[start..i].iter().filter(|c| c.is_ascii_digit()).count();
+                    if d >= 2 && d < run.len() {
+                        break;
+                    }
+                }
+                changed = true;
+            }
+            i = i.max(start + 1);
+        }
+        changed.then(|| String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn lines_with_other_hex_ids_get_the_verdict_of_the_full_path() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+        let mut lines: Vec<String> = Vec::new();
+        let mut dirs: Vec<_> = std::fs::read_dir(root.join("loghub")).expect("../shared/datasets beside the repo").flatten().map(|e| e.path()).collect();
+        dirs.sort();
+        for dir in dirs.iter().filter(|d| d.is_dir()) {
+            let name = dir.file_name().unwrap().to_string_lossy().to_string();
+            let bytes = std::fs::read(dir.join(format!("{name}_2k.log"))).unwrap();
+            lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_string));
+        }
+        // ids where rules look at letters and digits: keys, brackets, headers, numbered names
+        lines.extend(
+            [
+                "2026-11-24T10:00:00.123Z INFO api request 3fa85f64-5717-4562-b3fc-2c963f66afa6 done in 12ms",
+                "2026-11-24T10:00:00.123Z ERROR api request 3fa85f64-5717-4562-b3fc-2c963f66afa6 failed: connection refused",
+                "level=info trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 msg=\"GET /api ok\" status=200",
+                "level=info trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 msg=\"GET /api ok\" status=503",
+                "Nov 24 10:00:00 host dockerd[1234]: container 9f86d081884c7d659a2feaa0c55ad015 exited on eth0",
+                "[a1b2c3d4e5f60718] worker deadbeef1234 saw sha256:e3b0c44298fc1c149afbf4c8996fb924 ok",
+                "E1234ABCD5678 Dec 12ab34cd56ef WARN cache miss for key=0xdeadbeef12 (ab12cd34ef)",
+                "<14>1 2026-11-24T10:00:00Z 7f3a2b1c9d host app - - session a1b2c3d4e5f6a7b8 opened",
+                // an id run as a tag: a letter first makes it one, a digit first does not
+                "Nov 24 10:00:00 host a1b2c3d4e5: worker started",
+                "Nov 24 10:00:00 host 1a2b3c4d5e: worker started",
+                "f00dbabe42.service.consul: lookup ok",
+                "00dbabe42f.service.consul: lookup ok",
+                // names, not ids: their letters make them different words
+                "disk sda1 failed",
+                "disk sdb1 failed",
+                "device abcdefab1 online",
+                "device fedcbafe1 online",
+                "cipher aes128cbc chosen",
+                "cipher aes256cbc chosen",
+            ]
+            .map(String::from),
+        );
+        let (mut cached, mut full) = (Engine::new(EngineConfig::default()), Engine::new(EngineConfig::default()));
+        let (mut seed, mut varied, mut hits) = (0x2545_f491_4f6c_dd1du64, 0, 0);
+        // record times come from the raw line, which `process` alone never sees
+        let untimed = |mut v: Verdict| {
+            if let crate::detect::score::Kind::Recurring { first_time, .. } = &mut v.reason.kind {
+                *first_time = None;
+            }
+            v
+        };
+        for line in &lines {
+            let a = untimed(cached.process_line(line));
+            assert_eq!(a, untimed(full.process(message::extract(line))), "{line}");
+            for _ in 0..2 {
+                let Some(other) = other_hex_ids(line, &mut seed) else { break };
+                let before = cached.line_cache_hits();
+                let a = untimed(cached.process_line(&other));
+                hits += cached.line_cache_hits() - before;
+                assert_eq!(a, untimed(full.process(message::extract(&other))), "{other}\n(after {line})");
+                varied += 1;
+            }
+        }
+        assert!(varied > 2_000, "lines with hex ids among the samples: {varied}");
+        assert!(hits * 10 > varied * 9, "{hits} of {varied} lines with other ids taken from the cache");
+        // and the same templates learned (a key too broad would skip a generalisation)
+        let texts = |e: &Engine| e.templates().map(|t| t.template.text().to_string()).collect::<Vec<_>>();
+        let (a, b) = (texts(&cached), texts(&full));
+        let differs = a.iter().zip(&b).find(|(x, y)| x != y);
+        assert!(a.len() == b.len() && differs.is_none(), "{} templates against {}; first difference: {differs:?}", a.len(), b.len());
     }
 
     #[test]

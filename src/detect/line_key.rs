@@ -61,6 +61,81 @@ pub fn key(line: &[u8]) -> u64 {
     x ^ (x >> 33)
 }
 
+/// Hex ids (`3fa85f64-5717-…`, trace ids, container ids) differ in their letters too, so lines
+/// that carry one never repeat a [`key`]. An *id run* — at least [`HEX_RUN`] hex characters
+/// with two or more digits and a letter — decides nothing by the characters after its first:
+/// the token holding it has two digits, so it is a value (never a numbered name like `eth0`,
+/// never a `key=`, which is letters only), and the header and time rules that look inside a
+/// token look at its first character (`is_tag`, `is_logger`: a letter first) or need it all
+/// digits, all upper case or a word — none of which an id run's other characters can change.
+/// So an id run counts by its length and the class of its first character (digit, lower- or
+/// upper-case letter); digits inside it are never significant (see [`Significant::of`]).
+/// `None` when the line has no id run (its [`key`] is its key).
+/// The id runs found are left in `runs` (for [`Significant::of`]).
+pub fn hex_id_key(line: &[u8], scratch: &mut Vec<u8>, runs: &mut Vec<(usize, usize)>) -> Option<u64> {
+    let mut found = false;
+    runs.clear();
+    id_runs(line, |start, end| {
+        runs.push((start, end));
+        if !found {
+            scratch.clear();
+            scratch.extend_from_slice(line);
+            found = true;
+        }
+        scratch[start] = match line[start] {
+            b'0'..=b'9' => b'0',
+            b'a'..=b'f' => b'a',
+            _ => b'A',
+        };
+        scratch[start + 1..end].fill(b'x');
+    });
+    found.then(|| key(scratch) ^ 0x6865_785f_6964_735f)
+}
+
+/// The shortest run of hex characters that counts as an id run (see [`hex_id_key`]).
+pub const HEX_RUN: usize = 8;
+
+/// Calls `f(start, end)` for every id run of `line` (see [`hex_id_key`]), in order. Most lines
+/// have none: the scan looks at every [`HEX_RUN`]th byte, and only a hex byte there can lie in
+/// a run long enough, so only then is the run around it measured.
+pub fn id_runs(line: &[u8], mut f: impl FnMut(usize, usize)) {
+    static HEX: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = (b as u8).is_ascii_hexdigit();
+            b += 1;
+        }
+        t
+    };
+    let hex = |b: u8| HEX[b as usize];
+    let n = line.len();
+    // no run of interest starts before `i`: `i` is 0 or follows a byte that is not hex
+    let mut i = 0;
+    while i + HEX_RUN <= n {
+        let probe = i + HEX_RUN - 1;
+        if !hex(line[probe]) {
+            i = probe + 1;
+            continue;
+        }
+        let mut start = probe;
+        while start > i && hex(line[start - 1]) {
+            start -= 1;
+        }
+        let mut end = probe + 1;
+        while end < n && hex(line[end]) {
+            end += 1;
+        }
+        if end - start >= HEX_RUN {
+            let digits = line[start..end].iter().filter(|b| b.is_ascii_digit()).count();
+            if digits >= 2 && digits < end - start {
+                f(start, end);
+            }
+        }
+        i = end;
+    }
+}
+
 /// Where a line's digit *values* matter: an HTTP status class (`200` vs `502`), a numbered
 /// name (`eth0` vs `eth1`), a syslog priority (`<34>`). Lines with the same key have their
 /// digit runs at the same offsets, so these offsets are the same for every line of a key: the
@@ -74,8 +149,9 @@ pub struct Significant {
 impl Significant {
     const MAX: usize = 6;
 
-    /// Scans `line` (the slow path only). `None`: too many such digits to key on; do not cache.
-    pub fn of(line: &[u8]) -> Option<Significant> {
+    /// Scans `line` (the slow path only), whose id runs are `id_runs` ([`hex_id_key`] finds
+    /// them). `None`: too many such digits to key on; do not cache.
+    pub fn of(line: &[u8], id_runs: &[(usize, usize)]) -> Option<Significant> {
         let mut s = Significant { n: 0, at: [0; Self::MAX] };
         if line.len() > u16::MAX as usize {
             return None;
@@ -92,6 +168,9 @@ impl Significant {
         static HTTP: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"HTTP/"));
         static STATUS: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"tatus"));
         static STATUS_UPPER: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"TATUS"));
+        // digits inside an id run belong to a value: never significant, and skipping them keeps
+        // the offsets the same for every line of a hex-id key
+        let in_id = |at: usize| id_runs.iter().any(|&(s, e)| (s..e).contains(&at));
         let http = HTTP.find(line).is_some();
         let keyed_status = STATUS.find(line).is_some() || STATUS_UPPER.find(line).is_some();
         let mut i = 0;
@@ -103,6 +182,9 @@ impl Significant {
             let start = i;
             while i < line.len() && line[i].is_ascii_digit() {
                 i += 1;
+            }
+            if in_id(start) {
+                continue;
             }
             let run = i - start;
             let priority = start == 1 && line[0] == b'<';
@@ -154,18 +236,59 @@ mod tests {
         let a = b"1.2.3.4 - - [x] \"GET / HTTP/1.1\" 200 512";
         let b = b"1.2.3.4 - - [x] \"GET / HTTP/1.1\" 502 512";
         assert_eq!(key(a), key(b));
-        let s = Significant::of(a).unwrap();
-        assert_eq!(s, Significant::of(b).unwrap(), "same offsets for the same key");
+        let s = Significant::of(a, &[]).unwrap();
+        assert_eq!(s, Significant::of(b, &[]).unwrap(), "same offsets for the same key");
         assert_ne!(s.salted(key(a), a), s.salted(key(b), b));
         let (e0, e1) = (&b"link up on eth0 at 12:00"[..], &b"link up on eth1 at 13:00"[..]);
-        let s = Significant::of(e0).unwrap();
+        let s = Significant::of(e0, &[]).unwrap();
         assert_ne!(s.salted(key(e0), e0), s.salted(key(e1), e1));
         assert_eq!(s.salted(key(e0), e0), s.salted(key(e0), b"link up on eth0 at 23:59"));
-        assert!(Significant::of(b"user 12 logged in at 10:31:07").unwrap().is_empty());
+        assert!(Significant::of(b"user 12 logged in at 10:31:07", &[]).unwrap().is_empty());
         let (ok, bad) = (&b"request done status=200"[..], &b"request done status=503"[..]);
-        let s = Significant::of(ok).unwrap();
+        let s = Significant::of(ok, &[]).unwrap();
         assert_ne!(s.salted(key(ok), ok), s.salted(key(bad), bad));
-        assert!(!Significant::of(b"<34>1 2024-01-01T00:00:00Z h a - - - m").unwrap().is_empty());
+        assert!(!Significant::of(b"<34>1 2024-01-01T00:00:00Z h a - - - m", &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn id_runs_are_the_maximal_hex_runs_of_eight_with_two_digits_and_a_letter() {
+        let plain = |line: &[u8]| {
+            let mut runs = Vec::new();
+            let mut i = 0;
+            while i < line.len() {
+                let start = i;
+                while i < line.len() && line[i].is_ascii_hexdigit() {
+                    i += 1;
+                }
+                let d = line[start..i].iter().filter(|b| b.is_ascii_digit()).count();
+                if i - start >= super::HEX_RUN && d >= 2 && d < i - start {
+                    runs.push((start, i));
+                }
+                i = i.max(start + 1);
+            }
+            runs
+        };
+        let mut x = 0x853c_49e6_748f_ea9bu64;
+        let alphabet = b"0123456789abcdefABCDEFxyz -:=/";
+        for len in 0..80 {
+            for _ in 0..200 {
+                let line: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // mostly hex, so that long runs are common
+                        alphabet[(x % if x % 4 == 0 { alphabet.len() as u64 } else { 22 }) as usize]
+                    })
+                    .collect();
+                let mut runs = Vec::new();
+                super::id_runs(&line, |s, e| runs.push((s, e)));
+                assert_eq!(runs, plain(&line), "{}", String::from_utf8_lossy(&line));
+            }
+        }
+        let mut runs = Vec::new();
+        super::id_runs(b"id 3fa85f64-5717-4562-b3fc-2c963f66afa6 deadbeef cafe1234 00112233", |s, e| runs.push((s, e)));
+        assert_eq!(runs, [(3, 11), (27, 39), (49, 57)]);
     }
 
     #[test]
