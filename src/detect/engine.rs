@@ -324,8 +324,6 @@ impl Engine {
         self.process_bytes_with(line, None)
     }
 
-    /// [`Engine::process_bytes`] for a structured record whose level is a field of its own
-    /// (`"level": "error"`, journald's `PRIORITY`): used when the message carries none.
     /// The line cache's template and level for a line of `key`.
     fn cached(&self, key: u64, line: &[u8]) -> Option<(TemplateId, Option<Level>)> {
         match self.line_cache.get(&key) {
@@ -342,6 +340,8 @@ impl Engine {
         }
     }
 
+    /// [`Engine::process_bytes`] for a structured record whose level is a field of its own
+    /// (`"level": "error"`, journald's `PRIORITY`): used when the message carries none.
     pub fn process_bytes_with(&mut self, line: &[u8], level_field: Option<Level>) -> Verdict {
         let mut end = line.len();
         while end > 0 && matches!(line[end - 1], b'\r' | b'\n') {
