@@ -311,7 +311,8 @@ impl Tracker {
         if sessions.is_empty() {
             return;
         }
-        sessions.sort_by_key(|(_, _, s)| s.first_record);
+        // one record opens one session: first records are distinct, an unstable sort is exact
+        sessions.sort_unstable_by_key(|(_, _, s)| s.first_record);
         if self.learning {
             for (_, _, s) in &sessions {
                 self.profile.add(&s.counts);
