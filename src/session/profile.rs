@@ -2,7 +2,7 @@
 //! templates come in equal numbers (as Invariant Mining finds count relations, bounded here to
 //! the first [`TRACKED`] templates sessions use). A closing session is judged against it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,11 +17,20 @@ const RARE: f64 = 0.02;
 /// Sessions a pair must have been seen in before its relation counts.
 const MIN_PAIR: u64 = 30;
 
+/// Maps read and written for every closing session: hashed, not ordered (a B-tree costs several
+/// times more per entry here); written sorted, so that a saved profile is the same bytes.
+pub type Counts<V> = HashMap<u32, V, foldhash::fast::RandomState>;
+
+fn sorted<V: Serialize, S: serde::Serializer>(map: &Counts<V>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(map.iter().collect::<BTreeMap<_, _>>())
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct Profile {
     pub sessions: u64,
     /// Template id → sessions that contain it.
-    pub with: BTreeMap<u32, u64>,
+    #[serde(serialize_with = "sorted")]
+    pub with: Counts<u64>,
     /// The templates whose pairs are tracked, in the order they were first seen.
     pub tracked: Vec<u32>,
     /// For tracked i < j, at `i * TRACKED + j`: sessions holding either, and those holding both in
@@ -30,8 +39,8 @@ pub struct Profile {
     pub equal: Vec<u64>,
     /// Template id → sum over sessions of where it first came, from 0 (first) to 1 (last): its
     /// mean says whether an event usually comes early or late in a session.
-    #[serde(default)]
-    pub position: BTreeMap<u32, f64>,
+    #[serde(default, serialize_with = "sorted")]
+    pub position: Counts<f64>,
     /// Records between two records of the same session, in power-of-two buckets: how long a
     /// session may go quiet and still be under way.
     #[serde(default)]
@@ -39,8 +48,8 @@ pub struct Profile {
     /// Template id → records a session waited before it first came, in power-of-two buckets
     /// (64): how long an event may take. The stream's own waits say it once it has shown
     /// enough; until then (a short or frozen run) these learned ones do.
-    #[serde(default)]
-    pub waits: BTreeMap<u32, Vec<u32>>,
+    #[serde(default, serialize_with = "sorted")]
+    pub waits: Counts<Vec<u32>>,
 }
 
 /// Templates whose waits a profile keeps, at most.
@@ -171,14 +180,12 @@ impl Profile {
         }
     }
 
-    /// Every template sessions had: (template, sessions with it, [`Profile::mean_position`]),
-    /// both maps walked once side by side rather than looked up per template.
+    /// Every template sessions had, in no particular order: (template, sessions with it,
+    /// [`Profile::mean_position`]).
     fn known(&self) -> impl Iterator<Item = (u32, u64, f64)> + '_ {
-        let mut position = self.position.iter().peekable();
         self.with.iter().map(move |(&t, &with)| {
-            while position.next_if(|(&p, _)| p < t).is_some() {}
-            let mean = match position.peek() {
-                Some((&p, &sum)) if p == t && with > 0 => sum / with as f64,
+            let mean = match self.position.get(&t) {
+                Some(&sum) if with > 0 => sum / with as f64,
                 _ => 1.0,
             };
             (t, with, mean)
@@ -213,7 +220,10 @@ impl Profile {
             return Vec::new();
         }
         // a session lacking the event is not in its count: the share is with / n
-        self.known().map(|(t, with, mean)| (t, with as f64 / n as f64, mean)).filter(|&(_, p, _)| p >= ALWAYS).collect()
+        let mut common: Vec<(u32, f64, f64)> = self.known().map(|(t, with, mean)| (t, with as f64 / n as f64, mean)).filter(|&(_, p, _)| p >= ALWAYS).collect();
+        // in template order: of two reasons with one score, the first said is the one kept
+        common.sort_unstable_by_key(|&(t, _, _)| t);
+        common
     }
 
     /// [`Profile::judge`] with [`Profile::common`] given.
