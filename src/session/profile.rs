@@ -115,10 +115,8 @@ impl Profile {
             for q in p + 1..n {
                 self.either[p * TRACKED + q] += 1;
             }
-            for q in 0..p {
-                if c[q] == 0 {
-                    self.either[q * TRACKED + p] += 1;
-                }
+            for (q, _) in c[..p].iter().enumerate().filter(|(_, &count)| count == 0) {
+                self.either[q * TRACKED + p] += 1;
             }
         }
         for (x, &p) in present[..np].iter().enumerate() {
@@ -165,13 +163,6 @@ impl Profile {
         None
     }
 
-    /// The templates nearly every session has (those whose absence can be said as missing),
-    /// once enough sessions are known.
-    pub fn common_templates(&self) -> impl Iterator<Item = u32> + '_ {
-        let n = self.sessions.max(1) as f64;
-        self.with.iter().filter(move |_| self.sessions >= MIN_SESSIONS).filter(move |(_, &w)| w as f64 / n >= ALWAYS - 0.02).map(|(&t, _)| t)
-    }
-
     /// Where a template usually first comes in a session (0 first … 1 last); unknown → 1.
     fn mean_position(&self, t: u32) -> f64 {
         match (self.position.get(&t), self.with.get(&t)) {
@@ -192,28 +183,9 @@ impl Profile {
         })
     }
 
-    /// Judges a session. `learned_it`: the session is already in the profile (it is then left
-    /// out of the figures it is compared with). `quiet`: it was cut short (end of input,
-    /// eviction) after this many records without one of its own, so a missing event may simply
-    /// not have come yet: one that usually comes after a longer wait than that (`wait_for(t)`,
-    /// when known), or else — unless it has been quiet for longer than sessions go quiet
-    /// (`long_gap`) — later than everything the session has, is not held against it.
-    /// `text_of` names a template.
-    pub fn judge(
-        &self,
-        counts: &[(u32, u32)],
-        learned_it: bool,
-        quiet: Option<u64>,
-        long_gap: Option<u64>,
-        wait_for: &dyn Fn(u32) -> Option<u64>,
-        text_of: &dyn Fn(u32) -> String,
-    ) -> SessionVerdict {
-        self.judge_among(&self.common(learned_it), counts, learned_it, quiet, long_gap, wait_for, text_of)
-    }
-
     /// The events whose absence is evidence, for sessions judged with `learned_it`: (template,
     /// share of sessions with it, mean position) for those nearly every session has. The same
-    /// for every session of a batch: [`Profile::judge_among`] takes it worked out once.
+    /// for every session of a batch: [`Profile::judge`] takes it worked out once.
     pub fn common(&self, learned_it: bool) -> Vec<(u32, f64, f64)> {
         let n = self.sessions.saturating_sub(learned_it as u64);
         if n < MIN_SESSIONS {
@@ -226,9 +198,16 @@ impl Profile {
         common
     }
 
-    /// [`Profile::judge`] with [`Profile::common`] given.
+    /// Judges a session. `learned_it`: the session is already in the profile (it is then left
+    /// out of the figures it is compared with). `quiet`: it was cut short (end of input,
+    /// eviction) after this many records without one of its own, so a missing event may simply
+    /// not have come yet: one that usually comes after a longer wait than that (`wait_for(t)`,
+    /// when known), or else — unless it has been quiet for longer than sessions go quiet
+    /// (`long_gap`) — later than everything the session has, is not held against it.
+    /// `text_of` names a template.
+    /// `common`: [`Profile::common`], the same for every session of a batch.
     #[allow(clippy::too_many_arguments)]
-    pub fn judge_among(
+    pub fn judge(
         &self,
         common: &[(u32, f64, f64)],
         counts: &[(u32, u32)],
@@ -416,18 +395,18 @@ mod tests {
     #[test]
     fn a_missing_step_a_new_event_and_a_broken_count_are_said() {
         let p = normal_profile();
-        let ok = p.judge(&[(0, 3), (1, 1), (2, 3), (3, 3)], false, None, None, &|_| None, &text);
+        let ok = p.judge(&p.common(false), &[(0, 3), (1, 1), (2, 3), (3, 3)], false, None, None, &|_| None, &text);
         assert!(!ok.anomaly, "{ok:?}");
-        let missing = p.judge(&[(0, 3), (1, 1), (3, 3)], false, None, None, &|_| None, &text);
+        let missing = p.judge(&p.common(false), &[(0, 3), (1, 1), (3, 3)], false, None, None, &|_| None, &text);
         assert_eq!(missing.reason.as_deref(), Some("missing \"responder\" (present in 100.0% of sessions)"));
         // cut by the end of input: a step that usually comes last may not have come yet…
-        assert!(!p.judge(&[(0, 3), (1, 1), (2, 3)], false, Some(0), None, &|_| None, &text).anomaly);
+        assert!(!p.judge(&p.common(false), &[(0, 3), (1, 1), (2, 3)], false, Some(0), None, &|_| None, &text).anomaly);
         // …but one that usually comes before what it has is missing all the same
-        assert!(p.judge(&[(0, 3), (1, 1), (3, 3)], false, Some(0), None, &|_| None, &text).anomaly);
-        let unequal = p.judge(&[(0, 3), (1, 1), (2, 2), (3, 3)], false, None, None, &|_| None, &text);
+        assert!(p.judge(&p.common(false), &[(0, 3), (1, 1), (3, 3)], false, Some(0), None, &|_| None, &text).anomaly);
+        let unequal = p.judge(&p.common(false), &[(0, 3), (1, 1), (2, 2), (3, 3)], false, None, None, &|_| None, &text);
         assert!(unequal.anomaly);
         assert!(unequal.reason.unwrap().contains("× \"responder\""), );
-        let novel = p.judge(&[(0, 3), (1, 1), (2, 3), (3, 3), (9, 1)], false, None, None, &|_| None, &|t| if t == 9 { "oops".into() } else { text(t) });
+        let novel = p.judge(&p.common(false), &[(0, 3), (1, 1), (2, 3), (3, 3), (9, 1)], false, None, None, &|_| None, &|t| if t == 9 { "oops".into() } else { text(t) });
         assert_eq!(novel.reason.as_deref(), Some("\"oops\" never seen in a session before"));
     }
 
@@ -442,12 +421,12 @@ mod tests {
             _ => None,
         };
         // cut short before responder: received cannot come before it, so it is not missing yet
-        assert!(!p.judge(&[(0, 3), (1, 1)], false, Some(100), None, &waits, &text).anomaly);
+        assert!(!p.judge(&p.common(false), &[(0, 3), (1, 1)], false, Some(100), None, &waits, &text).anomaly);
         // quiet past the wait for responder: the session has ended without it
-        let ended = p.judge(&[(0, 3), (1, 1)], false, Some(5_000), None, &waits, &text);
+        let ended = p.judge(&p.common(false), &[(0, 3), (1, 1)], false, Some(5_000), None, &waits, &text);
         assert!(ended.anomaly && ended.reason.unwrap().contains("missing"));
         // it reached received but skipped responder: responder is missing, whatever the wait
-        let skipped = p.judge(&[(0, 3), (1, 1), (3, 3)], false, Some(100), None, &waits, &text);
+        let skipped = p.judge(&p.common(false), &[(0, 3), (1, 1), (3, 3)], false, Some(100), None, &waits, &text);
         assert_eq!(skipped.reason.as_deref(), Some("missing \"responder\" (present in 100.0% of sessions)"));
     }
 
@@ -477,12 +456,12 @@ mod tests {
         for _ in 0..10 {
             p.add(&[(0, 1)]);
         }
-        assert_eq!(p.judge(&[(1, 1)], false, None, None, &|_| None, &text).reason, None);
+        assert_eq!(p.judge(&p.common(false), &[(1, 1)], false, None, None, &|_| None, &text).reason, None);
         let mut q = normal_profile();
         let odd = [(0, 3), (1, 1), (2, 3), (3, 3), (5, 1)];
         q.add(&odd);
         // the one session with template 5 is itself: it counts as never seen before
-        let v = q.judge(&odd, true, None, None, &|_| None, &|t| if t == 5 { "five".into() } else { text(t) });
+        let v = q.judge(&q.common(true), &odd, true, None, None, &|_| None, &|t| if t == 5 { "five".into() } else { text(t) });
         assert_eq!(v.reason.as_deref(), Some("\"five\" never seen in a session before"));
     }
 }

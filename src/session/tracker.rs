@@ -90,9 +90,6 @@ pub struct Tracker {
     /// Per template: the records a session waited before it first came (log₂ buckets), in this
     /// stream — how long a session may be quiet and still expect it (a deletion hours later).
     waits: HashMap<u32, [u32; 64], foldhash::fast::RandomState>,
-    /// While the sessions open at the end of input are judged: per event most sessions have,
-    /// the open sessions still without it by how long they have been quiet (log₂ buckets).
-    censored: HashMap<u32, [u32; 64], foldhash::fast::RandomState>,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
@@ -159,7 +156,7 @@ const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
     pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
-        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: HashMap::default(), censored: HashMap::default(), total_closed: 0, total_anomalous: 0 }
+        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: HashMap::default(), total_closed: 0, total_anomalous: 0 }
     }
 
     pub fn set_learning(&mut self, on: bool) {
@@ -254,7 +251,7 @@ impl Tracker {
         };
         let done: Vec<(Box<str>, Option<u64>, Open)> =
             self.open.extract_if(|_, s| quiet(s) || (max > 0 && now - s.first_record >= max)).map(|(k, s)| (k, None, s)).collect();
-        self.close_batch(done, engine);
+        self.close_batch(done, false, engine);
     }
 
     /// Past `max_sessions`: the least recently seen tenth is closed (amortised: one scan for many).
@@ -275,19 +272,8 @@ impl Tracker {
     /// read from both (Kaplan–Meier; see [`long_wait_censored`]).
     pub fn close_all(&mut self, engine: &Engine) {
         let now = self.records;
-        let mut censored: HashMap<u32, [u32; 64], foldhash::fast::RandomState> = HashMap::default();
-        for t in self.profile.common_templates() {
-            let h = censored.entry(t).or_insert([0; 64]);
-            for s in self.open.values() {
-                if s.counts.iter().all(|c| c.0 != t) {
-                    h[bucket(now - s.last_record)] += 1;
-                }
-            }
-        }
-        self.censored = censored;
         let all: Vec<(Box<str>, Option<u64>, Open)> = self.open.drain().map(|(k, s)| (k, Some(now - s.last_record), s)).collect();
-        self.close_batch(all, engine);
-        self.censored.clear();
+        self.close_batch(all, true, engine);
     }
 
     /// Closes `ids`, all ended or all cut short (eviction).
@@ -301,25 +287,42 @@ impl Tracker {
                 Some((k, quiet, s))
             })
             .collect();
-        self.close_batch(sessions, engine);
+        self.close_batch(sessions, false, engine);
     }
 
     /// Judges sessions taken out of the open map, as one batch: all are learned first (when
     /// learning), then each is judged with itself left out of the figures. The quiet is `Some`
-    /// for a session cut short rather than ended.
-    fn close_batch(&mut self, mut sessions: Vec<(Box<str>, Option<u64>, Open)>, engine: &Engine) {
+    /// for a session cut short rather than ended. `end_of_input`: the batch is every session
+    /// still open, whose waits are censored (see [`Tracker::close_all`]).
+    fn close_batch(&mut self, mut sessions: Vec<(Box<str>, Option<u64>, Open)>, end_of_input: bool, engine: &Engine) {
         if sessions.is_empty() {
             return;
         }
         // one record opens one session: first records are distinct, an unstable sort is exact
         sessions.sort_unstable_by_key(|(_, _, s)| s.first_record);
+        // the sessions still without an event nearly every session closed before had, by how
+        // long they have been quiet: only at the end of input, where all of them are here (the
+        // events are those of the profile before this batch, so that sessions do not vouch for
+        // their own absences)
+        let mut censored: HashMap<u32, [u32; 64], foldhash::fast::RandomState> = HashMap::default();
+        if end_of_input {
+            for (t, _, _) in self.profile.common(false) {
+                let h = censored.entry(t).or_insert([0; 64]);
+                for (_, quiet, s) in &sessions {
+                    if s.counts.iter().all(|c| c.0 != t) {
+                        h[bucket(quiet.unwrap_or(0))] += 1;
+                    }
+                }
+            }
+        }
         if self.learning {
             for (_, _, s) in &sessions {
                 self.profile.add(&s.counts);
             }
         }
         let text_of = |t: u32| engine.template_text(t).to_string();
-        let (waits, profile, censored) = (&self.waits, &self.profile, &self.censored);
+        let common = self.profile.common(self.learning);
+        let (waits, profile, censored) = (&self.waits, &self.profile, &censored);
         // how long an event may take: as this stream has shown it, else as learned before
         // (the same answer for every session of the batch: worked out once per template)
         let known_waits = std::cell::RefCell::new(HashMap::<u32, Option<u64>, foldhash::fast::RandomState>::default());
@@ -335,9 +338,8 @@ impl Tracker {
         };
         // how long sessions go quiet: in this stream when it has shown enough, else as learned
         let long_gap = self.pace.long_gap().or_else(|| self.profile.long_gap());
-        let common = self.profile.common(self.learning);
         for (id, quiet, s) in sessions {
-            let verdict = self.profile.judge_among(&common, &s.counts, self.learning, quiet, long_gap, &wait_for, &text_of);
+            let verdict = self.profile.judge(&common, &s.counts, self.learning, quiet, long_gap, &wait_for, &text_of);
             self.total_closed += 1;
             self.total_anomalous += verdict.anomaly as u64;
             if verdict.anomaly || self.config.report_normal {
