@@ -40,7 +40,7 @@ def run(binary, path, extra):
         raise SystemExit(f"turbolog scan failed: {out.stderr.decode()}")
     rows = [json.loads(l) for l in out.stdout.splitlines()]
     lines = [r for r in rows if "line" in r]
-    sessions = {r["session"] for r in rows if "session" in r and r["anomaly"]}
+    sessions = {r["session"]: r["reason"] for r in rows if "session" in r and r["anomaly"]}
     return lines, sessions
 
 
@@ -58,6 +58,8 @@ def main():
     every = str(len(lines) + 1)
     rows = []
 
+    false_alarms = {}  # mode -> reason (percentages cut) -> count
+
     def score(tag, mode, text, truth, extra):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "in.log")
@@ -69,6 +71,11 @@ def main():
             if v["anomaly"]:
                 line_flags |= bs
         rows.append((tag, mode, "sessions", *prf(truth, sessions)))
+        reasons = false_alarms.setdefault(f"{tag}, {mode}", {})
+        for b, why in sessions.items():
+            if b in truth and not truth[b]:
+                why = re.sub(r"\d+(\.\d+)?%", "N%", why or "")
+                reasons[why] = reasons.get(why, 0) + 1
         return line_flags
 
     n = len(labels)
@@ -110,6 +117,14 @@ def main():
     print(f"{'data':<55} {'mode':<42} {'detector':<20} {'P':>6} {'R':>6} {'F1':>6}")
     for tag, mode, det, p, r, f1 in rows:
         print(f"{tag:<55} {mode:<42} {det:<20} {p:>6.3f} {r:>6.3f} {f1:>6.3f}")
+    print()
+    print("false alarms (normal blocks flagged) by reason, learned modes:")
+    for run_name, reasons in false_alarms.items():
+        if "learned" not in run_name:
+            continue
+        print(f"  {run_name}: {sum(reasons.values())}")
+        for why, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            print(f"    {n:>4}  {why[:150]}")
 
 
 if __name__ == "__main__":
