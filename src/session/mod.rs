@@ -9,6 +9,7 @@
 //! Only counters are kept per open session, never its lines. Depends on `detect` (template ids).
 
 pub mod key;
+pub mod open;
 pub mod profile;
 pub mod simple;
 pub mod suggest;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::detect::engine::Engine;
+use crate::session::open::{Open, OpenSessions};
 use crate::session::profile::{Profile, SessionVerdict};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -28,16 +29,16 @@ impl Default for SessionConfig {
     }
 }
 
-struct Open {
-    first_record: u64,
-    last_record: u64,
-    /// Record time of its last record, when records carry one.
-    last_time: Option<i64>,
-    first_line: u64,
-    last_line: u64,
-    lines: u64,
-    /// (template, times), one entry per template.
-    counts: Vec<(u32, u32)>,
+/// How a batch of sessions closes.
+#[derive(Clone, Copy, PartialEq)]
+enum Closing {
+    /// Idle or long enough: they ended.
+    Ended,
+    /// Evicted: they may still have been under way.
+    CutShort,
+    /// The input ended: every session still open (cut short too; their waits are censored, see
+    /// [`Tracker::close_all`]).
+    EndOfInput,
 }
 
 /// A session that closed, with its verdict.
@@ -75,7 +76,7 @@ pub fn parse_idle(s: &str) -> Result<(Option<i64>, u64), String> {
 
 pub struct Tracker {
     config: SessionConfig,
-    open: HashMap<Box<str>, Open, foldhash::fast::RandomState>,
+    open: OpenSessions,
     profile: Profile,
     /// Learn profiles from closing sessions (off with `--frozen`).
     learning: bool,
@@ -156,7 +157,7 @@ const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
     pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
-        Tracker { config, open: HashMap::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: HashMap::default(), total_closed: 0, total_anomalous: 0 }
+        Tracker { config, open: OpenSessions::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: HashMap::default(), total_closed: 0, total_anomalous: 0 }
     }
 
     pub fn set_learning(&mut self, on: bool) {
@@ -187,49 +188,33 @@ impl Tracker {
         if let Some(id) = id {
             let now = self.records;
             let max = self.config.max_records;
-            match self.open.get_mut(id) {
-                Some(s) if max > 0 && now - s.first_record + 1 >= max => {
-                    // this record makes it as long as a session may be: it closes now
-                    s.last_record = now;
-                    s.last_line = line;
-                    s.lines += 1;
-                    match s.counts.iter_mut().find(|c| c.0 == template) {
-                        Some(c) => c.1 += 1,
-                        None => s.counts.push((template, 1)),
-                    }
-                    self.close(vec![id.into()], false, engine);
-                }
-                Some(s) => {
+            match self.open.find_mut(id) {
+                Ok(s) => {
                     let gap = now - s.last_record;
-                    if self.learning {
-                        self.profile.add_gap(gap);
-                    }
-                    self.pace.add_gap(gap);
                     s.last_record = now;
                     s.last_time = time.or(s.last_time);
                     s.last_line = line;
                     s.lines += 1;
-                    match s.counts.iter_mut().find(|c| c.0 == template) {
-                        Some(c) => c.1 += 1,
-                        None => {
-                            s.counts.push((template, 1));
-                            if self.waits.len() < MAX_WAITS || self.waits.contains_key(&template) {
-                                self.waits.entry(template).or_insert([0; 64])[(64 - gap.leading_zeros() as usize).min(63)] += 1;
-                            }
-                            if self.learning {
-                                self.profile.add_wait(template, gap);
-                            }
+                    let first_of_its_kind = s.count(template);
+                    if max > 0 && now - s.first_record + 1 >= max {
+                        // this record makes it as long as a session may be: it closes now
+                        let s = self.open.remove(id).into_iter().collect();
+                        self.close_batch(s, Closing::Ended, engine);
+                    } else {
+                        if self.learning {
+                            self.profile.add_gap(gap);
+                        }
+                        self.pace.add_gap(gap);
+                        if first_of_its_kind {
+                            self.add_wait(template, gap);
                         }
                     }
                 }
-                None => {
+                Err(hash) => {
                     if self.open.len() >= self.config.max_sessions {
                         self.evict(engine);
                     }
-                    self.open.insert(
-                        id.into(),
-                        Open { first_record: now, last_record: now, last_time: time, first_line: line, last_line: line, lines: 1, counts: vec![(template, 1)] },
-                    );
+                    self.open.open(hash, id, template, now, line, time);
                 }
             }
         }
@@ -237,6 +222,19 @@ impl Tracker {
             self.sweep(engine);
             // a sweep reads every open session: spaced so that it costs O(1) per record
             self.next_sweep = self.records + SWEEP_EVERY.max(self.open.len() as u64 / 2);
+        }
+    }
+
+    /// Learns that a session waited `gap` records before its first `template`.
+    fn add_wait(&mut self, template: u32, gap: u64) {
+        let room = self.waits.len() < MAX_WAITS;
+        match self.waits.get_mut(&template) {
+            Some(h) => h[bucket(gap)] += 1,
+            None if room => self.waits.entry(template).or_insert([0; 64])[bucket(gap)] += 1,
+            None => {}
+        }
+        if self.learning {
+            self.profile.add_wait(template, gap);
         }
     }
 
@@ -249,17 +247,15 @@ impl Tracker {
             (Some(secs), Some(t), Some(last)) => t - last > secs,
             _ => now - s.last_record > idle,
         };
-        let done: Vec<(Box<str>, Option<u64>, Open)> =
-            self.open.extract_if(|_, s| quiet(s) || (max > 0 && now - s.first_record >= max)).map(|(k, s)| (k, None, s)).collect();
-        self.close_batch(done, false, engine);
+        let done = self.open.take_if(|s| quiet(s) || (max > 0 && now - s.first_record >= max));
+        self.close_batch(done, Closing::Ended, engine);
     }
 
     /// Past `max_sessions`: the least recently seen tenth is closed (amortised: one scan for many).
     fn evict(&mut self, engine: &Engine) {
-        let mut ages: Vec<(u64, Box<str>)> = self.open.iter().map(|(k, s)| (s.last_record, k.clone())).collect();
-        ages.sort_unstable();
         let n = (self.open.len() / 10).max(1);
-        self.close(ages.into_iter().take(n).map(|(_, k)| k).collect(), true, engine);
+        let cut_short = self.open.take_least_recent(n);
+        self.close_batch(cut_short, Closing::CutShort, engine);
     }
 
     /// End of input: every open session closes. One quiet for longer than sessions usually go
@@ -271,35 +267,24 @@ impl Tracker {
     /// sessions have are counted by how long they have been quiet, and the long wait for it is
     /// read from both (Kaplan–Meier; see [`long_wait_censored`]).
     pub fn close_all(&mut self, engine: &Engine) {
-        let now = self.records;
-        let all: Vec<(Box<str>, Option<u64>, Open)> = self.open.drain().map(|(k, s)| (k, Some(now - s.last_record), s)).collect();
-        self.close_batch(all, true, engine);
-    }
-
-    /// Closes `ids`, all ended or all cut short (eviction).
-    fn close(&mut self, ids: Vec<Box<str>>, unfinished: bool, engine: &Engine) {
-        let now = self.records;
-        let sessions: Vec<(Box<str>, Option<u64>, Open)> = ids
-            .into_iter()
-            .filter_map(|k| {
-                let s = self.open.remove(&k)?;
-                let quiet = unfinished.then(|| now - s.last_record);
-                Some((k, quiet, s))
-            })
-            .collect();
-        self.close_batch(sessions, false, engine);
+        let all = self.open.take_all();
+        self.close_batch(all, Closing::EndOfInput, engine);
     }
 
     /// Judges sessions taken out of the open map, as one batch: all are learned first (when
-    /// learning), then each is judged with itself left out of the figures. The quiet is `Some`
-    /// for a session cut short rather than ended. `end_of_input`: the batch is every session
-    /// still open, whose waits are censored (see [`Tracker::close_all`]).
-    fn close_batch(&mut self, mut sessions: Vec<(Box<str>, Option<u64>, Open)>, end_of_input: bool, engine: &Engine) {
+    /// learning), then each is judged with itself left out of the figures, oldest first.
+    fn close_batch(&mut self, sessions: Vec<Open>, how: Closing, engine: &Engine) {
         if sessions.is_empty() {
             return;
         }
-        // one record opens one session: first records are distinct, an unstable sort is exact
-        sessions.sort_unstable_by_key(|(_, _, s)| s.first_record);
+        let now = self.records;
+        let end_of_input = how == Closing::EndOfInput;
+        // a session cut short rather than ended: how long it had been quiet
+        let quiet = |s: &Open| (how != Closing::Ended).then(|| now - s.last_record);
+        // oldest first; one record opens one session: first records are distinct, an unstable
+        // sort is exact (of slot numbers: sessions are large to move)
+        let mut order: Vec<(u64, u32)> = sessions.iter().enumerate().map(|(i, s)| (s.first_record, i as u32)).collect();
+        order.sort_unstable();
         // the sessions still without an event nearly every session closed before had, by how
         // long they have been quiet: only at the end of input, where all of them are here (the
         // events are those of the profile before this batch, so that sessions do not vouch for
@@ -308,16 +293,16 @@ impl Tracker {
         if end_of_input {
             for (t, _, _) in self.profile.common(false) {
                 let h = censored.entry(t).or_insert([0; 64]);
-                for (_, quiet, s) in &sessions {
+                for s in &sessions {
                     if s.counts.iter().all(|c| c.0 != t) {
-                        h[bucket(quiet.unwrap_or(0))] += 1;
+                        h[bucket(quiet(s).unwrap_or(0))] += 1;
                     }
                 }
             }
         }
         if self.learning {
-            for (_, _, s) in &sessions {
-                self.profile.add(&s.counts);
+            for &(_, i) in &order {
+                self.profile.add(&sessions[i as usize].counts);
             }
         }
         let text_of = |t: u32| engine.template_text(t).to_string();
@@ -338,12 +323,13 @@ impl Tracker {
         };
         // how long sessions go quiet: in this stream when it has shown enough, else as learned
         let long_gap = self.pace.long_gap().or_else(|| self.profile.long_gap());
-        for (id, quiet, s) in sessions {
-            let verdict = self.profile.judge(&common, &s.counts, self.learning, quiet, long_gap, &wait_for, &text_of);
+        for (_, i) in order {
+            let s = &sessions[i as usize];
+            let verdict = self.profile.judge(&common, &s.counts, self.learning, quiet(s), long_gap, &wait_for, &text_of);
             self.total_closed += 1;
             self.total_anomalous += verdict.anomaly as u64;
             if verdict.anomaly || self.config.report_normal {
-                self.closed.push(ClosedSession { id: id.into(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, verdict });
+                self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, verdict });
             }
         }
     }

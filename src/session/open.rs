@@ -1,0 +1,215 @@
+//! The open sessions, each in one slot of a dense list that holds its id and counters (no
+//! allocation for an id up to [`ID_INLINE`] bytes or a session of up to [`COUNTS_INLINE`]
+//! templates), found through a small index of slot numbers. A record reads one slot — not a
+//! table entry, then the id's bytes, then a list of counts, each elsewhere in memory: with
+//! thousands of sessions open those are cache misses, and they were most of what tracking cost
+//! per record. Slots are dense (no empty buckets the size of a session), so memory is what the
+//! open sessions hold.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use smallvec::SmallVec;
+
+/// Bytes of an id kept in the slot (a `blk_…` id, a UUID, a 32-character trace id fit).
+pub const ID_INLINE: usize = 40;
+/// Templates counted in the slot; a session with more spills to the heap (HDFS blocks hold 7
+/// to 10 kinds of event).
+pub const COUNTS_INLINE: usize = 10;
+
+/// (template, times), one entry per template, in the order first seen.
+pub type Counts = SmallVec<[(u32, u32); COUNTS_INLINE]>;
+
+/// One open session: a few counters, never its lines.
+pub struct Open {
+    hash: u64,
+    id: SmallVec<[u8; ID_INLINE]>,
+    pub first_record: u64,
+    pub last_record: u64,
+    /// Record time of its last record, when records carry one.
+    pub last_time: Option<i64>,
+    pub first_line: u64,
+    pub last_line: u64,
+    pub lines: u64,
+    pub counts: Counts,
+}
+
+impl Open {
+    /// The session's id.
+    pub fn id(&self) -> String {
+        // the bytes were a `&str`: valid UTF-8, copied whole
+        String::from_utf8_lossy(&self.id).into_owned()
+    }
+
+    /// One more of `template`; true when it is the session's first.
+    pub fn count(&mut self, template: u32) -> bool {
+        match self.counts.iter_mut().find(|c| c.0 == template) {
+            Some(c) => {
+                c.1 += 1;
+                false
+            }
+            None => {
+                self.counts.push((template, 1));
+                true
+            }
+        }
+    }
+}
+
+/// Open sessions by id. Ids come from log content: hashed with a seeded hash.
+#[derive(Default)]
+pub struct OpenSessions {
+    /// Slot numbers, by the hash of the slot's id.
+    index: HashTable<u32>,
+    slots: Vec<Open>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl OpenSessions {
+    fn hash(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn position(&self, hash: u64, id: &str) -> Option<usize> {
+        let slots = &self.slots;
+        self.index.find(hash, |&i| slots[i as usize].hash == hash && slots[i as usize].id.as_slice() == id.as_bytes()).map(|&i| i as usize)
+    }
+
+    /// The open session `id`, if any; else the hash to open it with ([`OpenSessions::open`]).
+    pub fn find_mut(&mut self, id: &str) -> Result<&mut Open, u64> {
+        let hash = self.hash(id);
+        match self.position(hash, id) {
+            Some(i) => Ok(&mut self.slots[i]),
+            None => Err(hash),
+        }
+    }
+
+    /// Opens `id` (not open: [`OpenSessions::find_mut`] said so and gave `hash`) with one record.
+    pub fn open(&mut self, hash: u64, id: &str, template: u32, record: u64, line: u64, time: Option<i64>) {
+        let mut counts = Counts::new();
+        counts.push((template, 1));
+        let i = u32::try_from(self.slots.len()).expect("fewer than 2³² open sessions (max_sessions bounds them)");
+        self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, counts });
+        let slots = &self.slots;
+        self.index.insert_unique(hash, i, |&j| slots[j as usize].hash);
+    }
+
+    /// Takes out slot `i`; the last slot moves into its place.
+    fn take(&mut self, i: usize) -> Open {
+        let last = self.slots.len() - 1;
+        let hash = self.slots[i].hash;
+        if let Ok(entry) = self.index.find_entry(hash, |&j| j as usize == i) {
+            entry.remove();
+        }
+        if i != last {
+            let moved = self.slots[last].hash;
+            if let Some(j) = self.index.find_mut(moved, |&j| j as usize == last) {
+                *j = i as u32;
+            }
+        }
+        self.slots.swap_remove(i)
+    }
+
+    /// Takes out the open session `id`.
+    pub fn remove(&mut self, id: &str) -> Option<Open> {
+        let i = self.position(self.hash(id), id)?;
+        Some(self.take(i))
+    }
+
+    /// Takes out the sessions `close` says to (one pass over the slots; the index is touched
+    /// only for those taken).
+    pub fn take_if(&mut self, mut close: impl FnMut(&Open) -> bool) -> Vec<Open> {
+        let mut taken = Vec::new();
+        let mut i = 0;
+        while i < self.slots.len() {
+            if close(&self.slots[i]) {
+                taken.push(self.take(i)); // the last slot is now at `i`: look at it next
+            } else {
+                i += 1;
+            }
+        }
+        taken
+    }
+
+    /// Takes out every session.
+    pub fn take_all(&mut self) -> Vec<Open> {
+        self.index.clear();
+        std::mem::take(&mut self.slots)
+    }
+
+    /// The `n` sessions seen least recently (their records are the oldest), taken out.
+    pub fn take_least_recent(&mut self, n: usize) -> Vec<Open> {
+        if n == 0 {
+            return Vec::new();
+        }
+        if n >= self.slots.len() {
+            return self.take_all();
+        }
+        // each record is the last of at most one session: last records are distinct, and the
+        // n least recent are those at or under the n-th smallest
+        let mut last: Vec<u64> = self.slots.iter().map(|o| o.last_record).collect();
+        let (_, &mut cut, _) = last.select_nth_unstable(n - 1);
+        self.take_if(|o| o.last_record <= cut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_short_and_long_are_found_counted_and_taken_out() {
+        let mut s = OpenSessions::default();
+        let long = "x".repeat(300);
+        let ids = ["a", "blk_-1608999687919862906", "0af7651916cd43dd8448eb211c80319c", long.as_str(), "ünïcödé"];
+        for (i, id) in ids.iter().enumerate() {
+            let hash = s.find_mut(id).err().expect("not open yet");
+            s.open(hash, id, 7, i as u64 + 1, i as u64 + 10, None);
+        }
+        assert_eq!(s.len(), ids.len());
+        for id in ids {
+            let o = s.find_mut(id).ok().expect("open");
+            assert_eq!(o.id(), id);
+            assert!(!o.count(7), "template 7 was its first");
+            for t in 0..10 {
+                assert!(o.count(100 + t), "a new template");
+            }
+            assert_eq!(o.counts.len(), 11, "spilled past the inline counts");
+            assert!(o.counts.spilled());
+            assert_eq!(o.counts[0], (7, 2));
+        }
+        assert!(s.find_mut("blk_-160899968791986290").is_err(), "a prefix is another id");
+        assert_eq!(s.remove("a").map(|o| o.id()), Some("a".to_string()));
+        assert!(s.remove("a").is_none());
+        // the slot that moved into the freed one is still found, with its counts
+        for id in &ids[1..] {
+            assert_eq!(s.find_mut(id).ok().map(|o| (o.id(), o.counts[0])), Some((id.to_string(), (7, 2))));
+        }
+        assert_eq!(s.take_all().len(), ids.len() - 1);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn the_least_recent_are_taken_exactly() {
+        let mut s = OpenSessions::default();
+        for i in 0..100u64 {
+            let id = format!("s{i}");
+            let hash = s.find_mut(&id).err().unwrap();
+            // opened in a scrambled order of records
+            s.open(hash, &id, 0, (i * 37) % 100 + 1, i, None);
+        }
+        let mut taken: Vec<u64> = s.take_least_recent(10).iter().map(|o| o.last_record).collect();
+        taken.sort_unstable();
+        assert_eq!(taken, (1..=10).collect::<Vec<_>>());
+        assert_eq!(s.len(), 90);
+        assert_eq!(s.take_least_recent(1000).len(), 90);
+    }
+}
