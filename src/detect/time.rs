@@ -10,7 +10,7 @@
 pub fn of_line(line: &str) -> Option<i64> {
     let line = line.strip_prefix('<').and_then(|r| r.split_once('>').map(|(_, rest)| rest)).unwrap_or(line);
     // this runs for every record with sessions on: lines of one second share their header
-    if let Some(secs) = LAST.with_borrow(|last| last.answer(line)) {
+    if let Some(secs) = LAST.with_borrow_mut(|last| last.answer(line)) {
         return Some(secs);
     }
     // tokens are cut only as far as they are looked at: most headers give their time in the
@@ -42,24 +42,91 @@ pub fn of_line(line: &str) -> Option<i64> {
 }
 
 thread_local! {
-    static LAST: std::cell::RefCell<LastHeader> = const { std::cell::RefCell::new(LastHeader { len: 0, bytes: [0; 64], secs: 0 }) };
+    static LAST: std::cell::RefCell<LastHeader> = const { std::cell::RefCell::new(LastHeader { len: 0, bytes: [0; 64], secs: 0, day_len: 0, day: Day::Unknown, midnight: 0 }) };
 }
 
 /// The last header whose time came from its first two tokens alone (ISO 8601, access log,
 /// epoch, HDFS, Spark: functions of those two tokens and nothing else), and that time. Lines
 /// of one second share it; a line that begins with the same bytes up to the end of its second
 /// token, then whitespace or nothing, has the same two tokens and so the same time.
+///
+/// When its first token is a date alone and the second the time of day (HDFS `081109 203615`,
+/// `2024-03-05 10:11:12,123`, Spark `17/06/09 20:10:40`), a line with the same first token but
+/// another second is read from the date's midnight and its second token alone: the full reading
+/// would take the same first branch, with the same date (see `day_is_kept_like_the_full_reading`).
 struct LastHeader {
     len: usize,
     bytes: [u8; 64],
     secs: i64,
+    /// Length of the date token at the start of `bytes` (0: none kept), how its time of day
+    /// reads, and the date's midnight.
+    day_len: usize,
+    day: Day,
+    midnight: i64,
+}
+
+/// How the token after a date reads as a time of day.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Day {
+    Unknown,
+    /// HDFS: six digits `HHMMSS` after six digits `YYMMDD` ([`compact`]).
+    Digits,
+    /// `HH:MM:SS…` after `YYYY-MM-DD` ([`iso`]) or `yy/mm/dd` ([`compact`]).
+    Clock,
+}
+
+impl Day {
+    /// The kind of a first token (after `[`) that is a date alone.
+    fn of(first: &str) -> Day {
+        let b = first.trim_start_matches('[').as_bytes();
+        match b.len() {
+            6 if b.iter().all(u8::is_ascii_digit) => Day::Digits,
+            10 if b[4] == b'-' && b[7] == b'-' => Day::Clock,
+            8 if b[2] == b'/' && b[5] == b'/' => Day::Clock,
+            _ => Day::Unknown,
+        }
+    }
+
+    /// Seconds since midnight in `t`, as the full reading takes them (`valid`'s bounds).
+    fn seconds(self, t: &str) -> Option<i64> {
+        let (h, mi, s) = match self {
+            Day::Digits => {
+                let b = t.as_bytes();
+                if b.len() != 6 || !b.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                (num(&b[0..2])?, num(&b[2..4])?, num(&b[4..6])?)
+            }
+            Day::Clock => clock(t)?,
+            Day::Unknown => return None,
+        };
+        (h < 24 && mi < 60 && s < 61).then_some(h * 3600 + mi * 60 + s)
+    }
 }
 
 impl LastHeader {
-    fn answer(&self, line: &str) -> Option<i64> {
+    fn answer(&mut self, line: &str) -> Option<i64> {
         let b = line.as_bytes();
         let same = self.len > 0 && b.len() >= self.len && b[..self.len] == self.bytes[..self.len];
-        (same && b.get(self.len).is_none_or(u8::is_ascii_whitespace)).then_some(self.secs)
+        if same && b.get(self.len).is_none_or(u8::is_ascii_whitespace) {
+            return Some(self.secs);
+        }
+        // the same date, another second
+        let d = self.day_len;
+        if d == 0 || b.len() <= d || b[..d] != self.bytes[..d] || !b[d].is_ascii_whitespace() {
+            return None;
+        }
+        let rest = &line[d..];
+        let start = rest.bytes().position(|c| !c.is_ascii_whitespace())?;
+        let len = rest[start..].bytes().position(|c| c.is_ascii_whitespace()).unwrap_or(rest.len() - start);
+        let secs = self.midnight + self.day.seconds(&rest[start..start + len])?;
+        let end = d + start + len;
+        if end <= self.bytes.len() {
+            self.bytes[d..end].copy_from_slice(&b[d..end]);
+            self.len = end;
+            self.secs = secs;
+        }
+        Some(secs)
     }
 
     /// Keeps `line`'s first two tokens (when both exist and fit) and their time.
@@ -70,6 +137,16 @@ impl LastHeader {
             self.bytes[..end].copy_from_slice(&line.as_bytes()[..end]);
             self.len = end;
             self.secs = secs;
+            // a date alone, then its time of day: kept for the next seconds of that date
+            let first = toks.get(0).unwrap_or("");
+            let day = Day::of(first);
+            self.day_len = 0;
+            if let Some(midnight) = day.seconds(second).map(|s| secs - s) {
+                (self.day_len, self.day, self.midnight) = (first.as_ptr() as usize + first.len() - line.as_ptr() as usize, day, midnight);
+            }
+        } else {
+            self.len = 0;
+            self.day_len = 0;
         }
     }
 }
@@ -334,6 +411,32 @@ mod tests {
             let cut = l.split(' ').take(2).collect::<Vec<_>>().join(" ");
             for other in [cut.clone(), format!("{cut}9 INFO x"), format!("{cut}:99 x"), format!("{cut}\tx"), format!("[{cut} x"), cut[..cut.len() - 1].to_string()] {
                 assert_eq!(of_line(&other), of_line_reference(&other), "{other:?} after {l:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn day_is_kept_like_the_full_reading() {
+        // a header kept, then lines of the same date: other seconds, bad ones, other shapes
+        let kept = ["081109 203615 148 INFO x", "2024-03-05 10:11:12,123 INFO x", "[2024-03-05 10:11:12] x", "17/06/09 20:10:40 INFO x", "081109  203615\tx"];
+        for l in kept {
+            let first = l.split_ascii_whitespace().next().unwrap();
+            for second in ["203616", "235959", "000000", "240000", "206000", "203660", "20361", "2036155", "10:11:13", "10:11:13.5Z", "23:59:60", "24:00:00", "10:61:00", "1:11:13", "", "x", "ü:11:13"] {
+                for rest in ["", " INFO x", "\tx", "] x"] {
+                    assert_eq!(of_line(l), of_line_reference(l));
+                    let other = format!("{first} {second}{rest}");
+                    assert_eq!(of_line(&other), of_line_reference(&other), "{other:?} after {l:?}");
+                    let other = format!("{first}{second}{rest}"); // no separator: another first token
+                    assert_eq!(of_line(&other), of_line_reference(&other), "{other:?} after {l:?}");
+                }
+            }
+        }
+        // through the hour, out of order too: each line its own time
+        let midnight = of_line("081109 000000 x").unwrap();
+        for m in 0..60 {
+            for s in [0, 59, 30, 1] {
+                let l = format!("081109 20{m:02}{s:02} 148 INFO x");
+                assert_eq!(of_line(&l), Some(midnight + 20 * 3600 + m * 60 + s), "{l}");
             }
         }
     }

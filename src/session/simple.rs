@@ -11,7 +11,23 @@ pub struct Simple {
     prefix: Vec<u8>,
     finder: memchr::memmem::Finder<'static>,
     optional: Option<u8>,
-    class: [bool; 256],
+    /// The class as inclusive ranges of ASCII bytes (`0-9`, `a-f`, `-`), at most [`RANGES`].
+    ranges: Vec<(u8, u8)>,
+}
+
+/// Ranges a class may have (`[0-9a-zA-Z_-]` has four).
+const RANGES: usize = 6;
+
+/// One in each byte of a word.
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+
+/// The high bit of each byte of `x` set where that byte is in `lo..=hi` (1 ≤ lo ≤ hi ≤ 127);
+/// exact for every byte, those over 127 included (never in). Bit Twiddling Hacks' `hasbetween`:
+/// no byte carries into the next.
+fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    let (below, above) = (lo as u64 - 1, hi as u64 + 1);
+    let low7 = x & (ONES * 127);
+    (ONES * (127 + above)).wrapping_sub(low7) & !x & low7.wrapping_add(ONES * (127 - below)) & (ONES * 128)
 }
 
 impl Simple {
@@ -59,8 +75,42 @@ impl Simple {
         if optional.is_some_and(|o| class[o as usize]) {
             return None; // greedy and leftmost-first could disagree
         }
+        let mut ranges: Vec<(u8, u8)> = Vec::new();
+        for c in 1..=127u8 {
+            if class[c as usize] {
+                match ranges.last_mut() {
+                    Some(r) if r.1 + 1 == c => r.1 = c,
+                    _ => ranges.push((c, c)),
+                }
+            }
+        }
+        if ranges.len() > RANGES || class[0] || class[128..].iter().any(|&x| x) {
+            return None;
+        }
         let finder = memchr::memmem::Finder::new(&prefix).into_owned();
-        Some(Simple { prefix, finder, optional, class })
+        Some(Simple { prefix, finder, optional, ranges })
+    }
+
+    /// Where the run of class characters that begins at `j` ends: eight bytes at a time, the
+    /// end read from a mask (an id's length varies from line to line: a branch per byte
+    /// mispredicts at its end, and cost more than the rest of the search).
+    fn run_end(&self, b: &[u8], mut j: usize) -> usize {
+        let outside = |chunk: [u8; 8]| {
+            let x = u64::from_le_bytes(chunk);
+            let inside = self.ranges.iter().fold(0, |m, &(lo, hi)| m | in_range(x, lo, hi));
+            !inside & (ONES * 128)
+        };
+        while let Some(chunk) = b.get(j..j + 8) {
+            let m = outside(chunk.try_into().expect("eight bytes"));
+            if m != 0 {
+                return j + m.trailing_zeros() as usize / 8;
+            }
+            j += 8;
+        }
+        // the last few: past the end 0, never in the class
+        let mut last = [0u8; 8];
+        last[..b.len() - j].copy_from_slice(&b[j..]);
+        j + outside(last).trailing_zeros() as usize / 8
     }
 
     /// The leftmost match in `text`.
@@ -76,9 +126,7 @@ impl Simple {
                 }
             }
             let run = j;
-            while j < b.len() && self.class[b[j] as usize] {
-                j += 1;
-            }
+            j = self.run_end(b, j);
             if j > run {
                 // the class is ASCII: `j` ends on a character boundary
                 return text.get(start..j);
@@ -94,8 +142,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn byte_ranges_are_exact_for_every_byte_in_every_lane() {
+        for (lo, hi) in [(1u8, 1u8), (b'0', b'9'), (b'a', b'f'), (b'-', b'-'), (1, 127), (127, 127), (b'A', b'Z')] {
+            for v in 0..=255u8 {
+                for lane in 0..8 {
+                    // the other lanes hold bytes that could carry or borrow: 0, 127, 128, 255
+                    for fill in [0u8, 127, 128, 255, b'5'] {
+                        let mut bytes = [fill; 8];
+                        bytes[lane] = v;
+                        let got = in_range(u64::from_le_bytes(bytes), lo, hi).to_le_bytes()[lane] & 0x80 != 0;
+                        assert_eq!(got, (lo..=hi).contains(&v), "{v} in {lo}..={hi}, lane {lane}, fill {fill}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn same_matches_as_the_regex_engine() {
-        let cases = ["blk_-?[0-9]+", "req-[0-9a-f]+", "trace-[0-9a-z-]+", "id=[0-9]+"];
+        let cases = ["blk_-?[0-9]+", "req-[0-9a-f]+", "trace-[0-9a-z-]+", "id=[0-9]+", "k:[0-9a-zA-Z_-]+"];
         let texts = [
             "Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106",
             "PacketResponder 1 for block blk_38865049064139660 terminating",
@@ -103,6 +168,9 @@ mod tests {
             "trace-abc-12 and trace-",
             "no id=x but id=42, id=7",
             "ünïcödé blk_-5 ü",
+            "blk_12345678 blk_-1234567 blk_123456789012345678901234567890",
+            "id=1234567\u{7f}8 id=12345678ü k:aZ_-09/ k:é",
+            "req-0123456789abcdef0123456789abcdeg",
             "",
         ];
         for p in cases {
