@@ -140,6 +140,7 @@ impl Profile {
     }
 
     /// One gap (in records) between two records of a session.
+    #[inline]
     pub fn add_gap(&mut self, records: u64) {
         if self.gaps.is_empty() {
             self.gaps = vec![0; 64];

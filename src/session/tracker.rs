@@ -323,9 +323,21 @@ impl Tracker {
         };
         // how long sessions go quiet: in this stream when it has shown enough, else as learned
         let long_gap = self.pace.long_gap().or_else(|| self.profile.long_gap());
+        // within a batch a verdict depends on the session's counts (in their order: it picks
+        // which of two equal reasons is said) and how long it was quiet alone; sessions that
+        // did the same thing — most normal ones — are judged once
+        let mut judged: HashMap<(&[(u32, u32)], Option<u64>), SessionVerdict, foldhash::fast::RandomState> = HashMap::default();
         for (_, i) in order {
             let s = &sessions[i as usize];
-            let verdict = self.profile.judge(&common, &s.counts, self.learning, quiet(s), long_gap, &wait_for, &text_of);
+            let key = (s.counts.as_slice(), quiet(s));
+            let verdict = match judged.get(&key) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = self.profile.judge(&common, &s.counts, self.learning, key.1, long_gap, &wait_for, &text_of);
+                    judged.insert(key, v.clone());
+                    v
+                }
+            };
             self.total_closed += 1;
             self.total_anomalous += verdict.anomaly as u64;
             if verdict.anomaly || self.config.report_normal {
