@@ -170,7 +170,7 @@ impl Stream {
     pub fn seal_window(&mut self) {
         self.session.seal_quietly();
         self.save_explanations();
-        if let (Some(s), Some(dir)) = (&self.sessions, &self.keeps_state) {
+        if let (Some(s), Some(dir)) = (&mut self.sessions, &self.keeps_state) {
             if let Err(e) = s.save(dir) {
                 eprintln!("turbolog: warning: {e}; session profiles are saved at the next window");
             }
@@ -189,7 +189,7 @@ impl Stream {
     /// After the last record went out: everything is saved and the run summarised on stderr.
     pub fn finish(mut self) -> Result<(), CliError> {
         self.session.engine.finish_embedding(std::time::Duration::from_secs(10));
-        if let (Some(s), Some(dir)) = (&self.sessions, &self.keeps_state) {
+        if let (Some(s), Some(dir)) = (&mut self.sessions, &self.keeps_state) {
             s.save(dir)?;
         }
         self.session.seal()?;

@@ -86,7 +86,7 @@ impl Sessions {
         }
     }
 
-    pub fn save(&self, dir: &Path) -> Result<(), String> {
+    pub fn save(&mut self, dir: &Path) -> Result<(), String> {
         sessions_file::save(dir, self.tracker.profile()).map_err(|e| e.to_string())
     }
 }

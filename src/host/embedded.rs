@@ -349,7 +349,7 @@ impl Embedded {
             })
         });
         if self.settings.sessions.is_some() && self.settings.learning {
-            let profile = lock(&self.inner).tagger.sessions.as_ref().map(|s| s.tracker.profile().clone());
+            let profile = lock(&self.inner).tagger.sessions.as_mut().map(|s| s.tracker.profile().clone());
             if let Some(p) = profile {
                 if let Err(e) = crate::store::sessions_file::save(dir, &p) {
                     log(LogLevel::Warn, &format!("{e}; session profiles stay in memory and are saved at the next seal"));

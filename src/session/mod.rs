@@ -14,6 +14,7 @@ pub mod profile;
 pub mod simple;
 pub mod suggest;
 pub mod tracker;
+pub mod waits;
 
 pub use key::SessionKey;
 pub use profile::{Profile, SessionVerdict};

@@ -67,12 +67,17 @@ pub struct SessionVerdict {
 impl Profile {
     /// Learns that a session waited `gap` records before `template` first came.
     pub fn add_wait(&mut self, template: u32, gap: u64) {
+        self.add_waits(template, (64 - gap.leading_zeros() as usize).min(63), 1);
+    }
+
+    /// Learns `n` waits in bucket `b` before `template` (as `n` calls of [`Profile::add_wait`]).
+    pub fn add_waits(&mut self, template: u32, b: usize, n: u32) {
         if self.waits.len() >= MAX_WAIT_TEMPLATES && !self.waits.contains_key(&template) {
             return;
         }
         let h = self.waits.entry(template).or_insert_with(|| vec![0; 64]);
         if h.len() == 64 {
-            h[(64 - gap.leading_zeros() as usize).min(63)] += 1;
+            h[b.min(63)] += n;
         }
     }
 

@@ -11,8 +11,9 @@ pub struct Simple {
     prefix: Vec<u8>,
     finder: memchr::memmem::Finder<'static>,
     optional: Option<u8>,
-    /// The class as inclusive ranges of ASCII bytes (`0-9`, `a-f`, `-`), at most [`RANGES`].
-    ranges: Vec<(u8, u8)>,
+    /// The class as inclusive ranges of ASCII bytes (`0-9`, `a-f`, `-`), as [`Range`] words.
+    ranges: [Range; RANGES],
+    n_ranges: usize,
 }
 
 /// Ranges a class may have (`[0-9a-zA-Z_-]` has four).
@@ -21,13 +22,31 @@ const RANGES: usize = 6;
 /// One in each byte of a word.
 const ONES: u64 = u64::from_le_bytes([1; 8]);
 
-/// The high bit of each byte of `x` set where that byte is in `lo..=hi` (1 ≤ lo ≤ hi ≤ 127);
-/// exact for every byte, those over 127 included (never in). Bit Twiddling Hacks' `hasbetween`:
-/// no byte carries into the next.
+/// A range `lo..=hi` of bytes (1 ≤ lo ≤ hi ≤ 127), as the two words [`Range::inside`] adds.
+#[derive(Clone, Copy, Debug, Default)]
+struct Range {
+    over_hi: u64,
+    over_lo: u64,
+}
+
+impl Range {
+    fn new(lo: u8, hi: u8) -> Range {
+        let (below, above) = (lo as u64 - 1, hi as u64 + 1);
+        Range { over_hi: ONES * (127 + above), over_lo: ONES * (127 - below) }
+    }
+
+    /// The high bit of each byte of `x` set where that byte is in the range; exact for every
+    /// byte, those over 127 included (never in). Bit Twiddling Hacks' `hasbetween`: no byte
+    /// carries into the next.
+    fn inside(self, x: u64) -> u64 {
+        let low7 = x & (ONES * 127);
+        self.over_hi.wrapping_sub(low7) & !x & low7.wrapping_add(self.over_lo) & (ONES * 128)
+    }
+}
+
+#[cfg(test)]
 fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
-    let (below, above) = (lo as u64 - 1, hi as u64 + 1);
-    let low7 = x & (ONES * 127);
-    (ONES * (127 + above)).wrapping_sub(low7) & !x & low7.wrapping_add(ONES * (127 - below)) & (ONES * 128)
+    Range::new(lo, hi).inside(x)
 }
 
 impl Simple {
@@ -88,7 +107,11 @@ impl Simple {
             return None;
         }
         let finder = memchr::memmem::Finder::new(&prefix).into_owned();
-        Some(Simple { prefix, finder, optional, ranges })
+        let mut words = [Range::default(); RANGES];
+        for (w, &(lo, hi)) in words.iter_mut().zip(&ranges) {
+            *w = Range::new(lo, hi);
+        }
+        Some(Simple { prefix, finder, optional, ranges: words, n_ranges: ranges.len() })
     }
 
     /// Where the run of class characters that begins at `j` ends: eight bytes at a time, the
@@ -97,7 +120,7 @@ impl Simple {
     fn run_end(&self, b: &[u8], mut j: usize) -> usize {
         let outside = |chunk: [u8; 8]| {
             let x = u64::from_le_bytes(chunk);
-            let inside = self.ranges.iter().fold(0, |m, &(lo, hi)| m | in_range(x, lo, hi));
+            let inside = self.ranges[..self.n_ranges].iter().fold(0, |m, r| m | r.inside(x));
             !inside & (ONES * 128)
         };
         while let Some(chunk) = b.get(j..j + 8) {

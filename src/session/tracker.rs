@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::detect::engine::Engine;
 use crate::session::open::{Open, OpenSessions};
 use crate::session::profile::{Profile, SessionVerdict};
+use crate::session::waits::{bucket, long_wait, long_wait_censored, Waits};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionConfig {
@@ -90,7 +91,7 @@ pub struct Tracker {
     pace: Profile,
     /// Per template: the records a session waited before it first came (log₂ buckets), in this
     /// stream — how long a session may be quiet and still expect it (a deletion hours later).
-    waits: HashMap<u32, [u32; 64], foldhash::fast::RandomState>,
+    waits: Waits,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
@@ -99,72 +100,22 @@ pub struct Tracker {
 /// Characters of a session id kept.
 const MAX_ID: usize = 256;
 
-/// Templates whose waits are kept.
-const MAX_WAITS: usize = 4096;
-
-/// A wait that 99% of the waits before this template stay under (its bucket's upper bound): a
-/// session cut short is called ended without an event only when it has been quiet longer than
-/// nearly every session waited for it;
-/// `None` with fewer than 20 seen.
-fn long_wait(hist: &[u32; 64]) -> Option<u64> {
-    let total: u64 = hist.iter().map(|&n| n as u64).sum();
-    if total < 20 {
-        return None;
-    }
-    let mut seen = 0u64;
-    for (b, &n) in hist.iter().enumerate() {
-        seen += n as u64;
-        if seen * 100 >= total * 99 {
-            return Some(if b >= 63 { u64::MAX } else { 1u64 << b });
-        }
-    }
-    None
-}
-
-/// The log₂ bucket of a wait or a quiet spell (in records), as the wait histograms keep them.
-fn bucket(records: u64) -> usize {
-    (64 - records.leading_zeros() as usize).min(63)
-}
-
-/// [`long_wait`] with right-censored waits: `done[b]` sessions got the event after a wait in
-/// bucket `b`, `still[b]` sessions have waited that long without it so far. The Kaplan–Meier
-/// estimate of the share still waiting falls through the buckets; the wait is the bound of the
-/// first bucket where at most 1% still wait (with nothing censored, exactly [`long_wait`]), or
-/// unbounded when that never happens (many sessions wait longer than any wait seen to its end).
-fn long_wait_censored(done: &[u32; 64], still: &[u32; 64]) -> Option<u64> {
-    let total: u64 = done.iter().map(|&n| n as u64).sum();
-    if total < 20 {
-        return None;
-    }
-    let mut at_risk = total + still.iter().map(|&n| n as u64).sum::<u64>();
-    let mut surviving = 1.0f64;
-    for b in 0..64 {
-        if at_risk == 0 {
-            break;
-        }
-        surviving *= 1.0 - done[b] as f64 / at_risk as f64;
-        if surviving <= 0.01 + 1e-12 {
-            return Some(if b >= 63 { u64::MAX } else { 1u64 << b });
-        }
-        at_risk -= done[b] as u64 + still[b] as u64;
-    }
-    Some(u64::MAX)
-}
-
 /// How often (in records) idle and overlong sessions are looked for, at least; with many open
 /// sessions, every half as many records as are open.
 const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
     pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
-        Tracker { config, open: OpenSessions::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: HashMap::default(), total_closed: 0, total_anomalous: 0 }
+        Tracker { config, open: OpenSessions::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: Waits::default(), total_closed: 0, total_anomalous: 0 }
     }
 
     pub fn set_learning(&mut self, on: bool) {
         self.learning = on;
     }
 
-    pub fn profile(&self) -> &Profile {
+    /// What has been learned, the waits of sessions still open included.
+    pub fn profile(&mut self) -> &Profile {
+        self.waits.hand_over(&mut self.profile);
         &self.profile
     }
 
@@ -206,7 +157,7 @@ impl Tracker {
                         }
                         self.pace.add_gap(gap);
                         if first_of_its_kind {
-                            self.add_wait(template, gap);
+                            self.waits.add(template, gap, self.learning, &mut self.profile);
                         }
                     }
                 }
@@ -222,19 +173,6 @@ impl Tracker {
             self.sweep(engine);
             // a sweep reads every open session: spaced so that it costs O(1) per record
             self.next_sweep = self.records + SWEEP_EVERY.max(self.open.len() as u64 / 2);
-        }
-    }
-
-    /// Learns that a session waited `gap` records before its first `template`.
-    fn add_wait(&mut self, template: u32, gap: u64) {
-        let room = self.waits.len() < MAX_WAITS;
-        match self.waits.get_mut(&template) {
-            Some(h) => h[bucket(gap)] += 1,
-            None if room => self.waits.entry(template).or_insert([0; 64])[bucket(gap)] += 1,
-            None => {}
-        }
-        if self.learning {
-            self.profile.add_wait(template, gap);
         }
     }
 
@@ -300,6 +238,7 @@ impl Tracker {
                 }
             }
         }
+        self.waits.hand_over(&mut self.profile);
         if self.learning {
             for &(_, i) in &order {
                 self.profile.add(&sessions[i as usize].counts);
@@ -318,7 +257,7 @@ impl Tracker {
                     Some(c) => long_wait_censored(done, c),
                     None => long_wait(done),
                 };
-                waits.get(&t).and_then(read).or_else(|| profile.waits_for(t).and_then(read))
+                waits.seen(t).and_then(read).or_else(|| profile.waits_for(t).and_then(read))
             })
         };
         // how long sessions go quiet: in this stream when it has shown enough, else as learned
@@ -401,28 +340,6 @@ mod tests {
         t.take_closed(&mut closed);
         assert_eq!(closed.len(), 1);
         assert_eq!(t.open_sessions(), 0);
-    }
-
-    #[test]
-    fn censored_waits_are_long_wait_without_censoring_and_longer_with_it() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..500 {
-            let mut done = [0u32; 64];
-            for _ in 0..(x % 300) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                done[(x % 40) as usize] += (x % 5) as u32;
-            }
-            assert_eq!(long_wait_censored(&done, &[0; 64]), long_wait(&done), "{done:?}");
-        }
-        let mut done = [0u32; 64];
-        done[7] = 200; // every session that got it waited 64..127 records
-        let mut still = [0u32; 64];
-        still[10] = 1; // one has waited ~1000 records so far: 1 in 201, under 1% — not usual
-        assert_eq!(long_wait_censored(&done, &still), Some(128));
-        still[10] = 100; // a third of all have: waiting that long is usual
-        assert_eq!(long_wait_censored(&done, &still), Some(u64::MAX));
     }
 
     #[test]
