@@ -105,13 +105,16 @@ impl Profile {
     pub fn add(&mut self, counts: &[(u32, u32)]) {
         self.sessions += 1;
         let last = counts.len().saturating_sub(1).max(1) as f64;
-        for (i, &(t, _)) in counts.iter().enumerate() {
+        // the session's counts of the tracked templates, by slot
+        let mut c = [0u32; TRACKED];
+        for (i, &(t, times)) in counts.iter().enumerate() {
             *self.with.entry(t).or_insert(0) += 1;
             *self.position.entry(t).or_insert(0.0) += i as f64 / last;
-            self.slot(t);
+            if let Some(slot) = self.slot(t) {
+                c[slot] = times;
+            }
         }
         let n = self.tracked.len();
-        let c = self.tracked_counts(counts);
         // A pair counts in `either` when one of the two is present, in `equal` when both are
         // present in equal numbers. A session holds few of the tracked templates: walk from
         // those (row i > present, column i < absent), not over every pair.

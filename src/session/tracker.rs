@@ -286,6 +286,7 @@ impl Tracker {
     }
 
     /// Sessions closed since the last call, oldest first.
+    #[inline]
     pub fn take_closed(&mut self, out: &mut Vec<ClosedSession>) {
         out.clear();
         std::mem::swap(out, &mut self.closed);
