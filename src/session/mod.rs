@@ -13,6 +13,7 @@ pub mod open;
 pub mod profile;
 pub mod simple;
 pub mod suggest;
+pub mod template_map;
 pub mod tracker;
 pub mod waits;
 

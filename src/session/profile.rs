@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::session::template_map::TemplateMap;
+
 /// Templates whose pairwise counts are tracked (the first ones seen in sessions).
 pub const TRACKED: usize = 32;
 /// Sessions a profile needs before its verdicts mean anything.
@@ -29,8 +31,7 @@ fn sorted<V: Serialize, S: serde::Serializer>(map: &Counts<V>, s: S) -> Result<S
 pub struct Profile {
     pub sessions: u64,
     /// Template id → sessions that contain it.
-    #[serde(serialize_with = "sorted")]
-    pub with: Counts<u64>,
+    pub with: TemplateMap<u64>,
     /// The templates whose pairs are tracked, in the order they were first seen.
     pub tracked: Vec<u32>,
     /// For tracked i < j, at `i * TRACKED + j`: sessions holding either, and those holding both in
@@ -39,8 +40,8 @@ pub struct Profile {
     pub equal: Vec<u64>,
     /// Template id → sum over sessions of where it first came, from 0 (first) to 1 (last): its
     /// mean says whether an event usually comes early or late in a session.
-    #[serde(default, serialize_with = "sorted")]
-    pub position: Counts<f64>,
+    #[serde(default)]
+    pub position: TemplateMap<f64>,
     /// Records between two records of the same session, in power-of-two buckets: how long a
     /// session may go quiet and still be under way.
     #[serde(default)]
@@ -108,8 +109,8 @@ impl Profile {
         // the session's counts of the tracked templates, by slot
         let mut c = [0u32; TRACKED];
         for (i, &(t, times)) in counts.iter().enumerate() {
-            *self.with.entry(t).or_insert(0) += 1;
-            *self.position.entry(t).or_insert(0.0) += i as f64 / last;
+            *self.with.get_or_default(t) += 1;
+            *self.position.get_or_default(t) += i as f64 / last;
             if let Some(slot) = self.slot(t) {
                 c[slot] = times;
             }
@@ -174,7 +175,7 @@ impl Profile {
 
     /// Where a template usually first comes in a session (0 first … 1 last); unknown → 1.
     fn mean_position(&self, t: u32) -> f64 {
-        match (self.position.get(&t), self.with.get(&t)) {
+        match (self.position.get(t), self.with.get(t)) {
             (Some(sum), Some(&n)) if n > 0 => sum / n as f64,
             _ => 1.0,
         }
@@ -183,8 +184,8 @@ impl Profile {
     /// Every template sessions had, in no particular order: (template, sessions with it,
     /// [`Profile::mean_position`]).
     fn known(&self) -> impl Iterator<Item = (u32, u64, f64)> + '_ {
-        self.with.iter().map(move |(&t, &with)| {
-            let mean = match self.position.get(&t) {
+        self.with.iter().map(move |(t, &with)| {
+            let mean = match self.position.get(t) {
                 Some(&sum) if with > 0 => sum / with as f64,
                 _ => 1.0,
             };
@@ -284,7 +285,7 @@ impl Profile {
         }
         // an event (almost) no session has
         for &(t, _) in counts {
-            let with = self.with.get(&t).copied().unwrap_or(0).saturating_sub(own);
+            let with = self.with.get(t).copied().unwrap_or(0).saturating_sub(own);
             let p = with as f64 / n as f64;
             if p < RARE {
                 let why = if with == 0 {
