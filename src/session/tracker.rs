@@ -263,16 +263,19 @@ impl Tracker {
         // how long sessions go quiet: in this stream when it has shown enough, else as learned
         let long_gap = self.pace.long_gap().or_else(|| self.profile.long_gap());
         // within a batch a verdict depends on the session's counts (in their order: it picks
-        // which of two equal reasons is said) and how long it was quiet alone; sessions that
-        // did the same thing — most normal ones — are judged once
-        let mut judged: HashMap<(&[(u32, u32)], Option<u64>), SessionVerdict, foldhash::fast::RandomState> = HashMap::default();
+        // which of two equal reasons is said) and on how long it was quiet, which is only
+        // compared with powers of two (and one less: the bounds of the log₂ buckets, see
+        // `waits::long_wait` and `Profile::long_gap`) — so on its bit length. Sessions that did
+        // the same thing, most normal ones, are judged once.
+        let bits = |q: u64| if q == u64::MAX { 65 } else { 64 - q.leading_zeros() };
+        let mut judged: HashMap<(&[(u32, u32)], Option<u32>), SessionVerdict, foldhash::fast::RandomState> = HashMap::default();
         for (_, i) in order {
             let s = &sessions[i as usize];
-            let key = (s.counts.as_slice(), quiet(s));
+            let key = (s.counts.as_slice(), quiet(s).map(bits));
             let verdict = match judged.get(&key) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.profile.judge(&common, &s.counts, self.learning, key.1, long_gap, &wait_for, &text_of);
+                    let v = self.profile.judge(&common, &s.counts, self.learning, quiet(s), long_gap, &wait_for, &text_of);
                     judged.insert(key, v.clone());
                     v
                 }
@@ -370,6 +373,39 @@ mod tests {
         assert_eq!(verdicts(1), 1);
         // …a hundred at once, a third of all sessions seen, say that it takes that long
         assert_eq!(verdicts(100), 0);
+    }
+
+    #[test]
+    fn the_bounds_quiet_is_compared_with_split_no_bit_length() {
+        // sessions are judged once per bit length of their quiet: every bound a verdict compares
+        // the quiet with must give the same answer for all quiets of one bit length
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        // a wait is compared as `quiet < wait`, a long gap as `quiet > gap`
+        let (mut waits, mut gaps_seen) = (vec![u64::MAX], vec![u64::MAX]);
+        for _ in 0..2000 {
+            let (mut done, mut still, mut gaps) = ([0u32; 64], [0u32; 64], Profile::default());
+            for _ in 0..(x % 400) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let b = (x % 64) as usize;
+                done[b] += (x % 7) as u32;
+                still[(x >> 8) as usize % 64] += (x % 3) as u32;
+                gaps.add_gap(1u64 << b >> (x % 3));
+            }
+            waits.extend([long_wait(&done), long_wait_censored(&done, &still)].into_iter().flatten());
+            gaps_seen.extend(gaps.long_gap());
+        }
+        assert!(waits.len() > 1000 && gaps_seen.len() > 300, "{} {}", waits.len(), gaps_seen.len());
+        for k in 1..64 {
+            let (lo, hi) = (1u64 << (k - 1), (1u64 << k) - 1);
+            for &w in &waits {
+                assert_eq!(lo < w, hi < w, "wait {w} splits the quiets of {k} bits");
+            }
+            for &g in &gaps_seen {
+                assert_eq!(lo > g, hi > g, "long gap {g} splits the quiets of {k} bits");
+            }
+        }
     }
 
     #[test]
