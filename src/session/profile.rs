@@ -104,9 +104,31 @@ impl Profile {
 
     /// Learns one session: `counts` is (template, times) with every template once.
     pub fn add(&mut self, counts: &[(u32, u32)]) {
+        let (c, n) = self.add_but_pairs(counts);
+        self.add_pairs(&c, n, 1);
+    }
+
+    /// Learns sessions, in order, exactly as [`Profile::add`] on each would. Most sessions of a
+    /// batch did the same thing: the pair counts of sessions alike (same counts, same tracked
+    /// templates when learned) are added once, times their number — integers, the order of
+    /// additions is free; the rest (positions are floating sums) is added session by session.
+    pub fn add_all<'a>(&mut self, sessions: impl Iterator<Item = &'a [(u32, u32)]>) {
+        let mut alike: HashMap<(&[(u32, u32)], usize), u64, foldhash::fast::RandomState> = HashMap::default();
+        for counts in sessions {
+            let (_, n) = self.add_but_pairs(counts);
+            *alike.entry((counts, n)).or_insert(0) += 1;
+        }
+        for ((counts, n), times) in alike {
+            let c = self.tracked_counts(counts);
+            self.add_pairs(&c, n, times);
+        }
+    }
+
+    /// [`Profile::add`] but the pair counts: the session's counts by tracked slot, and how many
+    /// templates were tracked once it was learned.
+    fn add_but_pairs(&mut self, counts: &[(u32, u32)]) -> ([u32; TRACKED], usize) {
         self.sessions += 1;
         let last = counts.len().saturating_sub(1).max(1) as f64;
-        // the session's counts of the tracked templates, by slot
         let mut c = [0u32; TRACKED];
         for (i, &(t, times)) in counts.iter().enumerate() {
             *self.with.get_or_default(t) += 1;
@@ -115,23 +137,27 @@ impl Profile {
                 c[slot] = times;
             }
         }
-        let n = self.tracked.len();
+        (c, self.tracked.len())
+    }
+
+    /// The pair counts of `times` sessions with counts `c` (by slot) among the first `n` tracked.
+    fn add_pairs(&mut self, c: &[u32; TRACKED], n: usize, times: u64) {
         // A pair counts in `either` when one of the two is present, in `equal` when both are
         // present in equal numbers. A session holds few of the tracked templates: walk from
         // those (row i > present, column i < absent), not over every pair.
-        let (present, np) = present_slots(&c, n);
+        let (present, np) = present_slots(c, n);
         for &p in &present[..np] {
             for q in p + 1..n {
-                self.either[p * TRACKED + q] += 1;
+                self.either[p * TRACKED + q] += times;
             }
             for (q, _) in c[..p].iter().enumerate().filter(|(_, &count)| count == 0) {
-                self.either[q * TRACKED + p] += 1;
+                self.either[q * TRACKED + p] += times;
             }
         }
         for (x, &p) in present[..np].iter().enumerate() {
             for &q in &present[x + 1..np] {
                 if c[p] == c[q] {
-                    self.equal[p * TRACKED + q] += 1;
+                    self.equal[p * TRACKED + q] += times;
                 }
             }
         }
@@ -362,6 +388,41 @@ mod tests {
             p.add(&[(0, 3), (1, 1), (2, 3), (3, 3)]);
         }
         p
+    }
+
+    #[test]
+    fn sessions_learned_together_are_sessions_learned_one_by_one() {
+        // batches of sessions, many alike, some with new templates (the tracked ones grow within
+        // a batch, past what is tracked): the same profile, floating sums included, to the bit
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let shapes: Vec<Vec<(u32, u32)>> = (0..12).map(|k| (0..3 + k % 5).map(|i| ((k * 3 + i) as u32 % 45, 1 + (i % 2) as u32)).collect()).collect();
+        let (mut one, mut together) = (Profile::default(), Profile::default());
+        for _ in 0..300 {
+            let batch: Vec<Vec<(u32, u32)>> = (0..next() % 40)
+                .map(|_| match next() % 4 {
+                    0 => (0..next() % 9).map(|_| ((next() % 50) as u32, 1 + (next() % 3) as u32)).fold(Vec::new(), |mut v, (t, n)| {
+                        if v.iter().all(|c: &(u32, u32)| c.0 != t) {
+                            v.push((t, n));
+                        }
+                        v
+                    }),
+                    _ => shapes[(next() % 12) as usize].clone(),
+                })
+                .collect();
+            for counts in &batch {
+                one.add(counts);
+            }
+            together.add_all(batch.iter().map(Vec::as_slice));
+        }
+        assert_eq!(one.tracked.len(), TRACKED);
+        assert_eq!(serde_json::to_string(&one).unwrap(), serde_json::to_string(&together).unwrap());
+        assert_eq!(one, together);
     }
 
     #[test]

@@ -240,9 +240,7 @@ impl Tracker {
         }
         self.waits.hand_over(&mut self.profile);
         if self.learning {
-            for &(_, i) in &order {
-                self.profile.add(&sessions[i as usize].counts);
-            }
+            self.profile.add_all(order.iter().map(|&(_, i)| sessions[i as usize].counts.as_slice()));
         }
         let text_of = |t: u32| engine.template_text(t).to_string();
         let common = self.profile.common(self.learning);
