@@ -132,7 +132,9 @@ impl Simple {
         }
         // the last few: past the end 0, never in the class
         let mut last = [0u8; 8];
-        last[..b.len() - j].copy_from_slice(&b[j..]);
+        for (k, &c) in b[j..].iter().enumerate() {
+            last[k] = c; // a loop, not a copy of a variable length (a library call)
+        }
         j + outside(last).trailing_zeros() as usize / 8
     }
 
