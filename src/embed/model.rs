@@ -38,6 +38,8 @@ type Plans = HashMap<(usize, usize), (Arc<Plan>, std::time::Instant)>;
 
 pub struct Model {
     tokenizer: WordPiece,
+    /// The word table, read by [`Model::run`] rather than by the graph (see [`WordTable`]).
+    words: WordTable,
     typed: TypedModel,
     batch: Symbol,
     sequence: Symbol,
@@ -94,6 +96,7 @@ impl Model {
                 .map_err(bad)?;
         }
         let mut typed = model.into_typed().map_err(bad)?;
+        let words = WordTable::take_out(&mut typed, &batch, &sequence).map_err(|e| format!("{}: {e}; {}", dir.join("model.onnx").display(), fix_hint(dir)))?;
         let out = typed.output_fact(0).map_err(bad)?.clone();
         if out.rank() != 3 || out.shape[2] != TDim::from(DIM as i64) {
             return Err(format!("{} outputs {out:?}, not batch × sequence × {DIM}; {}", dir.join("model.onnx").display(), fix_hint(dir)));
@@ -101,7 +104,7 @@ impl Model {
         fold_constants(&mut typed).map_err(bad)?;
         let typed = typed.into_compact().map_err(bad)?;
         give_back_memory();
-        Ok(Model { tokenizer, typed, batch, sequence, plans: Mutex::new(HashMap::new()), sha256, dir: dir.to_path_buf() })
+        Ok(Model { tokenizer, words, typed, batch, sequence, plans: Mutex::new(HashMap::new()), sha256, dir: dir.to_path_buf() })
     }
 
     pub fn sha256(&self) -> &str {
@@ -194,17 +197,24 @@ impl Model {
 
     fn run(&self, rows: usize, seq: usize, members: &[usize], encoded: &[Vec<u32>], out: &mut [f32]) -> Result<(), String> {
         let plan = self.plan(rows, seq)?;
-        let mut ids = vec![0i64; rows * seq];
+        // padding is token 0 (`[PAD]`), as the graph would have read it
+        let mut vectors = vec![0f32; rows * seq * DIM];
+        for v in vectors.chunks_exact_mut(DIM) {
+            self.words.row(0, v);
+        }
         let mut mask = vec![0i64; rows * seq];
         for (r, &m) in members.iter().enumerate() {
             for (j, &id) in encoded[m].iter().enumerate() {
-                ids[r * seq + j] = id as i64;
-                mask[r * seq + j] = 1;
+                let at = r * seq + j;
+                self.words.row(id, &mut vectors[at * DIM..(at + 1) * DIM]);
+                mask[at] = 1;
             }
         }
-        let tensor = |v: Vec<i64>| Tensor::from_shape(&[rows, seq], &v).map(|t| t.into_tvalue());
-        let inputs = (|| -> TractResult<TVec<TValue>> { Ok(tvec!(tensor(ids)?, tensor(mask)?, tensor(vec![0i64; rows * seq])?)) })()
-            .map_err(|e| format!("cannot build the model's input: {e}"))?;
+        let inputs = (|| -> TractResult<TVec<TValue>> {
+            let ids = |v: Vec<i64>| Tensor::from_shape(&[rows, seq], &v).map(|t| t.into_tvalue());
+            Ok(tvec!(Tensor::from_shape(&[rows, seq, DIM], &vectors)?.into_tvalue(), ids(mask)?, ids(vec![0i64; rows * seq])?))
+        })()
+        .map_err(|e| format!("cannot build the model's input: {e}"))?;
         let result = plan.run(inputs).map_err(|e| format!("the model failed on a batch of {rows} × {seq} tokens: {e}"))?;
         let hidden = result[0].to_plain_array_view::<f32>().map_err(|e| format!("the model's output is not f32: {e}"))?;
         for (r, &m) in members.iter().enumerate() {
@@ -220,6 +230,62 @@ impl Model {
             super::normalise(v);
         }
         Ok(())
+    }
+}
+
+/// The model's word table as the file holds it — int8, a scale per word (11.7 MB) — taken out
+/// of the graph: in the graph it is de-quantised once, at folding, into 47 MB of f32 that every
+/// plan would then read from. Each row is de-quantised here when a token needs it, with the
+/// same arithmetic (`q as f32 × scale`), so the vectors are the same to the bit.
+struct WordTable {
+    q: Vec<i8>,
+    scale: Vec<f32>,
+}
+
+impl WordTable {
+    /// Finds `Gather(Cast(table_q) × scale, Cast(input_ids))`, makes its output a model input
+    /// (`word_vectors`, batch × sequence × DIM, in `input_ids`' place) and takes the table.
+    fn take_out(model: &mut TypedModel, batch: &Symbol, sequence: &Symbol) -> Result<WordTable, String> {
+        let unexpected = |what: &str| format!("the word table is not where this embedder reads it ({what})");
+        let inputs = model.input_outlets().map_err(|e| e.to_string())?.to_vec();
+        let only = |model: &TypedModel, outlet: OutletId| match model.outlet_successors(outlet) {
+            [one] => Ok(one.node),
+            _ => Err(unexpected("input_ids feeds more than one node")),
+        };
+        let cast = only(model, inputs[0])?;
+        let gather = only(model, OutletId::new(cast, 0))?;
+        let g = model.node(gather);
+        if g.op().name() != "Gather" || g.inputs.len() != 2 || g.inputs[1] != OutletId::new(cast, 0) {
+            return Err(unexpected("input_ids do not go to a Gather"));
+        }
+        let mul = model.node(g.inputs[0].node);
+        let konst = |outlet: OutletId| model.node(outlet.node).op_as::<Const>().map(|c| c.val().clone());
+        let (q, scale) = match (mul.op().name().as_ref(), &mul.inputs[..]) {
+            ("Mul", [cast_q, s]) if model.node(cast_q.node).op().name() == "Cast" => (konst(model.node(cast_q.node).inputs[0]), konst(*s)),
+            _ => (None, None),
+        };
+        let (Some(q), Some(scale)) = (q, scale) else { return Err(unexpected("not an int8 table times a scale")) };
+        let (q, scale) = (q.to_plain_array_view::<i8>().map_err(|e| e.to_string())?.iter().copied().collect::<Vec<i8>>(), scale.to_plain_array_view::<f32>().map_err(|e| e.to_string())?.iter().copied().collect::<Vec<f32>>());
+        if q.len() != scale.len() * DIM || scale.is_empty() {
+            return Err(unexpected("the table and its scales disagree on the number of words"));
+        }
+        let fact = f32::fact(tvec![TDim::from(batch.clone()), TDim::from(sequence.clone()), TDim::from(DIM as i64)]);
+        let source = model.add_source("word_vectors", fact).map_err(|e| e.to_string())?;
+        for inlet in model.outlet_successors(OutletId::new(gather, 0)).to_vec() {
+            model.add_edge(source, inlet).map_err(|e| e.to_string())?;
+        }
+        model.set_input_outlets(&[source, inputs[1], inputs[2]]).map_err(|e| e.to_string())?;
+        Ok(WordTable { q, scale })
+    }
+
+    /// The vector of word `id` (an unknown id reads as `[UNK]`, 100, as the tokenizer never
+    /// gives one).
+    fn row(&self, id: u32, out: &mut [f32]) {
+        let id = if (id as usize) < self.scale.len() { id as usize } else { 100 };
+        let s = self.scale[id];
+        for (o, &q) in out.iter_mut().zip(&self.q[id * DIM..(id + 1) * DIM]) {
+            *o = q as f32 * s;
+        }
     }
 }
 
