@@ -3,10 +3,11 @@
 //! L2-normalised 384 floats.
 //!
 //! One model per process and directory, shared by every thread ([`load`] caches it). The graph
-//! is typed once with symbolic batch and sequence, its constant sub-graphs folded (tract leaves
-//! large ones, such as the int8 word table's de-quantisation, to every run otherwise), and a plan
-//! is built per (batch, sequence bucket) when first needed: fixed shapes run about twice as fast
-//! as symbolic ones. Each plan holds its own packed weights (≈ 45 MiB).
+//! is typed once with symbolic batch and sequence, the word table taken out of it (read a row at
+//! a time from its int8 form, see [`WordTable`]), its constant sub-graphs folded (tract leaves
+//! large ones to every run otherwise), and a plan is built per (batch, sequence bucket) when
+//! first needed: fixed shapes run about twice as fast as symbolic ones. Each plan holds its own
+//! packed weights (≈ 48 MiB).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
