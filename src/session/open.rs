@@ -202,7 +202,7 @@ mod tests {
         }
         assert_eq!(s.len(), ids.len());
         for id in ids {
-            let o = s.find_mut(id).ok().expect("open");
+            let o = s.find_mut(id).expect("open");
             assert_eq!(o.id(), id);
             assert!(!o.count(7), "template 7 was its first");
             for t in 0..10 {

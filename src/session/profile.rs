@@ -53,6 +53,9 @@ pub struct Profile {
     pub waits: Counts<Vec<u32>>,
 }
 
+/// A session's counts and a number that goes with them, as a key.
+type SessionShape<'a> = (&'a [(u32, u32)], usize);
+
 /// Templates whose waits a profile keeps, at most.
 pub const MAX_WAIT_TEMPLATES: usize = 4096;
 
@@ -113,7 +116,8 @@ impl Profile {
     /// templates when learned) are added once, times their number — integers, the order of
     /// additions is free; the rest (positions are floating sums) is added session by session.
     pub fn add_all<'a>(&mut self, sessions: impl Iterator<Item = &'a [(u32, u32)]>) {
-        let mut alike: HashMap<(&[(u32, u32)], usize), u64, foldhash::fast::RandomState> = HashMap::default();
+        // (counts, templates tracked when learned) → sessions
+        let mut alike: HashMap<SessionShape<'_>, u64, foldhash::fast::RandomState> = HashMap::default();
         for counts in sessions {
             let (_, n) = self.add_but_pairs(counts);
             *alike.entry((counts, n)).or_insert(0) += 1;

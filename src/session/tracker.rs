@@ -30,6 +30,9 @@ impl Default for SessionConfig {
     }
 }
 
+/// Verdicts of a batch by (counts, bit length of the quiet).
+type Judged<'a> = HashMap<(&'a [(u32, u32)], Option<u32>), SessionVerdict, foldhash::fast::RandomState>;
+
 /// How a batch of sessions closes.
 #[derive(Clone, Copy, PartialEq)]
 enum Closing {
@@ -266,7 +269,7 @@ impl Tracker {
         // `waits::long_wait` and `Profile::long_gap`) — so on its bit length. Sessions that did
         // the same thing, most normal ones, are judged once.
         let bits = |q: u64| if q == u64::MAX { 65 } else { 64 - q.leading_zeros() };
-        let mut judged: HashMap<(&[(u32, u32)], Option<u32>), SessionVerdict, foldhash::fast::RandomState> = HashMap::default();
+        let mut judged = Judged::default();
         for (_, i) in order {
             let s = &sessions[i as usize];
             let key = (s.counts.as_slice(), quiet(s).map(bits));
