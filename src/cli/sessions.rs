@@ -23,7 +23,7 @@ pub struct SessionArgs {
     #[arg(long, value_name = "RECORDS", default_value_t = 0)]
     pub session_max: u64,
     /// Open sessions at most; past it the least recently seen are closed and judged.
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=turbolog::session::open::MAX_OPEN as u64))]
     pub max_sessions: u64,
 }
 

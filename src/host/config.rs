@@ -246,8 +246,8 @@ impl Settings {
         };
         let (idle_secs, idle_records) = crate::session::parse_idle(get("session_idle")).map_err(|e| format!("property session_idle: {e}"))?;
         let max_sessions: usize = parse_num("max_sessions", get("max_sessions"), "a positive whole number")?;
-        if max_sessions == 0 {
-            return Err("property max_sessions must be at least 1".into());
+        if max_sessions == 0 || max_sessions > crate::session::open::MAX_OPEN {
+            return Err(format!("property max_sessions: {max_sessions} is outside 1..{}", crate::session::open::MAX_OPEN));
         }
         let sessions = session_key.map(|k| {
             (k, crate::session::SessionConfig { idle_secs, idle_records, max_records: 0, max_sessions, report_normal: false })
@@ -384,6 +384,8 @@ mod tests {
         assert!(err(&[("session_key", "(")]).contains("property session_key"));
         assert!(err(&[("session_key", "x*")]).contains("empty string"));
         assert!(err(&[("session_key", "blk_[0-9]+"), ("session_field", "id")]).contains("exclude each other"));
+        assert!(err(&[("max_sessions", "0")]).contains("property max_sessions: 0 is outside 1..100000000"));
+        assert!(err(&[("max_sessions", "200000000")]).contains("is outside 1..100000000"));
         assert!(err(&[("session_idle", "0")]).contains("at least 1"));
         assert!(err(&[("session_idle", "5x")]).contains("unit must be"));
         let s = Settings::from_pairs([("session_field", "trace_id")]).unwrap();

@@ -16,6 +16,8 @@ pub const ID_INLINE: usize = 40;
 /// Templates counted in the slot; a session with more spills to the heap (HDFS blocks hold 7
 /// to 10 kinds of event).
 pub const COUNTS_INLINE: usize = 10;
+/// Open sessions at most, whatever `max_sessions` says (≈ 21 GB of slots; slot numbers are u32).
+pub const MAX_OPEN: usize = 100_000_000;
 
 /// (template, times), one entry per template, in the order first seen.
 pub type Counts = SmallVec<[(u32, u32); COUNTS_INLINE]>;
@@ -122,7 +124,7 @@ impl OpenSessions {
     pub fn open(&mut self, hash: u64, id: &str, template: u32, record: u64, line: u64, time: Option<i64>) {
         let mut counts = Counts::new();
         counts.push((template, 1));
-        let i = u32::try_from(self.slots.len()).expect("fewer than 2³² open sessions (max_sessions bounds them)");
+        let i = self.slots.len() as u32; // under MAX_OPEN: the tracker never opens more
         self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, counts });
         let slots = &self.slots;
         self.index.insert_unique(hash, i, |&j| slots[j as usize].hash);

@@ -108,7 +108,8 @@ const MAX_ID: usize = 256;
 const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
-    pub fn new(config: SessionConfig, profile: Profile) -> Tracker {
+    pub fn new(mut config: SessionConfig, profile: Profile) -> Tracker {
+        config.max_sessions = config.max_sessions.clamp(1, crate::session::open::MAX_OPEN);
         Tracker { config, open: OpenSessions::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: Waits::default(), total_closed: 0, total_anomalous: 0 }
     }
 
