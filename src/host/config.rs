@@ -38,7 +38,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "session_field", default: "", description: "Record field holding the session id (instead of session_key), e.g. trace_id" },
     Property { name: "session_idle", default: "30s", description: "A session quiet this long closes and is judged: a duration of record time (30s, 5m, 2h, 1d; 10000 records for records without a time) or a number of records" },
     Property { name: "session_max", default: "0", description: "A session open for this many records closes whatever comes; 0 = no limit" },
-    Property { name: "max_sessions", default: "100000", description: "Open sessions at most; past it the least recently seen are closed and judged (memory stays bounded)" },
+    Property { name: "max_sessions", default: "100000", description: "Open sessions at most (up to 100000000); past it the least recently seen are closed and judged (memory stays bounded)" },
     Property { name: "model_path", default: "", description: "Sentence model directory (all-MiniLM-L6-v2 int8: model.onnx and vocab.txt, as scripts/fetch-model.sh lays them out); empty = the built-in embedder. New templates are embedded on a worker thread: no record waits for the model" },
     Property { name: "explain", default: "false", description: "true: ask a local LLM about anomalous templates, in the background, one request per template; answers ride on later anomalies of the template and are kept in state_dir. On as well when explain_url is set" },
     Property { name: "explain_url", default: "", description: "LLM server, e.g. http://127.0.0.1:11434; empty = probe Ollama :11434, LM Studio :1234, llama.cpp :8080 on this machine" },
