@@ -8,10 +8,12 @@
 //! [`session`] judges what a request or a block did as a whole.
 //! Dependencies point one way: cli and host → explain → store → session → detect → embed.
 
+pub mod codec;
 pub mod detect;
 pub mod embed;
 pub mod explain;
 pub mod host;
+pub mod pipeline;
 pub mod session;
 pub mod store;
 

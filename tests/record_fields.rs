@@ -1,8 +1,8 @@
 //! Level and status fields of a Fluent Bit record count as they do in NDJSON: the same record
 //! gets the same verdict whichever host it reaches.
 
-use turbolog::host::config::Settings;
-use turbolog::host::records::Tagger;
+use turbolog::pipeline::config::Settings;
+use turbolog::codec::fluent_bit::Tagger;
 use turbolog::Engine;
 
 mod common;
@@ -22,7 +22,7 @@ fn level_and_status_fields_of_a_plugin_record_count() {
     record(&mut chunk, "request 7 done", &[("status", 503.into()), ("level", "info".into())]);
     record(&mut chunk, "cache rebuilt", &[("PRIORITY", "3".into())]);
     let mut out = Vec::new();
-    let stats = Tagger::default().tag_chunk(&chunk, &mut engine, &settings, &mut out).unwrap();
+    let stats = Tagger::default().tag_chunk(&chunk, &mut engine, &settings.event_options(), &mut out).unwrap();
     assert_eq!(stats.tagged, 302);
     assert_eq!(engine.template_text(0), "request <*> done status=2xx");
     assert_eq!(engine.template_text(1), "request <*> done status=5xx");

@@ -10,7 +10,7 @@ use clap::Args;
 use super::input::Lines;
 use super::multiline::Joiner;
 use super::report::Report;
-use super::CliError;
+use super::CmdError;
 
 #[derive(Args)]
 pub struct DiffArgs {
@@ -35,7 +35,7 @@ pub struct DiffArgs {
 }
 
 /// Every record of `files` (continuations joined), with its line number and span.
-fn records(files: &[PathBuf], mut f: impl FnMut(&str, u64, u64)) -> Result<u64, CliError> {
+fn records(files: &[PathBuf], mut f: impl FnMut(&str, u64, u64)) -> Result<u64, CmdError> {
     let mut lines = Lines::new(files);
     let mut joiner = Joiner::default();
     let mut n = 0;
@@ -51,7 +51,7 @@ fn records(files: &[PathBuf], mut f: impl FnMut(&str, u64, u64)) -> Result<u64, 
     Ok(n)
 }
 
-pub fn run(args: DiffArgs) -> Result<u8, CliError> {
+pub fn run(args: DiffArgs) -> Result<u8, CmdError> {
     let mut config = turbolog::EngineConfig::default();
     config.no_header = args.no_header;
     let mut engine = turbolog::Engine::with_embedder(config, super::embedder(args.model.as_deref())?);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::CliError;
+use super::CmdError;
 use turbolog::store::templates_file;
 use turbolog::store::{chunk, wal};
 
@@ -28,7 +28,7 @@ fn header_dim(path: &Path, at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(buf[at..at + 4].try_into().unwrap()))
 }
 
-pub fn run(args: InspectArgs) -> Result<u8, CliError> {
+pub fn run(args: InspectArgs) -> Result<u8, CmdError> {
     let dir = &args.state;
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?

@@ -54,3 +54,12 @@ impl Default for ExplainConfig {
         }
     }
 }
+
+/// `explain: 3 asked, 3 answered, 0 failed, 0 skipped (queue full), 1 from an earlier run`.
+pub fn summary(e: &Explainer) -> String {
+    let s = e.stats();
+    format!(
+        "explain: {} asked, {} answered, {} failed, {} skipped (queue full), {} from an earlier run",
+        s.requested, s.answered, s.failed, s.skipped, s.cached
+    )
+}

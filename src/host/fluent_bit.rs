@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use once_cell::sync::OnceCell;
 
-use crate::host::config::{Settings, PROPERTIES};
+use crate::pipeline::config::{Settings, PROPERTIES};
 use crate::host::embedded::{Embedded, Filtered, LogLevel};
 use crate::host::panic_guard::{caught_total, guarded};
 

@@ -11,7 +11,6 @@ mod forward_in;
 mod http_in;
 mod http_server;
 mod metrics;
-mod msgpack_json;
 mod outbox;
 mod output;
 mod pipeline;
@@ -27,8 +26,10 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cli::filter::{Stream, StreamArgs};
-use crate::cli::CliError;
+use crate::args::stream::StreamArgs;
+use crate::args::CmdError;
+/// Forward entries and NDJSON, both ways: the library's Forward codec.
+use turbolog::codec::forward_json as msgpack_json;
 use output::{Dest, Writer};
 use pipeline::{Gate, Limits, Shared, ToEngine};
 
@@ -74,7 +75,7 @@ pub struct ServeArgs {
     pub stream: StreamArgs,
 }
 
-pub fn run(args: ServeArgs) -> Result<u8, CliError> {
+pub fn run(args: ServeArgs) -> Result<u8, CmdError> {
     if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() {
         return Err("serve needs an input: --tcp ADDR, --http ADDR or --forward ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD); for a pipe use `turbolog filter`".into());
     }
@@ -116,7 +117,7 @@ fn local(l: &TcpListener) -> String {
     l.local_addr().map(|a| a.to_string()).unwrap_or_default()
 }
 
-async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliError> {
+async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdError> {
     // before anything is announced: a SIGTERM from then on is a graceful stop
     let signals = Signals::new()?;
     let (to_engine, from_inputs) = std::sync::mpsc::channel();
@@ -152,10 +153,10 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliErro
     let engine = std::thread::Builder::new()
         .name("turbolog-engine".into())
         .spawn(move || {
-            let stream = match Stream::start(&stream_args) {
+            let stream = match stream_args.start() {
                 Ok(s) => s,
                 Err(e) => {
-                    let _ = started_tx.send(Err(message(e)));
+                    let _ = started_tx.send(Err(e));
                     return Ok(());
                 }
             };
@@ -274,13 +275,6 @@ impl Signals {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
         }
-    }
-}
-
-fn message(e: CliError) -> String {
-    match e {
-        CliError::Message(m) => m,
-        CliError::BrokenPipe => "broken pipe".into(),
     }
 }
 

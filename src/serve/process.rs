@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cli::filter::Stream;
+use turbolog::pipeline::LineStream as Stream;
 
 use super::msgpack_json::EventTime;
 use super::pipeline::{Batch, Out, Pending, Shared, ToEngine};
@@ -43,10 +43,7 @@ pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, sh
     }
     drop(out);
     let t = Instant::now();
-    let finished = stream.finish().map_err(|e| match e {
-        crate::cli::CliError::Message(m) => m,
-        crate::cli::CliError::BrokenPipe => "broken pipe".into(),
-    });
+    let finished = stream.finish();
     shared.metrics.seal_seconds.observe(t.elapsed().as_secs_f64());
     finished
 }

@@ -1,6 +1,6 @@
-//! Fields of a structured record that carry meaning beside its message: its level and its HTTP
-//! status. One list for every host (NDJSON lines, Fluent Bit records), so that the same record
-//! is read the same way wherever it arrives.
+//! Fields, both ways. Read: what carries meaning beside a record's message (its level, its HTTP
+//! status), one list for every format, so a record is read the same way wherever it arrives.
+//! Written: which verdict fields a record gets ([`FieldPolicy`]) and under which names.
 
 use crate::detect::level::Level;
 
@@ -49,6 +49,63 @@ pub fn with_status(message: &[u8], code: u16, out: &mut Vec<u8>) {
     out.extend_from_slice(b" status=");
     out.extend_from_slice(code.to_string().as_bytes());
 }
+
+/// Which of the five fields a record gets (the `fields` property, `--fields`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FieldPolicy {
+    /// Every field on every record (the reason is nil/null when normal).
+    All,
+    /// `anomaly`, `anomaly_score`, `template_id` on every record; the template text and the
+    /// reason only on anomalies: normal records grow by a few bytes, not by their template.
+    #[default]
+    Lean,
+    /// Only `anomaly` on normal records; everything on anomalies.
+    Minimal,
+}
+
+impl FieldPolicy {
+    pub fn parse(v: &str) -> Result<FieldPolicy, String> {
+        match v.to_ascii_lowercase().as_str() {
+            "all" => Ok(FieldPolicy::All),
+            "lean" => Ok(FieldPolicy::Lean),
+            "minimal" => Ok(FieldPolicy::Minimal),
+            _ => Err(format!("`{v}` is not one of lean, minimal, all")),
+        }
+    }
+
+    /// How many of the five fields, in their order (anomaly, score, template_id, template,
+    /// reason), a record with this verdict gets.
+    pub fn fields_for(self, anomaly: bool) -> usize {
+        match (self, anomaly) {
+            (_, true) | (FieldPolicy::All, false) => 5,
+            (FieldPolicy::Lean, false) => 3,
+            (FieldPolicy::Minimal, false) => 1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Tag,
+    OnlyAnomalies,
+}
+
+/// The names of the fields added to a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldNames {
+    pub anomaly: String,
+    pub score: String,
+    pub template_id: String,
+    pub template: String,
+    pub reason: String,
+}
+
+impl FieldNames {
+    pub fn all(&self) -> [&str; 5] {
+        [&self.anomaly, &self.score, &self.template_id, &self.template, &self.reason]
+    }
+}
+
 
 #[cfg(test)]
 mod tests {

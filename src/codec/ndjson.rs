@@ -1,6 +1,6 @@
 //! NDJSON records: finding the message of a JSON log line, and tagging the line.
 //!
-//! Shared by `turbolog filter` and every other host that speaks newline-delimited JSON. A line
+//! Shared by `turbolog filter`, `serve` and every other host that speaks newline-delimited JSON. A line
 //! that is not a JSON object becomes `{"message": …}`; a malformed one or one without a string
 //! message is passed through untouched and reported, never dropped.
 
@@ -8,12 +8,11 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
+use crate::codec::fields::{self as record_fields, FieldPolicy};
+use crate::codec::{Record, Scorer};
 use crate::detect::level::Level;
+use crate::detect::Verdict;
 use crate::explain::worker::Answered;
-use crate::explain::{Context, Explainer};
-use crate::detect::{Engine, Verdict};
-use crate::host::config::FieldPolicy;
-use crate::host::record_fields;
 
 /// The default message keys, tried in order (`MESSAGE`: journald's JSON).
 pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg", "MESSAGE", "@message"];
@@ -54,7 +53,7 @@ pub fn record_time(line: &str, record: Option<&Map<String, Value>>) -> Option<i6
 }
 
 /// What a JSON record says besides its message text.
-pub struct Record<'a> {
+pub struct Message<'a> {
     /// The message, with ` status=NNN` added when the status is a field of its own: the
     /// template then shows its class (`status=5xx`).
     pub message: std::borrow::Cow<'a, str>,
@@ -63,7 +62,7 @@ pub struct Record<'a> {
 }
 
 /// The message and the fields that carry meaning beside it.
-pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Record<'a>> {
+pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Message<'a>> {
     let text = message(obj, keys)?;
     let level = record_fields::LEVEL_KEYS.iter().find_map(|k| obj.get(*k)).and_then(level_of);
     let status = record_fields::STATUS_KEYS.iter().find_map(|k| obj.get(*k)).and_then(|v| match v {
@@ -75,7 +74,7 @@ pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Record
         Some(code @ 100..=599) => std::borrow::Cow::Owned(format!("{text} status={code}")),
         _ => std::borrow::Cow::Borrowed(text),
     };
-    Some(Record { message, level })
+    Some(Message { message, level })
 }
 
 fn level_of(v: &Value) -> Option<Level> {
@@ -125,7 +124,7 @@ pub enum Outcome {
     NoMessage,
 }
 
-/// Tags NDJSON or text lines with the engine's verdict. Holds its buffers: one per stream.
+/// Tags NDJSON or text lines with a [`Scorer`]'s verdicts. Holds its buffers: one per stream.
 #[derive(Default)]
 pub struct LineTagger {
     /// Message keys, tried in order; empty = [`DEFAULT_KEYS`].
@@ -134,39 +133,29 @@ pub struct LineTagger {
     pub only_anomalies: bool,
     /// Which fields a record gets.
     pub policy: FieldPolicy,
-    /// Asks about anomalous templates; its answers ride on later anomalies of the template as
-    /// `anomaly_explanation`.
-    pub explainer: Option<std::sync::Arc<Explainer>>,
-    /// Where a record's session id is. For the last record tagged, with a key set: its id in
-    /// `session_id` (empty when it has none; the buffer is reused) and its time.
-    pub session_key: Option<crate::session::SessionKey>,
-    pub session_id: String,
-    pub record_time: Option<i64>,
+    /// The session id of a record whose session field is a number (the buffer is reused).
+    number: String,
     reason: String,
 }
 
 impl LineTagger {
     pub fn new(keys: Vec<String>, only_anomalies: bool, policy: FieldPolicy) -> Self {
-        LineTagger { keys, only_anomalies, policy, explainer: None, session_key: None, session_id: String::new(), record_time: None, reason: String::new() }
+        LineTagger { keys, only_anomalies, policy, number: String::new(), reason: String::new() }
     }
 
-    /// Scores `line` and appends what is to be written out (without a newline) to `out`;
-    /// appends nothing for a record that is dropped.
-    pub fn tag_line(&mut self, line: &str, engine: &mut Engine, out: &mut String) -> Outcome {
-        self.session_id.clear();
-        self.record_time = None;
+    /// Scores `line` (the `seq`th of its stream) and appends what is to be written out (without
+    /// a newline) to `out`; appends nothing for a record that is dropped.
+    pub fn tag_line(&mut self, line: &str, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
         match parse_object(line) {
             None => {
-                let v = engine.process_line(line);
-                if let Some(k) = &self.session_key {
-                    self.session_id.push_str(k.find(line).unwrap_or(""));
-                    self.record_time = record_time(line, None);
-                }
+                let time = if scorer.wants_time() { record_time(line, None) } else { None };
+                let r = Record { message: line.as_bytes(), original: line.as_bytes(), level: None, session_field: None, time, seq: Some(seq) };
+                let v = scorer.score(&r);
                 if self.keep(&v) {
-                    let explanation = self.explanation(&v, line, engine);
+                    let explanation = self.explanation(&v, line, scorer);
                     let mut obj = Map::new();
                     obj.insert("message".into(), Value::String(line.to_string()));
-                    tagged_object(out, obj, &v, engine.template_text(v.template_id), self.policy, &mut self.reason, explanation.as_ref());
+                    tagged_object(out, obj, &v, scorer.template(v.template_id), self.policy, &mut self.reason, explanation.as_ref());
                 }
                 Outcome::Tagged(v)
             }
@@ -183,26 +172,24 @@ impl LineTagger {
                     }
                     Outcome::NoMessage
                 }
-                Some(r) => {
-                    let v = engine.process_bytes_with(r.message.as_bytes(), r.level);
-                    if let Some(k) = &self.session_key {
-                        match k.field_name() {
-                            None => self.session_id.push_str(k.find(&r.message).unwrap_or("")),
-                            Some(f) => match obj.get(f) {
-                                Some(Value::String(s)) => self.session_id.push_str(s),
-                                Some(Value::Number(n)) => {
-                                    let _ = write!(self.session_id, "{n}");
-                                }
-                                _ => {}
-                            },
+                Some(m) => {
+                    let original = message(&obj, &self.keys).unwrap_or(line);
+                    let session_field = scorer.session_field().and_then(|f| match obj.get(f) {
+                        Some(Value::String(s)) => Some(s.as_bytes()),
+                        Some(Value::Number(n)) => {
+                            self.number.clear();
+                            let _ = write!(self.number, "{n}");
+                            Some(self.number.as_bytes())
                         }
-                        self.record_time = record_time(line, Some(&obj));
-                    }
-                    drop(r);
+                        _ => None,
+                    });
+                    let time = if scorer.wants_time() { record_time(line, Some(&obj)) } else { None };
+                    let r = Record { message: m.message.as_bytes(), original: original.as_bytes(), level: m.level, session_field, time, seq: Some(seq) };
+                    let v = scorer.score(&r);
+                    drop(m);
                     if self.keep(&v) {
-                        let message = message(&obj, &self.keys).unwrap_or(line);
-                        let explanation = self.explanation(&v, message, engine);
-                        let template = engine.template_text(v.template_id);
+                        let explanation = self.explanation(&v, original, scorer);
+                        let template = scorer.template(v.template_id);
                         if FIELDS.iter().any(|f| obj.contains_key(*f)) {
                             tagged_object(out, obj, &v, template, self.policy, &mut self.reason, explanation.as_ref());
                         } else {
@@ -219,21 +206,12 @@ impl LineTagger {
         !self.only_anomalies || v.anomaly
     }
 
-    /// For an anomaly: asks about its template (once) and returns the answer when there is one.
-    fn explanation(&self, v: &Verdict, line: &str, engine: &Engine) -> Option<Answered> {
-        let x = self.explainer.as_ref().filter(|_| v.anomaly)?;
-        if let Some(a) = x.answered(v.template_id) {
-            return Some(a);
+    fn explanation(&self, v: &Verdict, message: &str, scorer: &mut impl Scorer) -> Option<Answered> {
+        if v.anomaly {
+            scorer.explanation(v, message.as_bytes())
+        } else {
+            None
         }
-        // built only for the first anomaly of a template: the rest find it asked already
-        x.request(v.template_id, || Context {
-            line: line.to_string(),
-            template: engine.template_text(v.template_id).to_string(),
-            reason: v.reason.to_string(),
-            count: engine.template_stats(v.template_id).map_or(1, |s| s.count),
-            neighbours: Vec::new(),
-        });
-        None
     }
 }
 

@@ -1,4 +1,5 @@
-//! Settings of an embedded engine (Fluent Bit plugin, C API): one table of properties.
+//! The pipeline's settings: one table of properties (the Fluent Bit plugin's and the C API's; the
+//! CLI's flags fill the same [`Settings`]).
 //!
 //! Every property is declared once, with its default and description, in [`PROPERTIES`]. The
 //! same table validates the Fluent Bit configuration and the C API's JSON or key/value config,
@@ -6,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use crate::codec::fields::{FieldNames, FieldPolicy, Mode};
 use crate::detect::engine::EngineConfig;
 
 pub struct Property {
@@ -47,62 +49,6 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "explain_timeout", default: "30", description: "Longest wait for one answer, in seconds (the data path never waits)" },
     Property { name: "explain_redact", default: "", description: "Extra redaction patterns (regular expressions), separated by ;; — matches are replaced by <redacted> before a prompt leaves" },
 ];
-
-/// Which of the five fields a record gets (the `fields` property, `--fields`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum FieldPolicy {
-    /// Every field on every record (the reason is nil/null when normal).
-    All,
-    /// `anomaly`, `anomaly_score`, `template_id` on every record; the template text and the
-    /// reason only on anomalies: normal records grow by a few bytes, not by their template.
-    #[default]
-    Lean,
-    /// Only `anomaly` on normal records; everything on anomalies.
-    Minimal,
-}
-
-impl FieldPolicy {
-    pub fn parse(v: &str) -> Result<FieldPolicy, String> {
-        match v.to_ascii_lowercase().as_str() {
-            "all" => Ok(FieldPolicy::All),
-            "lean" => Ok(FieldPolicy::Lean),
-            "minimal" => Ok(FieldPolicy::Minimal),
-            _ => Err(format!("`{v}` is not one of lean, minimal, all")),
-        }
-    }
-
-    /// How many of the five fields, in their order (anomaly, score, template_id, template,
-    /// reason), a record with this verdict gets.
-    pub fn fields_for(self, anomaly: bool) -> usize {
-        match (self, anomaly) {
-            (_, true) | (FieldPolicy::All, false) => 5,
-            (FieldPolicy::Lean, false) => 3,
-            (FieldPolicy::Minimal, false) => 1,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Tag,
-    OnlyAnomalies,
-}
-
-/// The names of the fields added to a record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldNames {
-    pub anomaly: String,
-    pub score: String,
-    pub template_id: String,
-    pub template: String,
-    pub reason: String,
-}
-
-impl FieldNames {
-    pub fn all(&self) -> [&str; 5] {
-        [&self.anomaly, &self.score, &self.template_id, &self.template, &self.reason]
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -314,6 +260,17 @@ impl Settings {
             pairs.push((k, s));
         }
         Settings::from_pairs(pairs)
+    }
+
+    /// How the Fluent Bit codec reads and tags records under these settings.
+    pub fn event_options(&self) -> crate::codec::fluent_bit::Options {
+        crate::codec::fluent_bit::Options {
+            message_keys: self.message_keys.clone(),
+            mode: self.mode,
+            field_policy: self.field_policy,
+            fields: self.fields.clone(),
+            field_explanation: self.field_explanation.clone(),
+        }
     }
 
     pub fn store_options(&self) -> crate::store::StoreOptions {

@@ -1,0 +1,79 @@
+//! What `filter` and `serve` share: how records are read, tagged and learned from.
+
+use clap::Args;
+use turbolog::codec::fields::{FieldPolicy, Mode};
+use turbolog::pipeline::{LineStream, Settings};
+
+use super::explaining::ExplainArgs;
+use super::sessions::SessionArgs;
+use super::EngineArgs;
+
+#[derive(Args, Clone)]
+pub struct StreamArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The key holding the message (repeatable; default: first of log, message, msg, MESSAGE, @message).
+    #[arg(long = "message-key", value_name = "KEY")]
+    pub message_keys: Vec<String>,
+    /// Output anomalous records only.
+    #[arg(long)]
+    pub only_anomalies: bool,
+    /// Which fields each record gets: lean (anomaly, anomaly_score, template_id on every record;
+    /// template and anomaly_reason on anomalies), minimal (anomaly only, all on anomalies), all.
+    #[arg(long, value_enum, default_value_t = Fields::Lean)]
+    pub fields: Fields,
+    /// With --state: seconds between window seals (templates.tls and a chunk); new templates
+    /// reach the WAL at once. 0 = seal only at the end.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub window: f64,
+    /// With --explain, anomalous records get `anomaly_explanation` once the LLM has answered for
+    /// their template (the first ones of a template go out without it: nothing waits).
+    #[command(flatten)]
+    pub explain: ExplainArgs,
+    /// A closed session's verdict is appended as a record of its own:
+    /// `{"turbolog_session": ID, "anomaly": true, "anomaly_score", "anomaly_reason", …}`.
+    #[command(flatten)]
+    pub sessions: SessionArgs,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fields {
+    Lean,
+    Minimal,
+    All,
+}
+
+impl Fields {
+    pub fn policy(self) -> FieldPolicy {
+        match self {
+            Fields::Lean => FieldPolicy::Lean,
+            Fields::Minimal => FieldPolicy::Minimal,
+            Fields::All => FieldPolicy::All,
+        }
+    }
+}
+
+
+impl StreamArgs {
+    /// The pipeline's settings: the engine's options, and how records are tagged, sealed,
+    /// explained and put in sessions.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let mut s = self.engine.settings();
+        if !self.message_keys.is_empty() {
+            s.message_keys = self.message_keys.clone();
+        }
+        s.mode = if self.only_anomalies { Mode::OnlyAnomalies } else { Mode::Tag };
+        s.field_policy = self.fields.policy();
+        s.window_secs = self.window;
+        s.explain = self.explain.explain.then(|| self.explain.config());
+        s.sessions = self.sessions.config()?;
+        Ok(s)
+    }
+
+    /// The stream these options describe, opened (and restored from the state directory).
+    pub fn start(&self) -> Result<LineStream, String> {
+        let settings = self.settings()?;
+        let pipeline = self.engine.open(&settings)?;
+        LineStream::new(pipeline, self.message_keys.clone(), &settings)
+    }
+}
