@@ -1,4 +1,5 @@
-//! Command-line interface: argument parsing and dispatch.
+//! Command-line interface: argument parsing and dispatch, one file per command.
+//! May use `args`, `serve` (the `serve` command) and the library.
 
 mod ack;
 mod diff;

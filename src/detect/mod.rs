@@ -1,7 +1,7 @@
 //! The data path: message → template → vector → score, run by [`engine::Engine`].
 //!
 //! Pure computation on lines: no files, no threads, no hosts. It may depend on `embed` only;
-//! `store`, `host` and the CLI call into it, never the reverse.
+//! `session`, `store`, `codec` and `pipeline` call into it, never the reverse.
 
 pub mod engine;
 pub mod level;

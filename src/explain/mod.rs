@@ -7,7 +7,7 @@
 //! there is one) and attached to later records of that template. Before anything leaves the
 //! process, secrets are redacted ([`redact`]); only loopback servers unless allowed.
 //!
-//! Depends on `detect` for nothing but ids; hosts (CLI, plugin) own an [`Explainer`].
+//! May use `store`'s framing for its cache; the pipeline owns an [`Explainer`].
 
 pub mod cache;
 pub mod prompt;

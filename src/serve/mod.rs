@@ -1,9 +1,10 @@
 //! `turbolog serve`: the engine as a small network process, for Vector (which cannot load a
 //! shared library) and for sidecars and node agents in Kubernetes.
 //!
-//! inputs (NDJSON/TCP, HTTP, Forward) → bounded queue → engine thread (tags exactly as
-//! `turbolog filter`) → writer thread (stdout, NDJSON/TCP or Forward) → downstream.
-//! The admin endpoint serves `/healthz`, `/readyz` and `/metrics`.
+//! inputs (NDJSON/TCP, HTTP, Forward) → bounded queue → engine thread (the library's
+//! `pipeline::LineStream`, as `turbolog filter`) → writer thread (stdout, NDJSON/TCP or Forward)
+//! → downstream. The admin endpoint serves `/healthz`, `/readyz` and `/metrics`.
+//! May use `args` (the flags it shares with `filter`) and the library; never `cli`.
 
 mod admin;
 mod forward;

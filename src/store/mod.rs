@@ -1,7 +1,7 @@
 //! Durable memory: what the engine learned, kept in a state directory across restarts and crashes.
 //!
-//! Depends on the data path (`detect`) for what it stores, never on a host (`host`, the CLI):
-//! hosts call the store, not the other way round.
+//! May use `session` and `detect` for what it stores; the pipeline binds an engine to it
+//! ([`persist`]), never the other way round.
 //!
 //! ```text
 //! DIR/wal-<shard>.bin                    active write-ahead log of one worker thread (wal)
