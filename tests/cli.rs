@@ -414,7 +414,7 @@ fn a_running_filter_applies_an_ack_at_its_next_seal() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let mut child = bin()
-        .args(["filter", "--epoch", "50", "--window", "0.2", "--state"])
+        .args(["filter", "--multiline", "off", "--epoch", "50", "--window", "0.2", "--state"])
         .arg(&state)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use turbolog::codec::fields::{FieldPolicy, Mode};
-use turbolog::pipeline::{LineStream, Settings};
+use turbolog::pipeline::{Joining, LineStream, Settings};
 
 use super::explaining::ExplainArgs;
 use super::sessions::SessionArgs;
@@ -34,6 +34,31 @@ pub struct StreamArgs {
     /// `{"turbolog_session": ID, "anomaly": true, "anomaly_score", "anomaly_reason", …}`.
     #[command(flatten)]
     pub sessions: SessionArgs,
+    /// auto: continuation lines (stack traces, tracebacks, panics, indented lines) join the
+    /// event they belong to, and container runtimes' partial lines (Docker json-file, CRI) are
+    /// put back together; a joined event is one record with `lines: N`. off: a line is a record.
+    #[arg(long, value_enum, default_value_t = MultilineMode::Auto)]
+    pub multiline: MultilineMode,
+    /// Longest event (or line) kept; past it the event is cut and the cut is said on stderr.
+    #[arg(long, value_name = "BYTES", default_value_t = turbolog::pipeline::join::DEFAULT_MAX_EVENT_BYTES, value_parser = clap::value_parser!(usize))]
+    pub max_record_bytes: usize,
+    /// With --multiline auto: seconds a pending event waits for its next line before it goes
+    /// out (a stream never holds its last event; 0 = as soon as input pauses).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_timeout)]
+    pub multiline_timeout: f64,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds in 0..3600")),
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MultilineMode {
+    Auto,
+    Off,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -74,6 +99,14 @@ impl StreamArgs {
     pub fn start(&self) -> Result<LineStream, String> {
         let settings = self.settings()?;
         let pipeline = self.engine.open(&settings)?;
-        LineStream::new(pipeline, self.message_keys.clone(), &settings)
+        Ok(LineStream::new(pipeline, self.message_keys.clone(), &settings)?.join(self.joining()))
+    }
+
+    /// How lines become events, when they are joined.
+    pub fn joining(&self) -> Option<Joining> {
+        (self.multiline == MultilineMode::Auto).then(|| Joining {
+            max_bytes: self.max_record_bytes.max(1024),
+            quiet: std::time::Duration::from_secs_f64(self.multiline_timeout),
+        })
     }
 }

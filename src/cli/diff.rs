@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::input::Lines;
-use super::multiline::Joiner;
+use turbolog::pipeline::join::Joiner;
 use super::report::Report;
 use super::CmdError;
 
@@ -42,11 +42,11 @@ fn records(files: &[PathBuf], mut f: impl FnMut(&str, u64, u64)) -> Result<u64, 
     while let Some(l) = lines.next_line()? {
         n += 1;
         if let Some(r) = joiner.push(l, n) {
-            f(&r.first, r.line_no, r.lines);
+            f(&r.scored(), r.line_no, r.lines);
         }
     }
     if let Some(r) = joiner.flush() {
-        f(&r.first, r.line_no, r.lines);
+        f(&r.scored(), r.line_no, r.lines);
     }
     Ok(n)
 }

@@ -23,13 +23,22 @@ pub struct FilterArgs {
 
 pub fn run(args: FilterArgs) -> Result<u8, CmdError> {
     let mut stream = args.stream.start()?;
-    let mut lines = Lines::new(&args.files);
+    let mut lines = Lines::new(&args.files).max_line(args.stream.max_record_bytes.max(1024));
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut buf = String::new();
     loop {
         if lines.would_block() {
             out.flush()?;
+            // a pending event waits for its next line at most the quiet time
+            if let Some(quiet) = stream.quiet().filter(|_| stream.has_pending()) {
+                if !lines.wait_input(quiet) {
+                    buf.clear();
+                    stream.release(&mut buf);
+                    out.write_all(buf.as_bytes())?;
+                    out.flush()?;
+                }
+            }
         }
         let Some(line) = lines.next_line()? else { break };
         buf.clear();

@@ -9,7 +9,6 @@ mod history;
 mod input;
 mod inspect;
 mod learn;
-mod multiline;
 mod report;
 mod scan;
 mod watch;

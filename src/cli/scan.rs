@@ -119,8 +119,8 @@ pub fn run(args: ScanArgs) -> Result<u8, CmdError> {
     let mut n: u64;
     let mut anomalies: u64 = 0;
     let multiline = args.multiline.unwrap_or(if report_format { Multiline::Auto } else { Multiline::Off }) == Multiline::Auto;
-    let mut joiner = multiline.then(super::multiline::Joiner::default);
-    let mut ready: std::collections::VecDeque<super::multiline::Record> = std::collections::VecDeque::new();
+    let mut joiner = multiline.then(turbolog::pipeline::join::Joiner::default);
+    let mut ready: std::collections::VecDeque<turbolog::pipeline::join::Event> = std::collections::VecDeque::new();
     let mut raw_lines: u64 = 0;
     let mut current = String::new();
     loop {
@@ -160,7 +160,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CmdError> {
                     }
                 };
                 let Some(r) = record else { break };
-                current = r.first;
+                current = r.scored().into_owned();
                 n = r.line_no;
                 Some(r.lines)
             }

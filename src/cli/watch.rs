@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::multiline::{Joiner, Record};
+use turbolog::pipeline::join::{Event as Record, Joiner};
 use super::{CmdError, EngineArgs};
 
 #[derive(Args)]
@@ -169,7 +169,7 @@ pub fn run(args: WatchArgs) -> Result<u8, CmdError> {
             }
             got |= !ready.is_empty();
             for r in ready.drain(..) {
-                let v = turbolog::codec::ndjson::with_message(&r.first, &args.message_keys, |m, level| session.engine.process_bytes_with(m.as_bytes(), level));
+                let v = turbolog::codec::ndjson::with_message(&r.scored(), &args.message_keys, |m, level| session.engine.process_bytes_with(m.as_bytes(), level));
                 session.after_record();
                 records += 1;
                 if v.anomaly {

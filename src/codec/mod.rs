@@ -5,6 +5,7 @@
 //! May use `detect` (levels, verdicts), `session` (closed sessions) and `explain` (answers); the
 //! pipeline above scores through the [`Scorer`] it implements, so no codec knows who scores.
 
+pub mod container;
 pub mod fields;
 pub mod fluent_bit;
 pub mod forward_json;

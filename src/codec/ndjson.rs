@@ -63,7 +63,14 @@ pub struct Message<'a> {
 
 /// The message and the fields that carry meaning beside it.
 pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Message<'a>> {
+    record_scored(obj, keys, None)
+}
+
+/// [`record`], with `scored` in place of the message's text when given (a joined event is
+/// scored as its first line and its root cause).
+pub fn record_scored<'a>(obj: &'a Map<String, Value>, keys: &[String], scored: Option<&'a str>) -> Option<Message<'a>> {
     let text = message(obj, keys)?;
+    let text = scored.unwrap_or(text);
     let level = record_fields::LEVEL_KEYS.iter().find_map(|k| obj.get(*k)).and_then(level_of);
     let status = record_fields::STATUS_KEYS.iter().find_map(|k| obj.get(*k)).and_then(|v| match v {
         Value::Number(n) => n.as_u64(),
@@ -146,6 +153,11 @@ impl LineTagger {
     /// Scores `line` (the `seq`th of its stream) and appends what is to be written out (without
     /// a newline) to `out`; appends nothing for a record that is dropped.
     pub fn tag_line(&mut self, line: &str, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
+        self.tag_line_scored(line, None, seq, scorer, out)
+    }
+
+    /// [`Self::tag_line`] for a JSON record scored as `scored` rather than its message's text.
+    pub fn tag_line_scored(&mut self, line: &str, scored: Option<&str>, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
         match parse_object(line) {
             None => {
                 let time = if scorer.wants_time() { record_time(line, None) } else { None };
@@ -165,7 +177,7 @@ impl LineTagger {
                 }
                 Outcome::Malformed(e)
             }
-            Some(Ok(obj)) => match record(&obj, &self.keys) {
+            Some(Ok(obj)) => match record_scored(&obj, &self.keys, scored) {
                 None => {
                     if !self.only_anomalies {
                         out.push_str(line);

@@ -6,6 +6,7 @@
 //! May use `codec`, `store`, `session`, `explain`, `detect` and `embed`; never a host.
 
 pub mod config;
+pub mod join;
 mod lines;
 pub mod log;
 
@@ -24,7 +25,7 @@ use crate::store::persist::{self, Acks, Opened, Persist};
 use crate::store::{sessions_file, templates_file};
 
 pub use config::Settings;
-pub use lines::{LineOutput, LineStream};
+pub use lines::{Joining, LineOutput, LineStream};
 pub use log::{Log, LogLevel};
 
 /// Sessions in the record stream: a closed session's verdict goes out as a record of its own.

@@ -13,9 +13,13 @@ use super::pipeline::{Batch, Out, Pending, Shared, ToEngine};
 
 pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, shared: Arc<Shared>) -> Result<(), String> {
     shared.engine_ready.store(true, Ordering::Release);
+    let mut last_input = Instant::now();
+    // a pending event (joined lines) waits at most the quiet time for its next line
+    let tick = stream.quiet().map_or(Duration::from_millis(500), |q| q.min(Duration::from_millis(500)).max(Duration::from_millis(10)));
     loop {
-        match batches.recv_timeout(Duration::from_millis(500)) {
+        match batches.recv_timeout(tick) {
             Ok(ToEngine::Batch(b)) => {
+                last_input = Instant::now();
                 let o = tag(&mut stream, b, &shared);
                 if out.send(o).is_err() {
                     return Err("the writer stopped early".into());
@@ -23,6 +27,16 @@ pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, sh
             }
             Ok(ToEngine::End) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
+        }
+        if stream.quiet().is_some_and(|q| last_input.elapsed() >= q) && stream.has_pending() {
+            let mut p = Pending::default();
+            let r = stream.release(&mut p.text);
+            shared.metrics.anomalies.inc_by(r.anomalies as u64);
+            shared.metrics.session_anomalies.inc_by(r.session_anomalies as u64);
+            p.records = r.lines as usize;
+            if p.records > 0 && out.send(Out { pending: p, permit: None }).is_err() {
+                return Err("the writer stopped early".into());
+            }
         }
         shared.metrics.templates.set(stream.templates() as i64);
         if let Some(q) = stream.explain_queue() {
@@ -58,7 +72,7 @@ fn tag(stream: &mut Stream, b: Batch, shared: &Shared) -> Out {
             continue;
         }
         let r = stream.line(line, &mut p.text);
-        anomalies += r.anomaly as u64;
+        anomalies += r.anomalies as u64;
         session_anomalies += r.session_anomalies as u64;
         let added = r.lines as usize;
         p.records += added;
