@@ -14,9 +14,13 @@ pub struct Cri<'a> {
 
 /// The CRI prefix of `line`, when it has one.
 pub fn cri(line: &str) -> Option<Cri<'_>> {
+    // most lines are told apart by two bytes, before anything is searched
+    let b = line.as_bytes();
+    if b.len() < 29 || b[4] != b'-' || b[10] != b'T' || !b[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
     let (time, rest) = line.split_once(' ')?;
-    let t = time.as_bytes();
-    if t.len() < 20 || !t[..4].iter().all(u8::is_ascii_digit) || t[4] != b'-' || t[10] != b'T' {
+    if time.len() < 20 {
         return None;
     }
     let (stream, rest) = rest.split_once(' ')?;

@@ -177,40 +177,45 @@ impl LineTagger {
                 }
                 Outcome::Malformed(e)
             }
-            Some(Ok(obj)) => match record_scored(&obj, &self.keys, scored) {
-                None => {
-                    if !self.only_anomalies {
-                        out.push_str(line);
-                    }
-                    Outcome::NoMessage
+            Some(Ok(obj)) => self.tag_object(line, obj, scored, seq, scorer, out),
+        }
+    }
+
+    /// Tags a line already parsed as the JSON object `obj` (see [`Self::tag_line_scored`]).
+    pub fn tag_object(&mut self, line: &str, obj: Map<String, Value>, scored: Option<&str>, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
+        match record_scored(&obj, &self.keys, scored) {
+            None => {
+                if !self.only_anomalies {
+                    out.push_str(line);
                 }
-                Some(m) => {
-                    let original = message(&obj, &self.keys).unwrap_or(line);
-                    let session_field = scorer.session_field().and_then(|f| match obj.get(f) {
-                        Some(Value::String(s)) => Some(s.as_bytes()),
-                        Some(Value::Number(n)) => {
-                            self.number.clear();
-                            let _ = write!(self.number, "{n}");
-                            Some(self.number.as_bytes())
-                        }
-                        _ => None,
-                    });
-                    let time = if scorer.wants_time() { record_time(line, Some(&obj)) } else { None };
-                    let r = Record { message: m.message.as_bytes(), original: original.as_bytes(), level: m.level, session_field, time, seq: Some(seq) };
-                    let v = scorer.score(&r);
-                    drop(m);
-                    if self.keep(&v) {
-                        let explanation = self.explanation(&v, original, scorer);
-                        let template = scorer.template(v.template_id);
-                        if FIELDS.iter().any(|f| obj.contains_key(*f)) {
-                            tagged_object(out, obj, &v, template, self.policy, &mut self.reason, explanation.as_ref());
-                        } else {
-                            append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason, explanation.as_ref());
-                        }
+                Outcome::NoMessage
+            }
+            Some(m) => {
+                let original = message(&obj, &self.keys).unwrap_or(line);
+                let session_field = scorer.session_field().and_then(|f| match obj.get(f) {
+                    Some(Value::String(s)) => Some(s.as_bytes()),
+                    Some(Value::Number(n)) => {
+                        self.number.clear();
+                        let _ = write!(self.number, "{n}");
+                        Some(self.number.as_bytes())
                     }
-                    Outcome::Tagged(v)
+                    _ => None,
+                });
+                let time = if scorer.wants_time() { record_time(line, Some(&obj)) } else { None };
+                let r = Record { message: m.message.as_bytes(), original: original.as_bytes(), level: m.level, session_field, time, seq: Some(seq) };
+                let v = scorer.score(&r);
+                drop(m);
+                if self.keep(&v) {
+                    let explanation = self.explanation(&v, original, scorer);
+                    let template = scorer.template(v.template_id);
+                    if FIELDS.iter().any(|f| obj.contains_key(*f)) {
+                        tagged_object(out, obj, &v, template, self.policy, &mut self.reason, explanation.as_ref());
+                    } else {
+                        append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason, explanation.as_ref());
+                    }
                 }
-            },
+                Outcome::Tagged(v)
+            }
         }
     }
 

@@ -20,8 +20,8 @@ pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     pub first: String,
-    /// Every line, joined with `\n`, up to the byte bound.
-    pub text: String,
+    /// Every line, joined with `\n`, up to the byte bound, once there is more than one.
+    joined: String,
     pub line_no: u64,
     pub lines: u64,
     /// Lines were left out of `text` (the bound).
@@ -35,18 +35,25 @@ impl Event {
     fn reset(&mut self, line: &str, line_no: u64) {
         self.first.clear();
         self.first.push_str(line);
-        self.text.clear();
-        self.text.push_str(line);
         self.line_no = line_no;
         self.lines = 1;
         self.cut = false;
         self.cause = None;
     }
 
+    /// Every line, joined with `\n` (up to the byte bound).
+    pub fn text(&self) -> &str {
+        if self.lines > 1 {
+            &self.joined
+        } else {
+            &self.first
+        }
+    }
+
     /// The root cause's line: the deepest `Caused by:` (without the words), the exception a
     /// traceback ends with.
     pub fn cause(&self) -> Option<&str> {
-        self.cause.map(|(a, b)| &self.text[a..b])
+        self.cause.map(|(a, b)| &self.joined[a..b])
     }
 
     /// What is scored: the first line, plus the root cause when there is one.
@@ -58,16 +65,20 @@ impl Event {
     }
 
     fn append(&mut self, line: &str, max_bytes: usize) -> bool {
+        if self.lines == 1 {
+            self.joined.clear();
+            self.joined.push_str(&self.first);
+        }
         self.lines += 1;
-        if self.cut || self.text.len() + 1 + line.len() > max_bytes {
+        if self.cut || self.joined.len() + 1 + line.len() > max_bytes {
             self.cut = true;
             return false;
         }
-        self.text.push('\n');
-        let start = self.text.len();
-        self.text.push_str(line);
+        self.joined.push('\n');
+        let start = self.joined.len();
+        self.joined.push_str(line);
         if let Some(at) = cause_in(line) {
-            self.cause = Some((start + at, self.text.len()));
+            self.cause = Some((start + at, self.joined.len()));
         }
         true
     }
@@ -109,7 +120,7 @@ impl Default for Joiner {
 
 impl Joiner {
     pub fn with_max_bytes(max_bytes: usize) -> Joiner {
-        let pending = Event { first: String::new(), text: String::new(), line_no: 0, lines: 0, cut: false, cause: None };
+        let pending = Event { first: String::new(), joined: String::new(), line_no: 0, lines: 0, cut: false, cause: None };
         Joiner { pending, has: false, traceback: false, goroutine: false, max_bytes: max_bytes.max(1), cut_events: 0 }
     }
 
@@ -165,27 +176,26 @@ impl Joiner {
     }
 
     fn continues(&mut self, line: &str) -> bool {
-        if line.trim().is_empty() {
-            // a blank line inside a Go dump separates goroutines; elsewhere it ends nothing either
-            return self.goroutine;
-        }
-        let first = line.as_bytes()[0];
+        let Some(&first) = line.as_bytes().first() else { return self.goroutine };
         if first == b' ' || first == b'\t' {
-            return true;
+            // a blank line inside a Go dump separates goroutines; elsewhere it ends nothing either
+            return !line.trim().is_empty() || self.goroutine;
         }
-        // most lines start an event: the checks below are cheap for them, and only a line that
-        // could continue one pays for reading its timestamp
+        // most lines start an event: their first byte rules out all but the exception check,
+        // and only a line that could continue one pays for reading its timestamp
         let could = self.traceback
             || self.goroutine
-            || line.starts_with("Caused by: ")
-            || line.starts_with("Suppressed: ")
-            || line.starts_with("... ")
-            || line.starts_with("Traceback (most recent call last)")
-            || line.starts_with("During handling of the above exception")
-            || line.starts_with("goroutine ")
-            || line.starts_with("Stack trace:")
-            || is_php_frame(line)
-            || is_java_exception(line);
+            || match first {
+                b'C' => line.starts_with("Caused by: "),
+                b'S' => line.starts_with("Suppressed: ") || line.starts_with("Stack trace:"),
+                b'.' => line.starts_with("... "),
+                b'T' => line.starts_with("Traceback (most recent call last)"),
+                b'D' => line.starts_with("During handling of the above exception"),
+                b'g' => line.starts_with("goroutine "),
+                b'#' => is_php_frame(line),
+                _ => false,
+            }
+            || (first.is_ascii_alphabetic() && is_java_exception(line));
         if !could || crate::detect::time::of_line(line).is_some() {
             self.traceback = false;
             return false;
@@ -239,7 +249,8 @@ fn is_php_frame(line: &str) -> bool {
 /// `java.lang.IllegalStateException: boom`, `com.x.MyError`: a qualified class name ending in
 /// Exception, Error or Throwable, at the start of the line.
 fn is_java_exception(line: &str) -> bool {
-    let name = line.split([':', ' ']).next().unwrap_or("");
+    let end = line.bytes().position(|b| b == b':' || b == b' ').unwrap_or(line.len());
+    let name = &line[..end];
     name.contains('.')
         && (name.ends_with("Exception") || name.ends_with("Error") || name.ends_with("Throwable"))
         && name.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$'))

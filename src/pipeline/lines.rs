@@ -32,8 +32,8 @@ impl Default for Joining {
 enum Shape {
     /// A text line: `{"message": …}`.
     Text,
-    /// A Docker json-file record (the line as it came).
-    Docker(String),
+    /// A Docker json-file record: the line as it came, and as read.
+    Docker(String, Map<String, Value>),
     /// A CRI line: its time and stream become fields.
     Cri { time: String, stream: String },
 }
@@ -139,28 +139,32 @@ impl LineStream {
             }
             return result;
         }
-        if let Some(Ok(obj)) = ndjson::parse_object(line) {
-            if let Some((log, stream)) = container::docker(&obj) {
-                let lane = self.lane(stream, "docker:");
-                let (text, partial) = match log.strip_suffix('\n') {
-                    Some(t) => (t.strip_suffix('\r').unwrap_or(t), false),
-                    None => (log, true),
-                };
-                let shape = || Shape::Docker(line.to_string());
-                if let Some((text, shape, reassembled)) = self.lanes[lane].put_together(text, partial, shape, joining.max_bytes) {
-                    self.push(lane, &text, shape, reassembled, seq, out, &mut result);
+        match ndjson::parse_object(line) {
+            Some(Ok(obj)) => {
+                if let Some((log, stream)) = container::docker(&obj) {
+                    let lane = self.lane(stream, "docker:");
+                    let (text, partial) = match log.strip_suffix('\n') {
+                        Some(t) => (t.strip_suffix('\r').unwrap_or(t), false),
+                        None => (log, true),
+                    };
+                    let text = text.to_string();
+                    let shape = || Shape::Docker(line.to_string(), obj);
+                    if let Some((text, shape, reassembled)) = self.lanes[lane].put_together(&text, partial, shape, joining.max_bytes) {
+                        self.push(lane, &text, shape, reassembled, seq, out, &mut result);
+                    }
+                    return result;
                 }
+                // a structured record is whole: what the text lines were joining goes out first
+                self.release_lane("", out, &mut result);
+                tag_record(line, Some(obj), None, seq, &mut self.tagger, &mut self.pipeline, out, &mut result, &mut self.counts);
                 return result;
             }
-            // a structured record is whole: what the text lines were joining goes out first
-            self.release_lane("", out, &mut result);
-            self.tag(line, None, seq, out, &mut result);
-            return result;
-        }
-        if line.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
-            self.release_lane("", out, &mut result); // malformed JSON: untouched, in order
-            self.tag(line, None, seq, out, &mut result);
-            return result;
+            Some(Err(_)) => {
+                self.release_lane("", out, &mut result); // malformed JSON: untouched, in order
+                self.tag(line, None, seq, out, &mut result);
+                return result;
+            }
+            None => {}
         }
         let lane = self.lane("", "");
         self.push(lane, line, Shape::Text, false, seq, out, &mut result);
@@ -192,13 +196,18 @@ impl LineStream {
         }
         let Self { lanes, tagger, pipeline, event_line, counts, .. } = self;
         let lane = &mut lanes[i];
-        let (shape, reassembled) = (&lane.shape, lane.reassembled);
+        let (shape, reassembled) = (&mut lane.shape, lane.reassembled);
         lane.joiner.flush_with(|e| emit(e, shape, reassembled, tagger, pipeline, event_line, out, result, counts));
     }
 
     /// The lane of a stream, made when first seen.
     fn lane(&mut self, stream: &str, kind: &str) -> usize {
-        if let Some(i) = self.lanes.iter().position(|l| l.key.len() == kind.len() + stream.len() && l.key.starts_with(kind) && l.key.ends_with(stream)) {
+        // the text lane is the first made when there is one: found without comparing names
+        if kind.is_empty() {
+            if let Some(i) = self.lanes.iter().position(|l| l.key.is_empty()) {
+                return i;
+            }
+        } else if let Some(i) = self.lanes.iter().position(|l| l.key.len() == kind.len() + stream.len() && l.key.starts_with(kind) && l.key.ends_with(stream)) {
             return i;
         }
         let max = self.joining.map_or(super::join::DEFAULT_MAX_EVENT_BYTES, |j| j.max_bytes);
@@ -219,7 +228,7 @@ impl LineStream {
         let Self { lanes, tagger, pipeline, event_line, counts, .. } = self;
         let lane = &mut lanes[i];
         let cut_before = lane.joiner.cut_events;
-        let (old_shape, old_reassembled) = (&lane.shape, lane.reassembled);
+        let (old_shape, old_reassembled) = (&mut lane.shape, lane.reassembled);
         let started = lane.joiner.push_with(text, seq, |e| emit(e, old_shape, old_reassembled, tagger, pipeline, event_line, out, result, counts));
         if started {
             lane.shape = shape;
@@ -238,7 +247,7 @@ impl LineStream {
 
     /// Tags one record as it came (`line`, or a joined event written as a record).
     fn tag(&mut self, line: &str, scored: Option<&str>, seq: u64, out: &mut String, result: &mut LineOutput) {
-        tag_record(line, scored, seq, &mut self.tagger, &mut self.pipeline, out, result, &mut self.counts);
+        tag_record(line, None, scored, seq, &mut self.tagger, &mut self.pipeline, out, result, &mut self.counts);
     }
 
     /// Whether a window is due; the caller flushes what it has written, then calls [`Self::seal_window`].
@@ -332,25 +341,28 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
 /// A completed event out: as it came when it is one line of its own, else as one record in its
 /// first line's shape with the joined message and `lines`.
 #[allow(clippy::too_many_arguments)]
-fn emit(e: &Event, shape: &Shape, reassembled: bool, tagger: &mut LineTagger, pipeline: &mut Pipeline, event_line: &mut String, out: &mut String, result: &mut LineOutput, counts: &mut Counts) {
+fn emit(e: &Event, shape: &mut Shape, reassembled: bool, tagger: &mut LineTagger, pipeline: &mut Pipeline, event_line: &mut String, out: &mut String, result: &mut LineOutput, counts: &mut Counts) {
+    // the shape goes out with its event: taken, not copied
+    let shape = std::mem::replace(shape, Shape::Text);
     if e.lines == 1 && !reassembled {
         match shape {
-            Shape::Text => return tag_record(&e.first, None, e.line_no, tagger, pipeline, out, result, counts),
-            Shape::Docker(raw) => return tag_record(raw, None, e.line_no, tagger, pipeline, out, result, counts),
+            Shape::Text => return tag_record(&e.first, None, None, e.line_no, tagger, pipeline, out, result, counts),
+            Shape::Docker(raw, obj) => return tag_record(&raw, Some(obj), None, e.line_no, tagger, pipeline, out, result, counts),
             Shape::Cri { .. } => {}
         }
     }
+    let docker = matches!(shape, Shape::Docker(..));
     let (mut obj, key) = match shape {
         Shape::Text => (Map::new(), "message"),
-        Shape::Docker(raw) => (ndjson::parse_object(raw).and_then(Result::ok).unwrap_or_default(), "log"),
+        Shape::Docker(_, obj) => (obj, "log"),
         Shape::Cri { time, stream } => {
             let mut m = Map::new();
-            m.insert("time".into(), Value::String(time.clone()));
-            m.insert("stream".into(), Value::String(stream.clone()));
+            m.insert("time".into(), Value::String(time));
+            m.insert("stream".into(), Value::String(stream));
             (m, "message")
         }
     };
-    let text = if matches!(shape, Shape::Docker(_)) { format!("{}\n", e.text) } else { e.text.clone() };
+    let text = if docker { format!("{}\n", e.text()) } else { e.text().to_string() };
     obj.insert(key.into(), Value::String(text));
     if e.lines > 1 {
         obj.insert("lines".into(), Value::from(e.lines));
@@ -360,16 +372,20 @@ fn emit(e: &Event, shape: &Shape, reassembled: bool, tagger: &mut LineTagger, pi
         event_line.push_str(&s);
     }
     let scored = e.scored();
-    tag_record(event_line, Some(&scored), e.line_no, tagger, pipeline, out, result, counts);
+    tag_record(event_line, None, Some(&scored), e.line_no, tagger, pipeline, out, result, counts);
 }
 
-/// Tags one record; what it became is added to `result`.
+/// Tags one record (`obj`: the line as already read); what it became is added to `result`.
 #[allow(clippy::too_many_arguments)]
-fn tag_record(line: &str, scored: Option<&str>, seq: u64, tagger: &mut LineTagger, pipeline: &mut Pipeline, out: &mut String, result: &mut LineOutput, counts: &mut Counts) {
+fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>, seq: u64, tagger: &mut LineTagger, pipeline: &mut Pipeline, out: &mut String, result: &mut LineOutput, counts: &mut Counts) {
         let before = out.len();
         let mut tagged = false;
         // tagged straight into `out`: nothing appended means the record was dropped
-        match tagger.tag_line_scored(line, scored, seq, pipeline, out) {
+        let outcome = match obj {
+            Some(obj) => tagger.tag_object(line, obj, scored, seq, pipeline, out),
+            None => tagger.tag_line_scored(line, scored, seq, pipeline, out),
+        };
+        match outcome {
             Outcome::Tagged(v) => {
                 result.anomalies += v.anomaly as u32;
                 tagged = true;
