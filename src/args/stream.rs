@@ -34,6 +34,19 @@ pub struct StreamArgs {
     /// `{"turbolog_session": ID, "anomaly": true, "anomaly_score", "anomaly_reason", …}`.
     #[command(flatten)]
     pub sessions: SessionArgs,
+    /// Send on only what matters: per template and window (--window; 0 = the whole run), the
+    /// first --reduce-keep records pass, then only anomalies (every anomaly passes), plus 1 in
+    /// --reduce-sample of the rest. At each window's end one summary record per template that
+    /// had records held back: `{"turbolog_summary": true, "template_id", "template",
+    /// "suppressed", "seen", "passed", "window_start", "window_end", MESSAGE_KEY: "N more records like …"}`.
+    #[arg(long)]
+    pub reduce: bool,
+    /// With --reduce: records of each template that pass in each window before only anomalies do.
+    #[arg(long, value_name = "N", requires = "reduce", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub reduce_keep: u32,
+    /// With --reduce: 1 in N of the records held back passes anyway; 0 = none.
+    #[arg(long, value_name = "N", requires = "reduce", default_value_t = 0)]
+    pub reduce_sample: u32,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +80,7 @@ impl StreamArgs {
         s.window_secs = self.window;
         s.explain = self.explain.explain.then(|| self.explain.config());
         s.sessions = self.sessions.config()?;
+        s.reduce = self.reduce.then_some(turbolog::pipeline::reduce::ReduceConfig { keep: self.reduce_keep, sample: self.reduce_sample });
         Ok(s)
     }
 

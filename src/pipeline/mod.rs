@@ -8,6 +8,7 @@
 pub mod config;
 mod lines;
 pub mod log;
+pub mod reduce;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct Pipeline {
     /// Saving fails (said once, and again when it works).
     store_failing: bool,
     limit_logged: bool,
+    /// Volume reduction, when on.
+    reducer: Option<reduce::Reducer>,
     log: Log,
 }
 
@@ -104,6 +107,7 @@ impl Pipeline {
                 last_seal: Instant::now(),
                 store_failing: false,
                 limit_logged: false,
+                reducer: settings.reduce.map(reduce::Reducer::new),
                 log,
             },
             opened,
@@ -121,6 +125,18 @@ impl Pipeline {
 
     pub fn sessions(&self) -> Option<&Sessions> {
         self.sessions.as_ref()
+    }
+
+    /// Volume reduction, when on: its counts since the start.
+    pub fn reducer(&self) -> Option<&reduce::Reducer> {
+        self.reducer.as_ref()
+    }
+
+    /// Ends the reduce window now: the summaries of what it held back (each with its template's
+    /// text), for the host to write in its own format. `None` when reduce is off.
+    pub fn end_reduce_window(&mut self) -> Option<(reduce::ClosedWindow<'_>, &Engine)> {
+        let r = self.reducer.as_mut()?;
+        Some((r.end_window(reduce::now()), &self.engine))
     }
 
     pub fn state_dir(&self) -> Option<&Path> {
@@ -339,5 +355,13 @@ impl Scorer for Pipeline {
 
     fn wants_time(&self) -> bool {
         self.sessions.is_some()
+    }
+
+    #[inline]
+    fn pass(&mut self, v: &Verdict, shape: crate::codec::summary::Shape) -> bool {
+        match &mut self.reducer {
+            Some(r) => r.pass(v.template_id, v.anomaly, shape),
+            None => true,
+        }
     }
 }
