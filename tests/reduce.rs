@@ -230,3 +230,31 @@ fn the_plugin_codec_path_returns_fewer_records_plus_summaries() {
     assert_eq!(counted, seen, "per template: passed + suppressed = seen");
     assert_eq!(total, suppressed);
 }
+
+#[test]
+fn session_verdicts_go_out_as_without_reduce_and_say_how_many_records_were_held_back() {
+    let input = std::fs::read(shared("hdfs/HDFS_dev.log")).unwrap();
+    let input: Vec<u8> = input.split(|&b| b == b'\n').take(30_000).flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+    let args = ["--window", "0", "--session-key", "blk_-?[0-9]+", "--session-idle", "5000"];
+    let plain = filter(&args, &input);
+    let reduced = filter(&[&args[..], &["--reduce"]].concat(), &input);
+    let sessions = |out: &str| -> Vec<Value> { out.lines().map(parse).filter(|v| v.get("turbolog_session").is_some()).collect() };
+    let (mut want, got) = (sessions(&plain), sessions(&reduced));
+    assert!(!want.is_empty(), "HDFS blocks judged anomalous");
+    let held: u64 = got.iter().map(|s| s.get("held_back").and_then(Value::as_u64).unwrap_or(0)).sum();
+    let mut got_without: Vec<Value> = got.clone();
+    for s in &mut got_without {
+        s.as_object_mut().unwrap().remove("held_back");
+    }
+    want.sort_by_key(|s| s["turbolog_session"].as_str().unwrap().to_string());
+    got_without.sort_by_key(|s| s["turbolog_session"].as_str().unwrap().to_string());
+    assert_eq!(got_without, want, "the same verdicts, with or without reduce");
+    assert!(held > 0, "anomalous blocks had records held back, and their verdicts say how many");
+    for s in &got {
+        let h = s.get("held_back").and_then(Value::as_u64).unwrap_or(0);
+        assert!(h <= s["lines"].as_u64().unwrap(), "{s}");
+    }
+    // the line records still add up (session verdict lines carry no template)
+    let strip = |out: &str| out.lines().filter(|l| !l.contains("\"turbolog_session\"")).map(|l| format!("{l}\n")).collect::<String>();
+    check_against_plain(&strip(&plain), &strip(&reduced), "message");
+}

@@ -101,7 +101,7 @@ fn encoded_keys(names: &FieldNames) -> [Vec<u8>; 5] {
 fn session_record<O: OutBuf + std::io::Write>(out: &mut O, header: &[u8], c: &crate::session::ClosedSession) {
     let _ = rmp::encode::write_array_len(out, 2);
     out.extend_from_slice(header);
-    let _ = rmp::encode::write_map_len(out, 7);
+    let _ = rmp::encode::write_map_len(out, 7 + (c.held_back > 0) as u32);
     let _ = rmp::encode::write_str(out, "turbolog_session");
     let _ = rmp::encode::write_str(out, &c.id);
     let _ = rmp::encode::write_str(out, "anomaly");
@@ -120,6 +120,10 @@ fn session_record<O: OutBuf + std::io::Write>(out: &mut O, header: &[u8], c: &cr
     for (k, v) in [("first_line", c.first_line), ("last_line", c.last_line), ("lines", c.lines)] {
         let _ = rmp::encode::write_str(out, k);
         let _ = rmp::encode::write_uint(out, v);
+    }
+    if c.held_back > 0 {
+        let _ = rmp::encode::write_str(out, "held_back");
+        let _ = rmp::encode::write_uint(out, c.held_back);
     }
 }
 

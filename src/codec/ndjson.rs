@@ -250,6 +250,10 @@ pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
         "last_line": c.last_line,
         "lines": c.lines,
     });
+    let mut v = v;
+    if c.held_back > 0 {
+        v["held_back"] = serde_json::json!(c.held_back);
+    }
     out.push_str(&v.to_string());
 }
 

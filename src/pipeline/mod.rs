@@ -359,9 +359,13 @@ impl Scorer for Pipeline {
 
     #[inline]
     fn pass(&mut self, v: &Verdict, shape: crate::codec::summary::Shape) -> bool {
-        match &mut self.reducer {
-            Some(r) => r.pass(v.template_id, v.anomaly, shape),
-            None => true,
+        let Some(r) = &mut self.reducer else { return true };
+        let pass = r.pass(v.template_id, v.anomaly, shape);
+        if !pass {
+            if let Some(s) = &mut self.sessions {
+                s.tracker.hold_back_last();
+            }
         }
+        pass
     }
 }
