@@ -59,7 +59,7 @@ mod tests {
     #[test]
     fn times_are_rfc3339_utc() {
         let mut s = String::new();
-        rfc3339(&mut s, 1_795_515_600.1234);
+        rfc3339(&mut s, 1_795_515_600.123_4);
         assert_eq!(s, "2026-11-24T10:20:00.123Z");
         s.clear();
         rfc3339(&mut s, 951_782_400.0); // a leap day
