@@ -258,3 +258,101 @@ fn session_verdicts_go_out_as_without_reduce_and_say_how_many_records_were_held_
     let strip = |out: &str| out.lines().filter(|l| !l.contains("\"turbolog_session\"")).map(|l| format!("{l}\n")).collect::<String>();
     check_against_plain(&strip(&plain), &strip(&reduced), "message");
 }
+
+/// A Forward receiver (Fluent Bit's `forward` input stand-in): acks each message and keeps its
+/// entries as (tag, seconds, record).
+fn forward_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, u64, Value)>>>) {
+    use std::io::Read;
+    use turbolog::codec::msgpack::Reader;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let keep = keep.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65536];
+                loop {
+                    let complete = {
+                        let mut r = Reader::new(&buf);
+                        r.skip().is_ok().then_some(r.pos)
+                    };
+                    let Some(end) = complete else {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let msg: Vec<u8> = buf.drain(..end).collect();
+                    let mut r = Reader::new(&msg);
+                    assert_eq!(r.array_len().unwrap(), Some(3));
+                    let tag = String::from_utf8(r.str_bytes().unwrap().unwrap().to_vec()).unwrap();
+                    let n = r.array_len().unwrap().unwrap();
+                    for _ in 0..n {
+                        assert_eq!(r.array_len().unwrap(), Some(2));
+                        let (_, t) = r.ext().unwrap().expect("EventTime");
+                        let secs = u32::from_be_bytes([t[0], t[1], t[2], t[3]]) as u64;
+                        let mut s = String::new();
+                        turbolog::codec::forward_json::to_json(&mut r, &mut s).unwrap();
+                        keep.lock().unwrap().push((tag.clone(), secs, parse(&s)));
+                    }
+                    let mut chunk_id = None;
+                    for _ in 0..r.map_len().unwrap().unwrap() {
+                        let k = r.str_bytes().unwrap().unwrap().to_vec();
+                        let v = r.str_bytes().unwrap().map(|v| v.to_vec());
+                        if k == b"chunk" {
+                            chunk_id = v;
+                        }
+                    }
+                    let mut ack = Vec::new();
+                    rmp::encode::write_map_len(&mut ack, 1).unwrap();
+                    rmp::encode::write_str(&mut ack, "ack").unwrap();
+                    rmp::encode::write_str(&mut ack, std::str::from_utf8(&chunk_id.unwrap()).unwrap()).unwrap();
+                    conn.write_all(&ack).unwrap();
+                }
+            });
+        }
+    });
+    (addr, got)
+}
+
+#[test]
+fn serve_forward_out_sends_summaries_with_the_tag_and_the_windows_end() {
+    use common::serve::Serve;
+    let (addr, got) = forward_receiver();
+    let serve = Serve::start(&["--forward", "127.0.0.1:0", "--to", &format!("forward://{addr}"), "--reduce", "--window", "1"]);
+    let lines: Vec<String> = (0..200).map(|i| format!("user {} logged in from 10.0.0.{}", i % 7, i % 250)).collect();
+    let mut msg = Vec::new();
+    rmp::encode::write_array_len(&mut msg, 3).unwrap();
+    rmp::encode::write_str(&mut msg, "app.logs").unwrap();
+    rmp::encode::write_bin(&mut msg, &common::chunk(&lines, 1_795_515_600)).unwrap();
+    rmp::encode::write_map_len(&mut msg, 0).unwrap();
+    std::net::TcpStream::connect(serve.addr("forward")).unwrap().write_all(&msg).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let summaries = loop {
+        let s: Vec<_> = got.lock().unwrap().iter().filter(|(_, _, v)| v.get("turbolog_summary").is_some()).cloned().collect();
+        if !s.is_empty() || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(!summaries.is_empty(), "{}", serve.stderr.lock().unwrap());
+    for (tag, secs, v) in &summaries {
+        assert_eq!(tag, "app.logs", "summaries go out under the tag the records came with");
+        assert!(now - 10 <= *secs && *secs <= now, "timed at the window's end, not the records' time: {secs}");
+        assert!(v["log"].as_str().unwrap().contains(" more records like "), "{v}");
+    }
+    serve.sigterm();
+    let (code, _, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
+    let all = got.lock().unwrap().clone();
+    let passed = all.iter().filter(|(_, _, v)| v.get("turbolog_summary").is_none()).count() as u64;
+    let suppressed: u64 = all.iter().filter_map(|(_, _, v)| v.get("suppressed").and_then(Value::as_u64)).sum();
+    assert_eq!(passed + suppressed, lines.len() as u64, "every record passed or counted");
+    assert!(all.iter().filter(|(_, _, v)| v.get("turbolog_summary").is_none()).all(|(t, s, _)| t == "app.logs" && *s == 1_795_515_600), "records keep their tag and time");
+}
