@@ -241,7 +241,7 @@ fn score(v: &Verdict) -> f64 {
 
 /// A closed session's verdict as one NDJSON record of its own (what `filter` appends).
 pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "turbolog_session": c.id,
         "anomaly": c.verdict.anomaly,
         "anomaly_score": (c.verdict.score as f64 * 1000.0).round() / 1000.0,
@@ -250,7 +250,6 @@ pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
         "last_line": c.last_line,
         "lines": c.lines,
     });
-    let mut v = v;
     if c.held_back > 0 {
         v["held_back"] = serde_json::json!(c.held_back);
     }
@@ -261,10 +260,9 @@ pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
 /// counts, the window (RFC 3339) and `N more records like …` under the message key the input
 /// used (`keys` empty = [`DEFAULT_KEYS`]).
 pub fn summary_record(out: &mut String, s: &Summary, template: &str, window: (f64, f64), keys: &[String]) {
-    let key = match keys.get(s.shape as usize) {
-        Some(k) => k.as_str(),
-        None if keys.is_empty() => crate::codec::summary::message_key(DEFAULT_KEYS, s.shape),
-        None => "message",
+    let key = match keys.is_empty() {
+        true => crate::codec::summary::message_key(DEFAULT_KEYS, s.shape),
+        false => keys.get(s.shape as usize).map_or("message", String::as_str),
     };
     let mut text = String::new();
     crate::codec::summary::summary_message(&mut text, s, template);
