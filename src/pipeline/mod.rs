@@ -1,6 +1,7 @@
 //! The one record pipeline every host drives: `filter`, `serve`, `scan`, the Fluent Bit plugin
 //! and the C API. It owns the engine and what goes with it — the state directory, windows and
-//! seals, acknowledgements, sessions, explanations, deferred embedding — and scores the
+//! seals, acknowledgements, sessions, explanations, deferred embedding, volume reduction
+//! (`reduce.rs`) — and scores the
 //! [`Record`](crate::codec::Record)s a codec reads, as the codec's [`Scorer`].
 //!
 //! May use `codec`, `store`, `session`, `explain`, `detect` and `embed`; never a host.
