@@ -14,6 +14,7 @@ import collections
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,10 +90,17 @@ def header(title):
 
 
 def main():
+    tmp = tempfile.mkdtemp(prefix="bench-reduce-")
+    try:
+        run_all(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_all(tmp):
     bin_ = sys.argv[1]
     shared = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "..", "shared")
     data = os.path.join(shared, "datasets")
-    tmp = tempfile.mkdtemp(prefix="bench-reduce-")
     print(f"turbolog filter vs filter --reduce (reduce_keep 5, reduce_sample 0, --window 10); CPU best of {RUNS}, user+sys per input record")
     print("rec out / bytes: what goes downstream with --reduce (summaries included); anomalies: flagged by plain filter / present byte for byte after --reduce")
     print()
