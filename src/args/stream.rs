@@ -23,7 +23,8 @@ pub struct StreamArgs {
     #[arg(long, value_enum, default_value_t = Fields::Lean)]
     pub fields: Fields,
     /// With --state: seconds between window seals (templates.tls and a chunk); new templates
-    /// reach the WAL at once. 0 = seal only at the end.
+    /// reach the WAL at once. 0 = seal only at the end. With --reduce, also how long each window
+    /// of counts lasts (its summaries go out at its end).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub window: f64,
     /// With --explain, anomalous records get `anomaly_explanation` once the LLM has answered for

@@ -21,7 +21,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "message_key", default: "log,message,msg,MESSAGE,@message", description: "Record key(s) holding the message, comma-separated, first found wins" },
     Property { name: "mode", default: "tag", description: "tag: add fields to every record; only_anomalies: drop records that are not anomalous" },
     Property { name: "threshold", default: "", description: "Fixed anomaly threshold in [0, 1]; empty = self-calibrating (base 0.5)" },
-    Property { name: "window", default: "10", description: "Seconds between window seals (templates.tls and a sealed chunk; new templates reach the WAL at once); 0 = seal only at flush and exit" },
+    Property { name: "window", default: "10", description: "Seconds between window seals (templates.tls and a sealed chunk; new templates reach the WAL at once); 0 = seal only at flush and exit. With reduce on, also how long each window of counts lasts (its summaries go out at its end)" },
     Property { name: "epoch", default: "1000", description: "Records per epoch, the window in which bursts and novelty are measured" },
     Property { name: "establish", default: "3", description: "Epochs a template must appear in before it counts as normal (up to 4x as many for templates with error levels or words)" },
     Property { name: "fsync", default: "never", description: "never: appends survive a process crash, an OS crash may lose the last seconds; always: fsync every append" },
