@@ -11,8 +11,10 @@
 //!   ├── detect   message.rs → template.rs (miner, line_key.rs cache) → embed/ → score.rs: Verdict
 //!   ├── session  tracker.rs: the record's session; closed sessions judged (profile.rs)
 //!   ├── explain  worker.rs: an LLM asked about the anomaly's template, off the path
-//!   └── store    persist.rs: learned templates to the WAL; seals: templates.tls + a chunk
+//!   ├── store    persist.rs: learned templates to the WAL; seals: templates.tls + a chunk
+//!   └── reduce   reduce.rs (reduce on): passes it or holds it back, counted per template and window
 //! codec       writes the record back tagged (anomaly, score, template, reason) + session verdicts
+//!               (+ at a window's end with reduce on, one summary per template: codec/summary.rs)
 //! ```
 //!
 //! Dependencies point one way: hosts (`cli`, `serve`, [`host`]) → [`pipeline`] → [`codec`] and

@@ -23,7 +23,8 @@ pub struct StreamArgs {
     #[arg(long, value_enum, default_value_t = Fields::Lean)]
     pub fields: Fields,
     /// With --state: seconds between window seals (templates.tls and a chunk); new templates
-    /// reach the WAL at once. 0 = seal only at the end.
+    /// reach the WAL at once. 0 = seal only at the end. With --reduce, also how long each window
+    /// of counts lasts (its summaries go out at its end).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub window: f64,
     /// With --explain, anomalous records get `anomaly_explanation` once the LLM has answered for
@@ -46,6 +47,19 @@ pub struct StreamArgs {
     /// out (a stream never holds its last event; 0 = as soon as input pauses).
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_timeout)]
     pub multiline_timeout: f64,
+    /// Send on only what matters: per template and window (--window; 0 = the whole run), the
+    /// first --reduce-keep records pass, then only anomalies (every anomaly passes), plus 1 in
+    /// --reduce-sample of the rest. At each window's end one summary record per template that
+    /// had records held back: `{"turbolog_summary": true, "template_id", "template",
+    /// "suppressed", "seen", "passed", "window_start", "window_end", MESSAGE_KEY: "N more records like …"}`.
+    #[arg(long)]
+    pub reduce: bool,
+    /// With --reduce: records of each template that pass in each window before only anomalies do.
+    #[arg(long, value_name = "N", requires = "reduce", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub reduce_keep: u32,
+    /// With --reduce: 1 in N of the records held back passes anyway; 0 = none.
+    #[arg(long, value_name = "N", requires = "reduce", default_value_t = 0)]
+    pub reduce_sample: u32,
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -92,6 +106,7 @@ impl StreamArgs {
         s.window_secs = self.window;
         s.explain = self.explain.explain.then(|| self.explain.config());
         s.sessions = self.sessions.config()?;
+        s.reduce = self.reduce.then_some(turbolog::pipeline::reduce::ReduceConfig { keep: self.reduce_keep, sample: self.reduce_sample });
         Ok(s)
     }
 

@@ -45,12 +45,16 @@ pub fn run(args: FilterArgs) -> Result<u8, CmdError> {
         stream.line(line, &mut buf);
         out.write_all(buf.as_bytes())?;
         if stream.window_due() {
+            buf.clear();
+            stream.end_window(&mut buf);
+            out.write_all(buf.as_bytes())?;
             out.flush()?;
             stream.seal_window();
         }
     }
     buf.clear();
     stream.close_sessions(&mut buf);
+    stream.end_window(&mut buf);
     out.write_all(buf.as_bytes())?;
     out.flush()?;
     stream.finish()?;

@@ -58,12 +58,16 @@ pub struct ChunkStats {
     pub untouched: u64,
     /// Session verdict records appended (see [`SessionTracking`]).
     pub sessions: u64,
+    /// Records held back by volume reduction (counted in a summary).
+    pub suppressed: u64,
+    /// Summary records appended at a window's end.
+    pub summaries: u64,
 }
 
 impl ChunkStats {
     /// Whether the output differs from the input.
     pub fn modified(&self) -> bool {
-        self.tagged > 0 || self.dropped > 0 || self.sessions > 0
+        self.tagged > 0 || self.dropped > 0 || self.sessions > 0 || self.suppressed > 0 || self.summaries > 0
     }
 }
 
@@ -97,7 +101,7 @@ fn encoded_keys(names: &FieldNames) -> [Vec<u8>; 5] {
 fn session_record<O: OutBuf + std::io::Write>(out: &mut O, header: &[u8], c: &crate::session::ClosedSession) {
     let _ = rmp::encode::write_array_len(out, 2);
     out.extend_from_slice(header);
-    let _ = rmp::encode::write_map_len(out, 7);
+    let _ = rmp::encode::write_map_len(out, 7 + (c.held_back > 0) as u32);
     let _ = rmp::encode::write_str(out, "turbolog_session");
     let _ = rmp::encode::write_str(out, &c.id);
     let _ = rmp::encode::write_str(out, "anomaly");
@@ -116,6 +120,10 @@ fn session_record<O: OutBuf + std::io::Write>(out: &mut O, header: &[u8], c: &cr
     for (k, v) in [("first_line", c.first_line), ("last_line", c.last_line), ("lines", c.lines)] {
         let _ = rmp::encode::write_str(out, k);
         let _ = rmp::encode::write_uint(out, v);
+    }
+    if c.held_back > 0 {
+        let _ = rmp::encode::write_str(out, "held_back");
+        let _ = rmp::encode::write_uint(out, c.held_back);
     }
 }
 
@@ -163,6 +171,7 @@ impl Tagger {
             match self.tag_record(&mut r, data, scorer, settings, out, &mut stats)? {
                 Outcome::Written => {}
                 Outcome::Dropped => stats.dropped += 1,
+                Outcome::Suppressed => stats.suppressed += 1,
                 Outcome::Untouched => {
                     out.extend_from_slice(&data[record_start..r.pos]);
                     stats.untouched += 1;
@@ -264,7 +273,7 @@ impl Tagger {
             r.skip()?;
             self.entries.push((entry_start, r.pos));
         }
-        let Some((_, msg)) = message else {
+        let Some((key_index, msg)) = message else {
             return Ok(Outcome::Untouched);
         };
         // invalid UTF-8 is replaced for scoring only; the record keeps its bytes
@@ -289,6 +298,10 @@ impl Tagger {
         if settings.mode == Mode::OnlyAnomalies && !v.anomaly {
             verdicts(scorer, out, stats);
             return Ok(Outcome::Dropped);
+        }
+        if !scorer.pass(&v, key_index.min(crate::codec::summary::TEXT as usize - 1) as crate::codec::summary::Shape) {
+            verdicts(scorer, out, stats);
+            return Ok(Outcome::Suppressed);
         }
         stats.tagged += 1;
         stats.anomalies += v.anomaly as u64;
@@ -422,7 +435,50 @@ fn copy_entries(entries: &[(usize, usize)], data: &[u8], out: &mut impl OutBuf) 
 enum Outcome {
     Written,
     Dropped,
+    /// Held back by volume reduction.
+    Suppressed,
     Untouched,
+}
+
+/// What a reducing pipeline held back of one template in a window, as one event:
+/// `[[end, {}], {"turbolog_summary": true, "template_id", "template", "suppressed", "seen",
+/// "passed", "window_start", "window_end", KEY: "N more records like …"}]`, timed at the
+/// window's end; the message under the key the input used (`keys[shape]`).
+pub fn summary_record<O: OutBuf + std::io::Write>(out: &mut O, s: &crate::codec::summary::Summary, template: &str, window: (f64, f64), keys: &[String]) {
+    use crate::codec::summary as summary;
+    let key = keys.get(s.shape as usize).map_or("message", String::as_str);
+    let mut text = String::new();
+    summary::summary_message(&mut text, s, template);
+    let (mut start, mut end) = (String::new(), String::new());
+    summary::rfc3339(&mut start, window.0);
+    summary::rfc3339(&mut end, window.1);
+    let secs = window.1.max(0.0);
+    let mut header = Vec::with_capacity(16);
+    let _ = rmp::encode::write_array_len(&mut header, 2);
+    crate::codec::forward_json::write_event_time(
+        &mut header,
+        crate::codec::forward_json::EventTime { secs: secs as u32, nanos: ((secs.fract()) * 1e9) as u32 },
+    );
+    let _ = rmp::encode::write_map_len(&mut header, 0);
+    let _ = rmp::encode::write_array_len(out, 2);
+    out.extend_from_slice(&header);
+    let _ = rmp::encode::write_map_len(out, 9);
+    let _ = rmp::encode::write_str(out, "turbolog_summary");
+    let _ = rmp::encode::write_bool(out, true);
+    let _ = rmp::encode::write_str(out, "template_id");
+    let _ = rmp::encode::write_uint(out, s.template_id as u64);
+    let _ = rmp::encode::write_str(out, "template");
+    let _ = rmp::encode::write_str(out, template);
+    for (k, v) in [("suppressed", s.suppressed), ("seen", s.seen), ("passed", s.passed)] {
+        let _ = rmp::encode::write_str(out, k);
+        let _ = rmp::encode::write_uint(out, v);
+    }
+    for (k, v) in [("window_start", &start), ("window_end", &end)] {
+        let _ = rmp::encode::write_str(out, k);
+        let _ = rmp::encode::write_str(out, v);
+    }
+    let _ = rmp::encode::write_str(out, key);
+    let _ = rmp::encode::write_str(out, &text);
 }
 
 /// Reads the time of a record; true for a group start/end marker.

@@ -11,6 +11,7 @@ pub mod fluent_bit;
 pub mod forward_json;
 pub mod msgpack;
 pub mod ndjson;
+pub mod summary;
 
 use crate::detect::level::Level;
 use crate::detect::template::TemplateId;
@@ -50,6 +51,11 @@ pub trait Scorer {
     fn session_field(&self) -> Option<&str>;
     /// Whether records' times are wanted (sessions are on).
     fn wants_time(&self) -> bool;
+    /// Whether a scored record that would be written goes on (volume reduction may hold it
+    /// back and count it); `shape` is how its message was keyed.
+    fn pass(&mut self, _v: &Verdict, _shape: summary::Shape) -> bool {
+        true
+    }
 }
 
 /// An engine alone scores: no sessions, no explanations (tests, benchmarks, `scan`).

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use crate::codec::fields::{self as record_fields, FieldPolicy};
+use crate::codec::summary::{Shape, Summary, TEXT};
 use crate::codec::{Record, Scorer};
 use crate::detect::level::Level;
 use crate::detect::Verdict;
@@ -19,10 +20,16 @@ pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg", "MESSAGE", "@messag
 
 /// The first string value among `keys`.
 pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a str> {
+    message_at(obj, keys).map(|(_, m)| m)
+}
+
+/// The first string value among `keys`, with the index of its key (its summary's [`Shape`]).
+fn message_at<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<(Shape, &'a str)> {
+    let at = |(i, v): (usize, Option<&'a Value>)| v.and_then(Value::as_str).map(|m| (i.min(TEXT as usize - 1) as Shape, m));
     if keys.is_empty() {
-        DEFAULT_KEYS.iter().find_map(|k| obj.get(*k).and_then(Value::as_str))
+        DEFAULT_KEYS.iter().map(|k| obj.get(*k)).enumerate().find_map(at)
     } else {
-        keys.iter().find_map(|k| obj.get(k).and_then(Value::as_str))
+        keys.iter().map(|k| obj.get(k)).enumerate().find_map(at)
     }
 }
 
@@ -59,6 +66,8 @@ pub struct Message<'a> {
     pub message: std::borrow::Cow<'a, str>,
     /// The level field, when there is one.
     pub level: Option<Level>,
+    /// Which of the keys held the message.
+    pub key: Shape,
 }
 
 /// The message and the fields that carry meaning beside it.
@@ -69,7 +78,7 @@ pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Messag
 /// [`record`], with `scored` in place of the message's text when given (a joined event is
 /// scored as its first line and its root cause).
 pub fn record_scored<'a>(obj: &'a Map<String, Value>, keys: &[String], scored: Option<&'a str>) -> Option<Message<'a>> {
-    let text = message(obj, keys)?;
+    let (key, text) = message_at(obj, keys)?;
     let text = scored.unwrap_or(text);
     let level = record_fields::LEVEL_KEYS.iter().find_map(|k| obj.get(*k)).and_then(level_of);
     let status = record_fields::STATUS_KEYS.iter().find_map(|k| obj.get(*k)).and_then(|v| match v {
@@ -81,7 +90,7 @@ pub fn record_scored<'a>(obj: &'a Map<String, Value>, keys: &[String], scored: O
         Some(code @ 100..=599) => std::borrow::Cow::Owned(format!("{text} status={code}")),
         _ => std::borrow::Cow::Borrowed(text),
     };
-    Some(Message { message, level })
+    Some(Message { message, level, key })
 }
 
 fn level_of(v: &Value) -> Option<Level> {
@@ -163,7 +172,7 @@ impl LineTagger {
                 let time = if scorer.wants_time() { record_time(line, None) } else { None };
                 let r = Record { message: line.as_bytes(), original: line.as_bytes(), level: None, session_field: None, time, seq: Some(seq) };
                 let v = scorer.score(&r);
-                if self.keep(&v) {
+                if self.keep(&v) && scorer.pass(&v, TEXT) {
                     let explanation = self.explanation(&v, line, scorer);
                     let mut obj = Map::new();
                     obj.insert("message".into(), Value::String(line.to_string()));
@@ -204,8 +213,9 @@ impl LineTagger {
                 let time = if scorer.wants_time() { record_time(line, Some(&obj)) } else { None };
                 let r = Record { message: m.message.as_bytes(), original: original.as_bytes(), level: m.level, session_field, time, seq: Some(seq) };
                 let v = scorer.score(&r);
+                let key = m.key;
                 drop(m);
-                if self.keep(&v) {
+                if self.keep(&v) && scorer.pass(&v, key) {
                     let explanation = self.explanation(&v, original, scorer);
                     let template = scorer.template(v.template_id);
                     if FIELDS.iter().any(|f| obj.contains_key(*f)) {
@@ -248,7 +258,7 @@ fn score(v: &Verdict) -> f64 {
 
 /// A closed session's verdict as one NDJSON record of its own (what `filter` appends).
 pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "turbolog_session": c.id,
         "anomaly": c.verdict.anomaly,
         "anomaly_score": (c.verdict.score as f64 * 1000.0).round() / 1000.0,
@@ -257,7 +267,37 @@ pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
         "last_line": c.last_line,
         "lines": c.lines,
     });
+    if c.held_back > 0 {
+        v["held_back"] = serde_json::json!(c.held_back);
+    }
     out.push_str(&v.to_string());
+}
+
+/// What a reducing pipeline held back of one template in a window, as one NDJSON record: the
+/// counts, the window (RFC 3339) and `N more records like …` under the message key the input
+/// used (`keys` empty = [`DEFAULT_KEYS`]).
+pub fn summary_record(out: &mut String, s: &Summary, template: &str, window: (f64, f64), keys: &[String]) {
+    let key = match keys.is_empty() {
+        true => crate::codec::summary::message_key(DEFAULT_KEYS, s.shape),
+        false => keys.get(s.shape as usize).map_or("message", String::as_str),
+    };
+    let mut text = String::new();
+    crate::codec::summary::summary_message(&mut text, s, template);
+    let (mut start, mut end) = (String::new(), String::new());
+    crate::codec::summary::rfc3339(&mut start, window.0);
+    crate::codec::summary::rfc3339(&mut end, window.1);
+    let mut obj = Map::new();
+    obj.insert("turbolog_summary".into(), Value::Bool(true));
+    obj.insert("template_id".into(), Value::from(s.template_id));
+    obj.insert("template".into(), Value::String(template.to_string()));
+    obj.insert("suppressed".into(), Value::from(s.suppressed));
+    obj.insert("seen".into(), Value::from(s.seen));
+    obj.insert("passed".into(), Value::from(s.passed));
+    obj.insert("window_start".into(), Value::String(start));
+    obj.insert("window_end".into(), Value::String(end));
+    // a key of ours named as the message key: the message wins (it is what lands readable)
+    obj.insert(key.to_string(), Value::String(text));
+    out.push_str(&Value::Object(obj).to_string());
 }
 
 /// Fast path: the input bytes stay as they were; the fields go before the closing brace.

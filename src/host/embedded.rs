@@ -145,7 +145,15 @@ impl Embedded {
         let mut inner = lock(&self.inner);
         let Inner { pipeline, tagger, out } = &mut *inner;
         let what = "while tagging a buffer; its records were passed through untouched";
-        let result = guarded(what, log, || tagger.tag_chunk(data, pipeline, &self.options, out));
+        let options = &self.options;
+        let result = guarded(what, log, || {
+            let mut stats = tagger.tag_chunk(data, pipeline, options, out)?;
+            // a window's end (or an empty buffer: a host asking for them now): its summaries follow
+            if pipeline.reducer().is_some() && (data.is_empty() || pipeline.window_due()) {
+                stats.summaries = append_summaries(pipeline, out, &options.message_keys);
+            }
+            Ok::<ChunkStats, crate::codec::msgpack::Error>(stats)
+        });
         let r = match result {
             Ok(Ok(stats)) if stats.modified() => emit(Filtered::Modified(out, stats)),
             Ok(Ok(_)) => emit(Filtered::Untouched),
@@ -213,6 +221,26 @@ impl Embedded {
         self.invalid_buffers.load(Ordering::Relaxed)
     }
 
+    /// At exit, with reduce on: the last window's summaries, which no buffer will carry, go to
+    /// the log (one line each), then the totals. Nothing when reduce is off.
+    pub fn finish_reduce(&self, log: Log) {
+        let mut inner = lock(&self.inner);
+        let Some((window, engine)) = inner.pipeline.end_reduce_window() else { return };
+        for s in window.summaries {
+            let mut text = String::new();
+            crate::codec::summary::summary_message(&mut text, s, engine.template_text(s.template_id));
+            log(LogLevel::Info, &format!("last window: {text} (template {}: {} seen, {} passed)", s.template_id, s.seen, s.passed));
+        }
+        if let Some(r) = inner.pipeline.reducer() {
+            log(LogLevel::Info, &format!("reduce: {} records held back in all, {} summaries", r.suppressed_total(), r.summaries_total()));
+        }
+    }
+
+    /// Volume reduction's counts since the start (records held back, summaries), when on.
+    pub fn reduced(&self) -> Option<(u64, u64)> {
+        lock(&self.inner).pipeline.reducer().map(|r| (r.suppressed_total(), r.summaries_total()))
+    }
+
     /// Records that went past the template limit (`max_templates`).
     pub fn template_limit_hits(&self) -> u64 {
         lock(&self.inner).pipeline.engine.template_limit_hits()
@@ -229,6 +257,16 @@ impl Embedded {
         let e = &inner.pipeline.engine;
         (e.records(), e.anomalies(), e.template_count())
     }
+}
+
+/// Ends the reduce window: one summary event per template that had records held back,
+/// appended to `out`; how many.
+fn append_summaries(pipeline: &mut Pipeline, out: &mut MallocBuf, keys: &[String]) -> u64 {
+    let Some((window, engine)) = pipeline.end_reduce_window() else { return 0 };
+    for s in window.summaries {
+        crate::codec::fluent_bit::summary_record(out, s, engine.template_text(s.template_id), (window.start, window.end), keys);
+    }
+    window.summaries.len() as u64
 }
 
 /// Top-level msgpack values in `data` (records and group markers), up to the first bad byte.

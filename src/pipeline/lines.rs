@@ -260,6 +260,23 @@ impl LineStream {
         self.pipeline.seal_quietly();
     }
 
+    /// Ends the reduce window (call it when a window is due, before [`Self::seal_window`], and
+    /// at the end): one summary record per template that had records held back, appended to
+    /// `out`, each line ending in `\n`; how many.
+    pub fn end_window(&mut self, out: &mut String) -> u32 {
+        let Some((window, engine)) = self.pipeline.end_reduce_window() else { return 0 };
+        for s in window.summaries {
+            ndjson::summary_record(out, s, engine.template_text(s.template_id), (window.start, window.end), &self.message_keys);
+            out.push('\n');
+        }
+        window.summaries.len() as u32
+    }
+
+    /// Volume reduction's counts since the start: (records held back, summaries written).
+    pub fn reduced(&self) -> Option<(u64, u64)> {
+        self.pipeline.reducer().map(|r| (r.suppressed_total(), r.summaries_total()))
+    }
+
     /// End of input: open sessions are judged (their records appended to `out`); how many
     /// were anomalous.
     pub fn close_sessions(&mut self, out: &mut String) -> u32 {

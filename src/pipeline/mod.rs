@@ -1,6 +1,7 @@
 //! The one record pipeline every host drives: `filter`, `serve`, `scan`, the Fluent Bit plugin
 //! and the C API. It owns the engine and what goes with it — the state directory, windows and
-//! seals, acknowledgements, sessions, explanations, deferred embedding — and scores the
+//! seals, acknowledgements, sessions, explanations, deferred embedding, volume reduction
+//! (`reduce.rs`) — and scores the
 //! [`Record`](crate::codec::Record)s a codec reads, as the codec's [`Scorer`].
 //!
 //! May use `codec`, `store`, `session`, `explain`, `detect` and `embed`; never a host.
@@ -9,6 +10,7 @@ pub mod config;
 pub mod join;
 mod lines;
 pub mod log;
+pub mod reduce;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -49,6 +51,8 @@ pub struct Pipeline {
     /// Saving fails (said once, and again when it works).
     store_failing: bool,
     limit_logged: bool,
+    /// Volume reduction, when on.
+    reducer: Option<reduce::Reducer>,
     log: Log,
 }
 
@@ -105,6 +109,7 @@ impl Pipeline {
                 last_seal: Instant::now(),
                 store_failing: false,
                 limit_logged: false,
+                reducer: settings.reduce.map(reduce::Reducer::new),
                 log,
             },
             opened,
@@ -122,6 +127,18 @@ impl Pipeline {
 
     pub fn sessions(&self) -> Option<&Sessions> {
         self.sessions.as_ref()
+    }
+
+    /// Volume reduction, when on: its counts since the start.
+    pub fn reducer(&self) -> Option<&reduce::Reducer> {
+        self.reducer.as_ref()
+    }
+
+    /// Ends the reduce window now: the summaries of what it held back (each with its template's
+    /// text), for the host to write in its own format. `None` when reduce is off.
+    pub fn end_reduce_window(&mut self) -> Option<(reduce::ClosedWindow<'_>, &Engine)> {
+        let r = self.reducer.as_mut()?;
+        Some((r.end_window(reduce::now()), &self.engine))
     }
 
     pub fn state_dir(&self) -> Option<&Path> {
@@ -340,5 +357,17 @@ impl Scorer for Pipeline {
 
     fn wants_time(&self) -> bool {
         self.sessions.is_some()
+    }
+
+    #[inline]
+    fn pass(&mut self, v: &Verdict, shape: crate::codec::summary::Shape) -> bool {
+        let Some(r) = &mut self.reducer else { return true };
+        let pass = r.pass(v.template_id, v.anomaly, shape);
+        if !pass {
+            if let Some(s) = &mut self.sessions {
+                s.tracker.hold_back_last();
+            }
+        }
+        pass
     }
 }

@@ -26,6 +26,8 @@ pub struct Metrics {
     connections: Family<Labels, Gauge>,
     pub explain_queue: Gauge,
     pub outbox_records: Counter,
+    pub records_suppressed: Counter,
+    pub summaries: Counter,
 }
 
 /// Where records come in.
@@ -65,6 +67,8 @@ impl Metrics {
             connections: Family::default(),
             explain_queue: Gauge::default(),
             outbox_records: Counter::default(),
+            records_suppressed: Counter::default(),
+            summaries: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("turbolog_records_in", "Records accepted, by input", m.records_in.clone());
@@ -82,6 +86,8 @@ impl Metrics {
         registry.register("turbolog_connections", "Open input connections, by input", m.connections.clone());
         registry.register("turbolog_explain_queue", "Anomalous templates waiting for the LLM", m.explain_queue.clone());
         registry.register("turbolog_outbox_records", "Records kept in the state's outbox at shutdown because the downstream did not take them", m.outbox_records.clone());
+        registry.register("turbolog_records_suppressed", "Records held back by --reduce (each counted in a summary record)", m.records_suppressed.clone());
+        registry.register("turbolog_summaries", "Summary records written by --reduce (one per template and window with records held back)", m.summaries.clone());
         Metrics { registry, ..m }
     }
 

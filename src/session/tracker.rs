@@ -52,6 +52,8 @@ pub struct ClosedSession {
     pub first_line: u64,
     pub last_line: u64,
     pub lines: u64,
+    /// Its records that volume reduction held back (0 when reduce is off).
+    pub held_back: u64,
     pub verdict: SessionVerdict,
 }
 
@@ -98,6 +100,8 @@ pub struct Tracker {
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
+    /// The id hash of the last record's session, when it had one.
+    last_session: Option<u64>,
 }
 
 /// Characters of a session id kept.
@@ -110,7 +114,7 @@ const SWEEP_EVERY: u64 = 1024;
 impl Tracker {
     pub fn new(mut config: SessionConfig, profile: Profile) -> Tracker {
         config.max_sessions = config.max_sessions.clamp(1, crate::session::open::MAX_OPEN);
-        Tracker { config, open: OpenSessions::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: Waits::default(), total_closed: 0, total_anomalous: 0 }
+        Tracker { config, open: OpenSessions::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: Waits::default(), total_closed: 0, total_anomalous: 0, last_session: None }
     }
 
     pub fn set_learning(&mut self, on: bool) {
@@ -140,11 +144,13 @@ impl Tracker {
         if let Some(t) = time {
             self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
         }
+        self.last_session = None;
         if let Some(id) = id {
             let now = self.records;
             let max = self.config.max_records;
             match self.open.find_mut(id) {
                 Ok(s) => {
+                    self.last_session = Some(s.key_hash());
                     let gap = now - s.last_record;
                     s.last_record = now;
                     s.last_time = time.or(s.last_time);
@@ -170,6 +176,7 @@ impl Tracker {
                         self.evict(engine);
                     }
                     self.open.open(hash, id, template, now, line, time);
+                    self.last_session = Some(hash);
                 }
             }
         }
@@ -177,6 +184,15 @@ impl Tracker {
             self.sweep(engine);
             // a sweep reads every open session: spaced so that it costs O(1) per record
             self.next_sweep = self.records + SWEEP_EVERY.max(self.open.len() as u64 / 2);
+        }
+    }
+
+    /// The last record was held back by volume reduction: its session (still open) counts it.
+    pub fn hold_back_last(&mut self) {
+        if let Some(hash) = self.last_session.take() {
+            if let Some(s) = self.open.find_last(hash, self.records) {
+                s.held_back += 1;
+            }
         }
     }
 
@@ -285,7 +301,7 @@ impl Tracker {
             self.total_closed += 1;
             self.total_anomalous += verdict.anomaly as u64;
             if verdict.anomaly || self.config.report_normal {
-                self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, verdict });
+                self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, held_back: s.held_back, verdict });
             }
         }
     }
