@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::metrics::Input;
-use super::pipeline::{Batch, Shared};
+use super::pipeline::{Admitted, Batch, Shared};
 
 const READ_SIZE: usize = 64 * 1024;
 /// After shutdown begins, a connection is read until it has been quiet this long.
@@ -80,9 +80,21 @@ pub async fn read_some(s: &mut TcpStream, buf: &mut Vec<u8>, stop: &mut watch::R
     }
 }
 
-/// Hands records to the engine, waiting for room unless shutdown has begun (then the bound gives
-/// way: what was read is never thrown away).
-pub async fn accept(shared: &Shared, mut batch: Batch, input: Input, stop: &mut watch::Receiver<bool>) -> bool {
+/// Why [`accept`] did not take a batch for good.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotAccepted {
+    /// The engine has stopped.
+    Stopped,
+    /// Handed on, but not on disk: no acknowledgement (a Forward sender resends).
+    NotDurable,
+}
+
+/// How long a batch the disk queue refused waits before it is offered again (reads stay paused).
+const DISK_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Hands records to the engine, waiting for room (in `--queue` and in the disk queue) unless
+/// shutdown has begun: then the bound gives way, and what was read is never thrown away.
+pub async fn accept(shared: &Shared, mut batch: Batch, input: Input, stop: &mut watch::Receiver<bool>) -> Result<(), NotAccepted> {
     if !*stop.borrow() {
         tokio::select! {
             p = shared.gate.enter(batch.records) => batch.permit = Some(p),
@@ -90,11 +102,38 @@ pub async fn accept(shared: &Shared, mut batch: Batch, input: Input, stop: &mut 
         }
     }
     let n = batch.records;
-    let sent = shared.send(batch);
-    if sent {
-        shared.metrics.records_in(input, n);
+    let mut counted = false;
+    loop {
+        match shared.admit(batch).await {
+            Admitted::Yes => {
+                shared.metrics.records_in(input, n);
+                return Ok(());
+            }
+            Admitted::Stopped => return Err(NotAccepted::Stopped),
+            Admitted::NotSynced(_) => {
+                shared.metrics.records_in(input, n);
+                return Err(NotAccepted::NotDurable);
+            }
+            Admitted::Refused(why, b) => {
+                if !std::mem::replace(&mut counted, true) {
+                    shared.metrics.rejected(why.reason());
+                }
+                if *stop.borrow() {
+                    // shutting down and the disk refuses: delivered from memory, not acknowledged
+                    if !shared.send(b) {
+                        return Err(NotAccepted::Stopped);
+                    }
+                    shared.metrics.records_in(input, n);
+                    return Err(NotAccepted::NotDurable);
+                }
+                batch = b;
+                tokio::select! {
+                    _ = tokio::time::sleep(DISK_RETRY) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
     }
-    sent
 }
 
 async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -146,7 +185,8 @@ async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Rece
             let records = memchr::memchr_iter(b'\n', &lines).count();
             let text = String::from_utf8(lines).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             let batch = Batch { text, records, times: Vec::new(), tag: None, permit: None };
-            if !accept(&shared, batch, Input::Tcp, &mut stop).await {
+            // no acknowledgement over TCP: a batch not on disk is still delivered
+            if accept(&shared, batch, Input::Tcp, &mut stop).await == Err(NotAccepted::Stopped) {
                 break;
             }
         }
