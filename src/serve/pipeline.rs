@@ -187,11 +187,11 @@ impl Shared {
         if self.stopping() {
             return Err("shutting down".into());
         }
-        if !self.engine_ready.load(Ordering::Acquire) {
-            return Err("the state is loading".into());
-        }
         if let Some(why) = self.disk_queue.as_ref().and_then(DiskQueue::failing) {
             return Err(why);
+        }
+        if !self.engine_ready.load(Ordering::Acquire) {
+            return Err("the state is loading".into());
         }
         if !self.downstream_up.load(Ordering::Acquire) {
             let why = self.downstream_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
