@@ -163,6 +163,9 @@ pub struct DiskQueue {
     inner: Mutex<Inner>,
     /// Every sequence number up to this one is on disk.
     synced: AtomicU64,
+    /// An fsync failed with the batches up to this one unconfirmed: they never will be (the
+    /// kernel may have dropped what it could not write), so their senders are not acknowledged.
+    poisoned_through: AtomicU64,
     sync_lock: tokio::sync::Mutex<()>,
     /// Batches up to this one were in the queue at start: delivering them may be a redelivery.
     replayed_through: u64,
@@ -262,6 +265,7 @@ impl DiskQueue {
                 failing: None,
             }),
             synced: AtomicU64::new(next_seq - 1),
+            poisoned_through: AtomicU64::new(0),
             sync_lock: tokio::sync::Mutex::new(()),
             replayed_through,
         };
@@ -386,6 +390,7 @@ impl DiskQueue {
         if let Some(old) = inner.file.take() {
             if self.opts.fsync == Fsync::Batch {
                 if let Err(e) = old.sync_data() {
+                    self.poisoned_through.fetch_max(inner.next_seq - 1, Ordering::AcqRel);
                     let path = inner.segments.back().map(|s| s.path.display().to_string()).unwrap_or_default();
                     return Err(self.fail(inner, format!("syncing {path}: {e}")));
                 }
@@ -437,20 +442,29 @@ impl DiskQueue {
         if self.opts.fsync == Fsync::Off {
             return Ok(());
         }
+        let settled = |q: &DiskQueue| -> Option<Result<(), String>> {
+            if q.synced.load(Ordering::Acquire) >= seq {
+                return Some(Ok(()));
+            }
+            (seq <= q.poisoned_through.load(Ordering::Acquire)).then(|| Err(q.failing().unwrap_or_else(|| "an fsync of the disk queue failed".into())))
+        };
         loop {
-            if self.synced.load(Ordering::Acquire) >= seq {
-                return Ok(());
+            if let Some(r) = settled(self) {
+                return r;
             }
             let _one_at_a_time = self.sync_lock.lock().await;
-            if self.synced.load(Ordering::Acquire) >= seq {
-                return Ok(());
+            if let Some(r) = settled(self) {
+                return r;
             }
-            // older segments were synced when they were closed
+            // no open segment: the last one was synced when it was closed (or poisoned)
             let (file, upto) = {
                 let inner = self.lock();
                 (inner.file.clone(), inner.next_seq - 1)
             };
             let Some(file) = file else {
+                if seq <= self.poisoned_through.load(Ordering::Acquire) {
+                    return Err(self.failing().unwrap_or_else(|| "an fsync of the disk queue failed".into()));
+                }
                 self.synced.fetch_max(upto, Ordering::AcqRel);
                 continue;
             };
@@ -461,11 +475,10 @@ impl DiskQueue {
                 }
                 Ok(Err(e)) => {
                     let mut inner = self.lock();
-                    // what the kernel failed to write may be gone from its cache: start afresh
+                    // everything in this segment is unconfirmed, and new batches go to a new one
+                    self.poisoned_through.fetch_max(inner.next_seq - 1, Ordering::AcqRel);
                     inner.file = None;
-                    return Err(match self.fail(&mut inner, format!("syncing: {e}")) {
-                        Refused::Failing(m) | Refused::Full(m) => m,
-                    });
+                    return Err(self.fail(&mut inner, format!("syncing: {e}")).to_string());
                 }
                 Err(e) => return Err(format!("the disk queue's sync did not finish: {e}")),
             }

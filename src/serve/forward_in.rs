@@ -46,8 +46,8 @@ async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Rece
             let records = m.times.len();
             if records > 0 {
                 let batch = Batch { text: m.text, records, times: m.times, tag: Some(m.tag.into()), permit: None };
-                match accept(&shared, batch, Input::Forward, &mut stop).await {
-                    Ok(()) => {}
+                match accept(&shared, batch, Input::Forward, &mut stop, true).await {
+                    Ok(_) => {}
                     Err(NotAccepted::NotDurable) if m.chunk.is_none() => {}
                     Err(NotAccepted::NotDurable) => {
                         // closing makes the sender resend what it holds unacknowledged

@@ -85,8 +85,8 @@ async fn ingest(req: Request<Incoming>, shared: &Shared) -> Result<usize, Refusa
     };
     batch.permit = Some(permit);
     let n = batch.records;
-    match shared.admit(batch).await {
-        Admitted::Yes => {}
+    match shared.admit(batch, true).await {
+        Admitted::Yes(_) => {}
         Admitted::Stopped => return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down: send to another replica or retry".into(), "stopping")),
         Admitted::Refused(why, _) => return Err((StatusCode::SERVICE_UNAVAILABLE, why.to_string(), why.reason())),
         Admitted::NotSynced(why) => {

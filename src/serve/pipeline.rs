@@ -128,8 +128,9 @@ pub struct Shared {
 
 /// What became of a batch handed to [`Shared::admit`].
 pub enum Admitted {
-    /// Taken (and, with a disk queue, on disk): the sender may be acknowledged.
-    Yes,
+    /// Taken (and, with a disk queue, on disk): the sender may be acknowledged. With
+    /// `sync: false`, the sequence number still to sync.
+    Yes(Option<u64>),
     /// The engine has stopped.
     Stopped,
     /// The disk queue refused it; the batch comes back to retry or refuse.
@@ -155,10 +156,10 @@ impl Shared {
     }
 
     /// Takes an accepted batch: with a disk queue appended (in the order batches reach the
-    /// engine) and synced before this returns [`Admitted::Yes`].
-    pub async fn admit(&self, mut batch: Batch) -> Admitted {
+    /// engine) and, with `sync`, synced before this returns [`Admitted::Yes`].
+    pub async fn admit(&self, mut batch: Batch, sync: bool) -> Admitted {
         let Some(q) = &self.disk_queue else {
-            return if self.send(batch) { Admitted::Yes } else { Admitted::Stopped };
+            return if self.send(batch) { Admitted::Yes(None) } else { Admitted::Stopped };
         };
         let seq = {
             let mut w = q.writer();
@@ -173,8 +174,11 @@ impl Shared {
             }
             seq
         };
+        if !sync {
+            return Admitted::Yes(Some(seq));
+        }
         match q.sync(seq).await {
-            Ok(()) => Admitted::Yes,
+            Ok(()) => Admitted::Yes(None),
             Err(e) => Admitted::NotSynced(e),
         }
     }
