@@ -330,10 +330,11 @@ fn every_acknowledged_record_arrives_through_sigkills_of_serve_and_downstream_re
     ];
     let mut serve = Serve::start(&args);
     let mut stderr_of_all = String::new();
-    let mut redelivered = 0.0;
+    let (mut redelivered, mut replayed) = (0.0, 0.0);
     for _ in 0..kills {
         std::thread::sleep(Duration::from_millis(rng.range(300, 1500)));
         redelivered += serve.metric("turbolog_redelivered_records_total");
+        replayed += serve.metric("turbolog_replayed_records_total");
         let err = serve.stderr.lock().unwrap().clone();
         stderr_of_all.push_str(&err);
         drop(serve); // SIGKILL, then reaped
@@ -357,6 +358,7 @@ fn every_acknowledged_record_arrives_through_sigkills_of_serve_and_downstream_re
         std::thread::sleep(Duration::from_millis(100));
     };
     redelivered += serve.metric("turbolog_redelivered_records_total");
+    replayed += serve.metric("turbolog_replayed_records_total");
     let err = serve.stderr.lock().unwrap().clone();
     stderr_of_all.push_str(&err);
     serve.sigterm();
@@ -368,7 +370,7 @@ fn every_acknowledged_record_arrives_through_sigkills_of_serve_and_downstream_re
     let duplicates: u64 = got.values().map(|&c| u64::from(c - 1)).sum();
     let (http_n, fwd_n) = (acked.iter().filter(|&&i| i < 2_000_000).count(), acked.iter().filter(|&&i| i >= 2_000_000).count());
     eprintln!(
-        "crash-test-serve: {kills} SIGKILLs of serve, {restarted} downstream restarts; {} records acknowledged ({http_n} HTTP, {fwd_n} Forward); {} of them missing; {} distinct records arrived, {duplicates} duplicate deliveries (a sender's retry after a kill before its ack, a replay, a downstream restart before its ack); /metrics counted {redelivered} records redelivered from the disk queue after restarts",
+        "crash-test-serve: {kills} SIGKILLs of serve, {restarted} downstream restarts; {} records acknowledged ({http_n} HTTP, {fwd_n} Forward); {} of them missing; {} distinct records arrived, {duplicates} duplicate deliveries (a sender's retry after a kill before its ack, a replay, a downstream restart before its ack); /metrics counted {replayed} records delivered from the disk queue after restarts, {redelivered} of them redeliveries (sent before the kill, not confirmed)",
         acked.len(),
         missing.len(),
         got.len(),

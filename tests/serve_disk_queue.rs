@@ -221,3 +221,29 @@ fn a_read_only_queue_dir_stops_acknowledgements_says_why_and_recovers() {
     assert_eq!(err.lines().filter(|l| l.contains("disk queue cannot be written")).count(), 1, "{err}");
     assert!(err.contains("works again"), "{err}");
 }
+
+#[test]
+fn tcp_records_once_read_survive_a_sigkill_and_come_first_in_order_after_the_restart() {
+    let q = tempfile::tempdir().unwrap();
+    let qd = q.path().to_str().unwrap();
+    let down = free_port();
+    let serve = Serve::start(&["--tcp", "127.0.0.1:0", "--queue-dir", qd, "--to", &format!("tcp://{down}")]);
+    let lines: Vec<String> = body(0, 500).lines().map(String::from).collect();
+    common::serve::tcp_send(serve.addr("tcp"), &lines);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while serve.metric("turbolog_records_in_total{input=\"tcp\"}") < 500.0 {
+        assert!(Instant::now() < deadline, "serve did not read the records: {}", serve.stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(serve); // SIGKILL with the downstream down: all 500 only in the disk queue
+    let sink = Sink::on(TcpListener::bind(&down).unwrap(), None);
+    let serve = Serve::start(&["--tcp", "127.0.0.1:0", "--queue-dir", qd, "--to", &format!("tcp://{down}")]);
+    common::serve::tcp_send(serve.addr("tcp"), &body(500, 1).lines().map(String::from).collect::<Vec<_>>());
+    let got = sink.wait_for(501, 20);
+    let seqs: Vec<u64> = got.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..501).collect::<Vec<u64>>(), "the queued records first, in order, then the new one");
+    assert_eq!(serve.metric("turbolog_replayed_records_total"), 500.0);
+    // the downstream was down: none of them had been sent, so none is a redelivery
+    assert_eq!(serve.metric("turbolog_redelivered_records_total"), 0.0);
+    assert!(serve.stderr.lock().unwrap().contains("disk queue"), "{}", serve.stderr.lock().unwrap());
+}

@@ -6,8 +6,9 @@
 //! Segments `seg-<first seq>.tlq` hold frames in the store's framing (magic, length, body,
 //! CRC32); a frame is one batch: `seq u64 | records u32 | tag length u32 (MAX: none) | tag |
 //! times u32 | (secs u32, nanos u32)… | text`, little-endian. The file `delivered` holds the
-//! highest sequence number the downstream took, rewritten in place after each delivery and not
-//! synced: after a crash a little more may be delivered again, never less.
+//! highest sequence number the downstream took and the one being sent (framed, two u64),
+//! rewritten in place around each delivery and not synced: after a crash a little more may be
+//! delivered again, never less; what was being sent tells a redelivery from a first delivery.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -23,7 +24,7 @@ use super::msgpack_json::EventTime;
 use super::pipeline::{Batch, Held, Shared};
 
 const MAGIC: &[u8; 8] = b"TLQUEUE1";
-const CURSOR_MAGIC: &[u8; 8] = b"TLQCURS1";
+const CURSOR_MAGIC: &[u8; 8] = b"TLQCURS2";
 const CURSOR_FILE: &str = "delivered";
 /// Magic, length and checksum around each body.
 const FRAME_OVERHEAD: u64 = 20;
@@ -169,6 +170,9 @@ pub struct DiskQueue {
     sync_lock: tokio::sync::Mutex<()>,
     /// Batches up to this one were in the queue at start: delivering them may be a redelivery.
     replayed_through: u64,
+    /// Batches up to this one may have reached the downstream before the restart (sent, not
+    /// confirmed): delivering them again is a redelivery.
+    sent_through: u64,
 }
 
 /// A segment with records the downstream had not taken at start.
@@ -189,7 +193,7 @@ impl DiskQueue {
     pub fn open(dir: &Path, opts: Options) -> Result<(DiskQueue, Vec<String>), String> {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create the disk queue directory {} ({e}): create it, or pass another --queue-dir", dir.display()))?;
         let mut warnings = Vec::new();
-        let delivered = read_cursor(&dir.join(CURSOR_FILE));
+        let (delivered, sent_through) = read_cursor(&dir.join(CURSOR_FILE));
         let mut names: Vec<(u64, String)> = fs::read_dir(dir)
             .map_err(|e| format!("cannot list the disk queue directory {} ({e}): check its permissions", dir.display()))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -268,6 +272,7 @@ impl DiskQueue {
             poisoned_through: AtomicU64::new(0),
             sync_lock: tokio::sync::Mutex::new(()),
             replayed_through,
+            sent_through,
         };
         {
             let mut inner = q.lock();
@@ -314,9 +319,34 @@ impl DiskQueue {
         }
     }
 
-    /// Records in the queue at start (what a restart delivers again).
+    /// In the queue at start: delivered after the restart.
     pub fn is_replay(&self, seq: u64) -> bool {
         seq <= self.replayed_through
+    }
+
+    /// Sent (maybe taken) before the restart, and delivered again after it.
+    pub fn is_redelivery(&self, seq: u64) -> bool {
+        seq <= self.sent_through.min(self.replayed_through)
+    }
+
+    /// The writer is about to send batch `seq` (remembered to count redeliveries after a crash).
+    pub fn sending(&self, seq: u64) {
+        let mut inner = self.lock();
+        let delivered = inner.delivered;
+        self.write_cursor(&mut inner, delivered, seq);
+    }
+
+    fn write_cursor(&self, inner: &mut Inner, delivered: u64, sending: u64) {
+        if inner.cursor.is_none() {
+            inner.cursor = OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join(CURSOR_FILE)).ok();
+        }
+        if let Some(c) = &inner.cursor {
+            let mut body = [0u8; 16];
+            body[..8].copy_from_slice(&delivered.to_le_bytes());
+            body[8..].copy_from_slice(&sending.to_le_bytes());
+            // not synced, and a failure is not an error: at worst more is delivered again
+            let _ = c.write_all_at(&framed::encode(CURSOR_MAGIC, &body), 0);
+        }
     }
 
     /// Appends `batch` (not yet synced: see [`DiskQueue::sync`]); its sequence number. The
@@ -492,13 +522,7 @@ impl DiskQueue {
             return;
         }
         inner.delivered = seq;
-        if inner.cursor.is_none() {
-            inner.cursor = OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join(CURSOR_FILE)).ok();
-        }
-        if let Some(c) = &inner.cursor {
-            // not synced, and a failure is not an error: at worst more is delivered again
-            let _ = c.write_all_at(&framed::encode(CURSOR_MAGIC, &seq.to_le_bytes()), 0);
-        }
+        self.write_cursor(&mut inner, seq, seq);
         if let Some(w) = self.forget_delivered(&mut inner) {
             eprintln!("turbolog: warning: {w}");
         }
@@ -545,14 +569,16 @@ fn segment_first(name: &str) -> Option<u64> {
     name.strip_prefix("seg-")?.strip_suffix(".tlq")?.parse().ok().filter(|&n| n > 0)
 }
 
-fn read_cursor(path: &Path) -> u64 {
-    let Ok(b) = fs::read(path) else { return 0 };
-    // a damaged cursor only means delivering again from the oldest segment
-    b.get(..28)
+/// (delivered, being sent); a damaged cursor only means delivering again from the oldest
+/// segment, every replayed batch counted as a possible redelivery.
+fn read_cursor(path: &Path) -> (u64, u64) {
+    let Ok(b) = fs::read(path) else { return (0, 0) };
+    let u = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+    b.get(..36)
         .and_then(|b| framed::decode(CURSOR_MAGIC, b, "disk queue cursor").ok())
-        .and_then(|body| body.try_into().ok())
-        .map(u64::from_le_bytes)
-        .unwrap_or(0)
+        .filter(|body| body.len() == 16)
+        .map(|body| (u(&body[..8]), u(&body[8..])))
+        .unwrap_or((0, u64::MAX))
 }
 
 enum End {
@@ -650,11 +676,15 @@ mod tests {
         assert_eq!(append(&q, &batch("c\n", None, 0)).unwrap(), 2);
         assert_eq!(append(&q, &batch("d\n", None, 0)).unwrap(), 3);
         q.sync(3).await.unwrap();
+        q.sending(1);
         q.delivered(1);
+        // killed while batch 2 was on the wire
+        q.sending(2);
         drop(q);
         let (q, _) = open(d.path(), 1 << 20);
         assert_eq!(replay(&q), [(2, "c\n".to_string()), (3, "d\n".to_string())]);
         assert!(q.is_replay(3) && !q.is_replay(4));
+        assert!(q.is_redelivery(2) && !q.is_redelivery(3), "only what was being sent may be a duplicate");
         // numbers go on after the restart, and the tag and times come back
         assert_eq!(append(&q, &batch("e\n", Some("t"), 1)).unwrap(), 4);
         drop(q);

@@ -29,6 +29,7 @@ pub struct Metrics {
     pub queue_bytes: Gauge,
     pub queue_bytes_capacity: Gauge,
     pub redelivered_records: Counter,
+    pub replayed_records: Counter,
 }
 
 /// Where records come in.
@@ -71,6 +72,7 @@ impl Metrics {
             queue_bytes: Gauge::default(),
             queue_bytes_capacity: Gauge::default(),
             redelivered_records: Counter::default(),
+            replayed_records: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("turbolog_records_in", "Records accepted, by input", m.records_in.clone());
@@ -91,8 +93,13 @@ impl Metrics {
         registry.register("turbolog_disk_queue_bytes", "Bytes of the disk queue's segments (accepted records kept until delivered)", m.queue_bytes.clone());
         registry.register("turbolog_disk_queue_capacity_bytes", "The bound on the disk queue (--queue-bytes); 0 without a disk queue", m.queue_bytes_capacity.clone());
         registry.register(
+            "turbolog_replayed_records",
+            "Records delivered after a restart from the disk queue (accepted, not confirmed delivered before it)",
+            m.replayed_records.clone(),
+        );
+        registry.register(
             "turbolog_redelivered_records",
-            "Records delivered after a restart from the disk queue: at-least-once, the downstream may have had some before",
+            "Replayed records that were being sent when serve stopped: the downstream may have them twice (at-least-once)",
             m.redelivered_records.clone(),
         );
         Metrics { registry, ..m }

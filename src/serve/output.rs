@@ -96,12 +96,15 @@ impl Conn {
         Err(last)
     }
 
-    fn deliver(&mut self, p: &Pending) -> Result<(), String> {
+    /// Writes `p`; `on_wire` is called once the bytes are about to leave (connected).
+    fn deliver(&mut self, p: &Pending, on_wire: impl FnOnce()) -> Result<(), String> {
         if let Dest::Stdout = self.dest {
+            on_wire();
             let mut out = std::io::stdout().lock();
             return out.write_all(p.text.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("cannot write to standard output: {e}"));
         }
         self.connect()?;
+        on_wire();
         let result = self.send(p);
         if result.is_err() {
             self.stream = None;
@@ -203,12 +206,21 @@ impl Writer {
                 break;
             }
             let o = &queue[0];
-            match conn.deliver(&o.pending) {
+            let seq = o.permit.as_ref().and_then(|h| h.seq);
+            let on_wire = || {
+                if let (Some(q), Some(seq)) = (&shared.disk_queue, seq) {
+                    q.sending(seq);
+                }
+            };
+            match conn.deliver(&o.pending, on_wire) {
                 Ok(()) => {
                     shared.metrics.records_out.inc_by(o.pending.records as u64);
-                    if let (Some(q), Some(seq)) = (&shared.disk_queue, o.permit.as_ref().and_then(|h| h.seq)) {
+                    if let (Some(q), Some(seq)) = (&shared.disk_queue, seq) {
                         q.delivered(seq);
                         if q.is_replay(seq) {
+                            shared.metrics.replayed_records.inc_by(o.pending.records as u64);
+                        }
+                        if q.is_redelivery(seq) {
                             shared.metrics.redelivered_records.inc_by(o.pending.records as u64);
                         }
                     }
