@@ -3,12 +3,13 @@
 //! once the downstream has taken its tagged records. At start what the downstream had not taken
 //! is tagged and delivered again, first and in order (at-least-once).
 //!
-//! Segments `seg-<first seq>.tlq` hold frames in the store's framing (magic, length, body,
-//! CRC32); a frame is one batch: `seq u64 | records u32 | tag length u32 (MAX: none) | tag |
-//! times u32 | (secs u32, nanos u32)… | text`, little-endian. The file `delivered` holds the
+//! Segments `seg-<first seq>.tlq` hold one frame per batch ([`frame`]). The file `delivered` holds the
 //! highest sequence number the downstream took and the one being sent (framed, two u64),
 //! rewritten in place around each delivery and not synced: after a crash a little more may be
 //! delivered again, never less; what was being sent tells a redelivery from a first delivery.
+
+mod args;
+mod frame;
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -18,78 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use turbolog::store::framed;
-
-use super::msgpack_json::EventTime;
-use super::pipeline::{Batch, Held, Shared};
-
-const MAGIC: &[u8; 8] = b"TLQUEUE1";
-const CURSOR_MAGIC: &[u8; 8] = b"TLQCURS2";
-const CURSOR_FILE: &str = "delivered";
-/// Magic, length and checksum around each body.
-const FRAME_OVERHEAD: u64 = 20;
-
-#[derive(clap::Args, Clone, Debug)]
-pub struct QueueArgs {
-    /// Keep accepted records on disk here until the downstream takes them (default with
-    /// --state: DIR/queue): senders are acknowledged only once their records are on disk, and a
-    /// restart, even after kill -9, delivers them (at-least-once).
-    #[arg(long, value_name = "DIR", env = "TURBOLOG_QUEUE_DIR")]
-    pub queue_dir: Option<PathBuf>,
-    /// The disk queue's bound; when it is reached senders are held back (HTTP 503, Forward and
-    /// TCP reads paused), nothing is dropped.
-    #[arg(long, value_name = "BYTES", env = "TURBOLOG_QUEUE_BYTES", default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(4096..))]
-    pub queue_bytes: u64,
-    /// When the disk queue is synced: `batch` before each acknowledgement (requests that arrive
-    /// together share one fsync), `off` leaves it to the kernel (survives kill -9, not a power cut).
-    #[arg(long, value_name = "POLICY", env = "TURBOLOG_QUEUE_FSYNC", default_value = "batch")]
-    pub queue_fsync: Fsync,
-}
-
-impl QueueArgs {
-    /// The disk queue: in --queue-dir, else in the state directory (`None` when neither).
-    pub fn open(&self, state: Option<&Path>) -> Result<Option<DiskQueue>, String> {
-        let Some(dir) = self.queue_dir.clone().or_else(|| state.map(|s| s.join("queue"))) else { return Ok(None) };
-        let (q, warnings) = DiskQueue::open(&dir, Options { max_bytes: self.queue_bytes, fsync: self.queue_fsync })?;
-        for w in warnings {
-            eprintln!("turbolog: warning: {w}");
-        }
-        Ok(Some(q))
-    }
-}
-
-/// Hands what the disk queue held at start to the engine, in order, within `--queue`.
-pub async fn deliver_first(shared: &Shared) {
-    let Some(q) = &shared.disk_queue else { return };
-    let segments = q.undelivered();
-    if segments.is_empty() {
-        return;
-    }
-    let mut records = 0;
-    for seg in &segments {
-        let batches = match q.read(seg) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("turbolog: warning: {e}");
-                continue;
-            }
-        };
-        for Queued { seq, mut batch } in batches {
-            if records == 0 {
-                eprintln!("turbolog: serve: delivering the records left in the disk queue in {} first", q.dir().display());
-            }
-            records += batch.records;
-            let room = shared.gate.enter(batch.records).await;
-            batch.permit = Some(Held::queued(seq).with_gate(room));
-            if !shared.send(batch) {
-                return;
-            }
-        }
-    }
-    if records > 0 {
-        eprintln!("turbolog: serve: {records} records from the disk queue handed to the engine; new input is taken from now on");
-    }
-}
+use super::pipeline::Batch;
+pub use args::{deliver_first, QueueArgs};
+use frame::{decode_batch, read_cursor, scan, segment_first, segment_name, End, CURSOR_FILE};
 
 /// When an appended batch is synced to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -214,7 +146,7 @@ impl DiskQueue {
             let mut records = 0u64;
             let (valid, end) = scan(&bytes, |seq, body| {
                 last = seq;
-                records += u64::from(u32::from_le_bytes(body[8..12].try_into().unwrap_or_default()));
+                records += frame::records(body);
             });
             if valid == 0 && matches!(end, End::Clean | End::Torn) {
                 // rolled to just before a crash, or only a torn first write: holds nothing
@@ -341,11 +273,8 @@ impl DiskQueue {
             inner.cursor = OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join(CURSOR_FILE)).ok();
         }
         if let Some(c) = &inner.cursor {
-            let mut body = [0u8; 16];
-            body[..8].copy_from_slice(&delivered.to_le_bytes());
-            body[8..].copy_from_slice(&sending.to_le_bytes());
             // not synced, and a failure is not an error: at worst more is delivered again
-            let _ = c.write_all_at(&framed::encode(CURSOR_MAGIC, &body), 0);
+            let _ = c.write_all_at(&frame::encode_cursor(delivered, sending), 0);
         }
     }
 
@@ -354,9 +283,7 @@ impl DiskQueue {
     /// order of their numbers.
     pub fn append(&self, inner: &mut QueueGuard<'_>, batch: &Batch) -> Result<u64, Refused> {
         let inner: &mut Inner = &mut inner.0;
-        let tag = batch.tag.as_deref().map(str::as_bytes);
-        let body_len = 8 + 4 + 4 + tag.map_or(0, |t| t.len()) + 4 + 8 * batch.times.len() + batch.text.len();
-        let frame = body_len as u64 + FRAME_OVERHEAD;
+        let frame = frame::len(batch);
         let empty = inner.delivered + 1 >= inner.next_seq;
         let current_done = inner.file.is_some() && inner.segments.back().is_some_and(|s| s.last <= inner.delivered);
         let over = inner.bytes + frame > self.opts.max_bytes;
@@ -375,22 +302,7 @@ impl DiskQueue {
             )));
         }
         let seq = inner.next_seq;
-        let buf = &mut inner.buf;
-        buf.clear();
-        buf.extend_from_slice(MAGIC);
-        buf.extend_from_slice(&(body_len as u64).to_le_bytes());
-        buf.extend_from_slice(&seq.to_le_bytes());
-        buf.extend_from_slice(&(batch.records as u32).to_le_bytes());
-        buf.extend_from_slice(&tag.map_or(u32::MAX, |t| t.len() as u32).to_le_bytes());
-        buf.extend_from_slice(tag.unwrap_or_default());
-        buf.extend_from_slice(&(batch.times.len() as u32).to_le_bytes());
-        for t in &batch.times {
-            buf.extend_from_slice(&t.secs.to_le_bytes());
-            buf.extend_from_slice(&t.nanos.to_le_bytes());
-        }
-        buf.extend_from_slice(batch.text.as_bytes());
-        let crc = crc32fast::hash(&buf[16..]);
-        buf.extend_from_slice(&crc.to_le_bytes());
+        frame::encode(&mut inner.buf, seq, batch);
         let file = inner.file.clone().expect("a segment is open after roll");
         let seg = inner.segments.back_mut().expect("a segment exists after roll");
         if let Err(e) = (&*file).write_all(&inner.buf) {
@@ -561,93 +473,11 @@ impl DiskQueue {
 /// Held while appending and handing on one batch.
 pub struct QueueGuard<'a>(MutexGuard<'a, Inner>);
 
-fn segment_name(first: u64) -> String {
-    format!("seg-{first:020}.tlq")
-}
-
-fn segment_first(name: &str) -> Option<u64> {
-    name.strip_prefix("seg-")?.strip_suffix(".tlq")?.parse().ok().filter(|&n| n > 0)
-}
-
-/// (delivered, being sent); a damaged cursor only means delivering again from the oldest
-/// segment, every replayed batch counted as a possible redelivery.
-fn read_cursor(path: &Path) -> (u64, u64) {
-    let Ok(b) = fs::read(path) else { return (0, 0) };
-    let u = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
-    b.get(..36)
-        .and_then(|b| framed::decode(CURSOR_MAGIC, b, "disk queue cursor").ok())
-        .filter(|body| body.len() == 16)
-        .map(|body| (u(&body[..8]), u(&body[8..])))
-        .unwrap_or((0, u64::MAX))
-}
-
-enum End {
-    Clean,
-    /// Ends inside a frame.
-    Torn,
-    Corrupt(String),
-}
-
-/// Calls `each(seq, body)` for every good frame; returns where the good frames end and why.
-fn scan(bytes: &[u8], mut each: impl FnMut(u64, &[u8])) -> (usize, End) {
-    let mut pos = 0;
-    while pos < bytes.len() {
-        let rest = &bytes[pos..];
-        if rest.len() < 16 {
-            return (pos, End::Torn);
-        }
-        if &rest[..8] != MAGIC {
-            return (pos, End::Corrupt("no frame starts there".into()));
-        }
-        let len = u64::from_le_bytes(rest[8..16].try_into().unwrap_or_default());
-        let Some(total) = len.checked_add(FRAME_OVERHEAD).filter(|&t| t <= rest.len() as u64) else {
-            return (pos, End::Torn);
-        };
-        let body = match framed::decode(MAGIC, &rest[..total as usize], "disk queue") {
-            Ok(b) => b,
-            Err(e) => return (pos, End::Corrupt(e)),
-        };
-        if body.len() < 12 {
-            return (pos, End::Corrupt("a frame too short for a batch".into()));
-        }
-        each(u64::from_le_bytes(body[..8].try_into().unwrap_or_default()), body);
-        pos += total as usize;
-    }
-    (pos, End::Clean)
-}
-
-fn decode_batch(body: &[u8]) -> Result<Batch, String> {
-    let mut at: usize = 8;
-    let mut take = |n: usize| -> Result<&[u8], String> {
-        // usize::MAX: the rest
-        let end = if n == usize::MAX { body.len() } else { at.checked_add(n).ok_or("the batch ends early")? };
-        let s = body.get(at..end).ok_or("the batch ends early")?;
-        at = end;
-        Ok(s)
-    };
-    let u32_at = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or_default());
-    let records = u32_at(take(4)?) as usize;
-    let tag_len = u32_at(take(4)?);
-    let tag = match tag_len {
-        u32::MAX => None,
-        n => Some(Arc::<str>::from(String::from_utf8_lossy(take(n as usize)?).as_ref())),
-    };
-    let n_times = u32_at(take(4)?) as usize;
-    let mut times = Vec::with_capacity(n_times.min(body.len() / 8));
-    for _ in 0..n_times {
-        let t = take(8)?;
-        times.push(EventTime { secs: u32_at(&t[..4]), nanos: u32_at(&t[4..]) });
-    }
-    let text = String::from_utf8_lossy(take(usize::MAX)?).into_owned();
-    if text.matches('\n').count() != records || (!times.is_empty() && times.len() != records) {
-        return Err("its record count does not match its lines".into());
-    }
-    Ok(Batch { text, records, times, tag, permit: None })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::frame::MAGIC;
     use super::*;
+    use crate::serve::msgpack_json::EventTime;
 
     fn batch(text: &str, tag: Option<&str>, times: usize) -> Batch {
         let records = text.matches('\n').count();
