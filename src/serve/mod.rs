@@ -7,6 +7,7 @@
 //! May use `args` (the flags it shares with `filter`) and the library; never `cli`.
 
 mod admin;
+mod disk_queue;
 mod forward;
 mod forward_in;
 mod http_in;
@@ -73,6 +74,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", env = "TURBOLOG_MAX_BODY", default_value_t = 16 << 20)]
     pub max_body: usize,
     #[command(flatten)]
+    pub queue_opts: disk_queue::QueueArgs,
+    #[command(flatten)]
     pub stream: StreamArgs,
 }
 
@@ -133,6 +136,7 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
         deadline: Mutex::new(None),
         limits: Limits { max_line: args.max_line, max_body: args.max_body },
         output_gone: tokio::sync::Notify::new(),
+        disk_queue: args.queue_opts.open(args.stream.engine.state.as_deref().filter(|_| !args.stream.engine.frozen))?,
     });
     let (admin_stop_tx, admin_stop) = watch::channel(false);
     let mut listening = Vec::new();
@@ -188,6 +192,8 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
         Err(_) => return Err("the engine thread stopped while loading the state".into()),
     }
 
+    // what the disk queue holds goes to the engine before anything new
+    disk_queue::deliver_first(&shared).await;
     let (stop_tx, stop) = watch::channel(false);
     let mut inputs = tokio::task::JoinSet::new();
     let bound = async {

@@ -18,11 +18,21 @@ pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, sh
     let tick = stream.quiet().map_or(Duration::from_millis(500), |q| q.min(Duration::from_millis(500)).max(Duration::from_millis(10)));
     // summaries go out under the tag records last came with
     let mut last_tag: Option<String> = None;
+    // the place (disk queue, gate) of a batch whose last event is still being joined: it is
+    // given up only with the output that carries that event, so a crash never skips it
+    let mut joining: Option<super::pipeline::Held> = None;
     loop {
         match batches.recv_timeout(tick) {
             Ok(ToEngine::Batch(b)) => {
                 last_input = Instant::now();
-                let o = tag(&mut stream, b, &shared);
+                let mut o = tag(&mut stream, b, &shared);
+                if stream.has_pending() {
+                    let this = o.permit.take();
+                    o.permit = joining.take();
+                    joining = this;
+                } else {
+                    drop(joining.take()); // its event is in this output, confirmed with it
+                }
                 if o.pending.tag.is_some() && o.pending.tag != last_tag {
                     last_tag.clone_from(&o.pending.tag);
                 }
@@ -39,7 +49,7 @@ pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, sh
             shared.metrics.anomalies.inc_by(r.anomalies as u64);
             shared.metrics.session_anomalies.inc_by(r.session_anomalies as u64);
             p.records = r.lines as usize;
-            if p.records > 0 && out.send(Out { pending: p, permit: None }).is_err() {
+            if p.records > 0 && out.send(Out { pending: p, permit: joining.take() }).is_err() {
                 return Err("the writer stopped early".into());
             }
         }
@@ -64,7 +74,7 @@ pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, sh
     reduced(&stream, &shared);
     last.records = last.text.matches('\n').count();
     if last.records > 0 {
-        let _ = out.send(Out { pending: last, permit: None });
+        let _ = out.send(Out { pending: last, permit: joining.take() });
     }
     drop(out);
     let t = Instant::now();
