@@ -13,6 +13,7 @@ use crate::detect::nearest::NormalSet;
 use crate::detect::score::{self, Kind, Reason, ScoreConfig, TemplateStats, Threshold};
 use crate::detect::snapshot::{SavedTemplate, Snapshot};
 use crate::detect::template::{Match, Miner, MinerConfig, Template, TemplateId};
+use crate::detect::values::{Saved as SavedValues, Values};
 
 #[derive(Clone, Debug, Default)]
 pub struct EngineConfig {
@@ -97,7 +98,17 @@ pub struct Engine {
     window_anomalies: std::collections::HashMap<TemplateId, (u32, f32), foldhash::fast::RandomState>,
     /// New templates' vectors computed off the record path (a model embedder in a pipeline host).
     deferred: Option<crate::embed::deferred::Deferred>,
+    /// What each template position's values looked like in the baseline (see [`crate::detect::values`]).
+    values: Values,
+    /// The record just processed had a value finding: its line is not cached (a line that
+    /// differs only in digits must be judged again, and flagged again).
+    value_flagged: bool,
+    /// Inside [`Engine::learn_line`]: the line is normal by definition.
+    teaching: bool,
 }
+
+/// The score of a value unlike the baseline on a known template: above the base threshold.
+const VALUE_SCORE: f32 = 0.6;
 
 /// Templates whose anomalies are counted per window at most (the history stays bounded).
 const WINDOW_ANOMALY_TEMPLATES: usize = 10_000;
@@ -164,6 +175,9 @@ impl Engine {
             epoch_time: None,
             epoch_started: false,
             line_cache_hits: 0,
+            values: Values::default(),
+            value_flagged: false,
+            teaching: false,
         }
     }
 
@@ -384,8 +398,9 @@ impl Engine {
             self.line_cache.clear();
             self.salted_cache.clear();
         }
-        // a line whose bytes were replaced has other offsets: it is not cached
-        if matches!(text, std::borrow::Cow::Borrowed(_)) {
+        // a line whose bytes were replaced has other offsets: it is not cached; nor is one whose
+        // values were found unlike the baseline (its next variant must be judged again)
+        if matches!(text, std::borrow::Cow::Borrowed(_)) && !self.value_flagged {
             if let Some(sig) = crate::detect::line_key::Significant::of(line, &self.hex_runs) {
                 for key in std::iter::once(key).chain(hex_key) {
                     self.cache_line(key, sig, line, v.template_id, msg.level);
@@ -430,7 +445,9 @@ impl Engine {
         let msg = Message { level: msg.level.or(level_field), ..msg };
         self.warmup_until = 0; // a learned baseline needs no warm-up
         self.baseline = true;
+        self.teaching = true;
         let v = self.process(msg);
+        self.teaching = false;
         self.establish(v.template_id);
         v.template_id
     }
@@ -438,7 +455,57 @@ impl Engine {
     /// Scores a message and, when learning, learns from it.
     pub fn process(&mut self, msg: Message<'_>) -> Verdict {
         let m = self.miner.add(msg.text);
-        self.observe(m, msg.level)
+        let mut v = self.observe(m, msg.level);
+        self.value_flagged = false;
+        if self.baseline {
+            self.visit_values(&mut v, msg.text);
+        }
+        v
+    }
+
+    /// Judges (after a baseline, on a known template) and learns the values of the message just
+    /// mined; a finding flags the record, held to the base threshold.
+    fn visit_values(&mut self, v: &mut Verdict, text: &str) {
+        let id = v.template_id as usize;
+        // what is being learned as normal is not judged
+        let judge = !self.teaching && self.stats[id].established && !v.anomaly;
+        let Some(finding) = self.values.visit(&self.miner, v.template_id, self.miner.last_tokens(), text, judge, self.learning) else { return };
+        self.value_flagged = true;
+        v.score = v.score.max(VALUE_SCORE);
+        v.anomaly = true;
+        v.reason = Reason { kind: Kind::Value(finding), ..v.reason };
+        self.count_anomaly(v.template_id, v.score);
+    }
+
+    /// What the engine learned of values, for `values.tls`.
+    pub fn values_saved(&self) -> SavedValues {
+        self.values.save()
+    }
+
+    /// Continues from saved value baselines (templates it does not know are dropped).
+    pub fn restore_values(&mut self, saved: &SavedValues) {
+        let n = self.stats.len();
+        self.values.restore(saved, |id| (id as usize) < n);
+    }
+
+    /// Template positions with a value baseline.
+    pub fn value_positions(&self) -> usize {
+        self.values.len()
+    }
+
+    fn count_anomaly(&mut self, id: TemplateId, score: f32) {
+        self.anomalies += 1;
+        let full = self.window_anomalies.len() >= WINDOW_ANOMALY_TEMPLATES;
+        match self.window_anomalies.get_mut(&id) {
+            Some(e) => {
+                e.0 = e.0.saturating_add(1);
+                e.1 = e.1.max(score);
+            }
+            None if !full => {
+                self.window_anomalies.insert(id, (1, score));
+            }
+            None => {}
+        }
     }
 
     /// Everything after template mining: statistics, scoring, the verdict.
@@ -481,33 +548,29 @@ impl Engine {
         let st = &self.stats[id];
         let in_warmup = st.first_seen <= self.warmup_until && !st.established;
         let novelty = score::novelty_weight(self.baseline, in_warmup);
-        let s = score::score(st, level_severity, self.records, novelty, &self.config.score);
+        let mut s = score::score(st, level_severity, self.records, novelty, &self.config.score);
         if st.established {
             self.threshold.observe(s.value);
         }
-        // recurring trouble is held to the base threshold: a noisy stream raising the calibrated
-        // one must not silence an error nobody acknowledged
-        let bar = if matches!(s.reason.kind, Kind::Recurring { .. }) { self.config.score.threshold } else { self.threshold.value() };
+        // After a baseline, a template it never held is unlike it: flagged whatever its score,
+        // which only ranks it (and `diff` calls the same templates new).
+        let unseen = self.baseline && !st.established;
+        if unseen {
+            s.value = s.value.max(self.config.score.threshold);
+        }
+        // recurring trouble and unseen templates are held to the base threshold: a noisy stream
+        // raising the calibrated one must not silence what nobody acknowledged
+        let bar = if unseen || matches!(s.reason.kind, Kind::Recurring { .. }) { self.config.score.threshold } else { self.threshold.value() };
         let anomaly = s.value >= bar;
+        let keep_kind = st.established || in_warmup;
         if anomaly {
-            self.anomalies += 1;
-            let full = self.window_anomalies.len() >= WINDOW_ANOMALY_TEMPLATES;
-            match self.window_anomalies.get_mut(&m.id) {
-                Some(e) => {
-                    e.0 = e.0.saturating_add(1);
-                    e.1 = e.1.max(s.value);
-                }
-                None if !full => {
-                    self.window_anomalies.insert(m.id, (1, s.value));
-                }
-                None => {}
-            }
+            self.count_anomaly(m.id, s.value);
         }
         // Known vocabulary flagged for its severity alone says so, not "new template".
         let reason = match s.reason.kind {
             Kind::Burst { now, usual, .. } => Reason { kind: Kind::Burst { now, usual, since: self.epoch_time }, ..s.reason },
             Kind::Recurring { .. } => s.reason,
-            _ if st.established || in_warmup => Reason { kind: Kind::Severe, ..s.reason },
+            _ if keep_kind => Reason { kind: Kind::Severe, ..s.reason },
             _ => s.reason,
         };
         Verdict {
@@ -529,6 +592,7 @@ impl Engine {
             epoch_records: self.config.score.epoch_records,
             threshold: self.threshold.value(),
             baseline: self.baseline,
+            values: (!self.values.is_empty()).then(|| self.values.save()),
             templates: self
                 .templates()
                 .map(|t| SavedTemplate {
@@ -674,6 +738,9 @@ impl Engine {
         }
         if !self.normals.is_empty() {
             self.warmup_until = 0;
+        }
+        if let Some(v) = &snap.values {
+            self.restore_values(v);
         }
         Ok(())
     }

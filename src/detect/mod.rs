@@ -13,5 +13,6 @@ pub mod snapshot;
 pub mod template;
 pub mod time;
 pub mod token;
+pub mod values;
 
 pub use engine::{Engine, EngineConfig, Verdict};

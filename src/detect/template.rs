@@ -82,6 +82,28 @@ impl Template {
         &self.text
     }
 
+    /// Tokens of the template (a message of another length joined it by its constants alone).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether position `pos` is a whole-token `<*>`.
+    pub fn is_wild(&self, pos: usize) -> bool {
+        matches!(self.slots.get(pos), Some(Slot::Wild))
+    }
+
+    /// The text of position `pos`: its constant (`uid=<*>`, `"GET`), or `<*>`.
+    pub fn slot_text(&self, pos: usize) -> Option<&str> {
+        match self.slots.get(pos)? {
+            Slot::Const(c) => Some(c),
+            Slot::Wild => Some(WILDCARD),
+        }
+    }
+
     fn render(slots: &[Slot]) -> String {
         let mut text = String::new();
         for (i, s) in slots.iter().enumerate() {
@@ -256,6 +278,28 @@ impl Miner {
         self.tokens = tokens;
         self.templates[m.id as usize].count += 1;
         m
+    }
+
+    /// Other templates of the message's length that it fits too (every constant agrees), up to
+    /// the newest `EXACT_SCAN * 4`: which template a message joins can depend on what was mined
+    /// before it (a restart starts with no shapes cached), and what one learned the other may know.
+    pub fn siblings(&self, id: TemplateId, msg: &str, tokens: &[Token], out: &mut Vec<TemplateId>) {
+        out.clear();
+        let Some(bucket) = self.by_len.get(&tokens.len()) else { return };
+        let fits = |t: &Template| t.slots.iter().zip(tokens).all(|(s, tok)| match s {
+            Slot::Wild => true,
+            Slot::Const(c) => tok.masked_eq(msg, c),
+        });
+        // retired templates are not in the bucket, but may have learned values: look at the
+        // ones next to it too (splinters come just before the template that covered them)
+        out.extend(bucket.iter().rev().take(EXACT_SCAN * 4).copied().filter(|&u| u != id && fits(&self.templates[u as usize])));
+        let retired = self.retired.iter().enumerate().rev().filter(|(_, &r)| r).take(EXACT_SCAN).map(|(u, _)| u as TemplateId);
+        out.extend(retired.filter(|&u| u != id && self.templates[u as usize].slots.len() == tokens.len() && fits(&self.templates[u as usize])));
+    }
+
+    /// The tokens of the message last given to [`Miner::add`].
+    pub fn last_tokens(&self) -> &[Token] {
+        &self.tokens
     }
 
     /// Counts one more message of a known template (the engine's line cache found it).
