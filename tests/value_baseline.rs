@@ -287,7 +287,7 @@ fn diff_and_a_frozen_scan_agree_on_what_is_new() {
     assert!(bin().args(["learn", "--state"]).arg(&state).arg(&good).status().unwrap().success());
     let scan = bin().args(["scan", "--format", "jsonl", "--frozen", "--state"]).arg(&state).arg(&bad_path).output().unwrap();
     let rows = jsonl(&scan.stdout);
-    let diff = bin().arg("diff").arg(&good).arg("--").arg(&bad_path).args(["--top", "1000"]).output().unwrap();
+    let diff = bin().args(["diff", "--top", "1000"]).arg(&good).arg("--").arg(&bad_path).output().unwrap();
     let report = String::from_utf8(diff.stdout).unwrap();
     let new_lines: u64 = report.lines().find_map(|l| l.strip_prefix("new in the compared logs: ")).and_then(|l| l.split(' ').next()).unwrap().parse().unwrap();
     let templates = |rows: &[serde_json::Value], pred: &dyn Fn(&serde_json::Value) -> bool| {
@@ -302,7 +302,7 @@ fn diff_and_a_frozen_scan_agree_on_what_is_new() {
     };
     let unseen = |r: &serde_json::Value| !learned.contains(&r["template_id"].as_u64().unwrap());
     let unseen_rows = rows.iter().filter(|r| unseen(r)).count() as u64;
-    assert!(unseen_rows >= 4, "the new lines are new templates: {unseen_rows}");
+    assert!(unseen_rows >= 3, "the new lines are new templates: {unseen_rows}");
     assert_eq!(unseen_rows, new_lines, "diff:\n{report}");
     // every line of a template the baseline never held is flagged
     for r in rows.iter().filter(|r| unseen(r)) {
