@@ -20,9 +20,9 @@ use crate::detect::template::{Miner, Template, TemplateId};
 use crate::detect::token::Token;
 
 /// Distinct value shapes kept per position; a position meeting more is an id: no "new value".
-const MAX_VALUES: usize = 48;
+const MAX_VALUES: usize = 64;
 /// Distinct first path segments kept per position.
-const MAX_SEGMENTS: usize = 24;
+const MAX_SEGMENTS: usize = 64;
 /// Values a position must have met before anything about its values is judged.
 const MIN_SEEN: u64 = 30;
 /// "New" is judged where at most one observation in this many had a value seen only once.
@@ -72,6 +72,11 @@ pub struct Position {
     singles: u32,
     /// …and whether more came than fit (an id or a counter: no "new value").
     wide: bool,
+    /// The same for the values as written (digits and all): a position whose digits keep
+    /// changing (`u1`, `u2`, …) is an id even when its shape is one.
+    raw: Vec<(u32, u32)>,
+    raw_singles: u32,
+    raw_wide: bool,
     classes: u16,
     longest: u16,
     /// Values that were URL paths, and their first segments (like `values`).
@@ -171,6 +176,7 @@ impl<const N: usize> fmt::Debug for Snippet<N> {
 /// One pass over a value: its shape's fingerprint and length, classes, first path segment.
 struct Look {
     fingerprint: u32,
+    raw: u32,
     len: u16,
     classes: u16,
     segment: Option<u32>,
@@ -204,6 +210,7 @@ fn hex(b: u8) -> Option<u8> {
 
 fn look(v: &[u8]) -> Look {
     let (mut h, mut word, mut in_word) = (0x5151_5151u64, 0u64, 0u32);
+    let mut raw = 0x7272_7272u64;
     let (mut len, mut classes) = (0u16, 0u16);
     let mut segment_end = None;
     let is_path = v.first() == Some(&b'/');
@@ -212,6 +219,7 @@ fn look(v: &[u8]) -> Look {
     while i < v.len() {
         let b = v[i];
         let kind = KIND[b as usize];
+        raw = (raw ^ b as u64).wrapping_mul(0x100_0000_01b3);
         let emit = if kind == 1 {
             if prev_digit {
                 i += 1;
@@ -244,7 +252,8 @@ fn look(v: &[u8]) -> Look {
         let end = segment_end.unwrap_or(v.len());
         segment_fingerprint(&v[..end])
     });
-    Look { fingerprint: (h ^ (h >> 32)) as u32, len, classes, segment }
+    let raw = fold(raw, v.len() as u64);
+    Look { fingerprint: (h ^ (h >> 32)) as u32, raw: (raw ^ (raw >> 32)) as u32, len, classes, segment }
 }
 
 fn segment_fingerprint(s: &[u8]) -> u32 {
@@ -325,7 +334,8 @@ impl Position {
                 return Some(What::NewSegment);
             }
         }
-        if !self.wide && stable(self.seen, self.singles) && !known(&self.values, l.fingerprint) {
+        let steady = !self.wide && !self.raw_wide && stable(self.seen, self.singles) && stable(self.seen, self.raw_singles);
+        if steady && !known(&self.values, l.fingerprint) {
             return Some(What::NewValue);
         }
         let longest = self.longest as u32;
@@ -340,6 +350,10 @@ impl Position {
         if !self.wide && !count_in(&mut self.values, &mut self.singles, l.fingerprint, MAX_VALUES) {
             self.wide = true;
             self.values = Vec::new();
+        }
+        if !self.raw_wide && !count_in(&mut self.raw, &mut self.raw_singles, l.raw, MAX_VALUES) {
+            self.raw_wide = true;
+            self.raw = Vec::new();
         }
         self.classes |= l.classes;
         self.longest = self.longest.max(l.len);
@@ -486,7 +500,7 @@ impl Values {
     pub fn restore(&mut self, saved: &Saved, known: impl Fn(TemplateId) -> bool) {
         self.positions.clear();
         for (id, pos, p) in &saved.positions {
-            if self.positions.len() >= MAX_POSITIONS || !known(*id) || p.values.len() > MAX_VALUES || p.segments.len() > MAX_SEGMENTS {
+            if self.positions.len() >= MAX_POSITIONS || !known(*id) || p.values.len() > MAX_VALUES || p.raw.len() > MAX_VALUES || p.segments.len() > MAX_SEGMENTS {
                 continue;
             }
             self.positions.insert(key(*id, *pos as usize), p.clone());
@@ -556,7 +570,7 @@ mod tests {
         // too few values to say anything
         assert_eq!(position(&["a"], 5).judge(&look(b"b'")), None);
         // far longer than anything learned
-        let long = format!("/index.html{}", "A".repeat(100));
+        let long = format!("/static/{}", "A".repeat(100));
         assert!(matches!(p.judge(&look(long.as_bytes())), Some(What::TooLong { .. }) | Some(What::NewValue)));
     }
 

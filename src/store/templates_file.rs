@@ -211,6 +211,7 @@ mod tests {
             epoch_records: 1000,
             threshold: 0.5,
             baseline: true,
+            values: None,
             templates: vec![SavedTemplate {
                 id: 0,
                 text: "Invalid user <*> from <*>".into(),
