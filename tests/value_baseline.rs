@@ -8,6 +8,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use turbolog::host::config::Settings;
+use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
+
+mod common;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_turbolog"))
@@ -309,4 +315,29 @@ fn diff_and_a_frozen_scan_agree_on_what_is_new() {
         assert_eq!(r["anomaly"], true, "{r}");
     }
     assert!(!templates(&rows, &|r| unseen(r)).is_empty());
+}
+
+fn quiet(_: LogLevel, _: &str) {}
+
+/// Anomalies among the records of one chunk, through the plugin's record path.
+fn plugin_anomalies(e: &Arc<Embedded>, lines: &[String]) -> u64 {
+    e.filter(&common::chunk(lines, 1_481_500_000), quiet, |f| match f {
+        Filtered::Modified(_, stats) => stats.anomalies,
+        _ => panic!("records were not tagged"),
+    })
+}
+
+#[test]
+fn the_plugin_with_a_learned_state_dir_flags_each_attack_line() {
+    let s = learned_site(3_000);
+    let state = s.state.to_str().unwrap().to_string();
+    let settings = Settings::from_pairs([("state_dir", state.as_str()), ("learning", "false")]).unwrap();
+    let e = Embedded::open(settings, quiet).unwrap();
+    let normal: Vec<String> = s.lines.iter().enumerate().filter(|(i, _)| !s.attacks.contains(&(*i as u64 + 1))).map(|(_, l)| l.clone()).collect();
+    let quiet_day = plugin_anomalies(&e, &normal);
+    assert!(quiet_day <= 1, "{quiet_day} false alarms in {} normal lines", normal.len());
+    for &at in &s.attacks {
+        let line = s.lines[at as usize - 1].clone();
+        assert_eq!(plugin_anomalies(&e, &[line.clone()]), 1, "not flagged through the plugin: {line}");
+    }
 }

@@ -24,6 +24,8 @@ pub struct EngineConfig {
     pub warmup_records: Option<u64>,
     /// Take input lines as messages as they are (no header detection).
     pub no_header: bool,
+    /// Neither learn nor judge values (see [`crate::detect::values`]): for comparisons.
+    pub no_values: bool,
 }
 
 impl EngineConfig {
@@ -457,7 +459,7 @@ impl Engine {
         let m = self.miner.add(msg.text);
         let mut v = self.observe(m, msg.level);
         self.value_flagged = false;
-        if self.baseline {
+        if self.baseline && !self.config.no_values {
             self.visit_values(&mut v, msg.text);
         }
         v

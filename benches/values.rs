@@ -1,0 +1,72 @@
+//! What value baselines cost per record on known templates: the 13 loghub systems and the
+//! realworld access logs learned (`learn_line`), then scanned frozen with value learning and
+//! judging on and off, side by side. Two passes each: the steady state (the line cache takes
+//! lines that differ from an earlier one only in digits, where values are not read again) and
+//! every record through the full path (header, tokens, template, values). Run:
+//! `cargo bench --bench values`.
+
+use std::time::Instant;
+
+use turbolog::{Engine, EngineConfig};
+
+fn lines() -> Option<Vec<String>> {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+    let mut lines = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(shared.join("loghub")).ok()?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    for dir in &dirs {
+        let name = dir.file_name()?.to_string_lossy().to_string();
+        let bytes = std::fs::read(dir.join(format!("{name}_2k.log"))).ok()?;
+        lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_string));
+    }
+    for d in ["apache-access", "nginx-access", "traefik-access", "haproxy", "logfmt"] {
+        for e in std::fs::read_dir(shared.join("realworld").join(d)).ok()?.flatten() {
+            if e.path().extension().is_some_and(|x| x != "json") {
+                lines.extend(std::fs::read_to_string(e.path()).unwrap_or_default().lines().map(str::to_string));
+            }
+        }
+    }
+    Some(lines)
+}
+
+/// Best of five: ns per record of `f` over `lines`.
+fn best(lines: &[String], e: &mut Engine, full_path: bool) -> f64 {
+    let mut best = f64::MAX;
+    let mut flagged = 0u64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for l in lines {
+            let v = if full_path { e.process(turbolog::detect::message::extract(l)) } else { e.process_line(l) };
+            flagged += v.anomaly as u64;
+        }
+        best = best.min(t.elapsed().as_nanos() as f64 / lines.len() as f64);
+    }
+    std::hint::black_box(flagged);
+    best
+}
+
+fn main() {
+    let Some(base) = lines() else {
+        eprintln!("SKIPPED: the benchmark needs ../shared/datasets beside the repo");
+        return;
+    };
+    let target = std::env::var("TURBOLOG_BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000usize);
+    let lines: Vec<String> = base.iter().cycle().take(target.max(base.len())).cloned().collect();
+    let engine = |no_values: bool| {
+        let mut c = EngineConfig::default();
+        c.no_values = no_values;
+        let mut e = Engine::new(c);
+        for l in &base {
+            e.learn_line(l);
+        }
+        e.set_learning(false);
+        e
+    };
+    let (mut off, mut on) = (engine(true), engine(false));
+    println!("{} records ({} distinct lines) on known templates; {} value positions learned", lines.len(), base.len(), on.value_positions());
+    for (name, full) in [("steady state (line cache)", false), ("full path, every record", true)] {
+        let a = best(&lines, &mut off, full);
+        let b = best(&lines, &mut on, full);
+        println!("{name:28} values off {a:7.1} ns/record   on {b:7.1} ns/record   cost {:+6.1} ns/record", b - a);
+    }
+}
