@@ -36,7 +36,7 @@ fn best(lines: &[String], e: &mut Engine, full_path: bool) -> f64 {
     for _ in 0..5 {
         let t = Instant::now();
         for l in lines {
-            let v = if full_path { e.process(turbolog::detect::message::extract(l)) } else { e.process_line(l) };
+            let v = if full_path { e.process_uncached(l) } else { e.process_line(l) };
             flagged += v.anomaly as u64;
         }
         best = best.min(t.elapsed().as_nanos() as f64 / lines.len() as f64);

@@ -107,6 +107,8 @@ pub struct Engine {
     value_flagged: bool,
     /// Inside [`Engine::learn_line`]: the line is normal by definition.
     teaching: bool,
+    /// A message with fields added (see [`Engine::with_fields`]), reused.
+    fields_scratch: String,
 }
 
 /// The score of a value unlike the baseline on a known template: above the base threshold.
@@ -180,6 +182,7 @@ impl Engine {
             values: Values::default(),
             value_flagged: false,
             teaching: false,
+            fields_scratch: String::new(),
         }
     }
 
@@ -390,7 +393,10 @@ impl Engine {
         let line_text: &str = &text;
         let msg = if self.config.no_header { message::plain(line_text) } else { message::extract(line_text) };
         self.epoch_started |= self.records == 0;
-        let v = self.process(Message { level: msg.level.or(level_field), ..msg });
+        let mut fields = std::mem::take(&mut self.fields_scratch);
+        let fielded = self.with_fields(line_text, msg, &mut fields);
+        let v = self.process(Message { level: msg.level.or(level_field), ..fielded });
+        self.fields_scratch = fields;
         if v.new_template {
             // the time is read only for the line that creates a template
             self.stats[v.template_id as usize].first_time = crate::detect::time::of_line(line_text);
@@ -444,14 +450,42 @@ impl Engine {
     /// [`Engine::learn_line`] with a level field (see [`Engine::process_bytes_with`]).
     pub fn learn_line_with(&mut self, line: &str, level_field: Option<Level>) -> TemplateId {
         let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
+        let mut fields = std::mem::take(&mut self.fields_scratch);
+        let msg = self.with_fields(line, msg, &mut fields);
         let msg = Message { level: msg.level.or(level_field), ..msg };
         self.warmup_until = 0; // a learned baseline needs no warm-up
         self.baseline = true;
         self.teaching = true;
         let v = self.process(msg);
         self.teaching = false;
+        self.fields_scratch = fields;
         self.establish(v.template_id);
         v.template_id
+    }
+
+    /// Scores a raw line on the full path, without the line cache: header, fields, template.
+    pub fn process_uncached(&mut self, line: &str) -> Verdict {
+        let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
+        let mut fields = std::mem::take(&mut self.fields_scratch);
+        let fielded = self.with_fields(line, msg, &mut fields);
+        let v = self.process(fielded);
+        self.fields_scratch = fields;
+        v
+    }
+
+    /// The message with the fields a template needs from the rest of a structured line: the
+    /// HTTP status of a logfmt record (see [`crate::detect::logfmt`]), written into `scratch`.
+    fn with_fields<'a>(&self, line: &str, msg: Message<'a>, scratch: &'a mut String) -> Message<'a> {
+        if self.config.no_header || !line.as_bytes().contains(&b'=') {
+            return msg;
+        }
+        match crate::detect::logfmt::status(line) {
+            Some(code) => {
+                crate::detect::logfmt::with_status(msg.text, code, scratch);
+                Message { text: scratch.as_str(), ..msg }
+            }
+            None => msg,
+        }
     }
 
     /// Scores a message and, when learning, learns from it.
@@ -943,7 +977,7 @@ mod tests {
             let bytes = std::fs::read(dir.join(format!("{name}_2k.log"))).unwrap();
             for line in String::from_utf8_lossy(&bytes).lines() {
                 let a = cached.process_line(line);
-                let b = full.process(message::extract(line));
+                let b = full.process_uncached(line);
                 assert_eq!(a, b, "{name}: {line}");
                 lines += 1;
             }
@@ -1048,13 +1082,13 @@ mod tests {
         };
         for line in &lines {
             let a = untimed(cached.process_line(line));
-            assert_eq!(a, untimed(full.process(message::extract(line))), "{line}");
+            assert_eq!(a, untimed(full.process_uncached(line)), "{line}");
             for _ in 0..2 {
                 let Some(other) = other_hex_ids(line, &mut seed) else { break };
                 let before = cached.line_cache_hits();
                 let a = untimed(cached.process_line(&other));
                 hits += cached.line_cache_hits() - before;
-                assert_eq!(a, untimed(full.process(message::extract(&other))), "{other}\n(after {line})");
+                assert_eq!(a, untimed(full.process_uncached(&other)), "{other}\n(after {line})");
                 varied += 1;
             }
         }
@@ -1080,7 +1114,7 @@ mod tests {
         ];
         let (mut cached, mut full) = (engine(), engine());
         for line in lines {
-            assert_eq!(cached.process_line(line), full.process(message::extract(line)), "{line}");
+            assert_eq!(cached.process_line(line), full.process_uncached(line), "{line}");
         }
         assert_eq!(cached.template_text(1), "\"GET <*> <*>\" 5xx <*> \"-\" \"<*>\"");
     }

@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod level;
 pub mod line_key;
+pub mod logfmt;
 pub mod message;
 pub mod nearest;
 pub mod score;
