@@ -285,7 +285,8 @@ fn diff_and_a_frozen_scan_agree_on_what_is_new() {
     let mut r = Rng(5);
     bad.push(site.line(&mut r, 1, 1, "/", 200, Some("() { :;}; echo \\\"NS:\\\" $(/bin/sh -c \\\"expr 299663299665 / 3\\\")")));
     bad.push(bad[3].replace("\"GET ", "\"POST "));
-    bad.push(bad[5].replace("HTTP/1.1\" 200", "HTTP/1.1\" 500"));
+    let served = bad.iter().find(|l| l.contains("HTTP/1.1\" 200")).unwrap().clone();
+    bad.push(served.replace("HTTP/1.1\" 200", "HTTP/1.1\" 500"));
     bad.push("[Mon Dec 26 16:22:00.123 2016] [core:error] [pid 1234] AH00124: Request exceeded the limit of 10 internal redirects".into());
     let bad_path = dir.path().join("bad.log");
     write(&bad_path, &bad);
@@ -310,6 +311,11 @@ fn diff_and_a_frozen_scan_agree_on_what_is_new() {
     let unseen_rows = rows.iter().filter(|r| unseen(r)).count() as u64;
     assert!(unseen_rows >= 3, "the new lines are new templates: {unseen_rows}");
     assert_eq!(unseen_rows, new_lines, "diff:\n{report}");
+    // each line written unlike the baseline is flagged: new templates, and the request whose
+    // method widened a learned template (`"GET` was a constant there)
+    for (k, r) in rows.iter().rev().take(4).enumerate() {
+        assert_eq!(r["anomaly"], true, "injected line {k} from the end: {r}");
+    }
     // every line of a template the baseline never held is flagged
     for r in rows.iter().filter(|r| unseen(r)) {
         assert_eq!(r["anomaly"], true, "{r}");

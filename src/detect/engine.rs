@@ -494,18 +494,19 @@ impl Engine {
         let mut v = self.observe(m, msg.level);
         self.value_flagged = false;
         if self.baseline && !self.config.no_values {
-            self.visit_values(&mut v, msg.text);
+            self.visit_values(&mut v, msg.text, m.generalised);
         }
         v
     }
 
     /// Judges (after a baseline, on a known template) and learns the values of the message just
     /// mined; a finding flags the record, held to the base threshold.
-    fn visit_values(&mut self, v: &mut Verdict, text: &str) {
+    fn visit_values(&mut self, v: &mut Verdict, text: &str, generalised: bool) {
         let id = v.template_id as usize;
         // what is being learned as normal is not judged
         let judge = !self.teaching && self.stats[id].established && !v.anomaly;
-        let Some(finding) = self.values.visit(&self.miner, v.template_id, self.miner.last_tokens(), text, judge, self.learning) else { return };
+        let widened = generalised.then(|| self.stats[id].count);
+        let Some(finding) = self.values.visit(&self.miner, v.template_id, self.miner.last_tokens(), text, judge, self.learning, widened) else { return };
         self.value_flagged = true;
         v.score = v.score.max(VALUE_SCORE);
         v.anomaly = true;
@@ -1117,6 +1118,48 @@ mod tests {
             assert_eq!(cached.process_line(line), full.process_uncached(line), "{line}");
         }
         assert_eq!(cached.template_text(1), "\"GET <*> <*>\" 5xx <*> \"-\" \"<*>\"");
+    }
+
+    #[test]
+    fn after_a_baseline_a_template_it_never_held_is_flagged_however_close_it_is() {
+        for frozen in [true, false] {
+            let mut e = engine();
+            for i in 0..60 {
+                e.learn_line(&format!("INFO request {i} served in {i}ms by worker {}", i % 4));
+            }
+            e.set_learning(!frozen);
+            // one word more than a learned message: close to it, scored low, and still new
+            let v = e.process_line("INFO request 7 served in 3ms by worker 2 from cache");
+            assert!(v.new_template && v.anomaly, "frozen {frozen}: {v:?}");
+            assert!(v.score >= e.config().score.threshold);
+            assert!(matches!(v.reason.kind, Kind::NewTemplate { distance } if distance < 0.5), "{v:?}");
+            assert!(!e.process_line("INFO request 8 served in 4ms by worker 1").anomaly);
+        }
+    }
+
+    #[test]
+    fn a_value_unlike_the_baseline_is_flagged_with_its_position_and_value() {
+        let mut e = engine();
+        for i in 0..300 {
+            let user = ["alice", "bob", "carol", "dave"][i % 4];
+            e.learn_line(&format!("Accepted publickey for {user} from 10.0.0.{} port {} ssh2", i % 250, 40_000 + i));
+        }
+        e.set_learning(false);
+        let ok = e.process_line("Accepted publickey for carol from 10.0.0.9 port 41234 ssh2");
+        assert!(!ok.anomaly, "{ok:?}");
+        let bad = e.process_line("Accepted publickey for mallory from 10.0.0.9 port 41234 ssh2");
+        assert!(bad.anomaly && !bad.new_template, "{bad:?}");
+        assert_eq!(bad.reason.to_string(), "new value in token 4: mallory (never seen in 299 values of this template)");
+        // flagged again on the next such line: a flagged line is not taken from the line cache
+        assert!(e.process_line("Accepted publickey for mallory from 10.0.0.8 port 41235 ssh2").anomaly);
+        // a port or an address is an id: any new one is silent
+        assert!(!e.process_line("Accepted publickey for bob from 10.9.9.9 port 59999 ssh2").anomaly);
+        // and live mode (no baseline) reads no values at all
+        let mut live = engine();
+        for i in 0..300 {
+            live.process_line(&format!("Accepted publickey for {} from 10.0.0.1 port 22 ssh2", ["alice", "bob"][i % 2]));
+        }
+        assert_eq!(live.value_positions(), 0);
     }
 
     #[test]

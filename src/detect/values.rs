@@ -387,7 +387,7 @@ const METHODS: [&str; 9] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "
 
 /// How a reason names position `pos` of `t`, holding `tok` of `msg`.
 fn name_of(t: &Template, pos: usize, msg: &str, tok: &Token) -> String {
-    let pre = &msg[tok.start as usize..tok.var_start as usize];
+    let pre = if tok.is_var() { &msg[tok.start as usize..tok.var_start as usize] } else { "" };
     let key = pre.trim_start_matches(['"', '\'', '[', '(', '{', ',']);
     if let Some(k) = key.strip_suffix('=').or_else(|| key.strip_suffix(':')) {
         if !k.is_empty() && k.len() <= 15 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
@@ -425,7 +425,10 @@ impl Values {
     ///
     /// A finding stands only if no other template the message fits (see [`Miner::siblings`])
     /// learned that value at that position.
-    pub fn visit(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, judge: bool, learn: bool) -> Option<Finding> {
+    ///
+    /// `generalised`: the message just widened its template (a constant became `<*>`), which had
+    /// this many records: the word it brought is a new value where the baseline had one.
+    pub fn visit(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, judge: bool, learn: bool, generalised: Option<u64>) -> Option<Finding> {
         let t = miner.get(id)?;
         if tokens.len() != t.len() || !(judge || learn) {
             return None;
@@ -453,8 +456,17 @@ impl Values {
             let room = learn && self.positions.len() < MAX_POSITIONS;
             let p = match self.positions.entry(k) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) if room => e.insert(Position { name: name_of(t, pos, msg, tok), ..Position::default() }),
-                std::collections::hash_map::Entry::Vacant(_) => continue,
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let name = name_of(t, pos, msg, tok);
+                    if let (Some(seen), true, None) = (generalised, judge, &found) {
+                        // a word where the baseline had one constant: the template just widened
+                        found = Some(Finding { what: What::NewValue, position: Snippet::new(&name), value: Snippet::new(&msg[s..e]), seen });
+                    }
+                    if !room {
+                        continue;
+                    }
+                    slot.insert(Position { name, ..Position::default() })
+                }
             };
             let mut what = if judge && found.is_none() { p.judge(&l) } else { None };
             if what.is_some() {
