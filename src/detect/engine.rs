@@ -591,7 +591,7 @@ impl Engine {
         }
         // After a baseline, a template it never held is unlike it: flagged whatever its score,
         // which only ranks it (and `diff` calls the same templates new).
-        let unseen = self.baseline && !st.established;
+        let unseen = self.config.score.flag_unseen && self.baseline && !st.established;
         if unseen {
             s.value = s.value.max(self.config.score.threshold);
         }

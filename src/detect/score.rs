@@ -85,6 +85,9 @@ pub struct ScoreConfig {
     pub burst_factor: f32,
     /// …and this absolute count.
     pub burst_min: u32,
+    /// After a baseline, a template it never held is flagged whatever its score (held to the
+    /// base threshold). Off: it is scored like any template, and may stay below the threshold.
+    pub flag_unseen: bool,
 }
 
 impl Default for ScoreConfig {
@@ -96,6 +99,7 @@ impl Default for ScoreConfig {
             fixed_threshold: false,
             burst_factor: 10.0,
             burst_min: 50,
+            flag_unseen: true,
         }
     }
 }

@@ -24,7 +24,7 @@ const MAX_VALUES: usize = 64;
 /// Distinct first path segments kept per position.
 const MAX_SEGMENTS: usize = 64;
 /// Values a position must have met before anything about its values is judged.
-const MIN_SEEN: u64 = 30;
+const MIN_SEEN: u64 = 100;
 /// "New" is judged where at most one observation in this many had a value seen only once.
 const STABLE: u64 = 5000;
 /// Positions kept in all: the memory bound (a position is under a kilobyte).
@@ -458,7 +458,8 @@ impl Values {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     let name = name_of(t, pos, msg, tok);
-                    if let (Some(seen), true, None) = (generalised, judge, &found) {
+                    let widened = generalised.filter(|&seen| seen >= MIN_SEEN);
+                    if let (Some(seen), true, None) = (widened, judge, &found) {
                         // a word where the baseline had one constant: the template just widened
                         found = Some(Finding { what: What::NewValue, position: Snippet::new(&name), value: Snippet::new(&msg[s..e]), seen });
                     }
