@@ -210,7 +210,7 @@ fn hex(b: u8) -> Option<u8> {
 
 fn look(v: &[u8]) -> Look {
     let (mut h, mut word, mut in_word) = (0x5151_5151u64, 0u64, 0u32);
-    let mut raw = 0x7272_7272u64;
+    let (mut raw, mut raw_word) = (0x7272_7272u64, 0u64);
     let (mut len, mut classes) = (0u16, 0u16);
     let mut segment_end = None;
     let is_path = v.first() == Some(&b'/');
@@ -219,7 +219,10 @@ fn look(v: &[u8]) -> Look {
     while i < v.len() {
         let b = v[i];
         let kind = KIND[b as usize];
-        raw = (raw ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        raw_word = (raw_word << 8) | b as u64;
+        if i % 8 == 7 {
+            raw = fold(raw, raw_word);
+        }
         let emit = if kind == 1 {
             if prev_digit {
                 i += 1;
@@ -252,7 +255,7 @@ fn look(v: &[u8]) -> Look {
         let end = segment_end.unwrap_or(v.len());
         segment_fingerprint(&v[..end])
     });
-    let raw = fold(raw, v.len() as u64);
+    let raw = fold(fold(raw, raw_word), v.len() as u64);
     Look { fingerprint: (h ^ (h >> 32)) as u32, raw: (raw ^ (raw >> 32)) as u32, len, classes, segment }
 }
 
@@ -370,7 +373,9 @@ impl Position {
 /// The value baselines of all templates.
 #[derive(Default)]
 pub struct Values {
-    positions: std::collections::HashMap<u64, Position, foldhash::fast::RandomState>,
+    /// Per template id, its positions with a baseline, sorted by token position.
+    by_template: Vec<Vec<(u16, Position)>>,
+    positions: usize,
 }
 
 /// The saved form: (template, token position, what its values looked like).
@@ -379,9 +384,6 @@ pub struct Saved {
     pub positions: Vec<(TemplateId, u16, Position)>,
 }
 
-fn key(id: TemplateId, pos: usize) -> u64 {
-    (id as u64) << 16 | pos as u64
-}
 
 const METHODS: [&str; 9] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "PROPFIND"];
 
@@ -410,11 +412,16 @@ fn name_of(t: &Template, pos: usize, msg: &str, tok: &Token) -> String {
 impl Values {
     /// Positions with a baseline.
     pub fn len(&self) -> usize {
-        self.positions.len()
+        self.positions
     }
 
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty()
+        self.positions == 0
+    }
+
+    fn get(&self, id: TemplateId, pos: usize) -> Option<&Position> {
+        let list = self.by_template.get(id as usize)?;
+        list.binary_search_by_key(&(pos as u16), |e| e.0).ok().map(|i| &list[i].1)
     }
 
     /// Reads the values of a message of template `t` (its tokens as the miner read them): judges
@@ -452,23 +459,28 @@ impl Values {
             };
             let value = &msg.as_bytes()[s..e];
             let l = look(value);
-            let k = key(t.id, pos);
-            let room = learn && self.positions.len() < MAX_POSITIONS;
-            let p = match self.positions.entry(k) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(slot) => {
+            if self.by_template.len() <= id as usize {
+                self.by_template.resize_with(id as usize + 1, Vec::new);
+            }
+            let list = &mut self.by_template[id as usize];
+            let at = match list.binary_search_by_key(&(pos as u16), |e| e.0) {
+                Ok(at) => at,
+                Err(at) => {
                     let name = name_of(t, pos, msg, tok);
                     let widened = generalised.filter(|&seen| seen >= MIN_SEEN);
                     if let (Some(seen), true, None) = (widened, judge, &found) {
                         // a word where the baseline had one constant: the template just widened
                         found = Some(Finding { what: What::NewValue, position: Snippet::new(&name), value: Snippet::new(&msg[s..e]), seen });
                     }
-                    if !room {
+                    if !learn || self.positions >= MAX_POSITIONS {
                         continue;
                     }
-                    slot.insert(Position { name, ..Position::default() })
+                    list.insert(at, (pos as u16, Position { name, ..Position::default() }));
+                    self.positions += 1;
+                    at
                 }
             };
+            let p = &self.by_template[id as usize][at].1;
             let mut what = if judge && found.is_none() { p.judge(&l) } else { None };
             if what.is_some() {
                 let sibs = siblings.get_or_insert_with(|| {
@@ -481,14 +493,13 @@ impl Values {
                     if miner.get(u).and_then(|o| o.slot_text(pos)).is_some_and(|c| !c.contains(crate::detect::token::WILDCARD)) {
                         return true;
                     }
-                    let other = self.positions.get(&key(u, pos));
-                    other.is_some_and(|o| o.seen >= MIN_SEEN && o.judge(&l).is_none())
+                    self.get(u, pos).is_some_and(|o| o.seen >= MIN_SEEN && o.judge(&l).is_none())
                 });
                 if known_elsewhere {
                     what = None;
                 }
             }
-            let p = self.positions.get_mut(&k).expect("found above");
+            let p = &mut self.by_template[id as usize][at].1;
             if let Some(what) = what {
                 found = Some(Finding { what, position: Snippet::new(&p.name), value: Snippet::new(&msg[s..e]), seen: p.seen });
                 if learn && what == What::NewValue {
@@ -502,21 +513,31 @@ impl Values {
     }
 
     pub fn save(&self) -> Saved {
-        let mut positions: Vec<(TemplateId, u16, Position)> =
-            self.positions.iter().map(|(&k, p)| ((k >> 16) as TemplateId, (k & 0xffff) as u16, p.clone())).collect();
-        positions.sort_by_key(|e| (e.0, e.1));
+        let mut positions = Vec::with_capacity(self.positions);
+        for (id, list) in self.by_template.iter().enumerate() {
+            positions.extend(list.iter().map(|(pos, p)| (id as TemplateId, *pos, p.clone())));
+        }
         Saved { positions }
     }
 
     /// Continues from a saved form; positions of templates the engine does not know (`known`
     /// false) are dropped, and so is what is past the bounds.
     pub fn restore(&mut self, saved: &Saved, known: impl Fn(TemplateId) -> bool) {
-        self.positions.clear();
+        self.by_template.clear();
+        self.positions = 0;
         for (id, pos, p) in &saved.positions {
-            if self.positions.len() >= MAX_POSITIONS || !known(*id) || p.values.len() > MAX_VALUES || p.raw.len() > MAX_VALUES || p.segments.len() > MAX_SEGMENTS {
+            if self.positions >= MAX_POSITIONS || !known(*id) || p.values.len() > MAX_VALUES || p.raw.len() > MAX_VALUES || p.segments.len() > MAX_SEGMENTS {
                 continue;
             }
-            self.positions.insert(key(*id, *pos as usize), p.clone());
+            let id = *id as usize;
+            if self.by_template.len() <= id {
+                self.by_template.resize_with(id + 1, Vec::new);
+            }
+            let list = &mut self.by_template[id];
+            if let Err(at) = list.binary_search_by_key(pos, |e| e.0) {
+                list.insert(at, (*pos, p.clone()));
+                self.positions += 1;
+            }
         }
     }
 }
