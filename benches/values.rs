@@ -1,15 +1,24 @@
-//! What value baselines cost per record on known templates: the 13 loghub systems and the
-//! realworld access logs learned (`learn_line`), then scanned frozen with value learning and
-//! judging on and off, side by side. Two passes each: the steady state (the line cache takes
-//! lines that differ from an earlier one only in digits, where values are not read again) and
-//! every record through the full path (header, tokens, template, values). Run:
-//! `cargo bench --bench values`.
+//! What value baselines cost per record on known templates, with value learning and judging off
+//! and on side by side: the 13 loghub systems and the realworld access and logfmt logs learned
+//! (`learn_line`), then scanned frozen. Three passes:
+//! - steady state: the same lines again; the line cache takes a line that differs from an earlier
+//!   one only in digits, and values are not read again (their shapes abstract digits too);
+//! - full path: every record through header, tokens, template and values (`process_uncached`):
+//!   what a line with a new shape costs;
+//! - unlearned halves: each file's first half learned, its second half scanned by a fresh engine
+//!   (a cold line cache, as after a restart): the mix a deployment sees.
+//! Run: `cargo bench --bench values`.
 
 use std::time::Instant;
 
 use turbolog::{Engine, EngineConfig};
 
 fn lines() -> Option<Vec<String>> {
+    Some(files()?.concat())
+}
+
+/// The lines of each file.
+fn files() -> Option<Vec<Vec<String>>> {
     let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
     let mut lines = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(shared.join("loghub")).ok()?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
@@ -17,12 +26,12 @@ fn lines() -> Option<Vec<String>> {
     for dir in &dirs {
         let name = dir.file_name()?.to_string_lossy().to_string();
         let bytes = std::fs::read(dir.join(format!("{name}_2k.log"))).ok()?;
-        lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_string));
+        lines.push(String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect());
     }
     for d in ["apache-access", "nginx-access", "traefik-access", "haproxy", "logfmt"] {
         for e in std::fs::read_dir(shared.join("realworld").join(d)).ok()?.flatten() {
             if e.path().extension().is_some_and(|x| x != "json") {
-                lines.extend(std::fs::read_to_string(e.path()).unwrap_or_default().lines().map(str::to_string));
+                lines.push(std::fs::read_to_string(e.path()).unwrap_or_default().lines().map(str::to_string).collect());
             }
         }
     }
@@ -52,6 +61,37 @@ fn compare(lines: &[String], off: &mut Engine, on: &mut Engine, full_path: bool)
     best
 }
 
+/// Lines not learned, of systems that were: each file's first half learned, its second half
+/// scanned once by a fresh frozen engine (the line cache starts empty, as after a restart). The
+/// best of seven, off and on taking turns; and the share of records that took the full path.
+fn fresh(files: &[Vec<String>]) -> [(f64, f64); 2] {
+    let mut best = [(f64::MAX, 0.0), (f64::MAX, 0.0)];
+    let scanned: usize = files.iter().map(|f| f.len() - f.len() / 2).sum();
+    for _ in 0..7 {
+        for (k, no_values) in [true, false].into_iter().enumerate() {
+            let mut c = EngineConfig::default();
+            c.no_values = no_values;
+            let mut e = Engine::new(c);
+            for f in files {
+                for l in &f[..f.len() / 2] {
+                    e.learn_line(l);
+                }
+            }
+            e.set_learning(false);
+            let t = Instant::now();
+            for f in files {
+                for l in &f[f.len() / 2..] {
+                    std::hint::black_box(e.process_line(l));
+                }
+            }
+            let ns = t.elapsed().as_nanos() as f64 / scanned as f64;
+            let full = 1.0 - e.line_cache_hits() as f64 / scanned as f64;
+            best[k] = (best[k].0.min(ns), full);
+        }
+    }
+    best
+}
+
 fn main() {
     let Some(base) = lines() else {
         eprintln!("SKIPPED: the benchmark needs ../shared/datasets beside the repo");
@@ -76,4 +116,7 @@ fn main() {
         println!("{name:28} values off {a:7.1} ns/record   on {b:7.1} ns/record   cost {:+6.1} ns/record", b - a);
         println!("{:28} records flagged: {flagged_off} off, {flagged_on} on", "");
     }
+    let [(a, full), (b, _)] = fresh(&files().unwrap_or_default());
+    println!("{:28} values off {a:7.1} ns/record   on {b:7.1} ns/record   cost {:+6.1} ns/record", "unlearned halves, cold cache", b - a);
+    println!("{:28} {:.0}% of records took the full path", "", full * 100.0);
 }
