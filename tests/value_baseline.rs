@@ -347,3 +347,38 @@ fn the_plugin_with_a_learned_state_dir_flags_each_attack_line() {
         assert_eq!(plugin_anomalies(&e, &[line.clone()]), 1, "not flagged through the plugin: {line}");
     }
 }
+
+/// BGL and HDFS values are node names, block ids, sizes and addresses: ids and counters. After a
+/// baseline they must stay silent (the eval scripts' learned rows depend on it).
+#[test]
+fn value_findings_do_not_flood_bgl_or_hdfs() {
+    use turbolog::detect::score::Kind;
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+    let read = |p: &str| -> Vec<String> {
+        String::from_utf8_lossy(&std::fs::read(shared.join(p)).expect("../shared/datasets")).lines().map(str::to_string).collect()
+    };
+    let value_findings = |train: &[String], test: &[String]| {
+        let mut e = turbolog::Engine::new(turbolog::EngineConfig::default());
+        for l in train {
+            e.learn_line(l);
+        }
+        e.set_learning(false);
+        test.iter().filter(|l| matches!(e.process_line(l).reason.kind, Kind::Value(_))).count()
+    };
+    // BGL, labels stripped: the normal lines of one file learned, the other file scanned
+    let unlabelled = |lines: &[String], only_normal: bool| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(label, _)| !only_normal || *label == "-")
+            .map(|(_, rest)| rest.to_string())
+            .collect()
+    };
+    let (small, large) = (read("loghub/BGL/BGL_2k.log"), read("bgl/BGL_20k.log"));
+    assert_eq!(value_findings(&unlabelled(&small, true), &unlabelled(&large, false)), 0, "BGL_20k after BGL_2k's normal lines");
+    assert_eq!(value_findings(&unlabelled(&large, true), &unlabelled(&small, false)), 0, "BGL_2k after BGL_20k's normal lines");
+    // HDFS: the first half learned, the second scanned
+    let hdfs = read("hdfs/HDFS_dev.log");
+    let half = hdfs.len() / 2;
+    assert_eq!(value_findings(&hdfs[..half], &hdfs[half..]), 0, "HDFS_dev's second half after its first");
+}
