@@ -59,8 +59,9 @@ pub mod class {
     ];
 }
 
-/// What one position's values looked like.
+/// What one position's values looked like. Fields a file lacks (an older version) start empty.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
 pub struct Position {
     /// How a reason names the position (`path`, `user`, `token 4`).
     pub name: String,
@@ -501,7 +502,8 @@ impl Values {
             }
             let p = &mut self.by_template[id as usize][at].1;
             if let Some(what) = what {
-                found = Some(Finding { what, position: Snippet::new(&p.name), value: Snippet::new(&msg[s..e]), seen: p.seen });
+                let seen = if what == What::NewSegment { p.paths } else { p.seen };
+                found = Some(Finding { what, position: Snippet::new(&p.name), value: Snippet::new(&msg[s..e]), seen });
                 if learn && what == What::NewValue {
                     p.learn(&l);
                 }
