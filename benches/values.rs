@@ -7,6 +7,7 @@
 //!   what a line with a new shape costs;
 //! - unlearned halves: each file's first half learned, its second half scanned by a fresh engine
 //!   (a cold line cache, as after a restart): the mix a deployment sees.
+//!
 //! Run: `cargo bench --bench values`.
 
 use std::time::Instant;
@@ -69,9 +70,7 @@ fn fresh(files: &[Vec<String>]) -> [(f64, f64); 2] {
     let scanned: usize = files.iter().map(|f| f.len() - f.len() / 2).sum();
     for _ in 0..7 {
         for (k, no_values) in [true, false].into_iter().enumerate() {
-            let mut c = EngineConfig::default();
-            c.no_values = no_values;
-            let mut e = Engine::new(c);
+            let mut e = Engine::new(EngineConfig { no_values, ..EngineConfig::default() });
             for f in files {
                 for l in &f[..f.len() / 2] {
                     e.learn_line(l);
@@ -100,9 +99,7 @@ fn main() {
     let target = std::env::var("TURBOLOG_BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000usize);
     let lines: Vec<String> = base.iter().cycle().take(target.max(base.len())).cloned().collect();
     let engine = |no_values: bool| {
-        let mut c = EngineConfig::default();
-        c.no_values = no_values;
-        let mut e = Engine::new(c);
+        let mut e = Engine::new(EngineConfig { no_values, ..EngineConfig::default() });
         for l in &base {
             e.learn_line(l);
         }

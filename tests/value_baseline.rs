@@ -143,7 +143,7 @@ impl Site {
     }
 
     fn day(&self, day: u32, lines: usize) -> Vec<String> {
-        let mut r = Rng(0x9e37_79b9_7f4a_7c15 ^ (day as u64 + 1) * 0x1234_5678_9abc_def1);
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15 ^ ((day as u64 + 1) * 0x1234_5678_9abc_def1));
         (0..lines)
             .map(|i| {
                 let (path, status) = self.request(&mut r);
@@ -344,7 +344,7 @@ fn the_plugin_with_a_learned_state_dir_flags_each_attack_line() {
     assert!(quiet_day <= 1, "{quiet_day} false alarms in {} normal lines", normal.len());
     for &at in &s.attacks {
         let line = s.lines[at as usize - 1].clone();
-        assert_eq!(plugin_anomalies(&e, &[line.clone()]), 1, "not flagged through the plugin: {line}");
+        assert_eq!(plugin_anomalies(&e, std::slice::from_ref(&line)), 1, "not flagged through the plugin: {line}");
     }
 }
 

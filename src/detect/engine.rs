@@ -506,7 +506,8 @@ impl Engine {
         // what is being learned as normal is not judged
         let judge = !self.teaching && self.stats[id].established && !v.anomaly;
         let widened = generalised.then(|| self.stats[id].count);
-        let Some(finding) = self.values.visit(&self.miner, v.template_id, self.miner.last_tokens(), text, judge, self.learning, widened) else { return };
+        let how = crate::detect::values::Visit { judge, learn: self.learning, generalised: widened };
+        let Some(finding) = self.values.visit(&self.miner, v.template_id, self.miner.last_tokens(), text, how) else { return };
         self.value_flagged = true;
         v.score = v.score.max(VALUE_SCORE);
         v.anomaly = true;

@@ -371,6 +371,17 @@ impl Position {
     }
 }
 
+/// What [`Values::visit`] does with a message's values.
+#[derive(Clone, Copy, Debug)]
+pub struct Visit {
+    /// Judge them against the baseline.
+    pub judge: bool,
+    /// Learn them.
+    pub learn: bool,
+    /// The message just widened its template, which had this many records (see `visit`).
+    pub generalised: Option<u64>,
+}
+
 /// The value baselines of all templates.
 #[derive(Default)]
 pub struct Values {
@@ -434,9 +445,10 @@ impl Values {
     /// A finding stands only if no other template the message fits (see [`Miner::siblings`])
     /// learned that value at that position.
     ///
-    /// `generalised`: the message just widened its template (a constant became `<*>`), which had
+    /// `how.generalised`: the message just widened its template (a constant became `<*>`), which had
     /// this many records: the word it brought is a new value where the baseline had one.
-    pub fn visit(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, judge: bool, learn: bool, generalised: Option<u64>) -> Option<Finding> {
+    pub fn visit(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, how: Visit) -> Option<Finding> {
+        let Visit { judge, learn, generalised } = how;
         let t = miner.get(id)?;
         if tokens.len() != t.len() || !(judge || learn) {
             return None;
