@@ -382,3 +382,33 @@ fn value_findings_do_not_flood_bgl_or_hdfs() {
     let half = hdfs.len() / 2;
     assert_eq!(value_findings(&hdfs[..half], &hdfs[half..]), 0, "HDFS_dev's second half after its first");
 }
+
+/// The same agreement on a real system's logs: BGL_2k's normal lines learned (labels stripped),
+/// BGL_20k compared. A restored miner finds a template by its shape as the learning one did
+/// (an all-`<*>` template agrees with no message on a constant).
+#[test]
+fn diff_and_a_frozen_scan_agree_on_bgl() {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+    let unlabelled = |p: &str, only_normal: bool| -> Vec<String> {
+        String::from_utf8_lossy(&std::fs::read(shared.join(p)).expect("../shared/datasets"))
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(label, _)| !only_normal || *label == "-")
+            .map(|(_, rest)| rest.to_string())
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (good, bad, state) = (dir.path().join("good.log"), dir.path().join("bad.log"), dir.path().join("state"));
+    write(&good, &unlabelled("loghub/BGL/BGL_2k.log", true));
+    write(&bad, &unlabelled("bgl/BGL_20k.log", false));
+    assert!(bin().args(["learn", "--state"]).arg(&state).arg(&good).status().unwrap().success());
+    let diff = bin().arg("diff").arg(&good).arg("--").arg(&bad).output().unwrap();
+    let report = String::from_utf8(diff.stdout).unwrap();
+    let new_lines: usize = report.lines().find_map(|l| l.strip_prefix("new in the compared logs: ")).and_then(|l| l.split(' ').next()).unwrap().parse().unwrap();
+    let learned = report.lines().next().and_then(|l| l.split('(').nth(1)).and_then(|l| l.split(' ').next()).unwrap().parse::<u64>().unwrap();
+    let rows = jsonl(&bin().args(["scan", "--format", "jsonl", "--frozen", "--state"]).arg(&state).arg(&bad).output().unwrap().stdout);
+    let unseen: Vec<&serde_json::Value> = rows.iter().filter(|r| r["template_id"].as_u64().unwrap() >= learned).collect();
+    assert!(new_lines > 1000, "{report}");
+    assert_eq!(unseen.len(), new_lines, "lines of templates the baseline never held, frozen scan against diff");
+    assert!(unseen.iter().all(|r| r["anomaly"] == true));
+}
