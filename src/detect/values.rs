@@ -209,7 +209,8 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-fn look(v: &[u8]) -> Look {
+/// `RAW`: also the fingerprint of the value as written (only learning needs it).
+fn look<const RAW: bool>(v: &[u8]) -> Look {
     let (mut h, mut word, mut in_word) = (0x5151_5151u64, 0u64, 0u32);
     let (mut raw, mut raw_word) = (0x7272_7272u64, 0u64);
     let (mut len, mut classes) = (0u16, 0u16);
@@ -220,9 +221,11 @@ fn look(v: &[u8]) -> Look {
     while i < v.len() {
         let b = v[i];
         let kind = KIND[b as usize];
-        raw_word = (raw_word << 8) | b as u64;
-        if i % 8 == 7 {
-            raw = fold(raw, raw_word);
+        if RAW {
+            raw_word = (raw_word << 8) | b as u64;
+            if i % 8 == 7 {
+                raw = fold(raw, raw_word);
+            }
         }
         let emit = if kind == 1 {
             if prev_digit {
@@ -471,7 +474,7 @@ impl Values {
                 continue;
             };
             let value = &msg.as_bytes()[s..e];
-            let l = look(value);
+            let l = if learn { look::<true>(value) } else { look::<false>(value) };
             if self.by_template.len() <= id as usize {
                 self.by_template.resize_with(id as usize + 1, Vec::new);
             }
@@ -562,13 +565,13 @@ mod tests {
 
     #[test]
     fn shapes_abstract_digits_and_classes_are_found() {
-        let a = look(b"/item/123?page=2");
-        let b = look(b"/item/98765?page=10");
+        let a = look::<true>(b"/item/123?page=2");
+        let b = look::<true>(b"/item/98765?page=10");
         assert_eq!(a.fingerprint, b.fingerprint);
-        assert_eq!(a.segment, look(b"/item").segment);
-        assert_ne!(a.fingerprint, look(b"/items/1?page=2").fingerprint);
+        assert_eq!(a.segment, look::<true>(b"/item").segment);
+        assert_ne!(a.fingerprint, look::<true>(b"/items/1?page=2").fingerprint);
         assert_eq!(a.classes, 0);
-        let c = |v: &str| look(v.as_bytes()).classes;
+        let c = |v: &str| look::<true>(v.as_bytes()).classes;
         assert_eq!(c("/a.php?id=1'"), class::QUOTE);
         assert_eq!(c("/../../etc/passwd"), class::DOT_DOT);
         assert_eq!(c("/x?q=%27%20OR%201=1"), class::ENCODED_META);
@@ -576,7 +579,7 @@ mod tests {
         assert_eq!(c("$(id)"), class::SUBSTITUTION | class::PARENS);
         assert_eq!(c("/a;b"), class::SEMICOLON);
         assert_eq!(c("/search?q=hello%20world"), 0);
-        assert_eq!(look(b"/.git/config").segment, look(b"/.GIT").segment);
+        assert_eq!(look::<true>(b"/.git/config").segment, look::<true>(b"/.GIT").segment);
     }
 
     #[test]
@@ -590,7 +593,7 @@ mod tests {
         let mut p = Position::default();
         for _ in 0..times {
             for v in values {
-                p.learn(&look(v.as_bytes()));
+                p.learn(&look::<true>(v.as_bytes()));
             }
         }
         p
@@ -599,7 +602,7 @@ mod tests {
     #[test]
     fn stable_positions_judge_new_values_and_ids_stay_silent() {
         let p = position(&["/", "/index.html", "/static/app.js", "/img/1.png"], 50);
-        let j = |v: &str| p.judge(&look(v.as_bytes()));
+        let j = |v: &str| p.judge(&look::<true>(v.as_bytes()));
         assert_eq!(j("/index.html"), None);
         assert_eq!(j("/img/42.png"), None);
         assert_eq!(j("/.git/config"), Some(What::NewSegment));
@@ -608,18 +611,18 @@ mod tests {
         // an id position: a new value on every line
         let mut ids = Position::default();
         for i in 0..500 {
-            ids.learn(&look(format!("sess-{}", ["a", "b", "c", "d", "e", "f", "g"][i % 7].repeat(i % 13 + 1)).as_bytes()));
+            ids.learn(&look::<true>(format!("sess-{}", ["a", "b", "c", "d", "e", "f", "g"][i % 7].repeat(i % 13 + 1)).as_bytes()));
         }
         for i in 0..500u32 {
-            ids.learn(&look(format!("k{:x}", i.wrapping_mul(2_654_435_761)).as_bytes()));
+            ids.learn(&look::<true>(format!("k{:x}", i.wrapping_mul(2_654_435_761)).as_bytes()));
         }
         assert!(ids.wide);
-        assert_eq!(ids.judge(&look(b"sess-zzz")), None);
+        assert_eq!(ids.judge(&look::<true>(b"sess-zzz")), None);
         // too few values to say anything
-        assert_eq!(position(&["a"], 5).judge(&look(b"b'")), None);
+        assert_eq!(position(&["a"], 5).judge(&look::<true>(b"b'")), None);
         // far longer than anything learned
         let long = format!("/static/{}", "A".repeat(100));
-        assert!(matches!(p.judge(&look(long.as_bytes())), Some(What::TooLong { .. }) | Some(What::NewValue)));
+        assert!(matches!(p.judge(&look::<true>(long.as_bytes())), Some(What::TooLong { .. }) | Some(What::NewValue)));
     }
 
     #[test]
