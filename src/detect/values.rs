@@ -482,16 +482,16 @@ impl Values {
             let at = match list.binary_search_by_key(&(pos as u16), |e| e.0) {
                 Ok(at) => at,
                 Err(at) => {
-                    let name = name_of(t, pos, msg, tok);
                     let widened = generalised.filter(|&seen| seen >= MIN_SEEN);
                     if let (Some(seen), true, None) = (widened, judge, &found) {
                         // a word where the baseline had one constant: the template just widened
+                        let name = name_of(t, pos, msg, tok);
                         found = Some(Finding { what: What::NewValue, position: Snippet::new(&name), value: Snippet::new(&msg[s..e]), seen });
                     }
                     if !learn || self.positions >= MAX_POSITIONS {
                         continue;
                     }
-                    list.insert(at, (pos as u16, Position { name, ..Position::default() }));
+                    list.insert(at, (pos as u16, Position { name: name_of(t, pos, msg, tok), ..Position::default() }));
                     self.positions += 1;
                     at
                 }
