@@ -59,6 +59,14 @@ pub fn run(args: InspectArgs) -> Result<u8, CmdError> {
             None
         }
     };
+    match turbolog::store::values_file::check(dir) {
+        Ok(Some(n)) => w(&mut out, format!("values.tls: ok (checksum verified): {n} template positions with a value baseline"))?,
+        Ok(None) => {}
+        Err(e) => {
+            problems.push(format!("values.tls: {e}"));
+            w(&mut out, format!("values.tls: CORRUPT: {e}"))?;
+        }
+    }
     let dim = snap.as_ref().map(|s| s.dim);
 
     w(&mut out, "\nWAL shards and sealed WAL files:".into())?;

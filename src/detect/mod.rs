@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod level;
 pub mod line_key;
+pub mod logfmt;
 pub mod message;
 pub mod nearest;
 pub mod score;
@@ -13,5 +14,6 @@ pub mod snapshot;
 pub mod template;
 pub mod time;
 pub mod token;
+pub mod values;
 
 pub use engine::{Engine, EngineConfig, Verdict};

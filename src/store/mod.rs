@@ -10,6 +10,7 @@
 //! DIR/templates.tls                      template texts, counts, thresholds (templates_file)
 //! DIR/sessions.tls                       what normal sessions contain (sessions_file)
 //! DIR/history-<n>.tlh                   a bounded journal of anomalies (history)
+//! DIR/values.tls                         what the values of template positions looked like (values_file)
 //! DIR/acks.tls                           templates an operator acknowledged as normal (acks_file)
 //! DIR/*.corrupt                          files found corrupt and moved aside
 //! ```
@@ -23,6 +24,7 @@ pub mod history;
 pub mod persist;
 pub mod sessions_file;
 pub mod templates_file;
+pub mod values_file;
 pub mod wal;
 
 pub use directory::{Recovery, SealStats, Store, StoreError, StoreOptions, MAX_SHARDS, thread_shard};

@@ -126,6 +126,10 @@ pub fn open_store(dir: &Path, engine: &mut Engine, opts: StoreOptions) -> Result
             })
         })
         .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut warnings = rec.warnings.clone();
+    let (values, warning) = crate::store::values_file::load(dir);
+    warnings.extend(warning);
+    engine.restore_values(&values);
     engine.track_dirty(true);
-    Ok((store, Opened { report, warnings: rec.warnings.clone() }))
+    Ok((store, Opened { report, warnings }))
 }
