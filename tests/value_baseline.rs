@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-use turbolog::host::config::Settings;
+use turbolog::pipeline::config::Settings;
 use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
 
 mod common;
