@@ -305,3 +305,31 @@ fn check_reduced(plain: &[serde_json::Value], reduced: &[serde_json::Value], log
     assert!(summaries.is_empty() != in_buffers, "{} summary records in the buffers", summaries.len());
     assert!(in_buffers || log_text.contains("last window: "), "{log_text}");
 }
+
+/// What Fluent Bit users already run for traces: `multiline.parser` on the input, turbolog after
+/// it. A joined trace arrives as one record and is scored as its first line and root cause.
+#[test]
+fn multiline_parser_java_before_turbolog_gives_one_record_per_trace() {
+    let Some(bin) = fluent_bit() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path());
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/realworld/multiline-stacktraces/fluent-bit-filter_multiline-test.log");
+    let text = std::fs::read_to_string(&src).unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, format!("{}\n", text.trim_end())).unwrap();
+    let state = dir.path().join("state");
+    let conf = classic_conf(dir.path(), &log, &state, "    Fields all\n");
+    let conf_text = std::fs::read_to_string(&conf).unwrap().replace("    Exit_On_Eof true\n", "    Exit_On_Eof true\n    multiline.parser java, go\n");
+    std::fs::write(&conf, conf_text).unwrap();
+    let (ok, out) = run(&bin, &plugin, &conf);
+    assert!(ok, "{out}");
+    let got = records(&dir.path().join("out.jsonl"));
+    assert!(got.len() < text.lines().count() / 4, "the traces arrive joined: {} records for {} lines", got.len(), text.lines().count());
+    let java = got.iter().find(|r| r["log"].as_str().unwrap().contains("RuntimeException")).expect("the Java trace");
+    let log_text = java["log"].as_str().unwrap();
+    assert!(log_text.contains("MyProject.main(MyProject.java:6)"), "the whole trace is one record: {log_text}");
+    assert_eq!(java["anomaly"], true, "{java}");
+    let template = java["template"].as_str().unwrap();
+    assert!(!template.contains("MyProject.java"), "frames are not template text: {template}");
+    assert!(got.iter().all(|r| r["anomaly"].is_boolean()), "every record tagged");
+}

@@ -98,6 +98,22 @@ fn cause_in(line: &str) -> Option<usize> {
     (indent == 0 && (is_java_exception(t) || is_python_exception(t))).then_some(0)
 }
 
+/// A message of several lines (a trace that a host such as Fluent Bit's `multiline.parser` joined
+/// into one record): what it is scored as, the first line plus the root cause, as an event is.
+/// `None` for a message of one line (a final line end does not count).
+pub fn scored_message(message: &[u8]) -> Option<String> {
+    let body = message.strip_suffix(b"\n").unwrap_or(message);
+    memchr::memchr(b'\n', body)?;
+    let text = String::from_utf8_lossy(body);
+    let mut lines = text.split('\n');
+    let first = lines.next().unwrap_or("").trim_end_matches('\r');
+    let cause = lines.filter_map(|l| cause_in(l.trim_end_matches('\r')).map(|i| l[i..].trim_end_matches('\r'))).last();
+    Some(match cause {
+        Some(c) => format!("{first} {c}"),
+        None => first.to_string(),
+    })
+}
+
 /// Joins the lines of one stream into events. Once warm it allocates nothing per line: the
 /// pending event's buffers are reused.
 pub struct Joiner {
@@ -268,6 +284,16 @@ mod tests {
         }
         out.extend(j.flush());
         out.into_iter().map(|r| (r.first, r.line_no, r.lines)).collect()
+    }
+
+    #[test]
+    fn a_joined_message_is_scored_as_its_first_line_and_root_cause() {
+        let m = b"2026-11-24 ERROR [main] request failed\njava.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)\nCaused by: java.io.IOException: disk\n\t... 3 more\n";
+        assert_eq!(scored_message(m).as_deref(), Some("2026-11-24 ERROR [main] request failed java.io.IOException: disk"));
+        assert_eq!(scored_message(b"one line\n"), None);
+        assert_eq!(scored_message(b"ERROR x\n\tat a.B.c(B.java:1)").as_deref(), Some("ERROR x"));
+        let p = b"ERROR:root:job failed\nTraceback (most recent call last):\n  File \"job.py\", line 3, in <module>\nValueError: bad input";
+        assert_eq!(scored_message(p).as_deref(), Some("ERROR:root:job failed ValueError: bad input"));
     }
 
     #[test]

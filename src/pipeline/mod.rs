@@ -308,7 +308,11 @@ pub fn seal(access: &impl Access, periodic: bool) -> Result<(), String> {
 
 impl Scorer for Pipeline {
     fn score(&mut self, r: &Record<'_>) -> Verdict {
-        let v = self.engine.process_bytes_with(r.message, r.level);
+        // a record of several lines (a trace its host joined) is scored as an event is
+        let v = match join::scored_message(r.message) {
+            None => self.engine.process_bytes_with(r.message, r.level),
+            Some(scored) => self.engine.process_bytes_with(scored.as_bytes(), r.level),
+        };
         if let Some(s) = &mut self.sessions {
             // a valid UTF-8 message (the usual case) is read in place: no copy per record
             let text;
