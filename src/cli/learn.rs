@@ -33,12 +33,16 @@ pub fn run(args: LearnArgs) -> Result<u8, CmdError> {
     let mut lines = Lines::new(&args.files);
     let before = session.engine.template_count();
     let mut n = 0u64;
+    let mut said_no_message = false;
     let mut sessions = args.sessions.start(Some(&dir), true)?;
     let mut closed = Vec::new();
     while let Some(line) = lines.next_line()? {
         n += 1;
         let object = turbolog::codec::ndjson::parse_object(line).and_then(Result::ok);
         let record = object.as_ref().and_then(|o| turbolog::codec::ndjson::record(o, &args.message_keys));
+        if object.is_some() && record.is_none() && !std::mem::replace(&mut said_no_message, true) {
+            eprintln!("turbolog: warning: {}", turbolog::codec::ndjson::no_message_warning(n, &args.message_keys));
+        }
         let (message, level) = record.as_ref().map_or((line, None), |r| (r.message.as_ref(), r.level));
         let id = session.engine.learn_line_with(message, level);
         if let Some(s) = &mut sessions {

@@ -117,6 +117,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CmdError> {
     let progress = report_format && super::is_terminal(2);
     let mut reason = String::new();
     let mut n: u64;
+    let mut said_no_message = false;
     let mut anomalies: u64 = 0;
     let multiline = args.multiline.unwrap_or(if report_format { Multiline::Auto } else { Multiline::Off }) == Multiline::Auto;
     let mut joiner = multiline.then(turbolog::pipeline::join::Joiner::default);
@@ -168,6 +169,9 @@ pub fn run(args: ScanArgs) -> Result<u8, CmdError> {
         let line: &str = &current;
         let object = turbolog::codec::ndjson::parse_object(line).and_then(Result::ok);
         let record = object.as_ref().and_then(|o| turbolog::codec::ndjson::record(o, &args.message_keys));
+        if object.is_some() && record.is_none() && !std::mem::replace(&mut said_no_message, true) {
+            eprintln!("turbolog: warning: {}", turbolog::codec::ndjson::no_message_warning(n, &args.message_keys));
+        }
         let (message, level) = record.as_ref().map_or((line, None), |r| (r.message.as_ref(), r.level));
         let verdict = session.engine.process_bytes_with(message.as_bytes(), level);
         if let Some(g) = &mut suggester {

@@ -4,10 +4,12 @@
 
 use crate::detect::level::Level;
 
-/// Keys whose value is a record's level, in order of preference (`PRIORITY`: journald).
+/// Keys whose value is a record's level, in order of preference (`PRIORITY`: journald;
+/// `log.level`: ECS, flat or nested in JSON records).
 pub const LEVEL_KEYS: &[&str] = &["level", "severity", "lvl", "loglevel", "log.level", "levelname", "PRIORITY"];
 /// Keys whose value is an HTTP status.
-pub const STATUS_KEYS: &[&str] = &["status", "status_code", "http_status", "statusCode"];
+/// (`http.response.status_code`: ECS, read nested in JSON records.)
+pub const STATUS_KEYS: &[&str] = &["status", "status_code", "http_status", "statusCode", "http.response.status_code"];
 
 /// A level written as a word (`"error"`, `"WARN"`) or a number in a string (`"3"`).
 pub fn level_of_text(s: &[u8]) -> Option<Level> {

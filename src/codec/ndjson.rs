@@ -18,6 +18,29 @@ use crate::explain::worker::Answered;
 /// The default message keys, tried in order (`MESSAGE`: journald's JSON).
 pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg", "MESSAGE", "@message"];
 
+/// The value under `key`: a key of the record as written (`"log.level": …`), else a path into
+/// nested objects (`log.level` → `{"log": {"level": …}}`, as ECS writes it).
+pub fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if let Some(v) = obj.get(key) {
+        return Some(v);
+    }
+    if !key.contains('.') {
+        return None;
+    }
+    let mut parts = key.split('.');
+    let mut v = obj.get(parts.next()?)?;
+    for p in parts {
+        v = v.as_object()?.get(p)?;
+    }
+    Some(v)
+}
+
+/// What to say, once, about a JSON record without a string message under `keys`.
+pub fn no_message_warning(line_no: u64, keys: &[String]) -> String {
+    let keys = if keys.is_empty() { DEFAULT_KEYS.join(", ") } else { keys.join(", ") };
+    format!("line {line_no} is a JSON object with no string message under {keys}: scored as text (set --message-key KEY; a.b reaches nested objects)")
+}
+
 /// The first string value among `keys`.
 pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a str> {
     message_at(obj, keys).map(|(_, m)| m)
@@ -29,7 +52,7 @@ fn message_at<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<(Shape
     if keys.is_empty() {
         DEFAULT_KEYS.iter().map(|k| obj.get(*k)).enumerate().find_map(at)
     } else {
-        keys.iter().map(|k| obj.get(k)).enumerate().find_map(at)
+        keys.iter().map(|k| field(obj, k)).enumerate().find_map(at)
     }
 }
 
@@ -80,8 +103,8 @@ pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Messag
 pub fn record_scored<'a>(obj: &'a Map<String, Value>, keys: &[String], scored: Option<&'a str>) -> Option<Message<'a>> {
     let (key, text) = message_at(obj, keys)?;
     let text = scored.unwrap_or(text);
-    let level = record_fields::LEVEL_KEYS.iter().find_map(|k| obj.get(*k)).and_then(level_of);
-    let status = record_fields::STATUS_KEYS.iter().find_map(|k| obj.get(*k)).and_then(|v| match v {
+    let level = record_fields::LEVEL_KEYS.iter().find_map(|k| field(obj, k)).and_then(level_of);
+    let status = record_fields::STATUS_KEYS.iter().find_map(|k| field(obj, k)).and_then(|v| match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.parse().ok(),
         _ => None,

@@ -381,7 +381,7 @@ impl Engine {
             self.line_cache_hits += 1;
             self.miner.count(id);
             self.epoch_started |= self.records == 0;
-            let v = self.observe(Match { id, created: false, generalised: false }, level.or(level_field));
+            let v = self.observe(Match { id, created: false, generalised: false }, level_field.or(level));
             self.note_epoch_start(line);
             return v;
         }
@@ -395,7 +395,7 @@ impl Engine {
         self.epoch_started |= self.records == 0;
         let mut fields = std::mem::take(&mut self.fields_scratch);
         let fielded = self.with_fields(line_text, msg, &mut fields);
-        let v = self.process(Message { level: msg.level.or(level_field), ..fielded });
+        let v = self.process(Message { level: level_field.or(msg.level), ..fielded });
         self.fields_scratch = fields;
         if v.new_template {
             // the time is read only for the line that creates a template
@@ -452,7 +452,7 @@ impl Engine {
         let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
         let mut fields = std::mem::take(&mut self.fields_scratch);
         let msg = self.with_fields(line, msg, &mut fields);
-        let msg = Message { level: msg.level.or(level_field), ..msg };
+        let msg = Message { level: level_field.or(msg.level), ..msg };
         self.warmup_until = 0; // a learned baseline needs no warm-up
         self.baseline = true;
         self.teaching = true;
