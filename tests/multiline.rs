@@ -166,7 +166,9 @@ fn serve_joins_events_from_tcp_as_filter_does() {
     assert_eq!(code, 0, "{err}");
 }
 
-/// Runs `turbolog filter` on what `feed` writes; (stdout lines, stderr, peak RSS in KiB).
+/// Runs `turbolog filter` on what `feed` writes; (stdout lines, stderr, peak RSS in KiB). The
+/// child is waited for with `wait4`, for its resource usage.
+#[allow(clippy::zombie_processes)]
 fn filter_rss(args: &[&str], feed: impl FnOnce(&mut dyn Write) + Send + 'static) -> (Vec<String>, String, i64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_turbolog"))
         .arg("filter")

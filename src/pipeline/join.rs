@@ -107,7 +107,7 @@ pub fn scored_message(message: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let mut lines = text.split('\n');
     let first = lines.next().unwrap_or("").trim_end_matches('\r');
-    let cause = lines.filter_map(|l| cause_in(l.trim_end_matches('\r')).map(|i| l[i..].trim_end_matches('\r'))).last();
+    let cause = lines.filter_map(|l| cause_in(l.trim_end_matches('\r')).map(|i| l[i..].trim_end_matches('\r'))).next_back();
     Some(match cause {
         Some(c) => format!("{first} {c}"),
         None => first.to_string(),
