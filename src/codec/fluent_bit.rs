@@ -253,6 +253,14 @@ impl Tagger {
                         r.pos = value_start;
                     }
                 }
+                // `a.b` keys reach into a nested map (ECS's `log.level`, `--message-key event.message`)
+                let heads = |k: &String| k.as_bytes().strip_prefix(key).is_some_and(|rest| rest.first() == Some(&b'.'));
+                if (key == b"log" || settings.message_keys.iter().any(heads))
+                    && matches!(r.peek_marker()?, rmp::Marker::FixMap(_) | rmp::Marker::Map16 | rmp::Marker::Map32)
+                {
+                    self.nested(r, key, settings, &mut message, &mut level)?;
+                    r.pos = value_start;
+                }
                 if session_field == Some(key) {
                     session_value = match r.str_bytes()? {
                         Some(text) if !text.is_empty() => Some(std::borrow::Cow::Borrowed(text)),
@@ -362,6 +370,37 @@ impl Tagger {
         }
         verdicts(scorer, out, stats);
         Ok(Outcome::Written)
+    }
+}
+
+impl Tagger {
+    /// The message and level under `key.…` paths of the map value at the cursor, when they rank
+    /// above what was found so far.
+    fn nested<'a>(&self, r: &Reader<'a>, key: &[u8], settings: &Options, message: &mut Option<(usize, &'a [u8])>, level: &mut Option<(usize, Level)>) -> Result<(), Error> {
+        for (prio, k) in settings.message_keys.iter().enumerate() {
+            let Some((head, rest)) = k.split_once('.') else { continue };
+            if head.as_bytes() == key && message.map_or(true, |(p, _)| prio < p) {
+                if let Some(pos) = r.find_path(rest)? {
+                    if let Some(v) = (Reader { buf: r.buf, pos }).str_bytes()? {
+                        *message = Some((prio, v));
+                    }
+                }
+            }
+        }
+        for (prio, k) in record_fields::LEVEL_KEYS.iter().enumerate() {
+            let Some((head, rest)) = k.split_once('.') else { continue };
+            if head.as_bytes() == key && level.map_or(true, |(p, _)| prio < p) {
+                if let Some(pos) = r.find_path(rest)? {
+                    let mut v = Reader { buf: r.buf, pos };
+                    let found = match v.str_bytes()? {
+                        Some(text) => record_fields::level_of_text(text),
+                        None => v.uint()?.and_then(record_fields::level_of_number),
+                    };
+                    *level = found.map(|l| (prio, l)).or(*level);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
