@@ -13,6 +13,7 @@ mod multiline;
 mod report;
 mod scan;
 mod sessions;
+mod sniff;
 mod watch;
 
 use std::path::PathBuf;
