@@ -21,7 +21,7 @@ impl Level {
         if word.is_empty() || word.len() > 13 || !matches!(word.as_bytes()[0], b'A'..=b'Z' | b'a'..=b'z' | b'[' | b'<' | b'(') {
             return None;
         }
-        let w = word.trim_matches(|c: char| matches!(c, '[' | ']' | '<' | '>' | '(' | ')' | ':' | ',' | '|'));
+        let w = word.trim_matches(|c: char| matches!(c, '[' | ']' | '<' | '>' | '(' | ')' | ':' | ',' | '|' | ' '));
         if w.len() == 1 {
             if !allow_letter {
                 return None;
@@ -44,13 +44,13 @@ impl Level {
             *dst = src.to_ascii_lowercase();
         }
         match &buf[..w.len()] {
-            b"trace" | b"verbose" | b"finest" | b"finer" => Some(Level::Trace),
+            b"trace" | b"trc" | b"verbose" | b"finest" | b"finer" => Some(Level::Trace),
             b"debug" | b"dbg" | b"fine" => Some(Level::Debug),
             b"info" | b"inf" | b"information" => Some(Level::Info),
             b"notice" => Some(Level::Notice),
             b"warn" | b"warning" | b"wrn" => Some(Level::Warn),
             b"error" | b"err" | b"severe" | b"failure" => Some(Level::Error),
-            b"fatal" | b"crit" | b"critical" | b"alert" | b"emerg" | b"emergency" | b"panic" => {
+            b"fatal" | b"ftl" | b"crit" | b"critical" | b"alert" | b"emerg" | b"emergency" | b"panic" => {
                 Some(Level::Critical)
             }
             _ => None,
@@ -93,6 +93,11 @@ const TROUBLE_WORDS: &[&str] = &[
 pub fn trouble_score(template: &str) -> f32 {
     let mut hits = 0u32;
     for word in template.split(|c: char| !c.is_ascii_alphabetic()) {
+        if is_camel_trouble(word) {
+            // `NullPointerException`, `ValueError`: an exception class names trouble
+            hits += 1;
+            continue;
+        }
         if word.len() < 3 || word.len() > 12 {
             continue;
         }
@@ -110,6 +115,16 @@ pub fn trouble_score(template: &str) -> f32 {
         1 => 0.6,
         _ => 0.8,
     }
+}
+
+/// `IllegalStateException`, `OutOfMemoryError`: a capitalised name ending in a trouble word.
+fn is_camel_trouble(word: &str) -> bool {
+    ["Exception", "Error"].iter().any(|s| {
+        word.len() > s.len()
+            && word.ends_with(s)
+            && word.as_bytes()[0].is_ascii_uppercase()
+            && word.as_bytes()[word.len() - s.len() - 1].is_ascii_lowercase()
+    })
 }
 
 /// What a template's text says about trouble, beyond its words.
