@@ -285,6 +285,13 @@ pub(crate) fn is_exception_class(tok: &str) -> bool {
         && body.bytes().all(|c| c.is_ascii_alphanumeric() || b"_.$".contains(&c))
 }
 
+/// nginx's `54053#0:` (pid#thread).
+fn is_nginx_ids(tok: &str) -> bool {
+    tok.strip_suffix(':').and_then(|b| b.split_once('#')).is_some_and(|(p, t)| {
+        !p.is_empty() && !t.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && t.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// A logger name is header only where logging frameworks put it: before ` - `, `: `, `| `, a
 /// `[thread]` or `(thread)`, or ending in `:` itself — and only when a message follows.
 fn logger_in_header_position(line: &str, buf: &[Unit; MAX_UNITS], n: usize, i: usize) -> bool {
@@ -338,8 +345,18 @@ fn level_of_unit(tok: &str) -> Option<Level> {
     }
     // Apache 2.4 `[module:level]`, Icinga `level/Component:`
     if tok.starts_with('[') && tok.ends_with(']') {
+        if matches!(tok, "[Note]" | "[System]") {
+            // MySQL's informational severities
+            return Some(Level::Info);
+        }
         let (_, level) = tok[1..tok.len() - 1].rsplit_once(':')?;
         return Level::parse(level, false);
+    }
+    // Monolog `laravel.EMERGENCY:`
+    if let Some((channel, level)) = tok.strip_suffix(':').and_then(|t| t.rsplit_once('.')) {
+        if is_ident(channel) && level.len() >= 4 && level.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Level::parse(level, false);
+        }
     }
     let (level, component) = tok.split_once('/')?;
     if component.ends_with(':') && component.len() > 2 && component.as_bytes()[0].is_ascii_alphabetic() {
@@ -387,6 +404,16 @@ fn extract_spaced(line: &str) -> Message<'_> {
         }
     };
 
+    if n >= 2 {
+        if let Some(m) = first_unit_forms(line, &buf, n) {
+            return m;
+        }
+    }
+    // klog `E1202 10:00:00.000000 1 file.go:42] …` (behind a time, e.g. a container runtime's):
+    // its letter is the level, and the header runs to the `file.go:42]`
+    let klog = (0..n.min(3)).find_map(|k| (k + 1 < n).then(|| klog_level(tok(k), tok(k + 1))).flatten());
+    let message_from = |i: usize, level: Option<Level>| message_from(i, level.or(klog));
+
     // Phase 1: the leading run of timestamp-like units; a level word ends the header.
     let mut i = 0;
     while i < n {
@@ -410,7 +437,7 @@ fn extract_spaced(line: &str) -> Message<'_> {
         }
         if i > 0 && is_tag(t) {
             // syslog `host prog[pid]: message`: a level word after the tag stays in the message
-            return message_from(i + 1, level_after(line, &buf, n, i + 1));
+            return after_tag(line, &buf, n, i + 1);
         }
         if !is_header_token(t) {
             break;
@@ -439,10 +466,10 @@ fn extract_spaced(line: &str) -> Message<'_> {
     }
     // Phase 2b: syslog: optional host name, then `prog[pid]:`.
     if is_tag(tok(i)) {
-        return message_from(i + 1, level_after(line, &buf, n, i + 1));
+        return after_tag(line, &buf, n, i + 1);
     }
     if i + 1 < n && is_ident(tok(i)) && is_tag(tok(i + 1)) {
-        return message_from(i + 2, level_after(line, &buf, n, i + 2));
+        return after_tag(line, &buf, n, i + 2);
     }
     // Phase 2c: `program - message`, `program *64 - message` (Proxifier, many Windows tools).
     if !tok(i).starts_with('[') {
@@ -482,8 +509,24 @@ fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: 
     let first = i;
     while i < n {
         let t = &line[buf[i].start..buf[i].end];
-        if t == "-" || t == ":" || t == "|" {
+        let next = if i + 1 < n { &line[buf[i + 1].start..buf[i + 1].end] } else { "" };
+        if matches!(t, "-" | ":" | "|" | "--" | "---") {
             i += 1;
+        } else if !logger_used && next == ":" && i + 2 < n && !is_exception_class(t)
+            && (is_ident(t) || (bracket_used && t.as_bytes()[0].is_ascii_alphabetic()))
+        {
+            // Spring Boot / logback `%logger{0}`: `FarmApplication          : Starting …`
+            logger_used = true;
+            i += 1;
+        } else if !logger_used && bracket_used && i > first && is_bracketed(&line[buf[i - 1].start..buf[i - 1].end])
+            && is_logger(t) && !is_exception_class(t) && i + 1 < n
+        {
+            // `LEVEL [thread] logger message` (Tomcat, log4j `%p [%t] %c %m`)
+            logger_used = true;
+            i += 1;
+        } else if i == first && is_nginx_ids(t) {
+            // nginx `[error] 54053#0: *3 open() …`: pid#tid and the connection number
+            i += if next.starts_with('*') && next[1..].bytes().all(|b| b.is_ascii_digit()) && i + 2 < n { 2 } else { 1 };
         } else if !logger_used && i + 1 < n && is_bracketed(t) && is_logger(bracket_inner(t)) {
             // `[o.e.n.Node    ]` (log4j2 `[%c]`): a bracketed logger, then perhaps a bracketed node or thread
             logger_used = true;
@@ -506,6 +549,86 @@ fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: 
         }
     }
     i
+}
+
+/// The message after a syslog tag; a klog line behind it (journald's kubelet) has its own header.
+fn after_tag<'a>(line: &'a str, buf: &[Unit; MAX_UNITS], n: usize, i: usize) -> Message<'a> {
+    if i + 1 < n && klog_level(&line[buf[i].start..buf[i].end], &line[buf[i + 1].start..buf[i + 1].end]).is_some() {
+        return extract_spaced(&line[buf[i].start..]);
+    }
+    let text = if i < n { line[buf[i].start..].trim() } else { "" };
+    Message { text: if text.is_empty() { line.trim() } else { text }, level: level_after(line, buf, n, i) }
+}
+
+/// klog's `E1202` (level letter, month, day) followed by its `10:00:00.000000`.
+fn klog_level(tok: &str, next: &str) -> Option<Level> {
+    let b = tok.as_bytes();
+    let n = next.as_bytes();
+    if b.len() != 5 || !b[1..].iter().all(u8::is_ascii_digit) || n.len() < 8 || n[2] != b':' || n[5] != b':' {
+        return None;
+    }
+    match b[0] {
+        b'I' => Some(Level::Info),
+        b'W' => Some(Level::Warn),
+        b'E' => Some(Level::Error),
+        b'F' => Some(Level::Critical),
+        _ => None,
+    }
+}
+
+/// Headers recognised by their first unit alone:
+/// - Python `logging.basicConfig`: `ERROR:root:ValueError: …` (`%(levelname)s:%(name)s:%(message)s`);
+/// - logrus text on a terminal: `INFO[0000] Starting server`;
+/// - Ruby `Logger`: `E, [2024-03-05T10:11:12.123456 #1234] ERROR -- : message` (and `-- progname:`);
+/// - .NET console: `fail: Microsoft.AspNetCore.Server.Kestrel[13]` (the message is on the next line).
+fn first_unit_forms<'a>(line: &'a str, buf: &[Unit; MAX_UNITS], n: usize) -> Option<Message<'a>> {
+    let tok = |i: usize| &line[buf[i].start..buf[i].end];
+    let first = tok(0);
+    if let Some((level, rest)) = first.split_once(':') {
+        if level.len() >= 4 && level.bytes().all(|b| b.is_ascii_uppercase()) {
+            if let (Some(l), Some((name, _))) = (Level::parse(level, false), rest.split_once(':')) {
+                if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+                    let start = buf[0].start + level.len() + 1 + name.len() + 1;
+                    return Some(Message { text: line[start..].trim(), level: Some(l) });
+                }
+            }
+        }
+        if rest.is_empty() {
+            let l = match level {
+                "trce" => Some(Level::Trace),
+                "dbug" => Some(Level::Debug),
+                "fail" => Some(Level::Error),
+                "crit" => Some(Level::Critical),
+                _ => None,
+            };
+            if l.is_some() {
+                return Some(Message { text: line[buf[1].start..].trim(), level: l });
+            }
+        }
+    }
+    if let Some((level, rest)) = first.split_once('[') {
+        if level.len() >= 4 && level.bytes().all(|b| b.is_ascii_uppercase()) && rest.strip_suffix(']').is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit())) {
+            if let Some(l) = Level::parse(level, false) {
+                return Some(Message { text: line[buf[1].start..].trim(), level: Some(l) });
+            }
+        }
+    }
+    if n >= 4 && first.len() == 2 && first.ends_with(',') && tok(1).starts_with('[') && tok(1).contains('#') {
+        let level = Level::parse(tok(2), false)?;
+        let mut i = 3;
+        if tok(i) == "--" {
+            i += 1;
+        }
+        // progname (often empty) and its colon
+        if i < n && tok(i) == ":" {
+            i += 1;
+        } else if i + 1 < n && is_tag(tok(i)) {
+            i += 1;
+        }
+        let text = if i < n { line[buf[i].start..].trim() } else { "" };
+        return Some(Message { text, level: Some(level) });
+    }
+    None
 }
 
 /// A level word opening the message after a syslog tag (`sshd[1]: error: ...`) is a signal,

@@ -17,6 +17,52 @@ pub struct Token {
     /// An HTTP status kept as its class (`1`…`5` for `1xx`…`5xx`), 0 otherwise. A classed token is
     /// a constant of the template: an outage (`5xx`) must not hide among successes as a value.
     pub class: u8,
+    /// A value whose separators stay in the template (`host:port` → `<*>:<*>`): index + 1 into
+    /// [`SHAPED`], whose entry is what follows the first `<*>` (the rest of the value's shape and
+    /// the token's closing punctuation); 0 for a value shown as one `<*>`.
+    pub shape: u8,
+}
+
+/// Closing punctuation a shaped value may carry (the [`CLOSERS`] a token can end in, or none).
+const SHAPE_SUFFIXES: [&str; 14] = ["", ")", "]", "}", ">", "\"", "'", "`", ",", ";", ":", ".", "!", "?"];
+
+/// What follows the first `<*>` of a shaped value, per shape and suffix: `host:port`, then
+/// Java's `InetSocketAddress` `host/ip:port`. Static, so a masked token still borrows only.
+const SHAPED: [&str; 28] = [
+    ":<*>", ":<*>)", ":<*>]", ":<*>}", ":<*>>", ":<*>\"", ":<*>'", ":<*>`", ":<*>,", ":<*>;", ":<*>:", ":<*>.", ":<*>!", ":<*>?",
+    "/<*>:<*>", "/<*>:<*>)", "/<*>:<*>]", "/<*>:<*>}", "/<*>:<*>>", "/<*>:<*>\"", "/<*>:<*>'", "/<*>:<*>`", "/<*>:<*>,",
+    "/<*>:<*>;", "/<*>:<*>:", "/<*>:<*>.", "/<*>:<*>!", "/<*>:<*>?",
+];
+
+/// The shape of a value core, if its separators are kept: `10.0.0.1:80`, `/10.0.0.1:80` and
+/// `db-1:5432` are `<*>:<*>` (1), `host/10.0.0.1:80` is `<*>/<*>:<*>` (2). A port is 1 to 5
+/// digits; the host has no `:` (IPv6, times with seconds and URLs stay one value).
+fn value_shape(core: &[u8]) -> u8 {
+    let core = core.strip_prefix(b"/").unwrap_or(core);
+    let Some(colon) = core.iter().rposition(|&b| b == b':') else { return 0 };
+    let (host, port) = (&core[..colon], &core[colon + 1..]);
+    let hostish = |h: &[u8]| !h.is_empty() && h.iter().all(|&b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !(1..=5).contains(&port.len()) || !port.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    if hostish(host) {
+        return 1;
+    }
+    match host.iter().position(|&b| b == b'/') {
+        Some(slash) if hostish(&host[..slash]) && hostish(&host[slash + 1..]) => 2,
+        _ => 0,
+    }
+}
+
+/// [`Token::shape`] of the value `a..b` of a token ending at `end`.
+fn shape_of(bytes: &[u8], a: usize, b: usize, end: usize) -> u8 {
+    match value_shape(&bytes[a..b]) {
+        0 => 0,
+        k => SHAPE_SUFFIXES
+            .iter()
+            .position(|x| x.as_bytes() == &bytes[b..end])
+            .map_or(0, |i| (k - 1) * SHAPE_SUFFIXES.len() as u8 + i as u8 + 1),
+    }
 }
 
 /// How a classed status renders: bare (access logs) or behind one of the usual keys (logfmt).
@@ -57,11 +103,11 @@ impl Token {
             return (STATUS_CLASSES[c / 5][c % 5], false, "");
         }
         if self.is_var() {
-            (
-                &msg[self.start as usize..self.var_start as usize],
-                true,
-                &msg[self.var_end as usize..self.end as usize],
-            )
+            let post = match self.shape {
+                0 => &msg[self.var_end as usize..self.end as usize],
+                k => SHAPED[k as usize - 1],
+            };
+            (&msg[self.start as usize..self.var_start as usize], true, post)
         } else {
             (self.text(msg), false, "")
         }
@@ -109,7 +155,7 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
             while i > start && bytes[i - 1].is_ascii_whitespace() {
                 i -= 1;
             }
-            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0 });
+            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0, shape: 0 });
             break;
         }
         while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
@@ -118,7 +164,7 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
         if let Some(end) = parenthesised_value(bytes, start, i) {
             // `(1.16 KB)`: one value, however many words it spans
             i = end;
-            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0 });
+            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0, shape: 0 });
             continue;
         }
         let mut tok = classify(msg, start, i);
@@ -269,7 +315,7 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
     while b > a && CLOSERS.contains(&bytes[b - 1]) {
         b -= 1;
     }
-    let constant = Token { start: start as u32, end: end as u32, var_start: 0, var_end: 0, class: 0 };
+    let constant = Token { start: start as u32, end: end as u32, var_start: 0, var_end: 0, class: 0, shape: 0 };
     if a >= b {
         return constant;
     }
@@ -291,13 +337,13 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
                 return constant;
             }
             if v < b {
-                return Token { var_start: v as u32, var_end: b as u32, ..constant };
+                return Token { var_start: v as u32, var_end: b as u32, shape: shape_of(bytes, v, b, end), ..constant };
             }
             return constant;
         }
     }
     if is_variable(&msg[a..b]) && !is_numbered_name(&bytes[a..b]) {
-        return Token { var_start: a as u32, var_end: b as u32, ..constant };
+        return Token { var_start: a as u32, var_end: b as u32, shape: shape_of(bytes, a, b, end), ..constant };
     }
     constant
 }
@@ -424,7 +470,7 @@ mod tests {
 
     #[test]
     fn empty_and_blank() {
-        let mut toks = vec![Token { start: 0, end: 0, var_start: 0, var_end: 0, class: 0 }];
+        let mut toks = vec![Token { start: 0, end: 0, var_start: 0, var_end: 0, class: 0, shape: 0 }];
         tokenize("", &mut toks, 8);
         assert!(toks.is_empty());
         tokenize("  \t ", &mut toks, 8);
