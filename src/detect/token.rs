@@ -36,13 +36,17 @@ const SHAPED: [&str; 28] = [
 
 /// The shape of a value core, if its separators are kept: `10.0.0.1:80`, `/10.0.0.1:80` and
 /// `db-1:5432` are `<*>:<*>` (1), `host/10.0.0.1:80` is `<*>/<*>:<*>` (2). A port is 1 to 5
-/// digits; the host has no `:` (IPv6, times with seconds and URLs stay one value).
+/// digits; the host has no `:` (IPv6, times and URLs stay one value).
 fn value_shape(core: &[u8]) -> u8 {
     let core = core.strip_prefix(b"/").unwrap_or(core);
     let Some(colon) = core.iter().rposition(|&b| b == b':') else { return 0 };
     let (host, port) = (&core[..colon], &core[colon + 1..]);
     let hostish = |h: &[u8]| !h.is_empty() && h.iter().all(|&b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !(1..=5).contains(&port.len()) || !port.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    if host.len() <= 2 && port.len() == 2 && host.iter().all(u8::is_ascii_digit) {
+        // `12:00` is a time of day, one value
         return 0;
     }
     if hostish(host) {
@@ -342,10 +346,19 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
             return constant;
         }
     }
-    if is_variable(&msg[a..b]) && !is_numbered_name(&bytes[a..b]) {
+    if is_variable(&msg[a..b]) && !is_numbered_name(&bytes[a..b]) && !is_call(&bytes[start..end]) {
         return Token { var_start: a as u32, var_end: b as u32, shape: shape_of(bytes, a, b, end), ..constant };
     }
     constant
+}
+
+/// `jk2_init()`, `Foo.run2():`: a function is named, not valued, whatever digits it has.
+fn is_call(tok: &[u8]) -> bool {
+    let t = match tok.iter().rposition(|&b| b == b')') {
+        Some(close) if close > 0 && tok[close - 1] == b'(' && tok[close + 1..].iter().all(|b| CLOSERS.contains(b)) => &tok[..close - 1],
+        _ => return false,
+    };
+    t.first().is_some_and(u8::is_ascii_alphabetic) && t.iter().all(|&b| b.is_ascii_alphanumeric() || b"_.:$".contains(&b))
 }
 
 /// `eth0`, `sda1`, `ssh2`, `SOCKS5`, `IPv6`: a name with one trailing digit names a device or a
@@ -422,6 +435,21 @@ mod tests {
         assert_eq!(masked("and/or [preauth]"), ["and/or", "[preauth]"]);
         assert_eq!(masked("850 bytes (1.16 KB) sent, lifetime <1 sec"), ["<*>", "<*>", "<*>", "sent,", "lifetime", "<<*>", "<*>"]);
         assert_eq!(masked("(no digits here) took 5 ms."), ["(no", "digits", "here)", "took", "<*>", "<*>"]);
+    }
+
+    #[test]
+    fn host_port_keeps_its_separators() {
+        assert_eq!(
+            masked("Receiving block blk_1 src: /10.250.19.102:54106 dest: /10.250.19.102:50010"),
+            ["Receiving", "block", "<*>", "src:", "<*>:<*>", "dest:", "<*>:<*>"]
+        );
+        assert_eq!(masked("connect to db-1.example.com:5432, retrying"), ["connect", "to", "<*>:<*>,", "retrying"]);
+        assert_eq!(masked("Old: msra-sa-41/10.190.173.170:9000 New: (x:9000)"), ["Old:", "<*>/<*>:<*>", "New:", "(<*>:<*>)"]);
+        assert_eq!(masked("peer=10.0.0.1:80"), ["peer=<*>:<*>"]);
+        // a function is a name
+        assert_eq!(masked("jk2_init() Found child 6725"), ["jk2_init()", "Found", "child", "<*>"]);
+        // not host:port: IPv6, URLs, times, a port too long
+        assert_eq!(masked("at fe80::1:22 http://x:80/ 10:11:12 h:123456"), ["at", "<*>", "<*>", "<*>", "<*>"]);
     }
 
     #[test]
