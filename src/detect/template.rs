@@ -588,7 +588,10 @@ fn word_conflicts(slots: &[Slot], msg: &str, tokens: &[Token]) -> usize {
 fn word_conflicts_are_values(slots: &[Slot], msg: &str, tokens: &[Token]) -> bool {
     slots.iter().zip(tokens).enumerate().all(|(i, (slot, tok))| match slot {
         Slot::Const(c) if !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c) => {
-            i > 0 && introduces_value(tokens[i - 1].text(msg))
+            // `403 bytes` / `1.16 KB`: after a value, a unit that changes is part of it
+            i > 0
+                && (introduces_value(tokens[i - 1].text(msg))
+                    || (tokens[i - 1].is_var() && crate::detect::token::is_unit(tok.text(msg)) && crate::detect::token::is_unit(c)))
         }
         _ => true,
     })
@@ -613,8 +616,12 @@ fn introduces_value(word: &str) -> bool {
 fn skeleton_hash(msg: &str, tokens: &[Token]) -> Option<u64> {
     let mut h = Fx(0x5eed);
     let mut consts = 0;
+    let mut after_value = false;
     for t in tokens {
-        if is_value_only(t, msg) {
+        // a unit after a value (`<1 sec`) goes with it: `lifetime 00:02` has the same skeleton
+        let unit = after_value && !t.is_var() && crate::detect::token::is_unit(t.text(msg));
+        after_value = t.is_var();
+        if unit || is_value_only(t, msg) {
             continue;
         }
         let (pre, wild, post) = t.masked(msg);
@@ -634,7 +641,16 @@ fn is_value_only(t: &Token, msg: &str) -> bool {
 fn slots_skeleton(slots: &[Slot]) -> Option<u64> {
     let mut h = Fx(0x5eed);
     let mut consts = 0;
+    let mut after_value = false;
     for s in slots {
+        let unit = after_value && matches!(s, Slot::Const(c) if !c.contains(WILDCARD) && crate::detect::token::is_unit(c));
+        after_value = match s {
+            Slot::Wild => true,
+            Slot::Const(c) => c.contains(WILDCARD),
+        };
+        if unit {
+            continue;
+        }
         if let Slot::Const(c) = s {
             if c.contains(WILDCARD) && !c.replace(WILDCARD, "").chars().any(char::is_alphanumeric) {
                 continue;
@@ -758,6 +774,21 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert_eq!(m.get(a.id).unwrap().text(), "Accepted password for root from <*> port <*> ssh2");
         assert_eq!(m.get(a.id).unwrap().count, 2);
+    }
+
+    #[test]
+    fn units_are_words_until_they_change() {
+        let mut m = miner();
+        let a = m.add("Reading broadcast variable 7 took 12 ms");
+        assert_eq!(m.add("Reading broadcast variable 8 took 3 ms").id, a.id);
+        assert_eq!(m.get(a.id).unwrap().text(), "Reading broadcast variable <*> took <*> ms");
+        // a size whose unit follows its magnitude is one value
+        let b = m.add("chrome.exe close, 403 bytes sent, 426 bytes received, lifetime <1 sec");
+        assert_eq!(m.add("chrome.exe close, 1.16 KB sent, 426 bytes received, lifetime <1 sec").id, b.id);
+        assert_eq!(m.add("chrome.exe close, 1.16 KB sent, 426 bytes received, lifetime 00:02").id, b.id);
+        // a unit is not a value after a word
+        let c = m.add("cache mode bytes enabled");
+        assert_ne!(m.add("cache mode KB enabled").id, c.id);
     }
 
     #[test]

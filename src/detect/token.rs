@@ -171,13 +171,8 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
             out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0, shape: 0 });
             continue;
         }
-        let mut tok = classify(msg, start, i);
-        if !tok.is_var() && out.last().is_some_and(|p| p.is_var() && p.var_end == p.end) && is_unit(tok.text(msg)) {
-            // `12 ms`, `<1 sec`, `629 KB`: the unit belongs to its number
-            tok.var_start = tok.start;
-            tok.var_end = tok.end;
-        }
-        out.push(tok);
+        // a unit after a number (`12 ms`, `629 KB`) stays a word: it says what the value is
+        out.push(classify(msg, start, i));
     }
     mark_dates(msg, out);
     mark_http_status(msg, out);
@@ -277,7 +272,12 @@ fn parenthesised_value(bytes: &[u8], start: usize, first_end: usize) -> Option<u
                 while end < bytes.len() && !bytes[end].is_ascii_whitespace() {
                     end += 1;
                 }
-                return bytes[start..j].iter().any(u8::is_ascii_digit).then_some(end);
+                // `(1.16 KB)`, `(3 ms)`: a quantity; `(TID 42)`, `(command 2132)` keep their words
+                let inner = &bytes[start + 1..j];
+                let quantity = inner.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).all(|w| {
+                    w.iter().all(|b| b.is_ascii_digit() || b".,<>~".contains(b)) || std::str::from_utf8(w).is_ok_and(is_unit)
+                });
+                return (quantity && inner.iter().any(u8::is_ascii_digit)).then_some(end);
             }
             b'(' => return None,
             b' ' | b'\t' => {
@@ -293,7 +293,7 @@ fn parenthesised_value(bytes: &[u8], start: usize, first_end: usize) -> Option<u
     None
 }
 
-fn is_unit(word: &str) -> bool {
+pub(crate) fn is_unit(word: &str) -> bool {
     const UNITS: &[&str] = &[
         "ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes",
         "h", "hr", "hrs", "hour", "hours", "day", "days", "b", "kb", "mb", "gb", "tb", "kib", "mib", "gib",
@@ -433,8 +433,10 @@ mod tests {
         assert_eq!(masked("id 3fa85f64-5717-4562-b3fc-2c963f66afa6, took 12ms."), ["id", "<*>,", "took", "<*>."]);
         assert_eq!(masked("mail bob@example.com see http://x/y"), ["mail", "<*>", "see", "<*>"]);
         assert_eq!(masked("and/or [preauth]"), ["and/or", "[preauth]"]);
-        assert_eq!(masked("850 bytes (1.16 KB) sent, lifetime <1 sec"), ["<*>", "<*>", "<*>", "sent,", "lifetime", "<<*>", "<*>"]);
-        assert_eq!(masked("(no digits here) took 5 ms."), ["(no", "digits", "here)", "took", "<*>", "<*>"]);
+        // a unit stays a word (the miner merges units that change); a parenthesised quantity is one value
+        assert_eq!(masked("850 bytes (1.16 KB) sent, lifetime <1 sec"), ["<*>", "bytes", "<*>", "sent,", "lifetime", "<<*>", "sec"]);
+        assert_eq!(masked("(no digits here) took 5 ms."), ["(no", "digits", "here)", "took", "<*>", "ms."]);
+        assert_eq!(masked("Running task 0.0 in stage 1.0 (TID 42)"), ["Running", "task", "<*>", "in", "stage", "<*>", "(TID", "<*>)"]);
     }
 
     #[test]
