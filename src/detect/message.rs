@@ -541,8 +541,11 @@ fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: 
             i += 1;
         } else if is_source_location(t) {
             i += 1;
-        } else if !logger_used && !bracket_used && i + 1 < n && t.bytes().all(|b| b.is_ascii_digit()) {
-            // a pid or thread id between level and logger (not a number that is all the message)
+        } else if !logger_used && !bracket_used && i + 1 < n && t.bytes().all(|b| b.is_ascii_digit())
+            && (matches!(next, "-" | "--" | "---" | ":" | "|") || next.starts_with('[') || is_logger(next))
+        {
+            // a pid or thread id between level and logger (Spring Boot `INFO 12345 --- [main]`);
+            // a number that opens the message (`1 floating point alignment exceptions`) is a value
             i += 1;
         } else {
             break;

@@ -346,10 +346,31 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
             return constant;
         }
     }
+    if let Some(v) = named_number(&bytes[a..b]) {
+        // `core.2275`, `node-246`, `onExtend:1514038530000`: the name stays, the number is the value
+        let v = a + v;
+        return Token { var_start: v as u32, var_end: b as u32, shape: shape_of(bytes, v, b, end), ..constant };
+    }
     if is_variable(&msg[a..b]) && !is_numbered_name(&bytes[a..b]) && !is_call(&bytes[start..end]) {
         return Token { var_start: a as u32, var_end: b as u32, shape: shape_of(bytes, a, b, end), ..constant };
     }
     constant
+}
+
+/// Where the value starts in a name glued to a number: `core.2275`, `node-246` (letters, one
+/// `.` or `-`, digits only) and `onExtend:1514038530000`, `vCores:8` (a name, `:`, a value with a
+/// digit that is not a path or URL). The name is a word, so the template keeps it.
+fn named_number(core: &[u8]) -> Option<usize> {
+    let name_len = core.iter().position(|b| !b.is_ascii_alphabetic())?;
+    if name_len < 2 || name_len + 1 >= core.len() {
+        return None;
+    }
+    let rest = &core[name_len + 1..];
+    match core[name_len] {
+        b'.' | b'-' if rest.iter().all(u8::is_ascii_digit) => Some(name_len + 1),
+        b':' if rest.iter().any(u8::is_ascii_digit) && !rest.starts_with(b"/") && !rest.contains(&b':') => Some(name_len + 1),
+        _ => None,
+    }
 }
 
 /// `jk2_init()`, `Foo.run2():`: a function is named, not valued, whatever digits it has.
@@ -424,7 +445,10 @@ mod tests {
             ["Failed", "password", "for", "root", "from", "<*>", "port", "<*>", "ssh2"]
         );
         // names with one trailing digit are devices and protocols; longer numbers are values
-        assert_eq!(masked("via eth0 over SOCKS5 to node129 on node-7"), ["via", "eth0", "over", "SOCKS5", "to", "<*>", "on", "<*>"]);
+        // and a name glued to a number by `-`, `.` or `:` keeps the name
+        assert_eq!(masked("via eth0 over SOCKS5 to node129 on node-7"), ["via", "eth0", "over", "SOCKS5", "to", "<*>", "on", "node-<*>"]);
+        assert_eq!(masked("generating core.2275 onExtend:1514038530000 vCores:8>"), ["generating", "core.<*>", "onExtend:<*>", "vCores:<*>>"]);
+        assert_eq!(masked("ip-10-0-3-17 R02-M1-N0 x-1.2 http://h:80"), ["<*>", "<*>", "<*>", "<*>"]);
         assert_eq!(masked("checking [173.234.31.186] failed"), ["checking", "[<*>]", "failed"]);
         assert_eq!(masked("logname= uid=0 euid=0 tty=ssh"), ["logname=", "uid=<*>", "euid=<*>", "tty=<*>"]);
         assert_eq!(masked("lock=1, tag=\"View Lock\", ws=null"), ["lock=<*>,", "<*>", "ws=<*>"]);
