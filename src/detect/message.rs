@@ -513,9 +513,10 @@ fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: 
         if matches!(t, "-" | ":" | "|" | "--" | "---") {
             i += 1;
         } else if !logger_used && next == ":" && i + 2 < n && !is_exception_class(t)
-            && (is_ident(t) || (bracket_used && t.as_bytes()[0].is_ascii_alphabetic()))
+            && (is_logger(t) || (buf[i + 1].start - buf[i].end >= 2 && t.as_bytes()[0].is_ascii_alphabetic()))
         {
-            // Spring Boot / logback `%logger{0}`: `FarmApplication          : Starting …`
+            // Spring Boot / logback: a padded logger column, then ` : ` (`FarmApplication          : Starting …`,
+            // `o.s.b.w.embedded.tomcat.TomcatWebServer  : …`); `REPORT : 7007` is a message
             logger_used = true;
             i += 1;
         } else if !logger_used && bracket_used && i > first && is_bracketed(&line[buf[i - 1].start..buf[i - 1].end])
