@@ -89,25 +89,51 @@ const TROUBLE_WORDS: &[&str] = &[
     "unavailable", "broken", "reset", "terminated", "rejected", "oom",
 ];
 
-/// Fraction-like severity from the words of a template: 0 when none are troubling.
+/// Fraction-like severity from the words of a template: 0 when none are troubling. Words inside
+/// *names* are not evidence: a command-line flag (`--oom-score-adj=<*>`,
+/// `--runtime-request-timeout=<*>`), the key of a `key=value` or `key: value` pair, a dotted
+/// setting (`zookeeper.session.timeout.ms = <*>`); an exception class inside a dotted name
+/// (`java.net.SocketTimeoutException`) still is.
 pub fn trouble_score(template: &str) -> f32 {
     let mut hits = 0u32;
-    for word in template.split(|c: char| !c.is_ascii_alphabetic()) {
-        if is_camel_trouble(word) {
-            // `NullPointerException`, `ValueError`: an exception class names trouble
-            hits += 1;
+    let mut toks = template.split_ascii_whitespace().peekable();
+    while let Some(tok) = toks.next() {
+        let next_is_assignment = toks.peek().is_some_and(|n| matches!(*n, "=" | ":="));
+        if tok.starts_with('-') && tok.len() > 1 && tok.as_bytes()[1].is_ascii_alphabetic() || tok.starts_with("--") {
             continue;
         }
-        if word.len() < 3 || word.len() > 12 {
+        // `key=value`: the key is a name, the value may be trouble (`status=failed`)
+        let value = match tok.find('=') {
+            Some(eq) if eq > 0 => &tok[eq + 1..],
+            _ => tok,
+        };
+        let name_like = |t: &str| {
+            let t = t.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            t.contains('.') && !t.contains("..") && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-$".contains(&b))
+                && t.split('.').all(|seg| !seg.is_empty())
+        };
+        if name_like(value) || (next_is_assignment && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))) {
+            // a dotted name or a key before ` = `: only an exception class in it counts
+            hits += value.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| is_camel_trouble(w)).count() as u32;
             continue;
         }
-        let mut buf = [0u8; 12];
-        for (dst, src) in buf.iter_mut().zip(word.bytes()) {
-            *dst = src.to_ascii_lowercase();
-        }
-        let lower = std::str::from_utf8(&buf[..word.len()]).unwrap_or("");
-        if TROUBLE_WORDS.contains(&lower) {
-            hits += 1;
+        for word in value.split(|c: char| !c.is_ascii_alphabetic()) {
+            if is_camel_trouble(word) {
+                // `NullPointerException`, `ValueError`: an exception class names trouble
+                hits += 1;
+                continue;
+            }
+            if word.len() < 3 || word.len() > 12 {
+                continue;
+            }
+            let mut buf = [0u8; 12];
+            for (dst, src) in buf.iter_mut().zip(word.bytes()) {
+                *dst = src.to_ascii_lowercase();
+            }
+            let lower = std::str::from_utf8(&buf[..word.len()]).unwrap_or("");
+            if TROUBLE_WORDS.contains(&lower) {
+                hits += 1;
+            }
         }
     }
     match hits {
@@ -123,7 +149,7 @@ fn is_camel_trouble(word: &str) -> bool {
         word.len() > s.len()
             && word.ends_with(s)
             && word.as_bytes()[0].is_ascii_uppercase()
-            && word.as_bytes()[word.len() - s.len() - 1].is_ascii_lowercase()
+            && word.as_bytes()[word.len() - s.len() - 1].is_ascii_alphabetic()
     })
 }
 
@@ -176,6 +202,21 @@ mod tests {
         assert_eq!(Level::parse("information", false), Some(Level::Info));
         assert_eq!(Level::parse("informational", false), None);
         assert_eq!(Level::parse("connection", false), None);
+    }
+
+    #[test]
+    fn words_in_names_are_not_trouble() {
+        // kubelet flags, a Kafka/ZooKeeper setting dump: names, not trouble
+        assert_eq!(trouble_score("Flag: --oom-score-adj=\"<*>\""), 0.0);
+        assert_eq!(trouble_score("FLAG: --runtime-request-timeout=\"<*>\""), 0.0);
+        assert_eq!(trouble_score("zookeeper.session.timeout.ms = <*>"), 0.0);
+        assert_eq!(trouble_score("max.block.ms : <*> error_count=<*>"), 0.0);
+        // values and plain words still are; so is an exception class in a dotted name
+        assert!(trouble_score("status=failed after <*> retries") > 0.0);
+        assert!(trouble_score("session timeout for client <*>") > 0.0);
+        assert!(trouble_score("java.lang.NullPointerException") > 0.0);
+        assert!(trouble_score("caught java.io.IOException: Broken pipe") > 0.0);
+        assert!(trouble_score("ValueError: invalid literal") > 0.0);
     }
 
     #[test]
