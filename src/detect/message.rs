@@ -507,10 +507,12 @@ fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: 
     let mut bracket_used = false;
     let mut logger_used = logger_used;
     let first = i;
+    let level_is_letter = i > 0 && buf[i - 1].end - buf[i - 1].start == 1;
     while i < n {
         let t = &line[buf[i].start..buf[i].end];
         let next = if i + 1 < n { &line[buf[i + 1].start..buf[i + 1].end] } else { "" };
-        if matches!(t, "-" | ":" | "|" | "--" | "---") {
+        if matches!(t, "-" | ":" | "|" | "--" | "---") || (i == first && t == "error:" && i + 1 < n) {
+            // separators, and PHP's `Fatal error:` (the level's own noun)
             i += 1;
         } else if !logger_used && next == ":" && i + 2 < n && !is_exception_class(t)
             && (is_logger(t) || (buf[i + 1].start - buf[i].end >= 2 && t.as_bytes()[0].is_ascii_alphabetic()))
@@ -535,9 +537,12 @@ fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: 
         } else if !bracket_used && t.starts_with('[') && t.ends_with([']', ':']) {
             bracket_used = true;
             i += 1;
-        } else if !logger_used && ((is_logger(t) && logger_in_header_position(line, buf, n, i)) || (is_tag(t) && i == first && i + 1 < n)) {
-            // a plain `Tag:` only right after the level (`D WindowManager: …`); after a thread or
-            // a source location, `getTasks: …` is the message
+        } else if !logger_used
+            && ((is_logger(t) && logger_in_header_position(line, buf, n, i)) || (is_tag(t) && i == first && i + 1 < n && level_is_letter))
+        {
+            // a plain `Tag:` only right after a logcat letter level (`D WindowManager: …`); after
+            // a word level (`FATAL ciod: …`, `[Note] InnoDB: …`), a thread or a source location,
+            // `getTasks: …` is the message
             logger_used = true;
             i += 1;
         } else if is_source_location(t) {
