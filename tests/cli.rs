@@ -608,7 +608,7 @@ fn journald_json_is_read_as_is() {
     }
     input.push_str("{\"__REALTIME_TIMESTAMP\":\"1795515900000000\",\"_SYSTEMD_UNIT\":\"web.service\",\"PRIORITY\":\"2\",\"MESSAGE\":\"database connection pool exhausted\"}\n");
     let rows = jsonl(&run_with_stdin(bin().args(["scan", "--format", "jsonl"]), input.as_bytes()).stdout);
-    assert_eq!(rows[0]["template"], "GET <*> served in <*> <*>");
+    assert_eq!(rows[0]["template"], "GET <*> served in <*> ms");
     assert_eq!(rows[200]["level"], "critical");
     assert_eq!(rows[200]["anomaly"], true);
     let filtered = jsonl(&run_with_stdin(bin().args(["filter", "--only-anomalies"]), input.as_bytes()).stdout);
