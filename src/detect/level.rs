@@ -99,7 +99,7 @@ pub fn trouble_score(template: &str) -> f32 {
     let mut toks = template.split_ascii_whitespace().peekable();
     while let Some(tok) = toks.next() {
         let next_is_assignment = toks.peek().is_some_and(|n| matches!(*n, "=" | ":="));
-        if tok.starts_with('-') && tok.len() > 1 && tok.as_bytes()[1].is_ascii_alphabetic() || tok.starts_with("--") {
+        if (tok.starts_with('-') && tok.len() > 1 && tok.as_bytes()[1].is_ascii_alphabetic()) || tok.starts_with("--") {
             continue;
         }
         // `key=value`: the key is a name, the value may be trouble (`status=failed`)

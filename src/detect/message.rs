@@ -629,9 +629,7 @@ fn first_unit_forms<'a>(line: &'a str, buf: &[Unit; MAX_UNITS], n: usize) -> Opt
             i += 1;
         }
         // progname (often empty) and its colon
-        if i < n && tok(i) == ":" {
-            i += 1;
-        } else if i + 1 < n && is_tag(tok(i)) {
+        if (i < n && tok(i) == ":") || (i + 1 < n && is_tag(tok(i))) {
             i += 1;
         }
         let text = if i < n { line[buf[i].start..].trim() } else { "" };
