@@ -456,8 +456,18 @@ impl Miner {
         for ((slot, hash), tok) in t.slots.iter_mut().zip(t.hashes.iter_mut()).zip(tokens) {
             if let Slot::Const(c) = slot {
                 if !tok.masked_eq(msg, c) {
-                    *slot = Slot::Wild;
-                    *hash = WILD_HASH;
+                    match same_key(c, tok.text(msg)) {
+                        // `tty=ssh` met `tty=pts`: the key stays, its value is a value
+                        Some(k) if !c.contains(WILDCARD) => {
+                            let keyed = format!("{}{WILDCARD}", &c[..k]);
+                            *hash = token_hash(&keyed);
+                            *slot = Slot::Const(keyed.into_boxed_str());
+                        }
+                        _ => {
+                            *slot = Slot::Wild;
+                            *hash = WILD_HASH;
+                        }
+                    }
                     changed = true;
                 }
             }
@@ -569,16 +579,32 @@ fn similarity(template: &[u64], message: &[u64]) -> f32 {
     same as f32 / message.len() as f32
 }
 
-/// Positions where the template has a plain word and the message another plain word.
+/// Positions where the template has a plain word and the message another plain word (two
+/// values of one `key=` are not a conflict: the key says they are values).
 fn word_conflicts(slots: &[Slot], msg: &str, tokens: &[Token]) -> usize {
     slots
         .iter()
         .zip(tokens)
         .filter(|(slot, tok)| match slot {
-            Slot::Const(c) => !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c),
+            Slot::Const(c) => !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c) && same_key(c, tok.text(msg)).is_none(),
             Slot::Wild => false,
         })
         .count()
+}
+
+/// `tty=ssh` and `tty=pts`: the length of their common `key=`, if they have one.
+fn same_key(a: &str, b: &str) -> Option<usize> {
+    let eq = a.find('=')?;
+    let key = &a[..eq];
+    // `level=`, `method=`: their words say what the record is, never a value; a status is its class
+    (eq > 0
+        && b.len() > eq
+        && b.as_bytes()[eq] == b'='
+        && b.starts_with(key)
+        && key.bytes().all(|c| c.is_ascii_alphabetic() || b"_-.".contains(&c))
+        && !crate::detect::token::is_meaning_key(key.as_bytes())
+        && !crate::detect::token::STATUS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)))
+    .then_some(eq + 1)
 }
 
 /// Whether every position where the template and the message hold different plain words is
@@ -587,7 +613,7 @@ fn word_conflicts(slots: &[Slot], msg: &str, tokens: &[Token]) -> usize {
 /// the first word of a message) are taken for two templates.
 fn word_conflicts_are_values(slots: &[Slot], msg: &str, tokens: &[Token]) -> bool {
     slots.iter().zip(tokens).enumerate().all(|(i, (slot, tok))| match slot {
-        Slot::Const(c) if !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c) => {
+        Slot::Const(c) if !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c) && same_key(c, tok.text(msg)).is_none() => {
             // `403 bytes` / `1.16 KB`: after a value, a unit that changes is part of it
             i > 0
                 && (introduces_value(tokens[i - 1].text(msg))
@@ -774,6 +800,24 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert_eq!(m.get(a.id).unwrap().text(), "Accepted password for root from <*> port <*> ssh2");
         assert_eq!(m.get(a.id).unwrap().count, 2);
+    }
+
+    #[test]
+    fn key_value_words_are_words_until_they_change() {
+        let mut m = miner();
+        let a = m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4 user=root");
+        assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=root").id, a.id);
+        assert_eq!(m.get(a.id).unwrap().text(), "authentication failure; logname= uid=<*> euid=<*> tty=ssh ruser= rhost=<*> user=root");
+        // another user: the key stays, its value becomes a value
+        assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=bob").id, a.id);
+        assert_eq!(m.get(a.id).unwrap().text(), "authentication failure; logname= uid=<*> euid=<*> tty=ssh ruser= rhost=<*> user=<*>");
+        assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=eve").id, a.id);
+        // a meaning key is not a value: `level=error` and `level=info` are two templates
+        let b = m.add("request done level=info path=x");
+        assert_ne!(m.add("request done level=error path=x").id, b.id);
+        // nor is a status class
+        let c = m.add("request done status=200 path=x");
+        assert_ne!(m.add("request done status=503 path=x").id, c.id);
     }
 
     #[test]

@@ -76,7 +76,7 @@ const STATUS_CLASSES: [[&str; 5]; 4] = [
     ["status_code=1xx", "status_code=2xx", "status_code=3xx", "status_code=4xx", "status_code=5xx"],
     ["http_status=1xx", "http_status=2xx", "http_status=3xx", "http_status=4xx", "http_status=5xx"],
 ];
-const STATUS_KEYS: [&str; 3] = ["status", "status_code", "http_status"];
+pub(crate) const STATUS_KEYS: [&str; 3] = ["status", "status_code", "http_status"];
 
 /// `Token::class` for a status `code` (100…599) written bare (`key` 0) or behind `STATUS_KEYS[key - 1]`.
 fn status_class(code: &[u8], key: usize) -> u8 {
@@ -179,7 +179,7 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
 }
 
 /// Keys whose word values say what a record is, not which: levels and HTTP methods.
-fn is_meaning_key(key: &[u8]) -> bool {
+pub(crate) fn is_meaning_key(key: &[u8]) -> bool {
     [&b"level"[..], b"lvl", b"severity", b"loglevel", b"log.level", b"method", b"http_method", b"request_method"]
         .iter()
         .any(|k| k.eq_ignore_ascii_case(key))
@@ -340,6 +340,13 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
                 // `level=error`, `method=GET`: part of what the message is
                 return constant;
             }
+            let word = &bytes[v..b];
+            let flag = [&b"true"[..], b"false", b"null"].iter().any(|f| f.eq_ignore_ascii_case(word));
+            if v < b && !flag && word.iter().all(|c| c.is_ascii_alphabetic() || *c == b'_') {
+                // `tty=ssh`: a word stays a word until the miner sees it change (then `tty=<*>`);
+                // `true`, `false`, `null` are values
+                return constant;
+            }
             if v < b {
                 return Token { var_start: v as u32, var_end: b as u32, shape: shape_of(bytes, v, b, end), ..constant };
             }
@@ -467,7 +474,9 @@ mod tests {
         // a URL keeps its scheme
         assert_eq!(masked("split: hdfs://10.10.34.11:9000/pjhe/test/1 [hdfs://msra:9000]"), ["split:", "hdfs://<*>", "[hdfs://<*>:<*>]"]);
         assert_eq!(masked("checking [173.234.31.186] failed"), ["checking", "[<*>]", "failed"]);
-        assert_eq!(masked("logname= uid=0 euid=0 tty=ssh"), ["logname=", "uid=<*>", "euid=<*>", "tty=<*>"]);
+        // a word value stays a word (the miner makes it `tty=<*>` when it changes); flags are values
+        assert_eq!(masked("logname= uid=0 euid=0 tty=ssh"), ["logname=", "uid=<*>", "euid=<*>", "tty=ssh"]);
+        assert_eq!(masked("obj=true data=null"), ["obj=<*>", "data=<*>"]);
         assert_eq!(masked("lock=1, tag=\"View Lock\", ws=null"), ["lock=<*>,", "<*>", "ws=<*>"]);
         assert_eq!(masked("(HWID=1973)"), ["(HWID=<*>)"]);
         assert_eq!(masked("ok /etc/httpd/conf/workers2.properties"), ["ok", "<*>"]);
