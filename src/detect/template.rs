@@ -183,6 +183,9 @@ pub struct Miner {
     seen_skeletons: ShapeMap,
     /// (template, conflicting positions) → distinct words met there.
     evidence: HashMap<u64, Evidence, BuildHasherDefault<IdentityHasher>>,
+    /// Keys whose word values have changed in some template (`user=` met `root` and `bob`): their
+    /// values are masked as values from then on, so a new word costs no new shape.
+    value_keys: std::collections::HashSet<u64, BuildHasherDefault<IdentityHasher>>,
     overflow: Option<TemplateId>,
     overflowed: u64,
     /// Templates covered by a more general one: no longer candidates (see `retire_covered`).
@@ -214,6 +217,7 @@ impl Miner {
             skeletons: ShapeMap::default(),
             seen_skeletons: ShapeMap::default(),
             evidence: HashMap::default(),
+            value_keys: Default::default(),
             overflow: None,
             overflowed: 0,
             retired: Vec::new(),
@@ -252,6 +256,16 @@ impl Miner {
     pub fn add(&mut self, msg: &str) -> Match {
         let mut tokens = std::mem::take(&mut self.tokens);
         tokenize(msg, &mut tokens, self.config.max_tokens);
+        if !self.value_keys.is_empty() {
+            for t in tokens.iter_mut() {
+                if let Some((key, v_start, v_end)) = crate::detect::token::keyed_word(msg, t) {
+                    if self.value_keys.contains(&key) {
+                        t.var_start = v_start;
+                        t.var_end = v_end;
+                    }
+                }
+            }
+        }
         let m = self.add_tokens(msg, &tokens);
         self.tokens = tokens;
         self.templates[m.id as usize].count += 1;
@@ -457,18 +471,28 @@ impl Miner {
             if let Slot::Const(c) = slot {
                 if !tok.masked_eq(msg, c) {
                     match same_key(c, tok.text(msg)) {
-                        // `tty=ssh` met `tty=pts`: the key stays, its value is a value
-                        Some(k) if !c.contains(WILDCARD) => {
-                            let keyed = format!("{}{WILDCARD}", &c[..k]);
-                            *hash = token_hash(&keyed);
-                            *slot = Slot::Const(keyed.into_boxed_str());
+                        // `tty=ssh` met `tty=pts`: the key stays, its value is a value (from now on
+                        // in every template: `value_keys`)
+                        Some(k) => {
+                            if let Some((key, ..)) = crate::detect::token::keyed_word(msg, tok) {
+                                if self.value_keys.len() >= MAX_EVIDENCE {
+                                    self.value_keys.clear();
+                                }
+                                self.value_keys.insert(key);
+                            }
+                            if !c.ends_with(WILDCARD) || c.len() != k + WILDCARD.len() {
+                                let keyed = format!("{}{WILDCARD}", &c[..k]);
+                                *hash = token_hash(&keyed);
+                                *slot = Slot::Const(keyed.into_boxed_str());
+                                changed = true;
+                            }
                         }
-                        _ => {
+                        None => {
                             *slot = Slot::Wild;
                             *hash = WILD_HASH;
+                            changed = true;
                         }
                     }
-                    changed = true;
                 }
             }
         }
@@ -812,6 +836,11 @@ mod tests {
         assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=bob").id, a.id);
         assert_eq!(m.get(a.id).unwrap().text(), "authentication failure; logname= uid=<*> euid=<*> tty=ssh ruser= rhost=<*> user=<*>");
         assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=eve").id, a.id);
+        assert_eq!(m.get(a.id).unwrap().text(), "authentication failure; logname= uid=<*> euid=<*> tty=ssh ruser= rhost=<*> user=<*>");
+        // from then on `user=` is masked as a value: a new user is the known shape, not a new one
+        let shapes = m.shapes.len();
+        assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=zed").id, a.id);
+        assert_eq!(m.shapes.len(), shapes);
         // a meaning key is not a value: `level=error` and `level=info` are two templates
         let b = m.add("request done level=info path=x");
         assert_ne!(m.add("request done level=error path=x").id, b.id);

@@ -395,6 +395,30 @@ fn named_number(core: &[u8]) -> Option<usize> {
     }
 }
 
+/// For a `key=word` token kept constant (`tty=ssh`): the hash of its key and where its value
+/// is, so a miner that has seen the key take several words can mask it as `key=<*>`.
+pub(crate) fn keyed_word(msg: &str, t: &Token) -> Option<(u64, u32, u32)> {
+    if t.is_var() || t.class != 0 {
+        return None;
+    }
+    let bytes = msg.as_bytes();
+    let (mut a, mut b) = (t.start as usize, t.end as usize);
+    while a < b && OPENERS.contains(&bytes[a]) {
+        a += 1;
+    }
+    while b > a && CLOSERS.contains(&bytes[b - 1]) {
+        b -= 1;
+    }
+    let eq = bytes[a..b].iter().position(|&c| c == b'=')?;
+    let (key, value) = (&bytes[a..a + eq], &bytes[a + eq + 1..b]);
+    if eq == 0 || value.is_empty() || !key.iter().all(|c| c.is_ascii_alphabetic() || b"_-.".contains(c)) || is_meaning_key(key) {
+        return None;
+    }
+    // FNV-1a: keys are short
+    let h = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| (h ^ c as u64).wrapping_mul(0x100_0000_01b3));
+    Some((h, (a + eq + 1) as u32, b as u32))
+}
+
 /// `jk2_init()`, `Foo.run2():`: a function is named, not valued, whatever digits it has.
 fn is_call(tok: &[u8]) -> bool {
     let t = match tok.iter().rposition(|&b| b == b')') {
