@@ -128,7 +128,14 @@ proptest! {
             prop_assert!(start >= end, "tokens overlap");
             end = start + text.len();
             let (pre, _, post) = t.masked(&line);
-            prop_assert!(text.starts_with(pre) && text.ends_with(post));
+            prop_assert!(text.starts_with(pre));
+            // the closing text is the token's own; a shaped value (`<*>:<*>`) writes its shape before it
+            let tail = &line[t.var_end as usize..t.end as usize];
+            if t.shape == 0 || !t.is_var() {
+                prop_assert!(text.ends_with(post));
+            } else {
+                prop_assert!(post.ends_with(tail) && post.starts_with([':', '/']) && post.contains("<*>"), "{post:?} {tail:?}");
+            }
             let mut rendered = String::new();
             t.render_masked(&line, &mut rendered);
             prop_assert!(t.masked_eq(&line, &rendered), "a token does not match its own mask: {rendered}");

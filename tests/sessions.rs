@@ -50,7 +50,7 @@ fn a_session_that_skips_a_step_is_flagged_when_it_closes() {
     let flagged: Vec<&str> = sessions.iter().filter(|s| s["anomaly"] == true).map(|s| s["session"].as_str().unwrap()).collect();
     assert_eq!(flagged, ["req-0004d", "req-0012d"], "{sessions:?}");
     let s = sessions.iter().find(|s| s["session"] == "req-0004d").unwrap();
-    assert_eq!(s["reason"], "missing \"<*> response sent with <*> <*>\" (present in 99.7% of sessions)");
+    assert_eq!(s["reason"], "missing \"<*> response sent with <*> bytes\" (present in 99.7% of sessions)");
     assert_eq!(s["lines"], 3);
     assert!(s.get("line").is_none() && s["first_line"].as_u64() < s["last_line"].as_u64());
 }

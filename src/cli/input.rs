@@ -3,11 +3,13 @@
 //! Lines are read as bytes: invalid UTF-8 is replaced (and counted) rather than fatal, CRLF and a
 //! missing final newline are fine. The reader reports when its buffer is empty, so writers can
 //! flush exactly when the next read might block (interactive pipes stay line by line, files
-//! stay fast).
+//! stay fast). Gzip is read through; inputs that are not text are refused (`sniff`).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
+
+use super::sniff;
 
 pub struct Lines {
     sources: Vec<Option<PathBuf>>,
@@ -84,14 +86,17 @@ impl Lines {
                     None => return Ok(None),
                     Some(None) => {
                         let stdin: Box<dyn Read> = Box::new(io::stdin());
-                        self.current = Some(("standard input".into(), BufReader::with_capacity(1 << 16, stdin)));
+                        let name = "standard input".to_string();
+                        let reader = sniff::open_text(&name, stdin)?;
+                        self.current = Some((name, reader));
                     }
                     Some(Some(path)) => {
                         let f = File::open(&path).map_err(|e| {
                             io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
                         })?;
-                        let reader: Box<dyn Read> = Box::new(f);
-                        self.current = Some((path.display().to_string(), BufReader::with_capacity(1 << 16, reader)));
+                        let name = path.display().to_string();
+                        let reader = sniff::open_text(&name, Box::new(f))?;
+                        self.current = Some((name, reader));
                     }
                 }
             }

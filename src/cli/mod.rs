@@ -11,6 +11,7 @@ mod inspect;
 mod learn;
 mod report;
 mod scan;
+mod sniff;
 mod watch;
 
 use std::process::ExitCode;

@@ -945,7 +945,7 @@ mod tests {
             }
         }
         assert!(!last.anomaly, "{last:?}");
-        assert!(e.templates().any(|t| t.template.text() == "cache refreshed in <*> <*>" && t.stats.established));
+        assert!(e.templates().any(|t| t.template.text() == "cache refreshed in <*> ms" && t.stats.established));
     }
 
     #[test]

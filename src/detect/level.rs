@@ -21,7 +21,7 @@ impl Level {
         if word.is_empty() || word.len() > 13 || !matches!(word.as_bytes()[0], b'A'..=b'Z' | b'a'..=b'z' | b'[' | b'<' | b'(') {
             return None;
         }
-        let w = word.trim_matches(|c: char| matches!(c, '[' | ']' | '<' | '>' | '(' | ')' | ':' | ',' | '|'));
+        let w = word.trim_matches(|c: char| matches!(c, '[' | ']' | '<' | '>' | '(' | ')' | ':' | ',' | '|' | ' '));
         if w.len() == 1 {
             if !allow_letter {
                 return None;
@@ -44,13 +44,13 @@ impl Level {
             *dst = src.to_ascii_lowercase();
         }
         match &buf[..w.len()] {
-            b"trace" | b"verbose" | b"finest" | b"finer" => Some(Level::Trace),
+            b"trace" | b"trc" | b"verbose" | b"finest" | b"finer" => Some(Level::Trace),
             b"debug" | b"dbg" | b"fine" => Some(Level::Debug),
             b"info" | b"inf" | b"information" => Some(Level::Info),
             b"notice" => Some(Level::Notice),
             b"warn" | b"warning" | b"wrn" => Some(Level::Warn),
             b"error" | b"err" | b"severe" | b"failure" => Some(Level::Error),
-            b"fatal" | b"crit" | b"critical" | b"alert" | b"emerg" | b"emergency" | b"panic" => {
+            b"fatal" | b"ftl" | b"crit" | b"critical" | b"alert" | b"emerg" | b"emergency" | b"panic" => {
                 Some(Level::Critical)
             }
             _ => None,
@@ -89,20 +89,51 @@ const TROUBLE_WORDS: &[&str] = &[
     "unavailable", "broken", "reset", "terminated", "rejected", "oom",
 ];
 
-/// Fraction-like severity from the words of a template: 0 when none are troubling.
+/// Fraction-like severity from the words of a template: 0 when none are troubling. Words inside
+/// *names* are not evidence: a command-line flag (`--oom-score-adj=<*>`,
+/// `--runtime-request-timeout=<*>`), the key of a `key=value` or `key: value` pair, a dotted
+/// setting (`zookeeper.session.timeout.ms = <*>`); an exception class inside a dotted name
+/// (`java.net.SocketTimeoutException`) still is.
 pub fn trouble_score(template: &str) -> f32 {
     let mut hits = 0u32;
-    for word in template.split(|c: char| !c.is_ascii_alphabetic()) {
-        if word.len() < 3 || word.len() > 12 {
+    let mut toks = template.split_ascii_whitespace().peekable();
+    while let Some(tok) = toks.next() {
+        let next_is_assignment = toks.peek().is_some_and(|n| matches!(*n, "=" | ":="));
+        if (tok.starts_with('-') && tok.len() > 1 && tok.as_bytes()[1].is_ascii_alphabetic()) || tok.starts_with("--") {
             continue;
         }
-        let mut buf = [0u8; 12];
-        for (dst, src) in buf.iter_mut().zip(word.bytes()) {
-            *dst = src.to_ascii_lowercase();
+        // `key=value`: the key is a name, the value may be trouble (`status=failed`)
+        let value = match tok.find('=') {
+            Some(eq) if eq > 0 => &tok[eq + 1..],
+            _ => tok,
+        };
+        let name_like = |t: &str| {
+            let t = t.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            t.contains('.') && !t.contains("..") && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-$".contains(&b))
+                && t.split('.').all(|seg| !seg.is_empty())
+        };
+        if name_like(value) || (next_is_assignment && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))) {
+            // a dotted name or a key before ` = `: only an exception class in it counts
+            hits += value.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| is_camel_trouble(w)).count() as u32;
+            continue;
         }
-        let lower = std::str::from_utf8(&buf[..word.len()]).unwrap_or("");
-        if TROUBLE_WORDS.contains(&lower) {
-            hits += 1;
+        for word in value.split(|c: char| !c.is_ascii_alphabetic()) {
+            if is_camel_trouble(word) {
+                // `NullPointerException`, `ValueError`: an exception class names trouble
+                hits += 1;
+                continue;
+            }
+            if word.len() < 3 || word.len() > 12 {
+                continue;
+            }
+            let mut buf = [0u8; 12];
+            for (dst, src) in buf.iter_mut().zip(word.bytes()) {
+                *dst = src.to_ascii_lowercase();
+            }
+            let lower = std::str::from_utf8(&buf[..word.len()]).unwrap_or("");
+            if TROUBLE_WORDS.contains(&lower) {
+                hits += 1;
+            }
         }
     }
     match hits {
@@ -110,6 +141,16 @@ pub fn trouble_score(template: &str) -> f32 {
         1 => 0.6,
         _ => 0.8,
     }
+}
+
+/// `IllegalStateException`, `OutOfMemoryError`: a capitalised name ending in a trouble word.
+fn is_camel_trouble(word: &str) -> bool {
+    ["Exception", "Error"].iter().any(|s| {
+        word.len() > s.len()
+            && word.ends_with(s)
+            && word.as_bytes()[0].is_ascii_uppercase()
+            && word.as_bytes()[word.len() - s.len() - 1].is_ascii_alphabetic()
+    })
 }
 
 /// What a template's text says about trouble, beyond its words.
@@ -161,6 +202,21 @@ mod tests {
         assert_eq!(Level::parse("information", false), Some(Level::Info));
         assert_eq!(Level::parse("informational", false), None);
         assert_eq!(Level::parse("connection", false), None);
+    }
+
+    #[test]
+    fn words_in_names_are_not_trouble() {
+        // kubelet flags, a Kafka/ZooKeeper setting dump: names, not trouble
+        assert_eq!(trouble_score("Flag: --oom-score-adj=\"<*>\""), 0.0);
+        assert_eq!(trouble_score("FLAG: --runtime-request-timeout=\"<*>\""), 0.0);
+        assert_eq!(trouble_score("zookeeper.session.timeout.ms = <*>"), 0.0);
+        assert_eq!(trouble_score("max.block.ms : <*> error_count=<*>"), 0.0);
+        // values and plain words still are; so is an exception class in a dotted name
+        assert!(trouble_score("status=failed after <*> retries") > 0.0);
+        assert!(trouble_score("session timeout for client <*>") > 0.0);
+        assert!(trouble_score("java.lang.NullPointerException") > 0.0);
+        assert!(trouble_score("caught java.io.IOException: Broken pipe") > 0.0);
+        assert!(trouble_score("ValueError: invalid literal") > 0.0);
     }
 
     #[test]

@@ -159,8 +159,9 @@ fn units(line: &str, out: &mut [Unit; MAX_UNITS]) -> usize {
                 }
                 j += 1;
             }
-            // run on to the end of the token (e.g. `[main]:`)
-            while j < bytes.len() && !bytes[j].is_ascii_whitespace() {
+            // run on to the end of the token (e.g. `[main]:`), but `[time][LEVEL ][logger]`
+            // (Elasticsearch, log4j2 patterns) are groups of their own
+            while j < bytes.len() && !bytes[j].is_ascii_whitespace() && bytes[j] != b'[' {
                 j += 1;
             }
             i = j;
@@ -218,14 +219,33 @@ fn is_header_token(tok: &str) -> bool {
     if tok.bytes().any(|b| b.is_ascii_digit()) {
         return tok.len() <= 48;
     }
-    is_month_or_day(tok) || matches!(tok, "UTC" | "GMT" | "Z" | "AM" | "PM")
+    is_month_or_day(tok) || matches!(tok, "UTC" | "GMT" | "Z" | "AM" | "PM") || is_zone(tok)
+}
+
+/// Time-zone abbreviations as `strftime("%Z")` writes them (PostgreSQL's `log_line_prefix %t`).
+fn is_zone(tok: &str) -> bool {
+    const ZONES: &[&str] = &[
+        "CET", "CEST", "EET", "EEST", "WET", "WEST", "BST", "IST", "MSK", "EST", "EDT", "CST", "CDT", "MST", "MDT",
+        "PST", "PDT", "AKST", "AKDT", "HST", "JST", "KST", "HKT", "SGT", "AEST", "AEDT", "ACST", "AWST", "NZST", "NZDT",
+    ];
+    (3..=4).contains(&tok.len()) && ZONES.contains(&tok)
+}
+
+/// A level as a header writes it: a level word, or PostgreSQL's `LOG:`, `DETAIL:`, `HINT:`…
+/// (upper case and a colon: these are the severity column of its log).
+fn header_level(tok: &str) -> Option<Level> {
+    Level::parse(tok, false).or_else(|| {
+        matches!(tok, "LOG:" | "DETAIL:" | "HINT:" | "STATEMENT:" | "CONTEXT:" | "LOCATION:" | "QUERY:").then_some(Level::Info)
+    })
 }
 
 /// `sshd[24200]:`, `kernel:`, `WindowManager:`, `dfs.DataNode$PacketResponder:`,
 /// `sshd(pam_unix)[19939]:`, `postfix/smtpd[1234]:`.
 fn is_tag(tok: &str) -> bool {
     let Some(body) = tok.strip_suffix(':') else { return false };
-    body.len() >= 2
+    !is_exception_class(body)
+        && !body.eq_ignore_ascii_case("panic")
+        && body.len() >= 2
         && body.as_bytes()[0].is_ascii_alphabetic()
         && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.$/[]()@#".contains(&b))
 }
@@ -253,6 +273,45 @@ fn is_logger(tok: &str) -> bool {
         && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b))
 }
 
+/// `java.lang.NullPointerException`, `NoSuchFileException:`, `ValueError:`, `OutOfMemoryError`,
+/// `Foo$BarException`: the most telling words of a line, never a logger or a tag.
+pub(crate) fn is_exception_class(tok: &str) -> bool {
+    let body = tok.trim_end_matches([':', ',']);
+    let last = body.rsplit(['.', '$']).next().unwrap_or(body);
+    let b = last.as_bytes();
+    b.first().is_some_and(u8::is_ascii_uppercase)
+        && ["Exception", "Error", "Throwable", "Fault"].iter().any(|s| last.len() > s.len() && last.ends_with(s))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && body.bytes().all(|c| c.is_ascii_alphanumeric() || b"_.$".contains(&c))
+}
+
+/// nginx's `54053#0:` (pid#thread).
+fn is_nginx_ids(tok: &str) -> bool {
+    tok.strip_suffix(':').and_then(|b| b.split_once('#')).is_some_and(|(p, t)| {
+        !p.is_empty() && !t.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && t.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// A logger name is header only where logging frameworks put it: before ` - `, `: `, `| `, a
+/// `[thread]` or `(thread)`, or ending in `:` itself — and only when a message follows.
+fn logger_in_header_position(line: &str, buf: &[Unit; MAX_UNITS], n: usize, i: usize) -> bool {
+    let t = &line[buf[i].start..buf[i].end];
+    if is_exception_class(t) || i + 1 >= n {
+        return false;
+    }
+    let next = &line[buf[i + 1].start..buf[i + 1].end];
+    if matches!(next, "-" | ":" | "|" | "--") {
+        // the separator must not be all that is left
+        return i + 2 < n;
+    }
+    t.ends_with(':') || next.starts_with(['[', '('])
+}
+
+/// `[o.e.n.Node    ]:` → `o.e.n.Node`.
+fn bracket_inner(tok: &str) -> &str {
+    tok.trim_end_matches(':').trim_start_matches('[').trim_end_matches(']').trim()
+}
+
 fn is_bracketed(tok: &str) -> bool {
     tok.len() >= 3 && tok.starts_with('[') && tok.trim_end_matches(':').ends_with(']')
 }
@@ -268,6 +327,11 @@ fn is_ident(tok: &str) -> bool {
         && tok.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
+/// PostgreSQL's `user@database` (`log_line_prefix %u@%d`).
+fn is_user_at_db(tok: &str) -> bool {
+    tok.split_once('@').is_some_and(|(u, d)| is_ident(u) && (d.is_empty() || is_ident(d)))
+}
+
 /// `INFO`, `[error]`, `<warn>`, `Warning:` — how levels look when they open a line as header.
 fn is_header_style_level(tok: &str) -> bool {
     tok.starts_with(['[', '<', '('])
@@ -276,7 +340,52 @@ fn is_header_style_level(tok: &str) -> bool {
 }
 
 fn level_of_unit(tok: &str) -> Option<Level> {
-    Level::parse(tok, true)
+    if let Some(level) = Level::parse(tok, true) {
+        return Some(level);
+    }
+    // Apache 2.4 `[module:level]`, Icinga `level/Component:`
+    if tok.starts_with('[') && tok.ends_with(']') {
+        if matches!(tok, "[Note]" | "[System]") {
+            // MySQL's informational severities
+            return Some(Level::Info);
+        }
+        let (_, level) = tok[1..tok.len() - 1].rsplit_once(':')?;
+        return Level::parse(level, false);
+    }
+    // Monolog `laravel.EMERGENCY:`
+    if let Some((channel, level)) = tok.strip_suffix(':').and_then(|t| t.rsplit_once('.')) {
+        if is_ident(channel) && level.len() >= 4 && level.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Level::parse(level, false);
+        }
+    }
+    let (level, component) = tok.split_once('/')?;
+    if component.ends_with(':') && component.len() > 2 && component.as_bytes()[0].is_ascii_alphabetic() {
+        return Level::parse(level, false);
+    }
+    None
+}
+
+/// Redis `30 May 12:50:13.464 *`: after day, month and time, one symbol is the level
+/// (`.` debug, `-` verbose, `*` notice, `#` warning).
+fn redis_level(line: &str, buf: &[Unit; MAX_UNITS], i: usize) -> Option<Level> {
+    if i < 3 {
+        return None;
+    }
+    let tok = |k: usize| &line[buf[k].start..buf[k].end];
+    let level = match tok(i) {
+        "." => Level::Debug,
+        "-" => Level::Trace,
+        "*" => Level::Notice,
+        "#" => Level::Warn,
+        _ => return None,
+    };
+    let day = tok(i - 3);
+    let time = tok(i - 1);
+    let is_time = time.len() >= 8
+        && time.as_bytes()[2] == b':'
+        && time.as_bytes()[5] == b':'
+        && time.bytes().all(|b| b.is_ascii_digit() || b == b':' || b == b'.');
+    (day.len() <= 2 && day.bytes().all(|b| b.is_ascii_digit()) && is_month_or_day(tok(i - 2)) && is_time).then_some(level)
 }
 
 fn extract_spaced(line: &str) -> Message<'_> {
@@ -295,22 +404,40 @@ fn extract_spaced(line: &str) -> Message<'_> {
         }
     };
 
+    if n >= 2 {
+        if let Some(m) = first_unit_forms(line, &buf, n) {
+            return m;
+        }
+    }
+    // klog `E1202 10:00:00.000000 1 file.go:42] …` (behind a time, e.g. a container runtime's):
+    // its letter is the level, and the header runs to the `file.go:42]`
+    let klog = (0..n.min(3)).find_map(|k| (k + 1 < n).then(|| klog_level(tok(k), tok(k + 1))).flatten());
+    let message_from = |i: usize, level: Option<Level>| message_from(i, level.or(klog));
+
     // Phase 1: the leading run of timestamp-like units; a level word ends the header.
     let mut i = 0;
     while i < n {
         let t = tok(i);
         // A single-letter level only counts after at least one header token (`... 2395 D Tag:`).
+        if let Some(level) = redis_level(line, &buf, i) {
+            return message_from(i + 1, Some(level));
+        }
         if let Some(level) = if i > 0 { level_of_unit(t) } else { Level::parse(t, false) } {
+            if t.trim_end_matches(':').eq_ignore_ascii_case("panic") {
+                // Go `panic: runtime error: …`: the word is the message
+                return message_from(i, Some(level));
+            }
             if i == 0 && !is_header_style_level(t) {
                 // `Error opening file`: a signal, but the word belongs to the message.
                 return message_from(0, Some(level));
             }
-            let named = (0..i).any(|k| is_logger(tok(k)));
-            return message_from(after_decorations_from(line, &buf, n, i + 1, named), Some(level));
+            // `debug/Component:` names its component itself
+            let named = (0..i).any(|k| is_logger(tok(k))) || (t.contains('/') && t.ends_with(':'));
+            return message_from(after_decorations_from(line, &buf, n, i + 1, named || t.ends_with(':')), Some(level));
         }
         if i > 0 && is_tag(t) {
             // syslog `host prog[pid]: message`: a level word after the tag stays in the message
-            return message_from(i + 1, level_after(line, &buf, n, i + 1));
+            return after_tag(line, &buf, n, i + 1);
         }
         if !is_header_token(t) {
             break;
@@ -326,23 +453,23 @@ fn extract_spaced(line: &str) -> Message<'_> {
     // Also `[main] INFO logger - …` (Java) and `- app.module - INFO - …` (Python): bracketed
     // threads and plain names may come first, but then the level must look like a header's.
     for j in i..n.min(i + 7) {
-        if let Some(level) = Level::parse(tok(j), false) {
+        if let Some(level) = header_level(tok(j)) {
             let fields = |k: usize| is_upper_word(tok(k)) || is_logger(tok(k)) || is_header_token(tok(k));
-            let loose = |k: usize| (fields(k) || is_bracketed(tok(k)) || is_ident(tok(k))) && !is_tag(tok(k));
+            let loose = |k: usize| (fields(k) || is_bracketed(tok(k)) || is_ident(tok(k)) || is_user_at_db(tok(k))) && !is_tag(tok(k));
             if (i..j).all(fields) || ((i..j).all(loose) && is_header_style_level(tok(j))) {
                 // a logger named before the level: a `word:` after it is message (`getTasks: …`)
                 let named = (i..j).any(|k| is_logger(tok(k)) || (is_ident(tok(k)) && !is_upper_word(tok(k)) && !is_header_token(tok(k))));
-                return message_from(after_decorations_from(line, &buf, n, j + 1, named), Some(level));
+                return message_from(after_decorations_from(line, &buf, n, j + 1, named || tok(j).ends_with(':')), Some(level));
             }
             break;
         }
     }
     // Phase 2b: syslog: optional host name, then `prog[pid]:`.
     if is_tag(tok(i)) {
-        return message_from(i + 1, level_after(line, &buf, n, i + 1));
+        return after_tag(line, &buf, n, i + 1);
     }
     if i + 1 < n && is_ident(tok(i)) && is_tag(tok(i + 1)) {
-        return message_from(i + 2, level_after(line, &buf, n, i + 2));
+        return after_tag(line, &buf, n, i + 2);
     }
     // Phase 2c: `program - message`, `program *64 - message` (Proxifier, many Windows tools).
     if !tok(i).starts_with('[') {
@@ -374,33 +501,141 @@ fn extract_spaced(line: &str) -> Message<'_> {
 }
 
 /// After a level: at most one `[thread]` group, one logger name (unless one came before the
-/// level: `logger_used`), source locations and `-`/`:` separators.
+/// level, or the level ends in `:` — `LOG:  duration: …`: `logger_used`), source locations
+/// and `-`/`:` separators.
 fn after_decorations_from(line: &str, buf: &[Unit; MAX_UNITS], n: usize, mut i: usize, logger_used: bool) -> usize {
     let mut bracket_used = false;
     let mut logger_used = logger_used;
     let first = i;
+    let level_is_letter = i > 0 && buf[i - 1].end - buf[i - 1].start == 1;
     while i < n {
         let t = &line[buf[i].start..buf[i].end];
-        if t == "-" || t == ":" || t == "|" {
+        let next = if i + 1 < n { &line[buf[i + 1].start..buf[i + 1].end] } else { "" };
+        if matches!(t, "-" | ":" | "|" | "--" | "---") || (i == first && t == "error:" && i + 1 < n) {
+            // separators, and PHP's `Fatal error:` (the level's own noun)
+            i += 1;
+        } else if !logger_used && next == ":" && i + 2 < n && !is_exception_class(t)
+            && (is_logger(t) || (buf[i + 1].start - buf[i].end >= 2 && t.as_bytes()[0].is_ascii_alphabetic()))
+        {
+            // Spring Boot / logback: a padded logger column, then ` : ` (`FarmApplication          : Starting …`,
+            // `o.s.b.w.embedded.tomcat.TomcatWebServer  : …`); `REPORT : 7007` is a message
+            logger_used = true;
+            i += 1;
+        } else if !logger_used && bracket_used && i > first && is_bracketed(&line[buf[i - 1].start..buf[i - 1].end])
+            && is_logger(t) && !is_exception_class(t) && i + 1 < n
+        {
+            // `LEVEL [thread] logger message` (Tomcat, log4j `%p [%t] %c %m`)
+            logger_used = true;
+            i += 1;
+        } else if i == first && is_nginx_ids(t) {
+            // nginx `[error] 54053#0: *3 open() …`: pid#tid and the connection number
+            i += if next.starts_with('*') && next[1..].bytes().all(|b| b.is_ascii_digit()) && i + 2 < n { 2 } else { 1 };
+        } else if !logger_used && i + 1 < n && is_bracketed(t) && is_logger(bracket_inner(t)) {
+            // `[o.e.n.Node    ]` (log4j2 `[%c]`): a bracketed logger, then perhaps a bracketed node or thread
+            logger_used = true;
             i += 1;
         } else if !bracket_used && t.starts_with('[') && t.ends_with([']', ':']) {
             bracket_used = true;
             i += 1;
-        } else if !logger_used && (is_logger(t) || (is_tag(t) && i == first)) {
-            // a plain `Tag:` only right after the level (`D WindowManager: …`); after a thread or
-            // a source location, `getTasks: …` is the message
+        } else if !logger_used
+            && ((is_logger(t) && logger_in_header_position(line, buf, n, i)) || (is_tag(t) && i == first && i + 1 < n && level_is_letter))
+        {
+            // a plain `Tag:` only right after a logcat letter level (`D WindowManager: …`); after
+            // a word level (`FATAL ciod: …`, `[Note] InnoDB: …`), a thread or a source location,
+            // `getTasks: …` is the message
             logger_used = true;
             i += 1;
         } else if is_source_location(t) {
             i += 1;
-        } else if !logger_used && !bracket_used && i + 1 < n && t.bytes().all(|b| b.is_ascii_digit()) {
-            // a pid or thread id between level and logger (not a number that is all the message)
+        } else if !logger_used && !bracket_used && i + 1 < n && t.bytes().all(|b| b.is_ascii_digit())
+            && (matches!(next, "-" | "--" | "---" | ":" | "|") || next.starts_with('[') || is_logger(next))
+        {
+            // a pid or thread id between level and logger (Spring Boot `INFO 12345 --- [main]`);
+            // a number that opens the message (`1 floating point alignment exceptions`) is a value
             i += 1;
         } else {
             break;
         }
     }
     i
+}
+
+/// The message after a syslog tag; a klog line behind it (journald's kubelet) has its own header.
+fn after_tag<'a>(line: &'a str, buf: &[Unit; MAX_UNITS], n: usize, i: usize) -> Message<'a> {
+    if i + 1 < n && klog_level(&line[buf[i].start..buf[i].end], &line[buf[i + 1].start..buf[i + 1].end]).is_some() {
+        return extract_spaced(&line[buf[i].start..]);
+    }
+    let text = if i < n { line[buf[i].start..].trim() } else { "" };
+    Message { text: if text.is_empty() { line.trim() } else { text }, level: level_after(line, buf, n, i) }
+}
+
+/// klog's `E1202` (level letter, month, day) followed by its `10:00:00.000000`.
+fn klog_level(tok: &str, next: &str) -> Option<Level> {
+    let b = tok.as_bytes();
+    let n = next.as_bytes();
+    if b.len() != 5 || !b[1..].iter().all(u8::is_ascii_digit) || n.len() < 8 || n[2] != b':' || n[5] != b':' {
+        return None;
+    }
+    match b[0] {
+        b'I' => Some(Level::Info),
+        b'W' => Some(Level::Warn),
+        b'E' => Some(Level::Error),
+        b'F' => Some(Level::Critical),
+        _ => None,
+    }
+}
+
+/// Headers recognised by their first unit alone:
+/// - Python `logging.basicConfig`: `ERROR:root:ValueError: …` (`%(levelname)s:%(name)s:%(message)s`);
+/// - logrus text on a terminal: `INFO[0000] Starting server`;
+/// - Ruby `Logger`: `E, [2024-03-05T10:11:12.123456 #1234] ERROR -- : message` (and `-- progname:`);
+/// - .NET console: `fail: Microsoft.AspNetCore.Server.Kestrel[13]` (the message is on the next line).
+fn first_unit_forms<'a>(line: &'a str, buf: &[Unit; MAX_UNITS], n: usize) -> Option<Message<'a>> {
+    let tok = |i: usize| &line[buf[i].start..buf[i].end];
+    let first = tok(0);
+    if let Some((level, rest)) = first.split_once(':') {
+        if level.len() >= 4 && level.bytes().all(|b| b.is_ascii_uppercase()) {
+            if let (Some(l), Some((name, _))) = (Level::parse(level, false), rest.split_once(':')) {
+                if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+                    let start = buf[0].start + level.len() + 1 + name.len() + 1;
+                    return Some(Message { text: line[start..].trim(), level: Some(l) });
+                }
+            }
+        }
+        if rest.is_empty() {
+            let l = match level {
+                "trce" => Some(Level::Trace),
+                "dbug" => Some(Level::Debug),
+                "fail" => Some(Level::Error),
+                "crit" => Some(Level::Critical),
+                _ => None,
+            };
+            if l.is_some() {
+                return Some(Message { text: line[buf[1].start..].trim(), level: l });
+            }
+        }
+    }
+    if let Some((level, rest)) = first.split_once('[') {
+        if level.len() >= 4 && level.bytes().all(|b| b.is_ascii_uppercase()) && rest.strip_suffix(']').is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit())) {
+            if let Some(l) = Level::parse(level, false) {
+                return Some(Message { text: line[buf[1].start..].trim(), level: Some(l) });
+            }
+        }
+    }
+    if n >= 4 && first.len() == 2 && first.ends_with(',') && tok(1).starts_with('[') && tok(1).contains('#') {
+        let level = Level::parse(tok(2), false)?;
+        let mut i = 3;
+        if tok(i) == "--" {
+            i += 1;
+        }
+        // progname (often empty) and its colon
+        if (i < n && tok(i) == ":") || (i + 1 < n && is_tag(tok(i))) {
+            i += 1;
+        }
+        let text = if i < n { line[buf[i].start..].trim() } else { "" };
+        return Some(Message { text, level: Some(level) });
+    }
+    None
 }
 
 /// A level word opening the message after a syslog tag (`sshd[1]: error: ...`) is a signal,

@@ -205,6 +205,9 @@ pub struct Miner {
     seen_skeletons: ShapeMap,
     /// (template, conflicting positions) → distinct words met there.
     evidence: HashMap<u64, Evidence, BuildHasherDefault<IdentityHasher>>,
+    /// Keys whose word values have changed in some template (`user=` met `root` and `bob`): their
+    /// values are masked as values from then on, so a new word costs no new shape.
+    value_keys: std::collections::HashSet<u64, BuildHasherDefault<IdentityHasher>>,
     overflow: Option<TemplateId>,
     overflowed: u64,
     /// Templates covered by a more general one: no longer candidates (see `retire_covered`).
@@ -236,6 +239,7 @@ impl Miner {
             skeletons: ShapeMap::default(),
             seen_skeletons: ShapeMap::default(),
             evidence: HashMap::default(),
+            value_keys: Default::default(),
             overflow: None,
             overflowed: 0,
             retired: Vec::new(),
@@ -274,6 +278,16 @@ impl Miner {
     pub fn add(&mut self, msg: &str) -> Match {
         let mut tokens = std::mem::take(&mut self.tokens);
         tokenize(msg, &mut tokens, self.config.max_tokens);
+        if !self.value_keys.is_empty() {
+            for t in tokens.iter_mut() {
+                if let Some((key, v_start, v_end)) = crate::detect::token::keyed_word(msg, t) {
+                    if self.value_keys.contains(&key) {
+                        t.var_start = v_start;
+                        t.var_end = v_end;
+                    }
+                }
+            }
+        }
         let m = self.add_tokens(msg, &tokens);
         self.tokens = tokens;
         self.templates[m.id as usize].count += 1;
@@ -500,9 +514,29 @@ impl Miner {
         for ((slot, hash), tok) in t.slots.iter_mut().zip(t.hashes.iter_mut()).zip(tokens) {
             if let Slot::Const(c) = slot {
                 if !tok.masked_eq(msg, c) {
-                    *slot = Slot::Wild;
-                    *hash = WILD_HASH;
-                    changed = true;
+                    match same_key(c, tok.text(msg)) {
+                        // `tty=ssh` met `tty=pts`: the key stays, its value is a value (from now on
+                        // in every template: `value_keys`)
+                        Some(k) => {
+                            if let Some((key, ..)) = crate::detect::token::keyed_word(msg, tok) {
+                                if self.value_keys.len() >= MAX_EVIDENCE {
+                                    self.value_keys.clear();
+                                }
+                                self.value_keys.insert(key);
+                            }
+                            if !c.ends_with(WILDCARD) || c.len() != k + WILDCARD.len() {
+                                let keyed = format!("{}{WILDCARD}", &c[..k]);
+                                *hash = token_hash(&keyed);
+                                *slot = Slot::Const(keyed.into_boxed_str());
+                                changed = true;
+                            }
+                        }
+                        None => {
+                            *slot = Slot::Wild;
+                            *hash = WILD_HASH;
+                            changed = true;
+                        }
+                    }
                 }
             }
         }
@@ -617,16 +651,32 @@ fn similarity(template: &[u64], message: &[u64]) -> f32 {
     same as f32 / message.len() as f32
 }
 
-/// Positions where the template has a plain word and the message another plain word.
+/// Positions where the template has a plain word and the message another plain word (two
+/// values of one `key=` are not a conflict: the key says they are values).
 fn word_conflicts(slots: &[Slot], msg: &str, tokens: &[Token]) -> usize {
     slots
         .iter()
         .zip(tokens)
         .filter(|(slot, tok)| match slot {
-            Slot::Const(c) => !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c),
+            Slot::Const(c) => !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c) && same_key(c, tok.text(msg)).is_none(),
             Slot::Wild => false,
         })
         .count()
+}
+
+/// `tty=ssh` and `tty=pts`: the length of their common `key=`, if they have one.
+fn same_key(a: &str, b: &str) -> Option<usize> {
+    let eq = a.find('=')?;
+    let key = &a[..eq];
+    // `level=`, `method=`: their words say what the record is, never a value; a status is its class
+    (eq > 0
+        && b.len() > eq
+        && b.as_bytes()[eq] == b'='
+        && b.starts_with(key)
+        && key.bytes().all(|c| c.is_ascii_alphabetic() || b"_-.".contains(&c))
+        && !crate::detect::token::is_meaning_key(key.as_bytes())
+        && !crate::detect::token::STATUS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)))
+    .then_some(eq + 1)
 }
 
 /// Whether every position where the template and the message hold different plain words is
@@ -635,8 +685,11 @@ fn word_conflicts(slots: &[Slot], msg: &str, tokens: &[Token]) -> usize {
 /// the first word of a message) are taken for two templates.
 fn word_conflicts_are_values(slots: &[Slot], msg: &str, tokens: &[Token]) -> bool {
     slots.iter().zip(tokens).enumerate().all(|(i, (slot, tok))| match slot {
-        Slot::Const(c) if !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c) => {
-            i > 0 && introduces_value(tokens[i - 1].text(msg))
+        Slot::Const(c) if !tok.is_var() && !c.contains(WILDCARD) && !tok.masked_eq(msg, c) && same_key(c, tok.text(msg)).is_none() => {
+            // `403 bytes` / `1.16 KB`: after a value, a unit that changes is part of it
+            i > 0
+                && (introduces_value(tokens[i - 1].text(msg))
+                    || (tokens[i - 1].is_var() && crate::detect::token::is_unit(tok.text(msg)) && crate::detect::token::is_unit(c)))
         }
         _ => true,
     })
@@ -661,8 +714,12 @@ fn introduces_value(word: &str) -> bool {
 fn skeleton_hash(msg: &str, tokens: &[Token]) -> Option<u64> {
     let mut h = Fx(0x5eed);
     let mut consts = 0;
+    let mut after_value = false;
     for t in tokens {
-        if is_value_only(t, msg) {
+        // a unit after a value (`<1 sec`) goes with it: `lifetime 00:02` has the same skeleton
+        let unit = after_value && !t.is_var() && crate::detect::token::is_unit(t.text(msg));
+        after_value = t.is_var();
+        if unit || is_value_only(t, msg) {
             continue;
         }
         let (pre, wild, post) = t.masked(msg);
@@ -682,7 +739,16 @@ fn is_value_only(t: &Token, msg: &str) -> bool {
 fn slots_skeleton(slots: &[Slot]) -> Option<u64> {
     let mut h = Fx(0x5eed);
     let mut consts = 0;
+    let mut after_value = false;
     for s in slots {
+        let unit = after_value && matches!(s, Slot::Const(c) if !c.contains(WILDCARD) && crate::detect::token::is_unit(c));
+        after_value = match s {
+            Slot::Wild => true,
+            Slot::Const(c) => c.contains(WILDCARD),
+        };
+        if unit {
+            continue;
+        }
         if let Slot::Const(c) = s {
             if c.contains(WILDCARD) && !c.replace(WILDCARD, "").chars().any(char::is_alphanumeric) {
                 continue;
@@ -844,6 +910,44 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert_eq!(m.get(a.id).unwrap().text(), "Accepted password for root from <*> port <*> ssh2");
         assert_eq!(m.get(a.id).unwrap().count, 2);
+    }
+
+    #[test]
+    fn key_value_words_are_words_until_they_change() {
+        let mut m = miner();
+        let a = m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4 user=root");
+        assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=root").id, a.id);
+        assert_eq!(m.get(a.id).unwrap().text(), "authentication failure; logname= uid=<*> euid=<*> tty=ssh ruser= rhost=<*> user=root");
+        // another user: the key stays, its value becomes a value
+        assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=bob").id, a.id);
+        assert_eq!(m.get(a.id).unwrap().text(), "authentication failure; logname= uid=<*> euid=<*> tty=ssh ruser= rhost=<*> user=<*>");
+        assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=eve").id, a.id);
+        assert_eq!(m.get(a.id).unwrap().text(), "authentication failure; logname= uid=<*> euid=<*> tty=ssh ruser= rhost=<*> user=<*>");
+        // from then on `user=` is masked as a value: a new user is the known shape, not a new one
+        let shapes = m.shapes.len();
+        assert_eq!(m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.6.7.8 user=zed").id, a.id);
+        assert_eq!(m.shapes.len(), shapes);
+        // a meaning key is not a value: `level=error` and `level=info` are two templates
+        let b = m.add("request done level=info path=x");
+        assert_ne!(m.add("request done level=error path=x").id, b.id);
+        // nor is a status class
+        let c = m.add("request done status=200 path=x");
+        assert_ne!(m.add("request done status=503 path=x").id, c.id);
+    }
+
+    #[test]
+    fn units_are_words_until_they_change() {
+        let mut m = miner();
+        let a = m.add("Reading broadcast variable 7 took 12 ms");
+        assert_eq!(m.add("Reading broadcast variable 8 took 3 ms").id, a.id);
+        assert_eq!(m.get(a.id).unwrap().text(), "Reading broadcast variable <*> took <*> ms");
+        // a size whose unit follows its magnitude is one value
+        let b = m.add("chrome.exe close, 403 bytes sent, 426 bytes received, lifetime <1 sec");
+        assert_eq!(m.add("chrome.exe close, 1.16 KB sent, 426 bytes received, lifetime <1 sec").id, b.id);
+        assert_eq!(m.add("chrome.exe close, 1.16 KB sent, 426 bytes received, lifetime 00:02").id, b.id);
+        // a unit is not a value after a word
+        let c = m.add("cache mode bytes enabled");
+        assert_ne!(m.add("cache mode KB enabled").id, c.id);
     }
 
     #[test]

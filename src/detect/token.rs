@@ -17,6 +17,56 @@ pub struct Token {
     /// An HTTP status kept as its class (`1`…`5` for `1xx`…`5xx`), 0 otherwise. A classed token is
     /// a constant of the template: an outage (`5xx`) must not hide among successes as a value.
     pub class: u8,
+    /// A value whose separators stay in the template (`host:port` → `<*>:<*>`): index + 1 into
+    /// [`SHAPED`], whose entry is what follows the first `<*>` (the rest of the value's shape and
+    /// the token's closing punctuation); 0 for a value shown as one `<*>`.
+    pub shape: u8,
+}
+
+/// Closing punctuation a shaped value may carry (the [`CLOSERS`] a token can end in, or none).
+const SHAPE_SUFFIXES: [&str; 14] = ["", ")", "]", "}", ">", "\"", "'", "`", ",", ";", ":", ".", "!", "?"];
+
+/// What follows the first `<*>` of a shaped value, per shape and suffix: `host:port`, then
+/// Java's `InetSocketAddress` `host/ip:port`. Static, so a masked token still borrows only.
+const SHAPED: [&str; 28] = [
+    ":<*>", ":<*>)", ":<*>]", ":<*>}", ":<*>>", ":<*>\"", ":<*>'", ":<*>`", ":<*>,", ":<*>;", ":<*>:", ":<*>.", ":<*>!", ":<*>?",
+    "/<*>:<*>", "/<*>:<*>)", "/<*>:<*>]", "/<*>:<*>}", "/<*>:<*>>", "/<*>:<*>\"", "/<*>:<*>'", "/<*>:<*>`", "/<*>:<*>,",
+    "/<*>:<*>;", "/<*>:<*>:", "/<*>:<*>.", "/<*>:<*>!", "/<*>:<*>?",
+];
+
+/// The shape of a value core, if its separators are kept: `10.0.0.1:80`, `/10.0.0.1:80` and
+/// `db-1:5432` are `<*>:<*>` (1), `host/10.0.0.1:80` is `<*>/<*>:<*>` (2). A port is 1 to 5
+/// digits; the host has no `:` (IPv6, times and URLs stay one value).
+fn value_shape(core: &[u8]) -> u8 {
+    let core = core.strip_prefix(b"/").unwrap_or(core);
+    let Some(colon) = core.iter().rposition(|&b| b == b':') else { return 0 };
+    let (host, port) = (&core[..colon], &core[colon + 1..]);
+    let hostish = |h: &[u8]| !h.is_empty() && h.iter().all(|&b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !(1..=5).contains(&port.len()) || !port.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    if host.len() <= 2 && port.len() == 2 && host.iter().all(u8::is_ascii_digit) {
+        // `12:00` is a time of day, one value
+        return 0;
+    }
+    if hostish(host) {
+        return 1;
+    }
+    match host.iter().position(|&b| b == b'/') {
+        Some(slash) if hostish(&host[..slash]) && hostish(&host[slash + 1..]) => 2,
+        _ => 0,
+    }
+}
+
+/// [`Token::shape`] of the value `a..b` of a token ending at `end`.
+fn shape_of(bytes: &[u8], a: usize, b: usize, end: usize) -> u8 {
+    match value_shape(&bytes[a..b]) {
+        0 => 0,
+        k => SHAPE_SUFFIXES
+            .iter()
+            .position(|x| x.as_bytes() == &bytes[b..end])
+            .map_or(0, |i| (k - 1) * SHAPE_SUFFIXES.len() as u8 + i as u8 + 1),
+    }
 }
 
 /// How a classed status renders: bare (access logs) or behind one of the usual keys (logfmt).
@@ -26,7 +76,7 @@ const STATUS_CLASSES: [[&str; 5]; 4] = [
     ["status_code=1xx", "status_code=2xx", "status_code=3xx", "status_code=4xx", "status_code=5xx"],
     ["http_status=1xx", "http_status=2xx", "http_status=3xx", "http_status=4xx", "http_status=5xx"],
 ];
-const STATUS_KEYS: [&str; 3] = ["status", "status_code", "http_status"];
+pub(crate) const STATUS_KEYS: [&str; 3] = ["status", "status_code", "http_status"];
 
 /// `Token::class` for a status `code` (100…599) written bare (`key` 0) or behind `STATUS_KEYS[key - 1]`.
 fn status_class(code: &[u8], key: usize) -> u8 {
@@ -57,11 +107,11 @@ impl Token {
             return (STATUS_CLASSES[c / 5][c % 5], false, "");
         }
         if self.is_var() {
-            (
-                &msg[self.start as usize..self.var_start as usize],
-                true,
-                &msg[self.var_end as usize..self.end as usize],
-            )
+            let post = match self.shape {
+                0 => &msg[self.var_end as usize..self.end as usize],
+                k => SHAPED[k as usize - 1],
+            };
+            (&msg[self.start as usize..self.var_start as usize], true, post)
         } else {
             (self.text(msg), false, "")
         }
@@ -109,7 +159,7 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
             while i > start && bytes[i - 1].is_ascii_whitespace() {
                 i -= 1;
             }
-            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0 });
+            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0, shape: 0 });
             break;
         }
         while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
@@ -118,23 +168,18 @@ pub fn tokenize(msg: &str, out: &mut Vec<Token>, max: usize) {
         if let Some(end) = parenthesised_value(bytes, start, i) {
             // `(1.16 KB)`: one value, however many words it spans
             i = end;
-            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0 });
+            out.push(Token { start: start as u32, end: i as u32, var_start: start as u32, var_end: i as u32, class: 0, shape: 0 });
             continue;
         }
-        let mut tok = classify(msg, start, i);
-        if !tok.is_var() && out.last().is_some_and(|p| p.is_var() && p.var_end == p.end) && is_unit(tok.text(msg)) {
-            // `12 ms`, `<1 sec`, `629 KB`: the unit belongs to its number
-            tok.var_start = tok.start;
-            tok.var_end = tok.end;
-        }
-        out.push(tok);
+        // a unit after a number (`12 ms`, `629 KB`) stays a word: it says what the value is
+        out.push(classify(msg, start, i));
     }
     mark_dates(msg, out);
     mark_http_status(msg, out);
 }
 
 /// Keys whose word values say what a record is, not which: levels and HTTP methods.
-fn is_meaning_key(key: &[u8]) -> bool {
+pub(crate) fn is_meaning_key(key: &[u8]) -> bool {
     [&b"level"[..], b"lvl", b"severity", b"loglevel", b"log.level", b"method", b"http_method", b"request_method"]
         .iter()
         .any(|k| k.eq_ignore_ascii_case(key))
@@ -227,7 +272,12 @@ fn parenthesised_value(bytes: &[u8], start: usize, first_end: usize) -> Option<u
                 while end < bytes.len() && !bytes[end].is_ascii_whitespace() {
                     end += 1;
                 }
-                return bytes[start..j].iter().any(u8::is_ascii_digit).then_some(end);
+                // `(1.16 KB)`, `(3 ms)`: a quantity; `(TID 42)`, `(command 2132)` keep their words
+                let inner = &bytes[start + 1..j];
+                let quantity = inner.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).all(|w| {
+                    w.iter().all(|b| b.is_ascii_digit() || b".,<>~".contains(b)) || std::str::from_utf8(w).is_ok_and(is_unit)
+                });
+                return (quantity && inner.iter().any(u8::is_ascii_digit)).then_some(end);
             }
             b'(' => return None,
             b' ' | b'\t' => {
@@ -243,7 +293,7 @@ fn parenthesised_value(bytes: &[u8], start: usize, first_end: usize) -> Option<u
     None
 }
 
-fn is_unit(word: &str) -> bool {
+pub(crate) fn is_unit(word: &str) -> bool {
     const UNITS: &[&str] = &[
         "ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes",
         "h", "hr", "hrs", "hour", "hours", "day", "days", "b", "kb", "mb", "gb", "tb", "kib", "mib", "gib",
@@ -269,7 +319,7 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
     while b > a && CLOSERS.contains(&bytes[b - 1]) {
         b -= 1;
     }
-    let constant = Token { start: start as u32, end: end as u32, var_start: 0, var_end: 0, class: 0 };
+    let constant = Token { start: start as u32, end: end as u32, var_start: 0, var_end: 0, class: 0, shape: 0 };
     if a >= b {
         return constant;
     }
@@ -290,16 +340,77 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
                 // `level=error`, `method=GET`: part of what the message is
                 return constant;
             }
+            let word = &bytes[v..b];
+            let flag = [&b"true"[..], b"false", b"null"].iter().any(|f| f.eq_ignore_ascii_case(word));
+            if v < b && !flag && word.iter().all(|c| c.is_ascii_alphabetic() || *c == b'_') {
+                // `tty=ssh`: a word stays a word until the miner sees it change (then `tty=<*>`);
+                // `true`, `false`, `null` are values
+                return constant;
+            }
             if v < b {
-                return Token { var_start: v as u32, var_end: b as u32, ..constant };
+                return Token { var_start: v as u32, var_end: b as u32, shape: shape_of(bytes, v, b, end), ..constant };
             }
             return constant;
         }
     }
-    if is_variable(&msg[a..b]) && !is_numbered_name(&bytes[a..b]) {
-        return Token { var_start: a as u32, var_end: b as u32, ..constant };
+    if let Some(v) = named_number(&bytes[a..b]) {
+        // `core.2275`, `node-246`, `onExtend:1514038530000`: the name stays, the number is the value
+        let v = a + v;
+        return Token { var_start: v as u32, var_end: b as u32, shape: shape_of(bytes, v, b, end), ..constant };
+    }
+    if is_variable(&msg[a..b]) && !is_numbered_name(&bytes[a..b]) && !is_call(&bytes[start..end]) {
+        return Token { var_start: a as u32, var_end: b as u32, shape: shape_of(bytes, a, b, end), ..constant };
     }
     constant
+}
+
+/// Where the value starts in a name glued to a number: `core.2275`, `node-246` (letters, one
+/// `.` or `-`, digits only) and `onExtend:1514038530000`, `vCores:8` (a name, `:`, a value with a
+/// digit that is not a path or URL). The name is a word, so the template keeps it.
+fn named_number(core: &[u8]) -> Option<usize> {
+    let name_len = core.iter().position(|b| !b.is_ascii_alphabetic())?;
+    if name_len < 2 || name_len + 1 >= core.len() {
+        return None;
+    }
+    let rest = &core[name_len + 1..];
+    match core[name_len] {
+        b'.' | b'-' if rest.iter().all(u8::is_ascii_digit) => Some(name_len + 1),
+        b':' if rest.iter().any(u8::is_ascii_digit) && !rest.starts_with(b"/") && !rest.contains(&b':') => Some(name_len + 1),
+        _ => None,
+    }
+}
+
+/// For a `key=word` token kept constant (`tty=ssh`): the hash of its key and where its value
+/// is, so a miner that has seen the key take several words can mask it as `key=<*>`.
+pub(crate) fn keyed_word(msg: &str, t: &Token) -> Option<(u64, u32, u32)> {
+    if t.is_var() || t.class != 0 {
+        return None;
+    }
+    let bytes = msg.as_bytes();
+    let (mut a, mut b) = (t.start as usize, t.end as usize);
+    while a < b && OPENERS.contains(&bytes[a]) {
+        a += 1;
+    }
+    while b > a && CLOSERS.contains(&bytes[b - 1]) {
+        b -= 1;
+    }
+    let eq = bytes[a..b].iter().position(|&c| c == b'=')?;
+    let (key, value) = (&bytes[a..a + eq], &bytes[a + eq + 1..b]);
+    if eq == 0 || value.is_empty() || !key.iter().all(|c| c.is_ascii_alphabetic() || b"_-.".contains(c)) || is_meaning_key(key) {
+        return None;
+    }
+    // FNV-1a: keys are short
+    let h = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| (h ^ c as u64).wrapping_mul(0x100_0000_01b3));
+    Some((h, (a + eq + 1) as u32, b as u32))
+}
+
+/// `jk2_init()`, `Foo.run2():`: a function is named, not valued, whatever digits it has.
+fn is_call(tok: &[u8]) -> bool {
+    let t = match tok.iter().rposition(|&b| b == b')') {
+        Some(close) if close > 0 && tok[close - 1] == b'(' && tok[close + 1..].iter().all(|b| CLOSERS.contains(b)) => &tok[..close - 1],
+        _ => return false,
+    };
+    t.first().is_some_and(u8::is_ascii_alphabetic) && t.iter().all(|&b| b.is_ascii_alphanumeric() || b"_.:$".contains(&b))
 }
 
 /// `eth0`, `sda1`, `ssh2`, `SOCKS5`, `IPv6`: a name with one trailing digit names a device or a
@@ -365,17 +476,39 @@ mod tests {
             ["Failed", "password", "for", "root", "from", "<*>", "port", "<*>", "ssh2"]
         );
         // names with one trailing digit are devices and protocols; longer numbers are values
-        assert_eq!(masked("via eth0 over SOCKS5 to node129 on node-7"), ["via", "eth0", "over", "SOCKS5", "to", "<*>", "on", "<*>"]);
+        // and a name glued to a number by `-`, `.` or `:` keeps the name
+        assert_eq!(masked("via eth0 over SOCKS5 to node129 on node-7"), ["via", "eth0", "over", "SOCKS5", "to", "<*>", "on", "node-<*>"]);
+        assert_eq!(masked("generating core.2275 onExtend:1514038530000 vCores:8>"), ["generating", "core.<*>", "onExtend:<*>", "vCores:<*>>"]);
+        assert_eq!(masked("ip-10-0-3-17 R02-M1-N0 x-1.2"), ["<*>", "<*>", "<*>"]);
         assert_eq!(masked("checking [173.234.31.186] failed"), ["checking", "[<*>]", "failed"]);
-        assert_eq!(masked("logname= uid=0 euid=0 tty=ssh"), ["logname=", "uid=<*>", "euid=<*>", "tty=<*>"]);
+        // a word value stays a word (the miner makes it `tty=<*>` when it changes); flags are values
+        assert_eq!(masked("logname= uid=0 euid=0 tty=ssh"), ["logname=", "uid=<*>", "euid=<*>", "tty=ssh"]);
+        assert_eq!(masked("obj=true data=null"), ["obj=<*>", "data=<*>"]);
         assert_eq!(masked("lock=1, tag=\"View Lock\", ws=null"), ["lock=<*>,", "<*>", "ws=<*>"]);
         assert_eq!(masked("(HWID=1973)"), ["(HWID=<*>)"]);
         assert_eq!(masked("ok /etc/httpd/conf/workers2.properties"), ["ok", "<*>"]);
         assert_eq!(masked("id 3fa85f64-5717-4562-b3fc-2c963f66afa6, took 12ms."), ["id", "<*>,", "took", "<*>."]);
         assert_eq!(masked("mail bob@example.com see http://x/y"), ["mail", "<*>", "see", "<*>"]);
         assert_eq!(masked("and/or [preauth]"), ["and/or", "[preauth]"]);
-        assert_eq!(masked("850 bytes (1.16 KB) sent, lifetime <1 sec"), ["<*>", "<*>", "<*>", "sent,", "lifetime", "<<*>", "<*>"]);
-        assert_eq!(masked("(no digits here) took 5 ms."), ["(no", "digits", "here)", "took", "<*>", "<*>"]);
+        // a unit stays a word (the miner merges units that change); a parenthesised quantity is one value
+        assert_eq!(masked("850 bytes (1.16 KB) sent, lifetime <1 sec"), ["<*>", "bytes", "<*>", "sent,", "lifetime", "<<*>", "sec"]);
+        assert_eq!(masked("(no digits here) took 5 ms."), ["(no", "digits", "here)", "took", "<*>", "ms."]);
+        assert_eq!(masked("Running task 0.0 in stage 1.0 (TID 42)"), ["Running", "task", "<*>", "in", "stage", "<*>", "(TID", "<*>)"]);
+    }
+
+    #[test]
+    fn host_port_keeps_its_separators() {
+        assert_eq!(
+            masked("Receiving block blk_1 src: /10.250.19.102:54106 dest: /10.250.19.102:50010"),
+            ["Receiving", "block", "<*>", "src:", "<*>:<*>", "dest:", "<*>:<*>"]
+        );
+        assert_eq!(masked("connect to db-1.example.com:5432, retrying"), ["connect", "to", "<*>:<*>,", "retrying"]);
+        assert_eq!(masked("Old: msra-sa-41/10.190.173.170:9000 New: (x:9000)"), ["Old:", "<*>/<*>:<*>", "New:", "(<*>:<*>)"]);
+        assert_eq!(masked("peer=10.0.0.1:80"), ["peer=<*>:<*>"]);
+        // a function is a name
+        assert_eq!(masked("jk2_init() Found child 6725"), ["jk2_init()", "Found", "child", "<*>"]);
+        // not host:port: IPv6, URLs, times, a port too long
+        assert_eq!(masked("at fe80::1:22 http://x:80/ 10:11:12 h:123456"), ["at", "<*>", "<*>", "<*>", "<*>"]);
     }
 
     #[test]
@@ -424,7 +557,7 @@ mod tests {
 
     #[test]
     fn empty_and_blank() {
-        let mut toks = vec![Token { start: 0, end: 0, var_start: 0, var_end: 0, class: 0 }];
+        let mut toks = vec![Token { start: 0, end: 0, var_start: 0, var_end: 0, class: 0, shape: 0 }];
         tokenize("", &mut toks, 8);
         assert!(toks.is_empty());
         tokenize("  \t ", &mut toks, 8);
