@@ -36,7 +36,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "field_explanation", default: "anomaly_explanation", description: "Name of the explanation field, added to anomalies once the LLM has answered for their template (with explain on)" },
     Property { name: "session_key", default: "", description: "Regular expression: records whose message matches it (first match) form a session with that id, e.g. blk_-?[0-9]+; a closed session's verdict is appended as a record of its own (turbolog_session, anomaly, anomaly_score, anomaly_reason) with the closing record's timestamp; only anomalous sessions" },
     Property { name: "session_field", default: "", description: "Record field holding the session id (instead of session_key), e.g. trace_id" },
-    Property { name: "session_idle", default: "30s", description: "A session quiet this long closes and is judged: a duration of record time (30s, 5m, 2h, 1d; 10000 records for records without a time) or a number of records" },
+    Property { name: "session_idle", default: "1d", description: "A session closes when it is over as learned (its ending event, or quiet longer than nearly every session was after its last event); quiet this long it closes whatever was learned: a duration of record time (30s, 5m, 2h, 1d; 10000 records for records without a time) or a number of records" },
     Property { name: "session_max", default: "0", description: "A session open for this many records closes whatever comes; 0 = no limit" },
     Property { name: "max_sessions", default: "100000", description: "Open sessions at most (up to 100000000); past it the least recently seen are closed and judged (memory stays bounded)" },
     Property { name: "model_path", default: "", description: "Sentence model directory (all-MiniLM-L6-v2 int8: model.onnx and vocab.txt, as scripts/fetch-model.sh lays them out); empty = the built-in embedder. New templates are embedded on a worker thread: no record waits for the model" },
@@ -250,7 +250,7 @@ impl Settings {
             return Err(format!("property max_sessions: {max_sessions} is outside 1..{}", crate::session::open::MAX_OPEN));
         }
         let sessions = session_key.map(|k| {
-            (k, crate::session::SessionConfig { idle_secs, idle_records, max_records: 0, max_sessions, report_normal: false })
+            (k, crate::session::SessionConfig { idle_secs, idle_records, max_records: 0, max_sessions, ..Default::default() })
         });
         let sessions = match sessions {
             Some((k, mut c)) => {

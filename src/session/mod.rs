@@ -10,6 +10,7 @@
 
 pub mod key;
 pub mod open;
+pub mod quiet;
 pub mod profile;
 pub mod simple;
 pub mod suggest;
