@@ -15,12 +15,17 @@ pub struct SessionArgs {
     /// JSON records: the field holding the session id (e.g. `trace_id`).
     #[arg(long, value_name = "FIELD")]
     pub session_field: Option<String>,
-    /// A session closes when it is over as learned (its ending event came, or it has been quiet
-    /// longer than nearly every session was after the event it is at); quiet this long, it
-    /// closes whatever was learned: a duration of record time (`30s`, `5m`, `2h`, `1d`) for
+    /// A session quiet this long closes: a duration of record time (`30s`, `5m`, `2h`, `1d`) for
     /// records that carry a time (10 000 records for those that do not), or a number of records.
-    #[arg(long, value_name = "DURATION|RECORDS", default_value = "1d", value_parser = parse_idle)]
+    /// With `--session-close learned`, a cap.
+    #[arg(long, value_name = "DURATION|RECORDS", default_value = "30s", value_parser = parse_idle)]
     pub session_idle: Idle,
+    /// `learned` (experimental): a session also closes when it is over as learned — its ending
+    /// event came, or it has been quiet longer than nearly every session was after the event it
+    /// is at — and an event as good as never seen is flagged when it comes; `idle`: by
+    /// `--session-idle` alone.
+    #[arg(long, value_name = "idle|learned", default_value = "idle", value_parser = ["idle", "learned"])]
+    pub session_close: String,
     /// A session open for this many records closes whatever comes (0 = no limit).
     #[arg(long, value_name = "RECORDS", default_value_t = 0)]
     pub session_max: u64,
@@ -35,7 +40,7 @@ pub struct Idle(pub Option<i64>, pub u64);
 
 impl Default for Idle {
     fn default() -> Self {
-        Idle(Some(turbolog::session::tracker::DEFAULT_IDLE_SECS), 10_000)
+        Idle(Some(30), 10_000)
     }
 }
 
@@ -65,7 +70,7 @@ impl SessionArgs {
         let config = SessionConfig {
             idle_secs,
             idle_records,
-            learned_close: true,
+            learned_close: self.session_close == "learned",
             max_records: self.session_max,
             max_sessions: self.max_sessions as usize,
             report_normal: false,

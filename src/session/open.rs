@@ -109,6 +109,16 @@ impl OpenSessions {
         self.slots.len()
     }
 
+    /// Bytes the table holds: its slots and index as allocated, and what ids and counts too
+    /// long for a slot took on the heap.
+    pub fn bytes(&self) -> usize {
+        let spilled = |o: &Open| {
+            (o.id.spilled() as usize) * o.id.capacity() + (o.counts.spilled() as usize) * o.counts.capacity() * std::mem::size_of::<(u32, u32)>()
+        };
+        // the index: a slot number and a control byte per bucket
+        self.slots.capacity() * std::mem::size_of::<Open>() + self.index.capacity() * (std::mem::size_of::<u32>() + 1) + self.slots.iter().map(spilled).sum::<usize>()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }

@@ -9,10 +9,10 @@
 //! Kept by template number in a dense table, as [`crate::session::waits`] is: one increment per
 //! record. The limits are worked out at each sweep, from this stream's gaps (or the baseline's
 //! until the stream has shown enough) and the sessions open at that event, quiet so far
-//! (right-censored, as [`long_wait_censored`] reads them).
+//! (right-censored, as [`crate::session::waits::long_wait_censored`] reads them).
 
 use crate::session::profile::Profile;
-use crate::session::waits::{bucket, long_wait_censored};
+use crate::session::waits::{bucket, wait_censored};
 
 /// Templates whose quiet is kept.
 pub const MAX_QUIET: usize = 4096;
@@ -26,9 +26,13 @@ const MIN_GAPS: u64 = 20;
 const MIN_ENDED: u64 = 50;
 /// An ending event: at most one session in this many went on after it.
 const ENDING: u64 = 100;
-/// A session closes when quiet this many times the quiet that 99% of sessions at its event
-/// stayed under (the log₂ bucket's bound: one bucket of slack for a rate that drifts).
+/// A session closes when quiet this many times the quiet that 99.9% of the gaps after its event
+/// stayed under (the log₂ bucket's bound: one bucket of slack for a rate that drifts)…
 const MARGIN: u64 = 2;
+/// …the share of gaps that may be longer. An event is followed by a record of its session many
+/// times in a session (an HDFS block's three replicas) and by a long quiet at most once: 1%
+/// of the gaps is several percent of the sessions.
+const LEFT: f64 = 0.001;
 
 /// No slot for this template.
 const NONE: u32 = u32::MAX;
@@ -145,7 +149,7 @@ impl Quiet {
                     None => None,
                 };
                 after_total += done.map_or(0, |d| d.iter().map(|&n| n as u64).sum());
-                slot.limit[unit] = done.and_then(|d| long_wait_censored(&d, &slot.still[unit])).map_or(u64::MAX, |w| w.saturating_mul(MARGIN));
+                slot.limit[unit] = done.and_then(|d| wait_censored(&d, &slot.still[unit], LEFT)).map_or(u64::MAX, |w| w.saturating_mul(MARGIN));
             }
             let ended = match slot.ended {
                 n if n >= MIN_ENDED => n,

@@ -31,18 +31,21 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { idle_secs: Some(DEFAULT_IDLE_SECS), idle_records: 10_000, learned_close: true, max_records: 0, max_sessions: 100_000, report_normal: false }
+        SessionConfig { idle_secs: Some(30), idle_records: 10_000, learned_close: false, max_records: 0, max_sessions: 100_000, report_normal: false }
     }
 }
 
-/// The cap on a session's quiet by default: a day of record time (sessions close when they are
-/// over, as learned, long before: the cap is for those that never say).
-pub const DEFAULT_IDLE_SECS: i64 = 86_400;
+/// The cap on a session's quiet suggested with `learned_close`: a day of record time (sessions
+/// close when they are over, as learned, long before: the cap is for those that never say).
+pub const LEARNED_IDLE_SECS: i64 = 86_400;
 
 /// A session closed by what was learned is remembered (for a continuation) until it has been
 /// quiet this many times its event's limit, or the cap; one closed by its ending event (which
 /// nothing follows: no limit) until the next sweep.
-const REMEMBER: u64 = 16;
+const REMEMBER: u64 = 4;
+
+/// An event had by at most this share of the sessions a stream opened is rare there too.
+const RARE_HERE: f64 = 0.01;
 
 /// Verdicts of a batch by (counts, bit length of the quiet).
 type Judged<'a> = HashMap<(&'a [(u32, u32)], Option<u32>), SessionVerdict, foldhash::fast::RandomState>;
@@ -52,8 +55,8 @@ type Judged<'a> = HashMap<(&'a [(u32, u32)], Option<u32>), SessionVerdict, foldh
 enum Closing {
     /// Idle past the cap or long enough: they ended.
     Ended,
-    /// Over as learned (an ending event, or quiet past what follows their event): ended, but
-    /// remembered a while, learned once nothing more comes (a continuation is the same session).
+    /// Over as learned (an ending event, or quiet past what follows their event): ended, and
+    /// remembered a while (a continuation is the same session, judged again as a whole).
     Finished,
     /// Evicted: they may still have been under way.
     CutShort,
@@ -116,6 +119,12 @@ pub struct Tracker {
     quiet: Quiet,
     /// Sessions closed by what was learned, kept until a continuation is unlikely.
     dormant: OpenSessions,
+    /// Sessions this stream opened, and per template number how many of them had it so far
+    /// (open ones too): an event is only said to be as good as never seen when it is rare in
+    /// this stream as well as in the profile (a live profile holds the sessions that ended
+    /// first, not a fair sample).
+    opened: u64,
+    had: Vec<u32>,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
@@ -150,6 +159,8 @@ impl Tracker {
             waits: Waits::default(),
             quiet,
             dormant: OpenSessions::default(),
+            opened: 0,
+            had: Vec::new(),
             total_closed: 0,
             total_anomalous: 0,
         }
@@ -173,6 +184,11 @@ impl Tracker {
 
     pub fn open_sessions(&self) -> usize {
         self.open.len()
+    }
+
+    /// Bytes the open and the remembered sessions hold (see [`OpenSessions::bytes`]).
+    pub fn session_bytes(&self) -> usize {
+        self.open.bytes() + self.dormant.bytes()
     }
 
     /// Sessions closed by what was learned and still remembered (for a continuation).
@@ -222,6 +238,7 @@ impl Tracker {
                     }
                     None => {
                         self.open.open(hash, id, template, now, line, time);
+                        self.opened += 1;
                         None
                     }
                 }
@@ -261,8 +278,20 @@ impl Tracker {
                 (i, first_of_its_kind)
             }
         };
-        if first_of_its_kind && self.profile.is_rare(template) && !self.open.at(i).flagged {
-            self.flag_now(i, template, engine);
+        if first_of_its_kind {
+            let t = template as usize;
+            if t >= self.had.len() && t < crate::session::template_map::MAX_TEMPLATE as usize {
+                self.had.resize(t + 1, 0);
+            }
+            let had = self.had.get_mut(t).map_or(0, |n| {
+                *n += 1;
+                *n
+            });
+            // rare in the profile, and among this stream's sessions (itself left out)
+            let rare_here = self.opened >= crate::session::profile::MIN_SESSIONS && had.saturating_sub(1) as f64 <= RARE_HERE * self.opened as f64;
+            if self.config.learned_close && rare_here && self.profile.is_rare(template) && !self.open.at(i).flagged {
+                self.flag_now(i, template, engine);
+            }
         }
         if self.config.learned_close && self.quiet.is_ending(template) {
             // the event sessions end with: over now
@@ -281,6 +310,16 @@ impl Tracker {
         self.total_anomalous += 1;
         let verdict = SessionVerdict { anomaly: true, score: score.min(1.0) as f32, reason: Some(why) };
         self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, verdict });
+    }
+
+    /// The clock moves with no record (a host's timer while its input is quiet): sessions
+    /// over by now, as learned or past the cap, close (see [`Tracker::take_closed`]). `time`:
+    /// the record time it is now, when records carry one.
+    pub fn tick(&mut self, time: Option<i64>, engine: &Engine) {
+        if let Some(t) = time {
+            self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
+        }
+        self.sweep(engine);
     }
 
     /// Closes the sessions that are over (quiet past the limit learned for the event they are
@@ -335,19 +374,11 @@ impl Tracker {
         }
     }
 
-    /// Sessions that ended for good, judged already: learned (when learning), with their last
-    /// events as ones sessions end with.
-    fn learn_ended(&mut self, mut sessions: Vec<Open>) {
-        if sessions.is_empty() {
-            return;
-        }
-        sessions.sort_unstable_by_key(|s| s.first_record);
+    /// Remembered sessions that ended for good (judged and learned already): their last
+    /// events are ones sessions end with.
+    fn learn_ended(&mut self, sessions: Vec<Open>) {
         for s in &sessions {
             self.quiet.add_ended(s.last_template);
-        }
-        if self.learning {
-            self.waits.hand_over(&mut self.profile);
-            self.profile.add_all(sessions.iter().map(|s| s.counts.as_slice()));
         }
     }
 
@@ -381,9 +412,8 @@ impl Tracker {
         }
         let now = self.records;
         let end_of_input = how == Closing::EndOfInput;
-        // a session over as learned is learned once nothing more comes (a continuation would
-        // be the same session): judged against the profile without it
-        let learn_now = self.learning && how != Closing::Finished;
+        // (a continuation is learned again, whole: rare when the quiet learned is right)
+        let learn_now = self.learning;
         if how == Closing::Ended {
             for s in &sessions {
                 self.quiet.add_ended(s.last_template);
@@ -620,7 +650,7 @@ mod tests {
     #[test]
     fn a_session_that_reaches_its_learned_last_event_closes_at_once() {
         let e = Engine::new(crate::detect::EngineConfig::default());
-        let mut t = tracker(SessionConfig::default());
+        let mut t = tracker(SessionConfig { learned_close: true, ..SessionConfig::default() });
         t.profile = three_steps_learned();
         t = Tracker::new(t.config.clone(), t.profile.clone());
         t.record(Some("a"), 0, 1, Some(1_000), &e);
@@ -631,7 +661,7 @@ mod tests {
         assert_eq!(verdicts(&mut t), [("a".to_string(), false)], "closed by the record of its last event, normal");
         assert_eq!(t.open_sessions(), 0);
         // learned from the stream too: sessions that ended (here, by the cap) with event 9
-        let mut t = tracker(SessionConfig { idle_secs: None, idle_records: 50, ..SessionConfig::default() });
+        let mut t = tracker(SessionConfig { idle_secs: None, idle_records: 50, learned_close: true, ..SessionConfig::default() });
         let mut n = 0;
         for i in 0..60 {
             for step in [7, 8, 9] {
@@ -682,7 +712,7 @@ mod tests {
     #[test]
     fn a_late_continuation_of_a_closed_session_is_not_a_second_anomaly() {
         let e = Engine::new(crate::detect::EngineConfig::default());
-        let config = SessionConfig { idle_secs: Some(3_600), ..SessionConfig::default() };
+        let config = SessionConfig { idle_secs: Some(3_600), learned_close: true, ..SessionConfig::default() };
         let mut t = Tracker::new(config, three_steps_learned());
         t.set_learning(false);
         t.record(Some("late"), 0, 1, Some(1_000), &e);
@@ -703,14 +733,14 @@ mod tests {
         assert!(verdicts(&mut t).is_empty(), "no second anomaly, no session that lacks steps 0 and 1");
         assert_eq!((t.total_closed, t.total_anomalous), (1, 1));
         // …and forgotten long after: a new session
-        let mut t = Tracker::new(SessionConfig { idle_secs: Some(3_600), ..SessionConfig::default() }, three_steps_learned());
+        let mut t = Tracker::new(SessionConfig { idle_secs: Some(3_600), learned_close: true, ..SessionConfig::default() }, three_steps_learned());
         t.set_learning(false);
         t.record(Some("late"), 0, 1, Some(1_000), &e);
         t.record(Some("late"), 1, 2, Some(1_001), &e);
         for k in 0..100 * 200 {
             t.record(None, 0, k + 3, Some(1_001 + k as i64 / 100), &e);
         }
-        assert_eq!(t.remembered_sessions(), 0, "past 16 × the limit");
+        assert_eq!(t.remembered_sessions(), 0, "past 4 × the limit");
         t.record(Some("late"), 2, 30_000, Some(1_201), &e);
         t.close_all(&e);
         assert_eq!(t.total_anomalous, 2, "a lone step 2 long after is a session of its own");
