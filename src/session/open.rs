@@ -109,6 +109,11 @@ impl OpenSessions {
         self.slots.len()
     }
 
+    /// The open sessions, in slot order.
+    pub fn slots(&self) -> &[Open] {
+        &self.slots
+    }
+
     /// Bytes the table holds: its slots and index as allocated, and what ids and counts too
     /// long for a slot took on the heap.
     pub fn bytes(&self) -> usize {

@@ -134,8 +134,8 @@ impl Quiet {
         }
     }
 
-    /// Works out the limits and the ending events from the gaps seen (this stream's once it has
-    /// shown [`MIN_GAPS`] after an event, else `baseline`'s) and the open sessions counted since
+    /// Works out the limits and the ending events from the gaps seen (`baseline`'s when it has
+    /// [`MIN_GAPS`] after an event, else this stream's once it has shown as many) and the open sessions counted since
     /// the last call.
     pub fn update(&mut self, baseline: &Profile) {
         for slot in &mut self.slots {
@@ -143,10 +143,13 @@ impl Quiet {
             let mut after_total = 0u64;
             for unit in [TIME, RECORDS] {
                 let own: u64 = slot.after[unit].iter().map(|&n| n as u64).sum();
-                let done: Option<[u32; 64]> = match learned {
+                // the baseline's, when it has them: it saw sessions to their ends, where a
+                // stream's first gaps are the short ones (the long ones end later)
+                let base: Option<[u32; 64]> = learned.and_then(|h| <[u32; 64]>::try_from(&h[unit * 64..unit * 64 + 64]).ok());
+                let done = match base {
+                    Some(b) if b.iter().map(|&n| n as u64).sum::<u64>() >= MIN_GAPS => Some(b),
                     _ if own >= MIN_GAPS => Some(slot.after[unit]),
-                    Some(h) => <[u32; 64]>::try_from(&h[unit * 64..unit * 64 + 64]).ok(),
-                    None => None,
+                    _ => None,
                 };
                 after_total += done.map_or(0, |d| d.iter().map(|&n| n as u64).sum());
                 slot.limit[unit] = done.and_then(|d| wait_censored(&d, &slot.still[unit], LEFT)).map_or(u64::MAX, |w| w.saturating_mul(MARGIN));

@@ -44,6 +44,9 @@ pub const LEARNED_IDLE_SECS: i64 = 86_400;
 /// nothing follows: no limit) until the next sweep.
 const REMEMBER: u64 = 4;
 
+/// With `learned_close`, the open sessions are judged (for a missing event) every this many sweeps.
+const JUDGE_OPEN_EVERY: u64 = 4;
+
 /// An event had by at most this share of the sessions a stream opened is rare there too.
 const RARE_HERE: f64 = 0.01;
 
@@ -60,6 +63,10 @@ enum Closing {
     Finished,
     /// Evicted: they may still have been under way.
     CutShort,
+    /// Still open, judged as if the input ended now (censored waits, cut short), not closed:
+    /// only a missing event is said (it is certain: the learned wait for it is over; counts
+    /// may still change).
+    Provisional,
     /// The input ended: every session still open (cut short too; their waits are censored, see
     /// [`Tracker::close_all`]).
     EndOfInput,
@@ -125,6 +132,7 @@ pub struct Tracker {
     /// first, not a fair sample).
     opened: u64,
     had: Vec<u32>,
+    sweeps: u64,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
@@ -161,6 +169,7 @@ impl Tracker {
             dormant: OpenSessions::default(),
             opened: 0,
             had: Vec::new(),
+            sweeps: 0,
             total_closed: 0,
             total_anomalous: 0,
         }
@@ -359,6 +368,10 @@ impl Tracker {
         });
         if learned {
             self.quiet.update(&self.profile);
+            self.sweeps += 1;
+            if self.sweeps % JUDGE_OPEN_EVERY == 0 {
+                self.judge_open(engine);
+            }
         }
         let (ended, finished): (Vec<Open>, Vec<Open>) = done.into_iter().partition(|s| capped(s));
         self.close_batch(ended, Closing::Ended, engine);
@@ -410,17 +423,48 @@ impl Tracker {
         if sessions.is_empty() {
             return;
         }
+        let said = self.judge_batch(&sessions, how, engine);
+        if how == Closing::Finished {
+            for (mut s, said) in sessions.into_iter().zip(said) {
+                s.flagged |= said;
+                if self.dormant.len() >= self.config.max_sessions {
+                    // the least recently seen tenth is forgotten: ended for good
+                    let n = (self.dormant.len() / 10).max(1);
+                    let forgotten = self.dormant.take_least_recent(n);
+                    self.learn_ended(forgotten);
+                }
+                self.dormant.insert(s);
+            }
+        }
+    }
+
+    /// Every open session judged as if the input ended now; those missing an event past its
+    /// learned wait are said now (and not again).
+    fn judge_open(&mut self, engine: &Engine) {
+        let open = std::mem::take(&mut self.open);
+        let said = self.judge_batch(open.slots(), Closing::Provisional, engine);
+        self.open = open;
+        for (i, said) in said.into_iter().enumerate() {
+            if said {
+                self.open.at(i).flagged = true;
+            }
+        }
+    }
+
+    /// Judges a batch (see [`Tracker::close_batch`]): which sessions were said anomalous here.
+    fn judge_batch(&mut self, sessions: &[Open], how: Closing, engine: &Engine) -> Vec<bool> {
         let now = self.records;
-        let end_of_input = how == Closing::EndOfInput;
+        let provisional = how == Closing::Provisional;
+        let end_of_input = matches!(how, Closing::EndOfInput | Closing::Provisional);
         // (a continuation is learned again, whole: rare when the quiet learned is right)
-        let learn_now = self.learning;
+        let learn_now = self.learning && !provisional;
         if how == Closing::Ended {
-            for s in &sessions {
+            for s in sessions {
                 self.quiet.add_ended(s.last_template);
             }
         }
         // a session cut short rather than ended: how long it had been quiet
-        let quiet = |s: &Open| matches!(how, Closing::CutShort | Closing::EndOfInput).then(|| now - s.last_record);
+        let quiet = |s: &Open| matches!(how, Closing::CutShort | Closing::EndOfInput | Closing::Provisional).then(|| now - s.last_record);
         // oldest first; one record opens one session: first records are distinct, an unstable
         // sort is exact (of slot numbers: sessions are large to move)
         let mut order: Vec<(u64, u32)> = sessions.iter().enumerate().map(|(i, s)| (s.first_record, i as u32)).collect();
@@ -433,7 +477,7 @@ impl Tracker {
         if end_of_input {
             for (t, _, _) in self.profile.common(false) {
                 let h = censored.entry(t).or_insert([0; 64]);
-                for s in &sessions {
+                for s in sessions {
                     if s.counts.iter().all(|c| c.0 != t) {
                         h[bucket(quiet(s).unwrap_or(0))] += 1;
                     }
@@ -473,6 +517,9 @@ impl Tracker {
         let mut said = vec![false; sessions.len()];
         for (_, i) in order {
             let s = &sessions[i as usize];
+            if provisional && s.flagged {
+                continue;
+            }
             let key = (s.counts.as_slice(), quiet(s).map(bits));
             let verdict = match judged.get(&key) {
                 Some(v) => v.clone(),
@@ -482,8 +529,11 @@ impl Tracker {
                     v
                 }
             };
+            if provisional && !verdict.reason.as_deref().is_some_and(|r| r.starts_with("missing")) {
+                continue;
+            }
             // a continuation was counted when it first closed, and an anomaly said once
-            self.total_closed += !s.reopened as u64;
+            self.total_closed += !(s.reopened || provisional) as u64;
             let new_anomaly = verdict.anomaly && !s.flagged;
             self.total_anomalous += new_anomaly as u64;
             said[i as usize] = new_anomaly;
@@ -491,19 +541,7 @@ impl Tracker {
                 self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, verdict });
             }
         }
-        drop(judged);
-        if how == Closing::Finished {
-            for (mut s, said) in sessions.into_iter().zip(said) {
-                s.flagged |= said;
-                if self.dormant.len() >= self.config.max_sessions {
-                    // the least recently seen tenth is forgotten: ended for good
-                    let n = (self.dormant.len() / 10).max(1);
-                    let forgotten = self.dormant.take_least_recent(n);
-                    self.learn_ended(forgotten);
-                }
-                self.dormant.insert(s);
-            }
-        }
+        said
     }
 
     /// Sessions closed since the last call, oldest first.
