@@ -40,8 +40,8 @@ impl Default for SessionConfig {
 pub const LEARNED_IDLE_SECS: i64 = 86_400;
 
 /// A session closed by what was learned is remembered (for a continuation) until it has been
-/// quiet this many times its event's limit, or the cap; one closed by its ending event (which
-/// nothing follows: no limit) until the next sweep.
+/// quiet this many times its event's limit (as it is then), or the cap; one at its ending event
+/// until the next sweep.
 const REMEMBER: u64 = 4;
 
 /// With `learned_close`, the open sessions are judged (for a missing event) every this many sweeps.
@@ -380,8 +380,9 @@ impl Tracker {
             let quiet = &self.quiet;
             let forget = self.dormant.take_if(|s| {
                 let (unit, q) = quiet_of(s);
-                let limit = quiet.limit(s.last_template, unit);
-                capped(s) || limit == u64::MAX || q >= limit.saturating_mul(REMEMBER)
+                // closed by its ending event: nothing is expected after it; closed by a limit
+                // that has since grown past any: kept to the cap (a continuation is likely)
+                capped(s) || quiet.is_ending(s.last_template) || q >= quiet.limit(s.last_template, unit).saturating_mul(REMEMBER)
             });
             self.learn_ended(forget);
         }
@@ -533,7 +534,6 @@ impl Tracker {
                     v
                 }
             };
-            if std::env::var("TLDBG").ok().as_deref() == Some(&s.id()) { eprintln!("DBG {} at rec {} sessions={} verdict={:?} quiet={:?} counts={:?}", provisional, now, self.profile.sessions, verdict, quiet(s), s.counts); }
             // a count that breaks an invariant ("3 × … but 2 × …") may still even out: not said
             if provisional && !verdict.reason.as_deref().is_some_and(|r| !r.starts_with(|c: char| c.is_ascii_digit())) {
                 continue;
