@@ -26,13 +26,13 @@ const MIN_GAPS: u64 = 20;
 const MIN_ENDED: u64 = 50;
 /// An ending event: at most one session in this many went on after it.
 const ENDING: u64 = 100;
-/// A session closes when quiet this many times the quiet that 99.9% of the gaps after its event
+/// A session closes when quiet this many times the quiet that 99.99% of the gaps after its event
 /// stayed under (the log₂ bucket's bound: one bucket of slack for a rate that drifts)…
 const MARGIN: u64 = 2;
 /// …the share of gaps that may be longer. An event is followed by a record of its session many
 /// times in a session (an HDFS block's three replicas) and by a long quiet at most once: 1%
 /// of the gaps is several percent of the sessions.
-const LEFT: f64 = 0.001;
+const LEFT: f64 = 0.0001;
 
 /// No slot for this template.
 const NONE: u32 = u32::MAX;
