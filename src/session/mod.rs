@@ -9,6 +9,7 @@
 //! Only counters are kept per open session, never its lines. Depends on `detect` (template ids).
 
 pub mod key;
+pub mod forgotten;
 pub mod open;
 pub mod quiet;
 pub mod profile;

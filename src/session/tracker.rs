@@ -132,6 +132,8 @@ pub struct Tracker {
     /// first, not a fair sample).
     opened: u64,
     had: Vec<u32>,
+    /// Sessions forgotten after closing by what was learned: a few bytes each, to the cap.
+    forgotten: crate::session::forgotten::Forgotten,
     sweeps: u64,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
@@ -169,6 +171,7 @@ impl Tracker {
             dormant: OpenSessions::default(),
             opened: 0,
             had: Vec::new(),
+            forgotten: Default::default(),
             sweeps: 0,
             total_closed: 0,
             total_anomalous: 0,
@@ -197,7 +200,7 @@ impl Tracker {
 
     /// Bytes the open and the remembered sessions hold (see [`OpenSessions::bytes`]).
     pub fn session_bytes(&self) -> usize {
-        self.open.bytes() + self.dormant.bytes()
+        self.open.bytes() + self.dormant.bytes() + self.forgotten.bytes()
     }
 
     /// Sessions closed by what was learned and still remembered (for a continuation).
@@ -247,7 +250,23 @@ impl Tracker {
                     }
                     None => {
                         self.open.open(hash, id, template, now, line, time);
-                        self.opened += 1;
+                        let late = if self.forgotten.is_empty() { None } else { self.forgotten.take(id) };
+                        match late {
+                            Some(was) => {
+                                // a continuation of one forgotten: its quiet teaches the limit of
+                                // the event it was at; the rest of it is no session of its own
+                                // (counted and judged when it closed)
+                                let (unit, quiet) = match (timed, time, was.last_time) {
+                                    (true, Some(t), Some(last)) => (TIME, t.saturating_sub(last).max(0) as u64),
+                                    _ => (RECORDS, now - was.last_record),
+                                };
+                                self.quiet.add_gap(was.last_template, unit, quiet);
+                                let s = self.open.at(self.open.len() - 1);
+                                s.reopened = true;
+                                s.flagged = true;
+                            }
+                            None => self.opened += 1,
+                        }
                         None
                     }
                 }
@@ -386,6 +405,10 @@ impl Tracker {
             });
             self.learn_ended(forget);
         }
+        self.forgotten.expire(|last_time, last_record| match (idle_secs, now_time, last_time) {
+            (Some(secs), Some(t), Some(last)) => t - last > secs,
+            _ => now - last_record > idle,
+        });
     }
 
     /// Remembered sessions that ended for good (judged and learned already): their last
@@ -393,6 +416,7 @@ impl Tracker {
     fn learn_ended(&mut self, sessions: Vec<Open>) {
         for s in &sessions {
             self.quiet.add_ended(s.last_template);
+            self.forgotten.forget(s, self.config.max_sessions);
         }
     }
 
@@ -779,18 +803,29 @@ mod tests {
         t.close_all(&e);
         assert!(verdicts(&mut t).is_empty(), "no second anomaly, no session that lacks steps 0 and 1");
         assert_eq!((t.total_closed, t.total_anomalous), (1, 1));
-        // …and forgotten long after: a new session
-        let mut t = Tracker::new(SessionConfig { idle_secs: Some(3_600), learned_close: true, ..SessionConfig::default() }, three_steps_learned());
+        // forgotten (past 4 × the limit) but within the cap (100 s here): still a continuation
+        let mut t = Tracker::new(SessionConfig { idle_secs: Some(100), learned_close: true, ..SessionConfig::default() }, three_steps_learned());
         t.set_learning(false);
-        t.record(Some("late"), 0, 1, Some(1_000), &e);
-        t.record(Some("late"), 1, 2, Some(1_001), &e);
-        for k in 0..100 * 200 {
-            t.record(None, 0, k + 3, Some(1_001 + k as i64 / 100), &e);
-        }
+        let mut n = 0;
+        let mut run = |t: &mut Tracker, id: Option<&str>, step: u32, from: i64, secs: i64| {
+            n += 1;
+            t.record(id, step, n, Some(from), &e);
+            for k in 0..secs * 100 {
+                n += 1;
+                t.record(None, 0, n, Some(from + k / 100), &e);
+            }
+        };
+        run(&mut t, Some("late"), 0, 1_000, 1);
+        run(&mut t, Some("late"), 1, 1_001, 60);
         assert_eq!(t.remembered_sessions(), 0, "past 4 × the limit");
-        t.record(Some("late"), 2, 30_000, Some(1_201), &e);
+        run(&mut t, Some("late"), 2, 1_061, 0);
+        assert_eq!((t.total_closed, t.total_anomalous), (1, 1), "not a session that lacks steps 0 and 1");
+        // past the cap: a session of its own
+        run(&mut t, Some("later"), 0, 1_100, 1);
+        run(&mut t, Some("later"), 1, 1_101, 300);
+        run(&mut t, Some("later"), 2, 1_401, 0);
         t.close_all(&e);
-        assert_eq!(t.total_anomalous, 2, "a lone step 2 long after is a session of its own");
+        assert_eq!(t.total_anomalous, 3, "a lone step 2 past the cap is a session of its own");
     }
 
     #[test]
