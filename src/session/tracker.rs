@@ -45,7 +45,7 @@ pub const LEARNED_IDLE_SECS: i64 = 86_400;
 const REMEMBER: u64 = 4;
 
 /// With `learned_close`, the open sessions are judged (for a missing event) every this many sweeps.
-const JUDGE_OPEN_EVERY: u64 = 4;
+const JUDGE_OPEN_EVERY: u64 = 16;
 
 /// An event had by at most this share of the sessions a stream opened is rare there too.
 const RARE_HERE: f64 = 0.01;
