@@ -277,12 +277,14 @@ impl Tracker {
             Some(i) => {
                 let s = self.open.at(i);
                 let gap = now - s.last_record;
-                // the quiet after the event it was at, before this record
-                let (unit, quiet) = match (timed, time, s.last_time) {
-                    (true, Some(t), Some(last)) => (TIME, t.saturating_sub(last).max(0) as u64),
-                    _ => (RECORDS, gap),
-                };
-                self.quiet.add_gap(s.last_template, unit, quiet);
+                if self.config.learned_close {
+                    // the quiet after the event it was at, before this record
+                    let (unit, quiet) = match (timed, time, s.last_time) {
+                        (true, Some(t), Some(last)) => (TIME, t.saturating_sub(last).max(0) as u64),
+                        _ => (RECORDS, gap),
+                    };
+                    self.quiet.add_gap(s.last_template, unit, quiet);
+                }
                 s.last_template = template;
                 s.last_record = now;
                 s.last_time = time.or(s.last_time);
@@ -306,7 +308,7 @@ impl Tracker {
                 (i, first_of_its_kind)
             }
         };
-        if first_of_its_kind {
+        if first_of_its_kind && self.config.learned_close {
             let t = template as usize;
             if t >= self.had.len() && t < crate::session::template_map::MAX_TEMPLATE as usize {
                 self.had.resize(t + 1, 0);
@@ -317,7 +319,7 @@ impl Tracker {
             });
             // rare in the profile, and among this stream's sessions (itself left out)
             let rare_here = self.opened >= crate::session::profile::MIN_SESSIONS && had.saturating_sub(1) as f64 <= RARE_HERE * self.opened as f64;
-            if self.config.learned_close && rare_here && self.profile.is_rare(template) && !self.open.at(i).flagged {
+            if rare_here && self.profile.is_rare(template) && !self.open.at(i).flagged {
                 self.flag_now(i, template, engine);
             }
         }
