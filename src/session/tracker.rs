@@ -515,9 +515,18 @@ impl Tracker {
         // judged as if the input ended now: against the profile with the open sessions in it,
         // as at the end (each left out of its own figures), then the profile as it was
         let in_profile = learn_now || (provisional && self.learning);
-        let before = (provisional && self.learning).then(|| self.profile.clone());
+        // closing while the profile knows too few sessions (none has ended yet): judged as at
+        // the end, with the open sessions in the profile too (for this batch only)
+        let young = self.config.learned_close && !provisional && self.learning && self.profile.sessions < crate::session::profile::MIN_SESSIONS;
+        let mut before = (provisional && self.learning).then(|| self.profile.clone());
         if in_profile {
             self.profile.add_all(order.iter().map(|&(_, i)| sessions[i as usize].counts.as_slice()));
+        }
+        if young {
+            before = Some(self.profile.clone());
+            let mut open: Vec<(u64, &[(u32, u32)])> = self.open.slots().iter().map(|s| (s.first_record, s.counts.as_slice())).collect();
+            open.sort_unstable_by_key(|o| o.0);
+            self.profile.add_all(open.into_iter().map(|o| o.1));
         }
         let text_of = |t: u32| engine.template_text(t).to_string();
         let common = self.profile.common(in_profile);
