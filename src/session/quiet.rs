@@ -12,7 +12,7 @@
 //! (right-censored, as [`crate::session::waits::long_wait_censored`] reads them).
 
 use crate::session::profile::Profile;
-use crate::session::waits::{bucket, wait_censored};
+use crate::session::waits::{bucket, wait_censored_past};
 
 /// Templates whose quiet is kept.
 pub const MAX_QUIET: usize = 4096;
@@ -33,6 +33,10 @@ const MARGIN: u64 = 2;
 /// times in a session (an HDFS block's three replicas) and by a long quiet at most once: 1%
 /// of the gaps is several percent of the sessions.
 const LEFT: f64 = 0.0001;
+
+/// Sessions fewer than this still waiting past a bound do not keep it open (the session stuck
+/// there would vouch for itself).
+const LONE: f64 = 1.5;
 
 /// No slot for this template.
 const NONE: u32 = u32::MAX;
@@ -152,7 +156,7 @@ impl Quiet {
                     _ => None,
                 };
                 after_total += done.map_or(0, |d| d.iter().map(|&n| n as u64).sum());
-                slot.limit[unit] = done.and_then(|d| wait_censored(&d, &slot.still[unit], LEFT)).map_or(u64::MAX, |w| w.saturating_mul(MARGIN));
+                slot.limit[unit] = done.and_then(|d| wait_censored_past(&d, &slot.still[unit], LEFT, LONE)).map_or(u64::MAX, |w| w.saturating_mul(MARGIN));
             }
             let ended = match slot.ended {
                 n if n >= MIN_ENDED => n,

@@ -44,11 +44,18 @@ pub fn long_wait_censored(done: &[u32; 64], still: &[u32; 64]) -> Option<u64> {
 
 /// [`long_wait_censored`] with the share `left` that may still wait past it (0.01 there).
 pub fn wait_censored(done: &[u32; 64], still: &[u32; 64], left: f64) -> Option<u64> {
+    wait_censored_past(done, still, left, 0.0)
+}
+
+/// [`wait_censored`], where fewer than `sessions` still waiting past a bound do not keep it
+/// open (one session stuck at an event does not say that waiting there that long is usual).
+pub fn wait_censored_past(done: &[u32; 64], still: &[u32; 64], left: f64, sessions: f64) -> Option<u64> {
     let total: u64 = done.iter().map(|&n| n as u64).sum();
     if total < 20 {
         return None;
     }
     let mut at_risk = total + still.iter().map(|&n| n as u64).sum::<u64>();
+    let left = left.max(sessions / at_risk as f64);
     let mut surviving = 1.0f64;
     for b in 0..64 {
         if at_risk == 0 {
