@@ -390,7 +390,7 @@ impl Tracker {
         if learned {
             self.quiet.update(&self.profile);
             self.sweeps += 1;
-            if self.sweeps % JUDGE_OPEN_EVERY == 0 {
+            if self.sweeps.is_multiple_of(JUDGE_OPEN_EVERY) {
                 self.judge_open(engine);
             }
         }
@@ -570,7 +570,7 @@ impl Tracker {
                 }
             };
             // a count that breaks an invariant ("3 × … but 2 × …") may still even out: not said
-            if provisional && !verdict.reason.as_deref().is_some_and(|r| !r.starts_with(|c: char| c.is_ascii_digit())) {
+            if provisional && verdict.reason.as_deref().is_none_or(|r| r.starts_with(|c: char| c.is_ascii_digit())) {
                 continue;
             }
             // a continuation was counted when it first closed, and an anomaly said once
