@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use turbolog::host::config::Settings;
+use turbolog::pipeline::config::Settings;
 use turbolog::host::out_buf::MallocBuf;
-use turbolog::host::records::Tagger;
+use turbolog::codec::fluent_bit::Tagger;
 use turbolog::Engine;
 
 fn main() {
@@ -22,19 +22,20 @@ fn main() {
     println!("record path, 1 thread, warm engine: tail_openssh.msgpack ({} bytes) tagged 2000 times", data.len());
     for policy in ["lean", "minimal", "all"] {
         let settings = Settings::from_pairs([("fields", policy)]).unwrap();
+        let options = settings.event_options();
         let mut engine = Engine::new(settings.engine_config());
         let mut tagger = Tagger::default();
         let mut out = MallocBuf::default();
         let mut records = 0u64;
         let mut bytes = 0usize;
         for _ in 0..20 {
-            tagger.tag_chunk(&data, &mut engine, &settings, &mut out).unwrap(); // warm-up: templates known
+            tagger.tag_chunk(&data, &mut engine, &options, &mut out).unwrap(); // warm-up: templates known
         }
         let mut best = f64::MAX;
         for _ in 0..5 {
             let t = Instant::now();
             for _ in 0..400 {
-                let stats = tagger.tag_chunk(&data, &mut engine, &settings, &mut out).unwrap();
+                let stats = tagger.tag_chunk(&data, &mut engine, &options, &mut out).unwrap();
                 records += stats.records;
                 bytes = out.len();
             }

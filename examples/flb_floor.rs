@@ -9,7 +9,7 @@
 use std::ffi::{c_char, c_int, c_void};
 
 use turbolog::host::fluent_bit::{FlbFilterPlugin, FLB_FILTER_MODIFIED, FLB_FILTER_NOTOUCH};
-use turbolog::host::msgpack::{Error, Reader};
+use turbolog::codec::msgpack::{Error, Reader};
 use turbolog::host::out_buf::{MallocBuf, OutBuf};
 
 #[no_mangle]

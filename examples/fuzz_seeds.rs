@@ -5,7 +5,7 @@
 //!   cargo run --example fuzz_seeds -- DIR [FLUENT_BIT_BUFFER...]   (run by scripts/fuzz.sh)
 use std::path::Path;
 
-use turbolog::host::msgpack::Reader;
+use turbolog::codec::msgpack::Reader;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -49,7 +49,9 @@ turbolog *turbolog_new_kv(const char *const *keys, const char *const *values, si
 
 /* Scores the records in data[0..len) and learns from them. On TURBOLOG_MODIFIED, *out_buf
  * (allocated with malloc) and *out_len hold the output; *out_len may be 0 when mode is
- * only_anomalies and no record was anomalous. */
+ * only_anomalies and no record was anomalous. With "reduce": "on", records held back are not in
+ * the output, and at a window's end its summary records follow; an empty buffer (len 0) ends the
+ * window now and returns its summaries (call it before turbolog_destroy to get the last ones). */
 int turbolog_filter(turbolog *t, const void *data, size_t len, void **out_buf, size_t *out_len);
 
 /* Seals the window: saves what was learned to state_dir now. 0 on success, -1 on error. */

@@ -7,12 +7,14 @@ The input is the 13 loghub systems repeated to N records (default 1,000,000) as 
   filter: turbolog filter < input > /dev/null
   serve:  input sent over TCP to `serve --tcp`, tagged records sent on to `--to tcp://` (this
           script receives and counts them); timed from the first byte sent to the last record in.
+  serve+queue: the same with the disk queue (`--queue-dir`, one fsync per batch, the default
+          policy): every batch appended and synced before it is taken (target >= 0.8 of serve).
 Prints, for each: wall seconds, CPU seconds of the turbolog process, records per CPU-second,
 records per wall second; the ratios serve/filter (target >= 0.8); serve's peak RSS; and, for
 Kubernetes sizing, serve's RSS with many templates (RSS per million templates, extrapolated from
 --templates unique templates, default 100,000).
 
-usage: scripts/bench_serve.py [--records N] [--templates N] [--runs K]
+usage: scripts/bench_serve.py [--records N] [--templates N] [--runs K] [--no-rss]
 """
 import argparse, os, random, re, socket, string, subprocess, sys, threading, time
 
@@ -130,10 +132,10 @@ def send(addr, path):
     return s
 
 
-def run_serve(path, n):
+def run_serve(path, n, extra=()):
     rx = Receiver()
     rx.target = n
-    child, tcp, admin = start_serve([], rx.addr)
+    child, tcp, admin = start_serve(list(extra), rx.addr)
     time.sleep(0.2)
     cpu0 = cpu_of(child.pid)
     t = time.perf_counter()
@@ -179,6 +181,7 @@ def main():
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--templates", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-rss", action="store_true", help="skip the many-templates RSS measurement")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "turbolog"], cwd=ROOT, check=True)
     import tempfile
@@ -187,27 +190,39 @@ def main():
         build_input(a.records, path)
         n = a.records
         print(f"input: {n} NDJSON records of the 13 loghub systems, {os.path.getsize(path) / 1e6:.0f} MB; turbolog pinned to core 0")
-        rows = {"filter": [], "serve": []}
+        rows = {"filter": [], "serve": [], "serve+queue": []}
         rss = 0.0
         for run in range(a.runs):
-            # alternate the order: neither always runs on a warmer machine
-            order = ["filter", "serve"] if run % 2 == 0 else ["serve", "filter"]
+            # rotate the order: none always runs on a warmer machine
+            order = ["filter", "serve", "serve+queue"]
+            order = order[run % 3:] + order[:run % 3]
             for which in order:
                 if which == "filter":
                     rows["filter"].append(run_filter(path))
-                else:
+                elif which == "serve":
                     wall, cpu, r = run_serve(path, n)
                     rows["serve"].append((wall, cpu))
                     rss = max(rss, r)
+                else:
+                    import shutil
+                    q = os.path.join(tmp, "queue")
+                    shutil.rmtree(q, ignore_errors=True)
+                    wall, cpu, _ = run_serve(path, n, ["--queue-dir", q])
+                    rows["serve+queue"].append((wall, cpu))
         best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in rows.items()}
-        print(f"{'':8} {'wall s':>8} {'CPU s':>8} {'rec/CPU-s':>12} {'rec/wall-s':>12}   (best of {a.runs})")
-        for k in ("filter", "serve"):
+        print(f"{'':11} {'wall s':>8} {'CPU s':>8} {'rec/CPU-s':>12} {'rec/wall-s':>12}   (best of {a.runs})")
+        for k in ("filter", "serve", "serve+queue"):
             w, c = best[k]
-            print(f"{k:8} {w:8.2f} {c:8.2f} {n / c:12,.0f} {n / w:12,.0f}")
+            print(f"{k:11} {w:8.2f} {c:8.2f} {n / c:12,.0f} {n / w:12,.0f}")
         per_cpu = best["filter"][1] / best["serve"][1]
         per_wall = best["filter"][0] / best["serve"][0]
         print(f"ratio serve/filter: {per_cpu:.2f} per CPU-second, {per_wall:.2f} per wall second (target >= 0.8)")
+        q_cpu = best["serve"][1] / best["serve+queue"][1]
+        q_wall = best["serve"][0] / best["serve+queue"][0]
+        print(f"ratio disk queue/memory only (serve+queue/serve): {q_cpu:.2f} per CPU-second, {q_wall:.2f} per wall second (target >= 0.8)")
         print(f"serve peak RSS: {rss:.0f} MiB")
+        if a.no_rss:
+            return
         base, full, templates = rss_per_million_templates(a.templates, tmp)
         per_m = (full - base) / max(templates, 1) * 1e6
         print(f"serve with {templates:,.0f} templates: RSS {base:.0f} -> {full:.0f} MiB, about {per_m:,.0f} MiB per million templates")

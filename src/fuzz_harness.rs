@@ -7,10 +7,10 @@ use std::path::Path;
 
 use crate::detect::message;
 use crate::detect::token::{tokenize, Token};
-use crate::host::config::Settings;
-use crate::host::msgpack::Reader;
-use crate::host::ndjson::{LineTagger, Outcome};
-use crate::host::records::Tagger;
+use crate::codec::fluent_bit::Tagger;
+use crate::codec::msgpack::Reader;
+use crate::codec::ndjson::{LineTagger, Outcome};
+use crate::pipeline::{Pipeline, Settings};
 use crate::store::{chunk, templates_file, wal};
 use crate::{Engine, EngineConfig};
 
@@ -46,9 +46,9 @@ pub fn ndjson(data: &[u8]) {
     let mut engine = Engine::new(EngineConfig::default());
     let mut tagger = LineTagger::default();
     let mut out = String::new();
-    for l in text.split('\n') {
+    for (n, l) in text.split('\n').enumerate() {
         out.clear();
-        if let Outcome::Tagged(_) = tagger.tag_line(l, &mut engine, &mut out) {
+        if let Outcome::Tagged(_) = tagger.tag_line(l, n as u64 + 1, &mut engine, &mut out) {
             let parsed: Result<serde_json::Map<String, serde_json::Value>, _> = serde_json::from_str(&out);
             assert!(parsed.is_ok(), "tagged output is not a JSON object: {out:?} ({:?})", parsed.err());
         } else {
@@ -60,16 +60,13 @@ pub fn ndjson(data: &[u8]) {
 /// The msgpack record path of the C API and the plugin: a buffer the host hands over. When
 /// tagging succeeds, the output must walk as msgpack to its end.
 pub fn records(data: &[u8]) {
-    let mut engine = Engine::new(EngineConfig::default());
     // with sessions keyed by a field: verdict records are appended to the output
     let settings = Settings::from_pairs([("session_field", "log"), ("session_idle", "2"), ("max_sessions", "3")]).expect("valid settings");
+    let embedder = Box::new(crate::embed::HashEmbedder::default());
+    let (mut pipeline, _) = Pipeline::open(&settings, embedder, |_, _| {}).expect("a pipeline without state opens");
     let mut out = Vec::new();
     let mut tagger = Tagger::default();
-    tagger.sessions = settings
-        .sessions
-        .clone()
-        .map(|(k, c)| crate::host::records::SessionTracking::new(k, crate::session::Tracker::new(c, Default::default())));
-    if let Ok(stats) = tagger.tag_chunk(data, &mut engine, &settings, &mut out) {
+    if let Ok(stats) = tagger.tag_chunk(data, &mut pipeline, &settings.event_options(), &mut out) {
         if stats.modified() {
             let mut r = Reader::new(&out);
             let mut values = 0u64;
@@ -123,18 +120,18 @@ pub fn templates_file(data: &[u8]) {
 pub fn write_seeds(dir: &Path) -> std::io::Result<()> {
     let state = dir.join("state");
     let _ = std::fs::remove_dir_all(&state);
-    let mut engine = Engine::new(EngineConfig::default());
-    let (mut persist, _) = crate::store::persist::Persist::open(&state, &mut engine, Default::default())
-        .map_err(std::io::Error::other)?;
+    let settings = Settings { state_dir: Some(state.clone()), ..Settings::default() };
+    let embedder = Box::new(crate::embed::HashEmbedder::default());
+    let (mut pipeline, _) = Pipeline::open(&settings, embedder, |_, _| {}).map_err(std::io::Error::other)?;
     for l in ["Accepted password for root from 1.2.3.4 port 22 ssh2", "Invalid user admin from 5.6.7.8", "disk full on /var"] {
-        engine.process_line(l);
-        persist.record(&mut engine).map_err(|e| std::io::Error::other(e.to_string()))?;
+        pipeline.engine.process_line(l);
+        pipeline.after_record();
     }
     let wal = std::fs::read_dir(&state)?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "bin"));
     if let Some(w) = wal {
         std::fs::copy(w, dir.join("seed.wal"))?;
     }
-    persist.seal(&mut engine).map_err(|e| std::io::Error::other(e.to_string()))?;
+    pipeline.seal().map_err(std::io::Error::other)?;
     for e in std::fs::read_dir(&state)?.flatten() {
         let p = e.path();
         let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();

@@ -1,17 +1,31 @@
 //! turbolog: ultralight log anomaly detection that runs inside the log pipeline.
 //!
-//! Data flows record → message → template → vector → score → tag. The folders follow it:
-//! [`detect`] is the data path (message, template mining, scoring, the engine), [`embed`] turns
-//! templates into vectors, [`store`] keeps what was learned across restarts, and [`host`] is how
-//! other processes drive the engine (C API, Fluent Bit plugin); [`explain`] asks a local LLM
-//! about anomalies, off the data path. The CLI lives in `src/cli`.
-//! [`session`] judges what a request or a block did as a whole.
-//! Dependencies point one way: cli and host → explain → store → session → detect → embed.
+//! The path a record takes, every host alike:
+//!
+//! ```text
+//! host        cli/filter.rs · serve/process.rs · host/fluent_bit.rs · host/c_api.rs
+//!   │           (one shared pipeline per state dir in the plugin: host/embedded.rs)
+//! codec       codec/ndjson.rs · codec/fluent_bit.rs · codec/forward_json.rs → a Record view
+//!   │           (message, level, session field, time); fields read and written: codec/fields.rs
+//! pipeline    pipeline/mod.rs scores it (codec::Scorer), pipeline/lines.rs for line streams
+//!   ├── detect   message.rs → template.rs (miner, line_key.rs cache) → embed/ → score.rs: Verdict
+//!   ├── session  tracker.rs: the record's session; closed sessions judged (profile.rs)
+//!   ├── explain  worker.rs: an LLM asked about the anomaly's template, off the path
+//!   ├── store    persist.rs: learned templates to the WAL; seals: templates.tls + a chunk
+//!   └── reduce   reduce.rs (reduce on): passes it or holds it back, counted per template and window
+//! codec       writes the record back tagged (anomaly, score, template, reason) + session verdicts
+//!               (+ at a window's end with reduce on, one summary per template: codec/summary.rs)
+//! ```
+//!
+//! Dependencies point one way: hosts (`cli`, `serve`, [`host`]) → [`pipeline`] → [`codec`] and
+//! [`store`] → [`session`] → [`detect`] → [`embed`]; [`explain`] is used by codec and pipeline.
 
+pub mod codec;
 pub mod detect;
 pub mod embed;
 pub mod explain;
 pub mod host;
+pub mod pipeline;
 pub mod session;
 pub mod store;
 

@@ -1,5 +1,6 @@
 //! `turbolog`: the command-line front of the engine. Thin: parsing and dispatch only.
 
+mod args;
 mod cli;
 mod serve;
 

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use turbolog::host::config::Settings;
+use turbolog::pipeline::config::Settings;
 use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
 
 mod common;

@@ -414,7 +414,7 @@ fn a_running_filter_applies_an_ack_at_its_next_seal() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let mut child = bin()
-        .args(["filter", "--epoch", "50", "--window", "0.2", "--state"])
+        .args(["filter", "--multiline", "off", "--epoch", "50", "--window", "0.2", "--state"])
         .arg(&state)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -675,4 +675,36 @@ fn kill_after_a_minute(child: &std::process::Child) {
         // SAFETY: kill only sends a signal
         unsafe { libc::kill(pid, libc::SIGKILL) };
     });
+}
+
+/// ECS-shaped records: the message and the level nested (`log.level`) or under a dotted key the
+/// user names; a level field beats the words of the message; a record with no message is said.
+#[test]
+fn nested_and_dotted_keys_through_scan_and_filter() {
+    let mut lines = Vec::new();
+    for i in 0..200 {
+        lines.push(format!(r#"{{"@timestamp":"2026-11-24T10:00:{:02}Z","log":{{"level":"info"}},"event":{{"message":"request {i} served in 12 ms"}}}}"#, i % 60));
+    }
+    // an Error word in the message, but the record says warn
+    lines.push(r#"{"@timestamp":"2026-11-24T10:01:00Z","log":{"level":"warn"},"event":{"message":"Error budget at 80 percent for checkout"}}"#.to_string());
+    let input = lines.join("\n") + "\n";
+    let out = run_with_stdin(bin().args(["filter", "--fields", "all", "--message-key", "event.message"]), input.as_bytes());
+    assert!(out.status.success(), "{out:?}");
+    let records: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 201);
+    assert!(records[0]["template"].as_str().unwrap().starts_with("request <*> served in"), "the nested message is what is scored: {}", records[0]);
+    let last = records.last().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("no string message"), "{}", String::from_utf8_lossy(&out.stderr));
+    let reason = last["anomaly_reason"].as_str().unwrap_or("");
+    assert!(!reason.contains("error level"), "the warn field beats the word Error: {last}");
+
+    let scan = run_with_stdin(bin().args(["scan", "--format", "jsonl", "--message-key", "event.message"]), input.as_bytes());
+    let scanned: Vec<serde_json::Value> = String::from_utf8(scan.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(scanned.len(), 201);
+    assert!(scanned[0]["template"].as_str().unwrap().starts_with("request <*> served in"), "{}", scanned[0]);
+    // without the key: said once, with what to set
+    let plain = run_with_stdin(bin().args(["scan", "--format", "jsonl"]), input.as_bytes());
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert_eq!(err.matches("no string message").count(), 1, "{err}");
+    assert!(err.contains("--message-key"), "{err}");
 }

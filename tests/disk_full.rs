@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use turbolog::host::config::Settings;
+use turbolog::pipeline::config::Settings;
 use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
 
 static LOG: Mutex<Vec<(LogLevel, String)>> = Mutex::new(Vec::new());

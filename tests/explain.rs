@@ -157,7 +157,7 @@ fn filter_attaches_the_answer_to_later_records_of_the_template() {
 
 #[test]
 fn the_plugin_path_attaches_explanations_too() {
-    use turbolog::host::config::Settings;
+    use turbolog::pipeline::config::Settings;
     use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
     let Some(llm) = llm() else { return };
     fn log(_: LogLevel, _: &str) {}

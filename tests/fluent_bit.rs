@@ -225,3 +225,111 @@ fn the_sentence_model_inside_fluent_bit() {
     assert!(!ok, "{out}");
     assert!(out.contains("model_path") && out.contains("fetch-model.sh"), "{out}");
 }
+
+/// `reduce on` in a real Fluent Bit: the filter returns smaller buffers plus summary records;
+/// every record plain tagging flags arrives; per template the records that arrived, the
+/// summaries' `suppressed` and the last window's summaries (logged at exit: no buffer carries
+/// them) add up to what plain tagging saw.
+#[test]
+fn reduce_on_sends_fewer_records_keeps_every_anomaly_and_counts_the_rest() {
+    let Some(bin) = fluent_bit() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path());
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/hdfs/HDFS_dev.log");
+    let text: String = std::fs::read_to_string(&src).unwrap().lines().take(20_000).map(|l| format!("{l}\n")).collect();
+    let log = dir.path().join("hdfs.log");
+    std::fs::write(&log, &text).unwrap();
+    let mut outputs = Vec::new();
+    // Window 0.001: a window ends after every buffer, its summaries ride in the buffer; Window
+    // 0: one window, its summaries logged at exit
+    for (name, extra) in [
+        ("plain", "    Window 0.001\n"),
+        ("reduced", "    Window 0.001\n    Reduce on\n"),
+        ("one-window", "    Window 0\n    Reduce on\n"),
+    ] {
+        let run_dir = dir.path().join(name);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let conf = classic_conf(&run_dir, &log, &run_dir.join("state"), extra);
+        let (ok, out) = run(&bin, &plugin, &conf);
+        assert!(ok, "{out}");
+        outputs.push((records(&run_dir.join("out.jsonl")), out));
+    }
+    let (plain, _) = &outputs[0];
+    assert_eq!(plain.len(), 20_000);
+    for (i, (reduced, log_text)) in outputs.iter().enumerate().skip(1) {
+        check_reduced(plain, reduced, log_text, i == 1);
+    }
+}
+
+/// Every anomaly of `plain` in `reduced`; per template passed + suppressed (summaries in the
+/// buffers and, at exit, in the log) = seen; `in_buffers`: summaries came out as records.
+fn check_reduced(plain: &[serde_json::Value], reduced: &[serde_json::Value], log_text: &str, in_buffers: bool) {
+    let (summaries, passed): (Vec<_>, Vec<_>) = reduced.iter().partition(|r| r.get("turbolog_summary").is_some());
+    assert!(passed.len() * 5 < plain.len(), "{} of {} records passed", passed.len(), plain.len());
+    let anomalies = |v: &[&serde_json::Value]| v.iter().filter(|r| r["anomaly"] == true).map(|r| r.to_string()).collect::<Vec<_>>();
+    assert_eq!(anomalies(&passed), anomalies(&plain.iter().collect::<Vec<_>>()), "every anomaly passes");
+    let mut seen = std::collections::HashMap::<u64, u64>::new();
+    for r in plain {
+        *seen.entry(r["template_id"].as_u64().unwrap()).or_default() += 1;
+    }
+    let mut counted = std::collections::HashMap::<u64, u64>::new();
+    for r in &passed {
+        *counted.entry(r["template_id"].as_u64().unwrap()).or_default() += 1;
+    }
+    for s in &summaries {
+        assert!(s["log"].as_str().unwrap().contains(" more records like "), "{s}");
+        *counted.entry(s["template_id"].as_u64().unwrap()).or_default() += s["suppressed"].as_u64().unwrap();
+    }
+    // `last window: N more records like … (template ID: …)`
+    for line in log_text.lines().filter(|l| l.contains("last window: ")) {
+        let n: u64 = line.split("last window: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let id: u64 = line.rsplit("(template ").next().unwrap().split(':').next().unwrap().parse().unwrap();
+        *counted.entry(id).or_default() += n;
+    }
+    assert_eq!(counted, seen, "per template: passed + suppressed = seen\n{log_text}");
+    let in_log = log_text.lines().filter(|l| l.contains("last window: ")).count();
+    let bytes = |v: &[&serde_json::Value]| v.iter().map(|r| r.to_string().len() + 1).sum::<usize>();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!(
+            "fluent_bit: HDFS 20 000 lines with reduce on: {} records and {} summaries out ({} of {} bytes), {} last-window summaries logged at exit\n",
+            passed.len(),
+            summaries.len(),
+            bytes(&passed) + bytes(&summaries),
+            bytes(&plain.iter().collect::<Vec<_>>()),
+            in_log
+        )
+        .as_bytes(),
+    );
+    assert!(log_text.contains("reduce: ") && log_text.contains("records held back in all"), "{log_text}");
+    assert!(summaries.is_empty() != in_buffers, "{} summary records in the buffers", summaries.len());
+    assert!(in_buffers || log_text.contains("last window: "), "{log_text}");
+}
+
+/// What Fluent Bit users already run for traces: `multiline.parser` on the input, turbolog after
+/// it. A joined trace arrives as one record and is scored as its first line and root cause.
+#[test]
+fn multiline_parser_java_before_turbolog_gives_one_record_per_trace() {
+    let Some(bin) = fluent_bit() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path());
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/realworld/multiline-stacktraces/fluent-bit-filter_multiline-test.log");
+    let text = std::fs::read_to_string(&src).unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, format!("{}\n", text.trim_end())).unwrap();
+    let state = dir.path().join("state");
+    let conf = classic_conf(dir.path(), &log, &state, "    Fields all\n");
+    let conf_text = std::fs::read_to_string(&conf).unwrap().replace("    Exit_On_Eof true\n", "    Exit_On_Eof true\n    multiline.parser java, go\n");
+    std::fs::write(&conf, conf_text).unwrap();
+    let (ok, out) = run(&bin, &plugin, &conf);
+    assert!(ok, "{out}");
+    let got = records(&dir.path().join("out.jsonl"));
+    assert!(got.len() < text.lines().count() / 4, "the traces arrive joined: {} records for {} lines", got.len(), text.lines().count());
+    let java = got.iter().find(|r| r["log"].as_str().unwrap().contains("RuntimeException")).expect("the Java trace");
+    let log_text = java["log"].as_str().unwrap();
+    assert!(log_text.contains("MyProject.main(MyProject.java:6)"), "the whole trace is one record: {log_text}");
+    assert_eq!(java["anomaly"], true, "{java}");
+    let template = java["template"].as_str().unwrap();
+    assert!(!template.contains("MyProject.java"), "frames are not template text: {template}");
+    assert!(got.iter().all(|r| r["anomaly"].is_boolean()), "every record tagged");
+}

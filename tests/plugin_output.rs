@@ -4,8 +4,9 @@
 //! (a template text, a score) changes these bytes too: re-pin them in that commit, and only there,
 //! so that a record-path change never moves them.
 
-use turbolog::host::config::{FieldPolicy, Settings};
-use turbolog::host::records::Tagger;
+use turbolog::pipeline::config::Settings;
+use turbolog::codec::fields::FieldPolicy;
+use turbolog::codec::fluent_bit::Tagger;
 use turbolog::Engine;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -22,7 +23,7 @@ fn outputs(name: &str, settings: &Settings) -> Vec<(Vec<u8>, u64, u64)> {
     let mut out = Vec::new();
     (0..2)
         .map(|_| {
-            let stats = tagger.tag_chunk(&data, &mut engine, settings, &mut out).unwrap();
+            let stats = tagger.tag_chunk(&data, &mut engine, &settings.event_options(), &mut out).unwrap();
             (out.clone(), stats.tagged, stats.anomalies)
         })
         .collect()

@@ -10,7 +10,7 @@ use turbolog::detect::level::{trouble_score, Level};
 use turbolog::detect::template::{Miner, MinerConfig};
 use turbolog::detect::token::{tokenize, Token};
 use turbolog::detect::{line_key, message};
-use turbolog::host::ndjson::{LineTagger, Outcome};
+use turbolog::codec::ndjson::{LineTagger, Outcome};
 use turbolog::{Engine, EngineConfig};
 
 /// Every line of the 13 loghub samples in `../shared`.
@@ -183,11 +183,11 @@ proptest! {
     #[test]
     fn ndjson_output_is_json_with_the_fields(msg in any_line(), extra in any_line(), only in any::<bool>()) {
         let mut engine = Engine::new(EngineConfig::default());
-        let mut tagger = LineTagger::new(Vec::new(), only, turbolog::host::config::FieldPolicy::All);
+        let mut tagger = LineTagger::new(Vec::new(), only, turbolog::codec::fields::FieldPolicy::All);
         let record = serde_json::json!({ "log": msg, "other": extra }).to_string();
         for line in [record.as_str(), msg.as_str()] {
             let mut out = String::new();
-            match tagger.tag_line(line, &mut engine, &mut out) {
+            match tagger.tag_line(line, 1, &mut engine, &mut out) {
                 Outcome::Tagged(v) => {
                     if only && !v.anomaly {
                         prop_assert!(out.is_empty());
@@ -209,7 +209,7 @@ proptest! {
         let line = format!("{{{line}");
         let mut engine = Engine::new(EngineConfig::default());
         let mut out = String::new();
-        if let Outcome::Malformed(_) = LineTagger::new(Vec::new(), false, turbolog::host::config::FieldPolicy::All).tag_line(&line, &mut engine, &mut out) {
+        if let Outcome::Malformed(_) = LineTagger::new(Vec::new(), false, turbolog::codec::fields::FieldPolicy::All).tag_line(&line, 1, &mut engine, &mut out) {
             prop_assert_eq!(out, line);
         }
     }
@@ -222,7 +222,7 @@ fn reported_inputs_do_not_panic() {
     for line in ["usér logged in", "e語", "Öl 12:00 Dienstag café", "Mär 3 ñandú", "语 语 语", "\u{FFFD}\u{FFFD}\u{FFFD}"] {
         engine.process_line(line);
         let mut out = String::new();
-        LineTagger::default().tag_line(&format!("{{\"log\":{}}}", serde_json::json!(line)), &mut engine, &mut out);
+        LineTagger::default().tag_line(&format!("{{\"log\":{}}}", serde_json::json!(line)), 1, &mut engine, &mut out);
         assert!(out.contains("\"anomaly\":"), "{out}");
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use turbolog::host::config::Settings;
+use turbolog::pipeline::config::Settings;
 use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
 
 static LOG: Mutex<Vec<(LogLevel, String)>> = Mutex::new(Vec::new());

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::CliError;
+use super::CmdError;
 use turbolog::store::acks_file::{self, Ack, Acks};
 use turbolog::store::templates_file;
 
@@ -29,7 +29,7 @@ pub struct AckArgs {
     pub list: bool,
 }
 
-pub fn run(args: AckArgs) -> Result<u8, CliError> {
+pub fn run(args: AckArgs) -> Result<u8, CmdError> {
     let dir = &args.state;
     let mut out = std::io::stdout().lock();
     let mut acks = acks_file::load(dir).map_err(|e| e.to_string())?;

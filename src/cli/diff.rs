@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::input::Lines;
-use super::multiline::Joiner;
+use turbolog::pipeline::join::Joiner;
 use super::report::Report;
-use super::CliError;
+use super::CmdError;
 
 #[derive(Args)]
 pub struct DiffArgs {
@@ -35,23 +35,23 @@ pub struct DiffArgs {
 }
 
 /// Every record of `files` (continuations joined), with its line number and span.
-fn records(files: &[PathBuf], mut f: impl FnMut(&str, u64, u64)) -> Result<u64, CliError> {
+fn records(files: &[PathBuf], mut f: impl FnMut(&str, u64, u64)) -> Result<u64, CmdError> {
     let mut lines = Lines::new(files);
     let mut joiner = Joiner::default();
     let mut n = 0;
     while let Some(l) = lines.next_line()? {
         n += 1;
         if let Some(r) = joiner.push(l, n) {
-            f(&r.first, r.line_no, r.lines);
+            f(&r.scored(), r.line_no, r.lines);
         }
     }
     if let Some(r) = joiner.flush() {
-        f(&r.first, r.line_no, r.lines);
+        f(&r.scored(), r.line_no, r.lines);
     }
     Ok(n)
 }
 
-pub fn run(args: DiffArgs) -> Result<u8, CliError> {
+pub fn run(args: DiffArgs) -> Result<u8, CmdError> {
     let mut config = turbolog::EngineConfig::default();
     config.no_header = args.no_header;
     let mut engine = turbolog::Engine::with_embedder(config, super::embedder(args.model.as_deref())?);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::explaining::{self, ExplainArgs};
-use super::CliError;
+use super::CmdError;
 use turbolog::explain::{cache, Context, Explainer};
 use turbolog::store::templates_file;
 
@@ -34,7 +34,7 @@ pub struct ExplainCmdArgs {
     pub explain: ExplainArgs,
 }
 
-pub fn run(args: ExplainCmdArgs) -> Result<u8, CliError> {
+pub fn run(args: ExplainCmdArgs) -> Result<u8, CmdError> {
     let dir = &args.state;
     let snap = templates_file::load(dir)
         .map_err(|e| e.to_string())?

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::CliError;
+use super::CmdError;
 use turbolog::store::{history, templates_file};
 
 #[derive(Args)]
@@ -29,7 +29,7 @@ fn parse_since(s: &str) -> Result<i64, String> {
     }
 }
 
-pub fn run(args: HistoryArgs) -> Result<u8, CliError> {
+pub fn run(args: HistoryArgs) -> Result<u8, CmdError> {
     let (entries, problems) = history::read(&args.state);
     for p in &problems {
         eprintln!("turbolog: warning: {p}");

@@ -15,7 +15,13 @@ pub struct Lines {
     buf: Vec<u8>,
     text: String,
     pub invalid_utf8: u64,
+    /// Longest line kept; the rest of a longer one is skipped (counted in `cut_lines`).
+    max_line: usize,
+    pub cut_lines: u64,
 }
+
+/// Lines longer than this are cut unless a command says otherwise.
+pub const DEFAULT_MAX_LINE: usize = 16 << 20;
 
 impl Lines {
     /// `files` empty or `-` means standard input.
@@ -25,7 +31,27 @@ impl Lines {
         } else {
             files.iter().map(|f| if f.as_os_str() == "-" { None } else { Some(f.clone()) }).collect()
         };
-        Lines { sources: sources.into_iter().rev().collect(), current: None, buf: Vec::new(), text: String::new(), invalid_utf8: 0 }
+        Lines { sources: sources.into_iter().rev().collect(), current: None, buf: Vec::new(), text: String::new(), invalid_utf8: 0, max_line: DEFAULT_MAX_LINE, cut_lines: 0 }
+    }
+
+    /// Lines longer than `bytes` are cut there (memory stays bounded whatever arrives).
+    pub fn max_line(mut self, bytes: usize) -> Self {
+        self.max_line = bytes.max(1);
+        self
+    }
+
+    /// Waits up to `timeout` for input; false when standard input stayed quiet that long (a
+    /// file always has its next bytes).
+    pub fn wait_input(&mut self, timeout: std::time::Duration) -> bool {
+        match &self.current {
+            Some((name, r)) if r.buffer().is_empty() && name == "standard input" => {
+                let mut fd = libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 };
+                let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+                // SAFETY: one valid pollfd
+                unsafe { libc::poll(&mut fd, 1, ms) != 0 }
+            }
+            _ => true,
+        }
     }
 
     /// Whether the next read may block (nothing buffered). Looks at the buffer only: asking the
@@ -71,9 +97,13 @@ impl Lines {
             }
             let (name, reader) = self.current.as_mut().unwrap();
             self.buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot read {name}: {e}")))?;
+            let (n, cut) = read_line(reader, &mut self.buf, self.max_line).map_err(|e| io::Error::new(e.kind(), format!("cannot read {name}: {e}")))?;
+            if cut {
+                self.cut_lines += 1;
+                if self.cut_lines == 1 {
+                    eprintln!("turbolog: warning: a line of {name} is longer than {} bytes: it was cut there (further cut lines are counted)", self.max_line);
+                }
+            }
             if n == 0 {
                 self.current = None;
                 continue;
@@ -90,6 +120,36 @@ impl Lines {
                 }
             }
             return Ok(Some(&self.text));
+        }
+    }
+}
+
+/// Reads one line into `buf` (cleared by the caller), keeping at most `max` bytes of it and
+/// skipping the rest: (bytes read, whether the line was cut).
+fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<(usize, bool)> {
+    let (mut read, mut cut) = (0, false);
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok((read, cut));
+        }
+        let (end, done) = match memchr::memchr(b'\n', available) {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        let room = max.saturating_sub(buf.len());
+        if end > room {
+            cut = true;
+        }
+        buf.extend_from_slice(&available[..end.min(room)]);
+        reader.consume(end);
+        read += end;
+        if done {
+            return Ok((read, cut));
         }
     }
 }

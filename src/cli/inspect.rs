@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::CliError;
+use super::CmdError;
 use turbolog::store::templates_file;
 use turbolog::store::{chunk, wal};
 
@@ -28,7 +28,7 @@ fn header_dim(path: &Path, at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(buf[at..at + 4].try_into().unwrap()))
 }
 
-pub fn run(args: InspectArgs) -> Result<u8, CliError> {
+pub fn run(args: InspectArgs) -> Result<u8, CmdError> {
     let dir = &args.state;
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
@@ -59,6 +59,14 @@ pub fn run(args: InspectArgs) -> Result<u8, CliError> {
             None
         }
     };
+    match turbolog::store::values_file::check(dir) {
+        Ok(Some(n)) => w(&mut out, format!("values.tls: ok (checksum verified): {n} template positions with a value baseline"))?,
+        Ok(None) => {}
+        Err(e) => {
+            problems.push(format!("values.tls: {e}"));
+            w(&mut out, format!("values.tls: CORRUPT: {e}"))?;
+        }
+    }
     let dim = snap.as_ref().map(|s| s.dim);
 
     w(&mut out, "\nWAL shards and sealed WAL files:".into())?;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::explaining::{self, ExplainArgs};
 use super::input::Lines;
 use super::sessions::SessionArgs;
-use super::CliError;
+use super::CmdError;
 use super::report::Report;
 use super::{EngineArgs, Format};
 
@@ -68,7 +68,7 @@ struct SessionRow<'a> {
     lines: u64,
 }
 
-fn write_sessions(out: &mut impl Write, closed: &[turbolog::session::ClosedSession]) -> Result<(), CliError> {
+fn write_sessions(out: &mut impl Write, closed: &[turbolog::session::ClosedSession]) -> Result<(), CmdError> {
     for c in closed {
         let row = SessionRow {
             session: &c.id,
@@ -100,8 +100,8 @@ struct Row<'a> {
     lines: Option<u64>,
 }
 
-pub fn run(args: ScanArgs) -> Result<u8, CliError> {
-    let mut session = args.engine.session()?;
+pub fn run(args: ScanArgs) -> Result<u8, CmdError> {
+    let mut session = args.engine.pipeline()?;
     let mut sessions = args.sessions.start(args.engine.state.as_deref(), !args.engine.frozen)?;
     let mut closed = Vec::new();
     let mut suggester = args.suggest_session_keys.then(turbolog::session::suggest::Suggester::default);
@@ -117,10 +117,11 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
     let progress = report_format && super::is_terminal(2);
     let mut reason = String::new();
     let mut n: u64;
+    let mut said_no_message = false;
     let mut anomalies: u64 = 0;
     let multiline = args.multiline.unwrap_or(if report_format { Multiline::Auto } else { Multiline::Off }) == Multiline::Auto;
-    let mut joiner = multiline.then(super::multiline::Joiner::default);
-    let mut ready: std::collections::VecDeque<super::multiline::Record> = std::collections::VecDeque::new();
+    let mut joiner = multiline.then(turbolog::pipeline::join::Joiner::default);
+    let mut ready: std::collections::VecDeque<turbolog::pipeline::join::Event> = std::collections::VecDeque::new();
     let mut raw_lines: u64 = 0;
     let mut current = String::new();
     loop {
@@ -160,14 +161,17 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
                     }
                 };
                 let Some(r) = record else { break };
-                current = r.first;
+                current = r.scored().into_owned();
                 n = r.line_no;
                 Some(r.lines)
             }
         };
         let line: &str = &current;
-        let object = turbolog::host::ndjson::parse_object(line).and_then(Result::ok);
-        let record = object.as_ref().and_then(|o| turbolog::host::ndjson::record(o, &args.message_keys));
+        let object = turbolog::codec::ndjson::parse_object(line).and_then(Result::ok);
+        let record = object.as_ref().and_then(|o| turbolog::codec::ndjson::record(o, &args.message_keys));
+        if object.is_some() && record.is_none() && !std::mem::replace(&mut said_no_message, true) {
+            eprintln!("turbolog: warning: {}", turbolog::codec::ndjson::no_message_warning(n, &args.message_keys));
+        }
         let (message, level) = record.as_ref().map_or((line, None), |r| (r.message.as_ref(), r.level));
         let verdict = session.engine.process_bytes_with(message.as_bytes(), level);
         if let Some(g) = &mut suggester {
@@ -176,7 +180,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         }
         if let Some(s) = &mut sessions {
             let id = s.id_of(message, object.as_ref());
-            let time = turbolog::host::ndjson::record_time(line, object.as_ref());
+            let time = turbolog::codec::ndjson::record_time(line, object.as_ref());
             s.tracker.record(id.as_deref(), verdict.template_id, n, time, &session.engine);
             s.tracker.take_closed(&mut closed);
         }
@@ -243,7 +247,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
             }
         }
         out.flush()?;
-        session.seal()?;
+        session.seal_at_end()?;
         return Ok(0);
     }
     if let Some(s) = &mut sessions {
@@ -287,7 +291,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         Format::Jsonl => {}
     }
     out.flush()?;
-    session.seal()?;
+    session.seal_at_end()?;
     if let Some(x) = &explainer {
         if let (Some(dir), false) = (&args.engine.state, args.engine.frozen) {
             if let Err(e) = x.save(dir) {
@@ -296,7 +300,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CliError> {
         }
         explaining::summary(x);
     }
-    session.report_limit();
+    session.report_end();
     let anomalous_sessions = sessions.as_ref().map_or(0, |s| s.tracker.total_anomalous);
     Ok(if anomalies > 0 || anomalous_sessions > 0 { 1 } else { 0 })
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::multiline::{Joiner, Record};
-use super::{CliError, EngineArgs};
+use turbolog::pipeline::join::{Event as Record, Joiner};
+use super::{CmdError, EngineArgs};
 
 #[derive(Args)]
 pub struct WatchArgs {
@@ -135,12 +135,12 @@ impl Followed {
     }
 }
 
-pub fn run(args: WatchArgs) -> Result<u8, CliError> {
+pub fn run(args: WatchArgs) -> Result<u8, CmdError> {
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
-    let mut session = args.engine.session()?;
+    let mut session = args.engine.pipeline()?;
     let mut followed: Vec<Followed> = args
         .files
         .iter()
@@ -169,7 +169,7 @@ pub fn run(args: WatchArgs) -> Result<u8, CliError> {
             }
             got |= !ready.is_empty();
             for r in ready.drain(..) {
-                let v = turbolog::host::ndjson::with_message(&r.first, &args.message_keys, |m, level| session.engine.process_bytes_with(m.as_bytes(), level));
+                let v = turbolog::codec::ndjson::with_message(&r.scored(), &args.message_keys, |m, level| session.engine.process_bytes_with(m.as_bytes(), level));
                 session.after_record();
                 records += 1;
                 if v.anomaly {
@@ -216,7 +216,7 @@ pub fn run(args: WatchArgs) -> Result<u8, CliError> {
     if status {
         eprint!("\r\x1b[K");
     }
-    session.seal()?;
+    session.seal_at_end()?;
     eprintln!("turbolog: watch stopped: {records} records, {anomalies} anomalies{}", if args.engine.state.is_some() { ", window sealed" } else { "" });
     Ok(0)
 }

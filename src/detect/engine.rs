@@ -13,6 +13,7 @@ use crate::detect::nearest::NormalSet;
 use crate::detect::score::{self, Kind, Reason, ScoreConfig, TemplateStats, Threshold};
 use crate::detect::snapshot::{SavedTemplate, Snapshot};
 use crate::detect::template::{Match, Miner, MinerConfig, Template, TemplateId};
+use crate::detect::values::{Saved as SavedValues, Values};
 
 #[derive(Clone, Debug, Default)]
 pub struct EngineConfig {
@@ -23,6 +24,8 @@ pub struct EngineConfig {
     pub warmup_records: Option<u64>,
     /// Take input lines as messages as they are (no header detection).
     pub no_header: bool,
+    /// Neither learn nor judge values (see [`crate::detect::values`]): for comparisons.
+    pub no_values: bool,
 }
 
 impl EngineConfig {
@@ -97,7 +100,19 @@ pub struct Engine {
     window_anomalies: std::collections::HashMap<TemplateId, (u32, f32), foldhash::fast::RandomState>,
     /// New templates' vectors computed off the record path (a model embedder in a pipeline host).
     deferred: Option<crate::embed::deferred::Deferred>,
+    /// What each template position's values looked like in the baseline (see [`crate::detect::values`]).
+    values: Values,
+    /// The record just processed had a value finding: its line is not cached (a line that
+    /// differs only in digits must be judged again, and flagged again).
+    value_flagged: bool,
+    /// Inside [`Engine::learn_line`]: the line is normal by definition.
+    teaching: bool,
+    /// A message with fields added (see [`Engine::with_fields`]), reused.
+    fields_scratch: String,
 }
+
+/// The score of a value unlike the baseline on a known template: above the base threshold.
+const VALUE_SCORE: f32 = 0.6;
 
 /// Templates whose anomalies are counted per window at most (the history stays bounded).
 const WINDOW_ANOMALY_TEMPLATES: usize = 10_000;
@@ -164,6 +179,10 @@ impl Engine {
             epoch_time: None,
             epoch_started: false,
             line_cache_hits: 0,
+            values: Values::default(),
+            value_flagged: false,
+            teaching: false,
+            fields_scratch: String::new(),
         }
     }
 
@@ -362,7 +381,7 @@ impl Engine {
             self.line_cache_hits += 1;
             self.miner.count(id);
             self.epoch_started |= self.records == 0;
-            let v = self.observe(Match { id, created: false, generalised: false }, level.or(level_field));
+            let v = self.observe(Match { id, created: false, generalised: false }, level_field.or(level));
             self.note_epoch_start(line);
             return v;
         }
@@ -374,7 +393,10 @@ impl Engine {
         let line_text: &str = &text;
         let msg = if self.config.no_header { message::plain(line_text) } else { message::extract(line_text) };
         self.epoch_started |= self.records == 0;
-        let v = self.process(Message { level: msg.level.or(level_field), ..msg });
+        let mut fields = std::mem::take(&mut self.fields_scratch);
+        let fielded = self.with_fields(line_text, msg, &mut fields);
+        let v = self.process(Message { level: level_field.or(msg.level), ..fielded });
+        self.fields_scratch = fields;
         if v.new_template {
             // the time is read only for the line that creates a template
             self.stats[v.template_id as usize].first_time = crate::detect::time::of_line(line_text);
@@ -384,8 +406,9 @@ impl Engine {
             self.line_cache.clear();
             self.salted_cache.clear();
         }
-        // a line whose bytes were replaced has other offsets: it is not cached
-        if matches!(text, std::borrow::Cow::Borrowed(_)) {
+        // a line whose bytes were replaced has other offsets: it is not cached; nor is one whose
+        // values were found unlike the baseline (its next variant must be judged again)
+        if matches!(text, std::borrow::Cow::Borrowed(_)) && !self.value_flagged {
             if let Some(sig) = crate::detect::line_key::Significant::of(line, &self.hex_runs) {
                 for key in std::iter::once(key).chain(hex_key) {
                     self.cache_line(key, sig, line, v.template_id, msg.level);
@@ -427,18 +450,100 @@ impl Engine {
     /// [`Engine::learn_line`] with a level field (see [`Engine::process_bytes_with`]).
     pub fn learn_line_with(&mut self, line: &str, level_field: Option<Level>) -> TemplateId {
         let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
-        let msg = Message { level: msg.level.or(level_field), ..msg };
+        let mut fields = std::mem::take(&mut self.fields_scratch);
+        let msg = self.with_fields(line, msg, &mut fields);
+        let msg = Message { level: level_field.or(msg.level), ..msg };
         self.warmup_until = 0; // a learned baseline needs no warm-up
         self.baseline = true;
+        self.teaching = true;
         let v = self.process(msg);
+        self.teaching = false;
+        self.fields_scratch = fields;
         self.establish(v.template_id);
         v.template_id
+    }
+
+    /// Scores a raw line on the full path, without the line cache: header, fields, template.
+    pub fn process_uncached(&mut self, line: &str) -> Verdict {
+        let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
+        let mut fields = std::mem::take(&mut self.fields_scratch);
+        let fielded = self.with_fields(line, msg, &mut fields);
+        let v = self.process(fielded);
+        self.fields_scratch = fields;
+        v
+    }
+
+    /// The message with the fields a template needs from the rest of a structured line: the
+    /// HTTP status of a logfmt record (see [`crate::detect::logfmt`]), written into `scratch`.
+    fn with_fields<'a>(&self, line: &str, msg: Message<'a>, scratch: &'a mut String) -> Message<'a> {
+        if self.config.no_header || !line.as_bytes().contains(&b'=') {
+            return msg;
+        }
+        match crate::detect::logfmt::status(line) {
+            Some(code) => {
+                crate::detect::logfmt::with_status(msg.text, code, scratch);
+                Message { text: scratch.as_str(), ..msg }
+            }
+            None => msg,
+        }
     }
 
     /// Scores a message and, when learning, learns from it.
     pub fn process(&mut self, msg: Message<'_>) -> Verdict {
         let m = self.miner.add(msg.text);
-        self.observe(m, msg.level)
+        let mut v = self.observe(m, msg.level);
+        self.value_flagged = false;
+        if self.baseline && !self.config.no_values {
+            self.visit_values(&mut v, msg.text, m.generalised);
+        }
+        v
+    }
+
+    /// Judges (after a baseline, on a known template) and learns the values of the message just
+    /// mined; a finding flags the record, held to the base threshold.
+    fn visit_values(&mut self, v: &mut Verdict, text: &str, generalised: bool) {
+        let id = v.template_id as usize;
+        // what is being learned as normal is not judged
+        let judge = !self.teaching && self.stats[id].established && !v.anomaly;
+        let widened = generalised.then(|| self.stats[id].count);
+        let how = crate::detect::values::Visit { judge, learn: self.learning, generalised: widened };
+        let Some(finding) = self.values.visit(&self.miner, v.template_id, self.miner.last_tokens(), text, how) else { return };
+        self.value_flagged = true;
+        v.score = v.score.max(VALUE_SCORE);
+        v.anomaly = true;
+        v.reason = Reason { kind: Kind::Value(finding), ..v.reason };
+        self.count_anomaly(v.template_id, v.score);
+    }
+
+    /// What the engine learned of values, for `values.tls`.
+    pub fn values_saved(&self) -> SavedValues {
+        self.values.save()
+    }
+
+    /// Continues from saved value baselines (templates it does not know are dropped).
+    pub fn restore_values(&mut self, saved: &SavedValues) {
+        let n = self.stats.len();
+        self.values.restore(saved, |id| (id as usize) < n);
+    }
+
+    /// Template positions with a value baseline.
+    pub fn value_positions(&self) -> usize {
+        self.values.len()
+    }
+
+    fn count_anomaly(&mut self, id: TemplateId, score: f32) {
+        self.anomalies += 1;
+        let full = self.window_anomalies.len() >= WINDOW_ANOMALY_TEMPLATES;
+        match self.window_anomalies.get_mut(&id) {
+            Some(e) => {
+                e.0 = e.0.saturating_add(1);
+                e.1 = e.1.max(score);
+            }
+            None if !full => {
+                self.window_anomalies.insert(id, (1, score));
+            }
+            None => {}
+        }
     }
 
     /// Everything after template mining: statistics, scoring, the verdict.
@@ -481,33 +586,29 @@ impl Engine {
         let st = &self.stats[id];
         let in_warmup = st.first_seen <= self.warmup_until && !st.established;
         let novelty = score::novelty_weight(self.baseline, in_warmup);
-        let s = score::score(st, level_severity, self.records, novelty, &self.config.score);
+        let mut s = score::score(st, level_severity, self.records, novelty, &self.config.score);
         if st.established {
             self.threshold.observe(s.value);
         }
-        // recurring trouble is held to the base threshold: a noisy stream raising the calibrated
-        // one must not silence an error nobody acknowledged
-        let bar = if matches!(s.reason.kind, Kind::Recurring { .. }) { self.config.score.threshold } else { self.threshold.value() };
+        // After a baseline, a template it never held is unlike it: flagged whatever its score,
+        // which only ranks it (and `diff` calls the same templates new).
+        let unseen = self.config.score.flag_unseen && self.baseline && !st.established;
+        if unseen {
+            s.value = s.value.max(self.config.score.threshold);
+        }
+        // recurring trouble and unseen templates are held to the base threshold: a noisy stream
+        // raising the calibrated one must not silence what nobody acknowledged
+        let bar = if unseen || matches!(s.reason.kind, Kind::Recurring { .. }) { self.config.score.threshold } else { self.threshold.value() };
         let anomaly = s.value >= bar;
+        let keep_kind = st.established || in_warmup;
         if anomaly {
-            self.anomalies += 1;
-            let full = self.window_anomalies.len() >= WINDOW_ANOMALY_TEMPLATES;
-            match self.window_anomalies.get_mut(&m.id) {
-                Some(e) => {
-                    e.0 = e.0.saturating_add(1);
-                    e.1 = e.1.max(s.value);
-                }
-                None if !full => {
-                    self.window_anomalies.insert(m.id, (1, s.value));
-                }
-                None => {}
-            }
+            self.count_anomaly(m.id, s.value);
         }
         // Known vocabulary flagged for its severity alone says so, not "new template".
         let reason = match s.reason.kind {
             Kind::Burst { now, usual, .. } => Reason { kind: Kind::Burst { now, usual, since: self.epoch_time }, ..s.reason },
             Kind::Recurring { .. } => s.reason,
-            _ if st.established || in_warmup => Reason { kind: Kind::Severe, ..s.reason },
+            _ if keep_kind => Reason { kind: Kind::Severe, ..s.reason },
             _ => s.reason,
         };
         Verdict {
@@ -529,6 +630,7 @@ impl Engine {
             epoch_records: self.config.score.epoch_records,
             threshold: self.threshold.value(),
             baseline: self.baseline,
+            values: (!self.values.is_empty()).then(|| self.values.save()),
             templates: self
                 .templates()
                 .map(|t| SavedTemplate {
@@ -674,6 +776,9 @@ impl Engine {
         }
         if !self.normals.is_empty() {
             self.warmup_until = 0;
+        }
+        if let Some(v) = &snap.values {
+            self.restore_values(v);
         }
         Ok(())
     }
@@ -874,7 +979,7 @@ mod tests {
             let bytes = std::fs::read(dir.join(format!("{name}_2k.log"))).unwrap();
             for line in String::from_utf8_lossy(&bytes).lines() {
                 let a = cached.process_line(line);
-                let b = full.process(message::extract(line));
+                let b = full.process_uncached(line);
                 assert_eq!(a, b, "{name}: {line}");
                 lines += 1;
             }
@@ -979,13 +1084,13 @@ mod tests {
         };
         for line in &lines {
             let a = untimed(cached.process_line(line));
-            assert_eq!(a, untimed(full.process(message::extract(line))), "{line}");
+            assert_eq!(a, untimed(full.process_uncached(line)), "{line}");
             for _ in 0..2 {
                 let Some(other) = other_hex_ids(line, &mut seed) else { break };
                 let before = cached.line_cache_hits();
                 let a = untimed(cached.process_line(&other));
                 hits += cached.line_cache_hits() - before;
-                assert_eq!(a, untimed(full.process(message::extract(&other))), "{other}\n(after {line})");
+                assert_eq!(a, untimed(full.process_uncached(&other)), "{other}\n(after {line})");
                 varied += 1;
             }
         }
@@ -1011,9 +1116,51 @@ mod tests {
         ];
         let (mut cached, mut full) = (engine(), engine());
         for line in lines {
-            assert_eq!(cached.process_line(line), full.process(message::extract(line)), "{line}");
+            assert_eq!(cached.process_line(line), full.process_uncached(line), "{line}");
         }
         assert_eq!(cached.template_text(1), "\"GET <*> <*>\" 5xx <*> \"-\" \"<*>\"");
+    }
+
+    #[test]
+    fn after_a_baseline_a_template_it_never_held_is_flagged_however_close_it_is() {
+        for frozen in [true, false] {
+            let mut e = engine();
+            for i in 0..60 {
+                e.learn_line(&format!("INFO request {i} served in {i}ms by worker {}", i % 4));
+            }
+            e.set_learning(!frozen);
+            // one word more than a learned message: close to it, scored low, and still new
+            let v = e.process_line("INFO request 7 served in 3ms by worker 2 from cache");
+            assert!(v.new_template && v.anomaly, "frozen {frozen}: {v:?}");
+            assert!(v.score >= e.config().score.threshold);
+            assert!(matches!(v.reason.kind, Kind::NewTemplate { distance } if distance < 0.5), "{v:?}");
+            assert!(!e.process_line("INFO request 8 served in 4ms by worker 1").anomaly);
+        }
+    }
+
+    #[test]
+    fn a_value_unlike_the_baseline_is_flagged_with_its_position_and_value() {
+        let mut e = engine();
+        for i in 0..300 {
+            let user = ["alice", "bob", "carol", "dave"][i % 4];
+            e.learn_line(&format!("Accepted publickey for {user} from 10.0.0.{} port {} ssh2", i % 250, 40_000 + i));
+        }
+        e.set_learning(false);
+        let ok = e.process_line("Accepted publickey for carol from 10.0.0.9 port 41234 ssh2");
+        assert!(!ok.anomaly, "{ok:?}");
+        let bad = e.process_line("Accepted publickey for mallory from 10.0.0.9 port 41234 ssh2");
+        assert!(bad.anomaly && !bad.new_template, "{bad:?}");
+        assert_eq!(bad.reason.to_string(), "new value in token 4: mallory (never seen in 299 values of this template)");
+        // flagged again on the next such line: a flagged line is not taken from the line cache
+        assert!(e.process_line("Accepted publickey for mallory from 10.0.0.8 port 41235 ssh2").anomaly);
+        // a port or an address is an id: any new one is silent
+        assert!(!e.process_line("Accepted publickey for bob from 10.9.9.9 port 59999 ssh2").anomaly);
+        // and live mode (no baseline) reads no values at all
+        let mut live = engine();
+        for i in 0..300 {
+            live.process_line(&format!("Accepted publickey for {} from 10.0.0.1 port 22 ssh2", ["alice", "bob"][i % 2]));
+        }
+        assert_eq!(live.value_positions(), 0);
     }
 
     #[test]

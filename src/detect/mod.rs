@@ -1,11 +1,12 @@
 //! The data path: message → template → vector → score, run by [`engine::Engine`].
 //!
 //! Pure computation on lines: no files, no threads, no hosts. It may depend on `embed` only;
-//! `store`, `host` and the CLI call into it, never the reverse.
+//! `session`, `store`, `codec` and `pipeline` call into it, never the reverse.
 
 pub mod engine;
 pub mod level;
 pub mod line_key;
+pub mod logfmt;
 pub mod message;
 pub mod nearest;
 pub mod score;
@@ -13,5 +14,6 @@ pub mod snapshot;
 pub mod template;
 pub mod time;
 pub mod token;
+pub mod values;
 
 pub use engine::{Engine, EngineConfig, Verdict};

@@ -85,6 +85,9 @@ pub struct ScoreConfig {
     pub burst_factor: f32,
     /// …and this absolute count.
     pub burst_min: u32,
+    /// After a baseline, a template it never held is flagged whatever its score (held to the
+    /// base threshold). Off: it is scored like any template, and may stay below the threshold.
+    pub flag_unseen: bool,
 }
 
 impl Default for ScoreConfig {
@@ -96,6 +99,7 @@ impl Default for ScoreConfig {
             fixed_threshold: false,
             burst_factor: 10.0,
             burst_min: 50,
+            flag_unseen: true,
         }
     }
 }
@@ -111,6 +115,8 @@ pub enum Kind {
     /// `since`: the record time the window began, when records carry one.
     Burst { now: u32, usual: f32, since: Option<i64> },
     Severe,
+    /// A known template with a value unlike every value its position had in the baseline.
+    Value(crate::detect::values::Finding),
 }
 
 /// Which pieces of evidence about trouble fired, as bits.
@@ -222,6 +228,7 @@ impl fmt::Display for Reason {
                 }
                 write!(f, ", usually {usual:.0}")?
             }
+            Kind::Value(finding) => write!(f, "{finding}")?,
             Kind::Severe => {
                 if self.evidence.is_empty() {
                     return f.write_str("severe");
@@ -255,7 +262,7 @@ fn plural(n: u64, word: &str) -> Plural<'_> {
 }
 
 /// `12345` → `12 345`, as people read counts.
-struct Thousands(u64);
+pub(crate) struct Thousands(pub(crate) u64);
 
 impl fmt::Display for Thousands {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -16,6 +16,10 @@ pub struct Snapshot {
     #[serde(default)]
     pub baseline: bool,
     pub templates: Vec<SavedTemplate>,
+    /// What the values of each template position looked like: kept in a file of its own
+    /// (`values.tls`, see `store::values_file`), not in this one's JSON.
+    #[serde(skip)]
+    pub values: Option<crate::detect::values::Saved>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

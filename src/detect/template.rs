@@ -82,6 +82,28 @@ impl Template {
         &self.text
     }
 
+    /// Tokens of the template (a message of another length joined it by its constants alone).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether position `pos` is a whole-token `<*>`.
+    pub fn is_wild(&self, pos: usize) -> bool {
+        matches!(self.slots.get(pos), Some(Slot::Wild))
+    }
+
+    /// The text of position `pos`: its constant (`uid=<*>`, `"GET`), or `<*>`.
+    pub fn slot_text(&self, pos: usize) -> Option<&str> {
+        match self.slots.get(pos)? {
+            Slot::Const(c) => Some(c),
+            Slot::Wild => Some(WILDCARD),
+        }
+    }
+
     fn render(slots: &[Slot]) -> String {
         let mut text = String::new();
         for (i, s) in slots.iter().enumerate() {
@@ -256,6 +278,28 @@ impl Miner {
         self.tokens = tokens;
         self.templates[m.id as usize].count += 1;
         m
+    }
+
+    /// Other templates of the message's length that it fits too (every constant agrees), up to
+    /// the newest `EXACT_SCAN * 4`: which template a message joins can depend on what was mined
+    /// before it (a restart starts with no shapes cached), and what one learned the other may know.
+    pub fn siblings(&self, id: TemplateId, msg: &str, tokens: &[Token], out: &mut Vec<TemplateId>) {
+        out.clear();
+        let Some(bucket) = self.by_len.get(&tokens.len()) else { return };
+        let fits = |t: &Template| t.slots.iter().zip(tokens).all(|(s, tok)| match s {
+            Slot::Wild => true,
+            Slot::Const(c) => tok.masked_eq(msg, c),
+        });
+        // retired templates are not in the bucket, but may have learned values: look at the
+        // ones next to it too (splinters come just before the template that covered them)
+        out.extend(bucket.iter().rev().take(EXACT_SCAN * 4).copied().filter(|&u| u != id && fits(&self.templates[u as usize])));
+        let retired = self.retired.iter().enumerate().rev().filter(|(_, &r)| r).take(EXACT_SCAN).map(|(u, _)| u as TemplateId);
+        out.extend(retired.filter(|&u| u != id && self.templates[u as usize].slots.len() == tokens.len() && fits(&self.templates[u as usize])));
+    }
+
+    /// The tokens of the message last given to [`Miner::add`].
+    pub fn last_tokens(&self) -> &[Token] {
+        &self.tokens
     }
 
     /// Counts one more message of a known template (the engine's line cache found it).
@@ -546,12 +590,16 @@ impl Miner {
         if text == OVERFLOW_TEXT {
             self.overflow_id();
         } else {
-            let slots = text
+            let slots: Vec<Slot> = text
                 .split(' ')
                 .filter(|s| !s.is_empty())
                 .map(|s| if s == WILDCARD { Slot::Wild } else { Slot::Const(s.into()) })
                 .collect();
+            // A message of exactly this shape finds it as before the restart: a template that is
+            // all `<*>` agrees with no message on a constant, and was only ever found by shape.
+            let shape = slots_shape(&slots);
             self.push(slots);
+            self.shapes.entry(shape).or_insert(id);
         }
         self.templates[id as usize].count = count;
         Ok(())
@@ -701,6 +749,21 @@ fn shape_hash(msg: &str, tokens: &[Token]) -> u64 {
     h.finish()
 }
 
+/// [`shape_hash`] of a message whose masked tokens are these slots.
+fn slots_shape(slots: &[Slot]) -> u64 {
+    let mut h = Fx(slots.len() as u64);
+    for s in slots {
+        match s {
+            Slot::Wild => h.token("", true, ""),
+            Slot::Const(c) => match c.find(WILDCARD) {
+                Some(i) => h.token(&c[..i], true, &c[i + WILDCARD.len()..]),
+                None => h.token(c, false, ""),
+            },
+        }
+    }
+    h.finish()
+}
+
 /// A small multiply-rotate hash (the FxHash recipe) over 8-byte words.
 struct Fx(u64);
 
@@ -744,6 +807,29 @@ impl Fx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restored_template_is_found_by_its_shape() {
+        let mut m = Miner::new(MinerConfig::default());
+        let a = m.add("28:48000828 29:00000000 30:0000000e 31:00086");
+        let b = m.add("disk sda1 failed after 12 retries");
+        let mut r = Miner::new(MinerConfig::default());
+        for t in m.templates() {
+            r.restore(t.id, t.text(), t.count).unwrap();
+        }
+        // all `<*>`: only its shape can find it
+        assert_eq!(r.add("12:00000001 13:0000ffff 14:00000000 15:00012").id, a.id);
+        assert_eq!(r.add("disk sda1 failed after 3 retries").id, b.id);
+        assert_eq!(r.len(), 2);
+        // the shape of a template's slots is the shape of the message it was made from
+        for msg in ["disk sda1 failed after 12 retries", "[core:error] GET /a status=503 in (12 ms)", "uid=0 <x>"] {
+            let mut fresh = Miner::new(MinerConfig::default());
+            let id = fresh.add(msg).id;
+            let mut tokens = Vec::new();
+            tokenize(msg, &mut tokens, 96);
+            assert_eq!(slots_shape(&fresh.templates()[id as usize].slots), shape_hash(msg, &tokens), "{msg}");
+        }
+    }
 
     fn miner() -> Miner {
         Miner::new(MinerConfig::default())

@@ -7,7 +7,7 @@
 //! there is one) and attached to later records of that template. Before anything leaves the
 //! process, secrets are redacted ([`redact`]); only loopback servers unless allowed.
 //!
-//! Depends on `detect` for nothing but ids; hosts (CLI, plugin) own an [`Explainer`].
+//! May use `store`'s framing for its cache; the pipeline owns an [`Explainer`].
 
 pub mod cache;
 pub mod prompt;
@@ -53,4 +53,13 @@ impl Default for ExplainConfig {
             max_tokens: 120,
         }
     }
+}
+
+/// `explain: 3 asked, 3 answered, 0 failed, 0 skipped (queue full), 1 from an earlier run`.
+pub fn summary(e: &Explainer) -> String {
+    let s = e.stats();
+    format!(
+        "explain: {} asked, {} answered, {} failed, {} skipped (queue full), {} from an earlier run",
+        s.requested, s.answered, s.failed, s.skipped, s.cached
+    )
 }

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::Arc;
 
-use crate::host::config::Settings;
+use crate::pipeline::config::Settings;
 use crate::host::embedded::{log_stderr, Embedded, Filtered};
 use crate::host::panic_guard::guarded;
 

@@ -1,62 +1,49 @@
 //! An engine embedded in a host process (the C API, the Fluent Bit plugin).
 //!
-//! One engine per state directory per process: plugin instances (several Fluent Bit processors
-//! on several worker threads, or a hot reload) that name the same `state_dir` share it, so they
-//! learn together and never write the same files against each other. The engine sits behind a
-//! mutex taken once per *buffer* (hundreds to thousands of records), not per record.
+//! One pipeline per state directory per process: plugin instances (several Fluent Bit
+//! processors on several worker threads, or a hot reload) that name the same `state_dir` share
+//! it, so they learn together and never write the same files against each other. The pipeline
+//! sits behind a mutex taken once per *buffer* (hundreds to thousands of records), not per record.
 //!
-//! What the engine learns goes to the durable store: a new or generalised template's text and
-//! vector are appended to the calling thread's own WAL shard (outside the engine lock), and the
-//! window is sealed on the timer (on a background thread: the pipeline never waits on the
-//! disk), on an explicit flush and when the last handle goes away. A failing disk (full,
-//! read-only) is logged once; scoring goes on from memory, failed appends are retried at each
-//! seal, and recovery is logged when it works again.
+//! What the pipeline learns goes to the durable store: a new or generalised template's text and
+//! vector are appended to the calling thread's own WAL shard, and the window is sealed on the
+//! timer (on a background thread, holding the lock only for the short parts: the pipeline never
+//! waits on the disk), on an explicit flush and when the last handle goes away. A failing disk
+//! (full, read-only) is logged once; scoring goes on from memory, failed appends are retried at
+//! each seal, and recovery is logged when it works again.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
 
 use once_cell::sync::Lazy;
 
-use crate::host::config::Settings;
-use crate::detect::engine::Engine;
-use crate::store::persist;
-use crate::host::msgpack::Reader;
-use crate::host::panic_guard::guarded;
+use crate::codec::fluent_bit::{ChunkStats, Options, Tagger};
+use crate::codec::msgpack::Reader;
 use crate::host::out_buf::MallocBuf;
-use crate::host::records::{ChunkStats, Tagger};
-use crate::store::acks_file::{AckWatch, Polled};
-use crate::store::templates_file;
-use crate::store::Store;
-use crate::detect::template::TemplateId;
+use crate::host::panic_guard::guarded;
+use crate::pipeline::{self, Access, Pipeline, Settings};
+
+pub use crate::pipeline::log::log_stderr;
+pub use crate::pipeline::{Log, LogLevel};
 
 struct Inner {
-    engine: Engine,
+    pipeline: Pipeline,
     tagger: Tagger,
     out: MallocBuf,
-    dirty: Vec<TemplateId>,
-    last_seal: Instant,
-    /// Records the engine had seen at the last seal: nothing to save when unchanged.
-    sealed_records: u64,
 }
 
 pub struct Embedded {
     settings: Settings,
+    /// How records are read and tagged (from the settings, once).
+    options: Options,
     inner: Mutex<Inner>,
-    store: Option<Store>,
     sealing: AtomicBool,
-    save_failing: AtomicBool,
     /// Records handed back untouched because tagging their buffer failed internally.
     untouched_after_error: AtomicU64,
-    limit_logged: AtomicBool,
     /// Buffers that were not valid msgpack, passed through untouched.
     invalid_buffers: AtomicU64,
-    /// `acks.tls` as last applied: read again when it changes, at open and at each seal.
-    acks: Mutex<AckWatch>,
-    /// The local LLM worker, when `explain` is on.
-    explainer: Option<Arc<crate::explain::Explainer>>,
 }
 
 /// What a filter call produced.
@@ -70,54 +57,32 @@ pub enum Filtered<'a> {
 
 static REGISTRY: Lazy<Mutex<HashMap<PathBuf, Weak<Embedded>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
 
-/// A logger the host provides (Fluent Bit's `flb_log_print`, or stderr).
-pub type Log = fn(level: LogLevel, msg: &str);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogLevel {
-    Error = 1,
-    Warn = 2,
-    Info = 3,
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock was already caught at the ABI boundary; the state inside is
     // still a valid engine (every update is a plain counter or push), so carry on with it.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub fn log_stderr(level: LogLevel, msg: &str) {
-    if level != LogLevel::Info {
-        eprintln!("turbolog: {}: {msg}", if level == LogLevel::Error { "error" } else { "warning" });
+impl Access for Embedded {
+    fn with<R>(&self, f: impl FnOnce(&mut Pipeline) -> R) -> R {
+        f(&mut lock(&self.inner).pipeline)
     }
 }
 
-/// A state file that starts afresh when missing or corrupt (`load` says why), from `state_dir`.
-fn from_state<T: Default>(settings: &Settings, load: fn(&std::path::Path) -> (T, Option<String>), log: Log) -> T {
-    let Some(dir) = &settings.state_dir else { return T::default() };
-    let (value, warning) = load(dir);
-    if let Some(w) = warning {
-        log(LogLevel::Warn, &w);
-    }
-    value
-}
-
-/// Applies `acks.tls` if it changed; says how many templates changed, or why it cannot be read.
-fn apply_acks(watch: &mut AckWatch, dir: &std::path::Path, engine: &mut Engine, log: Log) {
-    match watch.poll(dir) {
-        Polled::Unchanged => {}
-        Polled::Changed(ids) => {
-            let changed = engine.set_acks(&ids);
-            if changed > 0 {
-                log(LogLevel::Info, &format!("acknowledgements applied: {changed} templates changed, {} acknowledged in all", ids.len()));
-            }
-        }
-        Polled::Unreadable(msg) => log(LogLevel::Warn, &msg),
-    }
+/// The embedder the settings name, said in the host's log when it is the model.
+fn embedder(settings: &Settings, log: Log) -> Result<Box<dyn crate::embed::Embedder>, String> {
+    let Some(dir) = &settings.model_path else { return Ok(Box::new(crate::embed::HashEmbedder::default())) };
+    let started = std::time::Instant::now();
+    let m = crate::embed::model::load(dir).map_err(|e| format!("property model_path: {e}"))?;
+    log(
+        LogLevel::Info,
+        &format!("embedder: all-MiniLM-L6-v2 int8 from {} (sha256 {}…), loaded in {:.2} s", dir.display(), &m.sha256()[..12], started.elapsed().as_secs_f64()),
+    );
+    Ok(Box::new(crate::embed::ModelEmbedder::new(m)))
 }
 
 impl Embedded {
-    /// Opens (or joins) the engine for these settings, restoring what the state dir holds.
+    /// Opens (or joins) the pipeline for these settings, restoring what the state dir holds.
     pub fn open(settings: Settings, log: Log) -> Result<Arc<Embedded>, String> {
         let Some(dir) = settings.state_dir.clone() else {
             return Ok(Arc::new(Self::create(settings, log)?));
@@ -142,83 +107,30 @@ impl Embedded {
     }
 
     fn create(settings: Settings, log: Log) -> Result<Embedded, String> {
-        let mut engine = match &settings.model_path {
-            None => Engine::new(settings.engine_config()),
-            Some(dir) => {
-                let started = std::time::Instant::now();
-                let m = crate::embed::model::load(dir).map_err(|e| format!("property model_path: {e}"))?;
+        let (mut pipeline, opened) = Pipeline::open(&settings, embedder(&settings, log)?, log)?;
+        if let Some(opened) = opened {
+            for w in &opened.warnings {
+                log(LogLevel::Warn, w);
+            }
+            let r = opened.report;
+            if r.templates > 0 {
                 log(
                     LogLevel::Info,
-                    &format!("embedder: all-MiniLM-L6-v2 int8 from {} (sha256 {}…), loaded in {:.2} s", dir.display(), &m.sha256()[..12], started.elapsed().as_secs_f64()),
+                    &format!(
+                        "restored {} templates ({} vectors from the store, {} embedded again, {} recovered from the WAL)",
+                        r.templates, r.vectors_reused, r.reembedded, r.from_wal
+                    ),
                 );
-                Engine::with_embedder(settings.engine_config(), Box::new(crate::embed::ModelEmbedder::new(m)))
             }
-        };
-        let store = match &settings.state_dir {
-            None => None,
-            Some(dir) => {
-                let (store, opened) = persist::open_store(dir, &mut engine, settings.store_options())?;
-                for w in &opened.warnings {
-                    log(LogLevel::Warn, w);
-                }
-                let r = opened.report;
-                if r.templates > 0 {
-                    log(
-                        LogLevel::Info,
-                        &format!(
-                            "restored {} templates ({} vectors from the store, {} embedded again, {} recovered from the WAL)",
-                            r.templates, r.vectors_reused, r.reembedded, r.from_wal
-                        ),
-                    );
-                }
-                Some(store)
-            }
-        };
-        // restored vectors came synchronously; from here on no record waits for the model
-        engine.defer_embedding()?;
-        let explainer = match &settings.explain {
-            None => None,
-            Some(config) => {
-                let cached = from_state(&settings, crate::explain::cache::load, log);
-                let worker_log: crate::explain::worker::Log =
-                    Arc::new(move |warning, msg| log(if warning { LogLevel::Warn } else { LogLevel::Info }, msg));
-                Some(Arc::new(crate::explain::Explainer::start(config.clone(), cached, worker_log)?))
-            }
-        };
-        let sessions = settings.sessions.as_ref().map(|(key, config)| {
-            let profile = from_state(&settings, crate::store::sessions_file::load, log);
-            let mut tracker = crate::session::Tracker::new(config.clone(), profile);
-            tracker.set_learning(settings.learning);
-            crate::host::records::SessionTracking::new(key.clone(), tracker)
-        });
-        let mut acks = AckWatch::default();
-        if let Some(dir) = &settings.state_dir {
-            apply_acks(&mut acks, dir, &mut engine, log);
         }
-        engine.set_learning(settings.learning);
-        engine.track_dirty(store.is_some() && settings.learning);
+        // restored vectors came synchronously; from here on no record waits for the model
+        pipeline.defer_embedding()?;
         Ok(Embedded {
-            acks: Mutex::new(acks),
-            explainer: explainer.clone(),
+            options: settings.event_options(),
             settings,
-            inner: Mutex::new(Inner {
-                sealed_records: engine.records(),
-                engine,
-                tagger: {
-                    let mut t = Tagger::default();
-                    t.explainer = explainer.clone();
-                    t.sessions = sessions;
-                    t
-                },
-                out: MallocBuf::default(),
-                dirty: Vec::new(),
-                last_seal: Instant::now(),
-            }),
-            store,
+            inner: Mutex::new(Inner { pipeline, tagger: Tagger::default(), out: MallocBuf::default() }),
             sealing: AtomicBool::new(false),
-            save_failing: AtomicBool::new(false),
             untouched_after_error: AtomicU64::new(0),
-            limit_logged: AtomicBool::new(false),
             invalid_buffers: AtomicU64::new(0),
         })
     }
@@ -228,12 +140,20 @@ impl Embedded {
     }
 
     /// Scores and tags a buffer of msgpack records. `emit` receives the result while the lock is
-    /// held (copy it out). Then appends what was learned and runs the window timer.
+    /// held (copy it out). Then what was learned is appended and the window timer runs.
     pub fn filter<R>(self: &Arc<Self>, data: &[u8], log: Log, emit: impl FnOnce(Filtered<'_>) -> R) -> R {
         let mut inner = lock(&self.inner);
-        let Inner { engine, tagger, out, dirty, last_seal, .. } = &mut *inner;
+        let Inner { pipeline, tagger, out } = &mut *inner;
         let what = "while tagging a buffer; its records were passed through untouched";
-        let result = guarded(what, log, || tagger.tag_chunk(data, engine, &self.settings, out));
+        let options = &self.options;
+        let result = guarded(what, log, || {
+            let mut stats = tagger.tag_chunk(data, pipeline, options, out)?;
+            // a window's end (or an empty buffer: a host asking for them now): its summaries follow
+            if pipeline.reducer().is_some() && (data.is_empty() || pipeline.window_due()) {
+                stats.summaries = append_summaries(pipeline, out, &options.message_keys);
+            }
+            Ok::<ChunkStats, crate::codec::msgpack::Error>(stats)
+        });
         let r = match result {
             Ok(Ok(stats)) if stats.modified() => emit(Filtered::Modified(out, stats)),
             Ok(Ok(_)) => emit(Filtered::Untouched),
@@ -256,21 +176,16 @@ impl Embedded {
                 emit(Filtered::Untouched)
             }
         };
-        if engine.template_limit_hits() > 0 && !self.limit_logged.swap(true, Ordering::Relaxed) {
-            log(LogLevel::Warn, &crate::detect::template::limit_warning(engine.max_templates()));
-        }
-        // New templates are rare: copy them out and append outside the engine lock.
-        let learned = self.take_learned(engine, dirty);
-        let due = self.settings.window_secs > 0.0 && last_seal.elapsed().as_secs_f64() >= self.settings.window_secs;
+        pipeline.after_record();
+        let due = pipeline.window_due();
         if due {
-            *last_seal = Instant::now();
+            pipeline.restart_window();
         }
         drop(inner);
-        self.append(&learned, log);
-        if due && self.store.is_some() && !self.sealing.swap(true, Ordering::AcqRel) {
+        if due && self.settings.state_dir.is_some() && !self.sealing.swap(true, Ordering::AcqRel) {
             let me = Arc::clone(self);
             let spawned = std::thread::Builder::new().name("turbolog-seal".into()).spawn(move || {
-                let _ = me.seal(log); // a failure is logged inside
+                let _ = pipeline::seal(&*me, true); // a failure is logged inside
                 me.sealing.store(false, Ordering::Release);
             });
             if spawned.is_err() {
@@ -280,35 +195,9 @@ impl Embedded {
         r
     }
 
-    fn take_learned(&self, engine: &mut Engine, dirty: &mut Vec<TemplateId>) -> Vec<(u64, String, Vec<f32>)> {
-        if self.store.is_none() {
-            return Vec::new();
-        }
-        engine.take_dirty(dirty);
-        dirty.iter().map(|&id| (id as u64, engine.template_text(id).to_string(), engine.vector(id).to_vec())).collect()
-    }
-
-    fn append(&self, learned: &[(u64, String, Vec<f32>)], log: Log) {
-        let Some(store) = &self.store else { return };
-        for (id, text, v) in learned {
-            if let Err(e) = store.append(*id, text, v) {
-                log(LogLevel::Error, &format!("{e}; records keep being tagged from memory and the append is retried at the next seal"));
-            }
-        }
-    }
-
     /// Seals the window now, synchronously: `templates.tls`, then a chunk from the WAL shards.
-    pub fn flush(&self, log: Log) -> Result<(), String> {
-        if self.store.is_none() {
-            return Ok(());
-        }
-        let learned = {
-            let mut inner = lock(&self.inner);
-            let Inner { engine, dirty, .. } = &mut *inner;
-            self.take_learned(engine, dirty)
-        };
-        self.append(&learned, log);
-        self.seal(log)
+    pub fn flush(&self, _log: Log) -> Result<(), String> {
+        pipeline::seal(self, true).map_err(|e| format!("{e}; scoring continues from memory and the next window retries"))
     }
 
     /// At exit, before the last flush: the vectors still being computed are waited for (a few
@@ -316,65 +205,9 @@ impl Embedded {
     /// make it), and what the model cost is logged.
     pub fn finish_embedding(&self, log: Log) {
         let mut inner = lock(&self.inner);
-        inner.engine.finish_embedding(std::time::Duration::from_secs(5));
-        if let Some(d) = inner.engine.embedder_delays() {
+        inner.pipeline.finish_embedding(std::time::Duration::from_secs(5));
+        if let Some(d) = inner.pipeline.engine.embedder_delays() {
             log(LogLevel::Info, &d);
-        }
-    }
-
-    fn seal(&self, log: Log) -> Result<(), String> {
-        let Some(store) = &self.store else { return Ok(()) };
-        let dir = self.settings.state_dir.as_ref().expect("a store has a directory");
-        {
-            let mut watch = lock(&self.acks);
-            let mut inner = lock(&self.inner);
-            apply_acks(&mut watch, dir, &mut inner.engine, log);
-            if self.settings.learning {
-                persist::append_history(dir, &mut inner.engine);
-            }
-        }
-        let result = store.seal(|| {
-            // taken after the WALs are detached, so it covers every detached record
-            let snap = {
-                let mut inner = lock(&self.inner);
-                if inner.engine.records() == inner.sealed_records && dir.join(templates_file::FILE_NAME).exists() {
-                    return Ok(());
-                }
-                inner.sealed_records = inner.engine.records();
-                inner.engine.snapshot()
-            };
-            templates_file::save(dir, &snap).map_err(|e| {
-                lock(&self.inner).sealed_records = u64::MAX; // unsaved: the next seal must write
-                e.to_string()
-            })
-        });
-        if self.settings.sessions.is_some() && self.settings.learning {
-            let profile = lock(&self.inner).tagger.sessions.as_mut().map(|s| s.tracker.profile().clone());
-            if let Some(p) = profile {
-                if let Err(e) = crate::store::sessions_file::save(dir, &p) {
-                    log(LogLevel::Warn, &format!("{e}; session profiles stay in memory and are saved at the next seal"));
-                }
-            }
-        }
-        if let Some(x) = &self.explainer {
-            if let Err(e) = x.save(dir) {
-                log(LogLevel::Warn, &format!("{e}; explanations stay in memory and are saved at the next seal"));
-            }
-        }
-        match result {
-            Ok(_) => {
-                if self.save_failing.swap(false, Ordering::AcqRel) {
-                    log(LogLevel::Info, &format!("saving to {} works again", dir.display()));
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let msg = format!("{e}; scoring continues from memory and the next window retries");
-                if !self.save_failing.swap(true, Ordering::AcqRel) {
-                    log(LogLevel::Error, &msg);
-                }
-                Err(msg)
-            }
         }
     }
 
@@ -388,21 +221,52 @@ impl Embedded {
         self.invalid_buffers.load(Ordering::Relaxed)
     }
 
+    /// At exit, with reduce on: the last window's summaries, which no buffer will carry, go to
+    /// the log (one line each), then the totals. Nothing when reduce is off.
+    pub fn finish_reduce(&self, log: Log) {
+        let mut inner = lock(&self.inner);
+        let Some((window, engine)) = inner.pipeline.end_reduce_window() else { return };
+        for s in window.summaries {
+            let mut text = String::new();
+            crate::codec::summary::summary_message(&mut text, s, engine.template_text(s.template_id));
+            log(LogLevel::Info, &format!("last window: {text} (template {}: {} seen, {} passed)", s.template_id, s.seen, s.passed));
+        }
+        if let Some(r) = inner.pipeline.reducer() {
+            log(LogLevel::Info, &format!("reduce: {} records held back in all, {} summaries", r.suppressed_total(), r.summaries_total()));
+        }
+    }
+
+    /// Volume reduction's counts since the start (records held back, summaries), when on.
+    pub fn reduced(&self) -> Option<(u64, u64)> {
+        lock(&self.inner).pipeline.reducer().map(|r| (r.suppressed_total(), r.summaries_total()))
+    }
+
     /// Records that went past the template limit (`max_templates`).
     pub fn template_limit_hits(&self) -> u64 {
-        lock(&self.inner).engine.template_limit_hits()
+        lock(&self.inner).pipeline.engine.template_limit_hits()
     }
 
     /// Explain counters, when explain is on.
     pub fn explain_stats(&self) -> Option<crate::explain::ExplainStats> {
-        self.explainer.as_ref().map(|x| x.stats())
+        lock(&self.inner).pipeline.explainer().map(|x| x.stats())
     }
 
     /// Counters for tests and diagnostics: (records scored, anomalies, templates).
     pub fn counts(&self) -> (u64, u64, usize) {
         let inner = lock(&self.inner);
-        (inner.engine.records(), inner.engine.anomalies(), inner.engine.template_count())
+        let e = &inner.pipeline.engine;
+        (e.records(), e.anomalies(), e.template_count())
     }
+}
+
+/// Ends the reduce window: one summary event per template that had records held back,
+/// appended to `out`; how many.
+fn append_summaries(pipeline: &mut Pipeline, out: &mut MallocBuf, keys: &[String]) -> u64 {
+    let Some((window, engine)) = pipeline.end_reduce_window() else { return 0 };
+    for s in window.summaries {
+        crate::codec::fluent_bit::summary_record(out, s, engine.template_text(s.template_id), (window.start, window.end), keys);
+    }
+    window.summaries.len() as u64
 }
 
 /// Top-level msgpack values in `data` (records and group markers), up to the first bad byte.
@@ -417,7 +281,7 @@ fn count_records(data: &[u8]) -> u64 {
 
 impl Drop for Embedded {
     fn drop(&mut self) {
-        lock(&self.inner).engine.finish_embedding(std::time::Duration::from_secs(5));
+        lock(&self.inner).pipeline.finish_embedding(std::time::Duration::from_secs(5));
         let _ = self.flush(log_stderr);
     }
 }
@@ -426,7 +290,7 @@ impl Drop for Embedded {
 mod tests {
     use super::*;
     use crate::host::out_buf::OutBuf;
-    use crate::host::records::PANIC_NEXT;
+    use crate::codec::fluent_bit::PANIC_NEXT;
 
     fn fixture() -> Vec<u8> {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/fluent-bit/tail_openssh.msgpack");

@@ -1,16 +1,10 @@
-//! Who calls the engine from inside another process: the C API and the Fluent Bit plugin.
+//! Who drives the pipeline from inside another process: the C API and the Fluent Bit plugin.
 //!
-//! [`config`] is the one property table; [`embedded`] is the engine shared by a process's plugin
-//! instances; [`records`] and [`msgpack`] walk and tag the host's record buffers. Depends on
-//! `store` and `detect`; nothing in the crate depends on it.
+//! [`embedded`] is the pipeline a process's plugin instances share; [`fluent_bit`] and [`c_api`]
+//! are the two ABIs over it. May use `pipeline` and `codec`; nothing in the crate depends on it.
 
 pub mod c_api;
-pub mod config;
 pub mod embedded;
 pub mod fluent_bit;
-pub mod msgpack;
-pub mod ndjson;
 pub mod out_buf;
 pub mod panic_guard;
-pub mod record_fields;
-pub mod records;

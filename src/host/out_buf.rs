@@ -6,28 +6,7 @@
 
 use std::ffi::c_void;
 
-/// Where the record path writes: a `Vec<u8>` (CLI, tests) or a [`MallocBuf`] (hosts).
-pub trait OutBuf {
-    fn clear(&mut self);
-    fn reserve(&mut self, additional: usize);
-    fn extend_from_slice(&mut self, bytes: &[u8]);
-    fn as_slice(&self) -> &[u8];
-}
-
-impl OutBuf for Vec<u8> {
-    fn clear(&mut self) {
-        Vec::clear(self)
-    }
-    fn reserve(&mut self, additional: usize) {
-        Vec::reserve(self, additional)
-    }
-    fn extend_from_slice(&mut self, bytes: &[u8]) {
-        Vec::extend_from_slice(self, bytes)
-    }
-    fn as_slice(&self) -> &[u8] {
-        self
-    }
-}
+pub use crate::codec::fluent_bit::OutBuf;
 
 /// A growable byte buffer in `malloc` memory whose contents a host can take and `free()`.
 pub struct MallocBuf {

@@ -23,6 +23,11 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Reply {
             let m = &shared.metrics;
             m.queue_records.set(shared.gate.depth() as i64);
             m.queue_capacity.set(shared.gate.capacity as i64);
+            if let Some(q) = &shared.disk_queue {
+                let (bytes, max) = q.bytes();
+                m.queue_bytes.set(bytes as i64);
+                m.queue_bytes_capacity.set(max as i64);
+            }
             reply(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", m.render())
         }
         other => text(StatusCode::NOT_FOUND, format!("{other} is not here: GET /healthz, /readyz or /metrics")),

@@ -11,7 +11,7 @@
 
 use std::io::Read;
 
-use turbolog::host::msgpack::{Error, Reader};
+use turbolog::codec::msgpack::{Error, Reader};
 
 use super::msgpack_json::{event_time, to_json, write_event_time, write_line_as_map, EventTime};
 

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::forward;
 use super::metrics::Input;
 use super::pipeline::{Batch, Shared};
-use super::tcp_in::{accept, accept_until_stopped, read_some};
+use super::tcp_in::{accept, accept_until_stopped, read_some, NotAccepted};
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     accept_until_stopped(listener, "a Forward", stop, |s, stop| connection(s, shared.clone(), stop)).await
@@ -46,8 +46,15 @@ async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Rece
             let records = m.times.len();
             if records > 0 {
                 let batch = Batch { text: m.text, records, times: m.times, tag: Some(m.tag.into()), permit: None };
-                if !accept(&shared, batch, Input::Forward, &mut stop).await {
-                    break 'conn;
+                match accept(&shared, batch, Input::Forward, &mut stop, true).await {
+                    Ok(_) => {}
+                    Err(NotAccepted::NotDurable) if m.chunk.is_none() => {}
+                    Err(NotAccepted::NotDurable) => {
+                        // closing makes the sender resend what it holds unacknowledged
+                        eprintln!("turbolog: warning: a Forward message from {peer} is not on disk; not acknowledged, the connection is closed so the sender resends it");
+                        break 'conn;
+                    }
+                    Err(NotAccepted::Stopped) => break 'conn,
                 }
             }
             if let Some(c) = &m.chunk {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::forward;
 use super::http_server::{reply, text, Reply};
 use super::metrics::Input;
-use super::pipeline::{push_lines, Batch, Shared};
+use super::pipeline::{push_lines, Admitted, Batch, Shared};
 
 pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Reply {
     match ingest(req, &shared).await {
@@ -85,8 +85,15 @@ async fn ingest(req: Request<Incoming>, shared: &Shared) -> Result<usize, Refusa
     };
     batch.permit = Some(permit);
     let n = batch.records;
-    if !shared.send(batch) {
-        return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down: send to another replica or retry".into(), "stopping"));
+    match shared.admit(batch, true).await {
+        Admitted::Yes(_) => {}
+        Admitted::Stopped => return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down: send to another replica or retry".into(), "stopping")),
+        Admitted::Refused(why, _) => return Err((StatusCode::SERVICE_UNAVAILABLE, why.to_string(), why.reason())),
+        Admitted::NotSynced(why) => {
+            // handed on already: it may arrive, and again when the sender retries
+            shared.metrics.records_in(Input::Http, n);
+            return Err((StatusCode::SERVICE_UNAVAILABLE, format!("{why}; retry"), "disk_queue_failing"));
+        }
     }
     shared.metrics.records_in(Input::Http, n);
     Ok(n)

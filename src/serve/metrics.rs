@@ -26,6 +26,12 @@ pub struct Metrics {
     connections: Family<Labels, Gauge>,
     pub explain_queue: Gauge,
     pub outbox_records: Counter,
+    pub records_suppressed: Counter,
+    pub summaries: Counter,
+    pub queue_bytes: Gauge,
+    pub queue_bytes_capacity: Gauge,
+    pub redelivered_records: Counter,
+    pub replayed_records: Counter,
 }
 
 /// Where records come in.
@@ -65,6 +71,12 @@ impl Metrics {
             connections: Family::default(),
             explain_queue: Gauge::default(),
             outbox_records: Counter::default(),
+            records_suppressed: Counter::default(),
+            summaries: Counter::default(),
+            queue_bytes: Gauge::default(),
+            queue_bytes_capacity: Gauge::default(),
+            redelivered_records: Counter::default(),
+            replayed_records: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("turbolog_records_in", "Records accepted, by input", m.records_in.clone());
@@ -82,6 +94,20 @@ impl Metrics {
         registry.register("turbolog_connections", "Open input connections, by input", m.connections.clone());
         registry.register("turbolog_explain_queue", "Anomalous templates waiting for the LLM", m.explain_queue.clone());
         registry.register("turbolog_outbox_records", "Records kept in the state's outbox at shutdown because the downstream did not take them", m.outbox_records.clone());
+        registry.register("turbolog_records_suppressed", "Records held back by --reduce (each counted in a summary record)", m.records_suppressed.clone());
+        registry.register("turbolog_summaries", "Summary records written by --reduce (one per template and window with records held back)", m.summaries.clone());
+        registry.register("turbolog_disk_queue_bytes", "Bytes of the disk queue's segments (accepted records kept until delivered)", m.queue_bytes.clone());
+        registry.register("turbolog_disk_queue_capacity_bytes", "The bound on the disk queue (--queue-bytes); 0 without a disk queue", m.queue_bytes_capacity.clone());
+        registry.register(
+            "turbolog_replayed_records",
+            "Records delivered after a restart from the disk queue (accepted, not confirmed delivered before it)",
+            m.replayed_records.clone(),
+        );
+        registry.register(
+            "turbolog_redelivered_records",
+            "Replayed records that were being sent when serve stopped: the downstream may have them twice (at-least-once)",
+            m.redelivered_records.clone(),
+        );
         Metrics { registry, ..m }
     }
 

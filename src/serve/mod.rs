@@ -1,17 +1,18 @@
 //! `turbolog serve`: the engine as a small network process, for Vector (which cannot load a
 //! shared library) and for sidecars and node agents in Kubernetes.
 //!
-//! inputs (NDJSON/TCP, HTTP, Forward) → bounded queue → engine thread (tags exactly as
-//! `turbolog filter`) → writer thread (stdout, NDJSON/TCP or Forward) → downstream.
-//! The admin endpoint serves `/healthz`, `/readyz` and `/metrics`.
+//! inputs (NDJSON/TCP, HTTP, Forward) → bounded queue → engine thread (the library's
+//! `pipeline::LineStream`, as `turbolog filter`) → writer thread (stdout, NDJSON/TCP or Forward)
+//! → downstream. The admin endpoint serves `/healthz`, `/readyz` and `/metrics`.
+//! May use `args` (the flags it shares with `filter`) and the library; never `cli`.
 
 mod admin;
+mod disk_queue;
 mod forward;
 mod forward_in;
 mod http_in;
 mod http_server;
 mod metrics;
-mod msgpack_json;
 mod outbox;
 mod output;
 mod pipeline;
@@ -27,8 +28,10 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cli::filter::{Stream, StreamArgs};
-use crate::cli::CliError;
+use crate::args::stream::StreamArgs;
+use crate::args::CmdError;
+/// Forward entries and NDJSON, both ways: the library's Forward codec.
+use turbolog::codec::forward_json as msgpack_json;
 use output::{Dest, Writer};
 use pipeline::{Gate, Limits, Shared, ToEngine};
 
@@ -71,10 +74,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", env = "TURBOLOG_MAX_BODY", default_value_t = 16 << 20)]
     pub max_body: usize,
     #[command(flatten)]
+    pub queue_opts: disk_queue::QueueArgs,
+    #[command(flatten)]
     pub stream: StreamArgs,
 }
 
-pub fn run(args: ServeArgs) -> Result<u8, CliError> {
+pub fn run(args: ServeArgs) -> Result<u8, CmdError> {
     if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() {
         return Err("serve needs an input: --tcp ADDR, --http ADDR or --forward ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD); for a pipe use `turbolog filter`".into());
     }
@@ -116,7 +121,7 @@ fn local(l: &TcpListener) -> String {
     l.local_addr().map(|a| a.to_string()).unwrap_or_default()
 }
 
-async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliError> {
+async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdError> {
     // before anything is announced: a SIGTERM from then on is a graceful stop
     let signals = Signals::new()?;
     let (to_engine, from_inputs) = std::sync::mpsc::channel();
@@ -131,6 +136,7 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliErro
         deadline: Mutex::new(None),
         limits: Limits { max_line: args.max_line, max_body: args.max_body },
         output_gone: tokio::sync::Notify::new(),
+        disk_queue: args.queue_opts.open(args.stream.engine.state.as_deref().filter(|_| !args.stream.engine.frozen))?,
     });
     let (admin_stop_tx, admin_stop) = watch::channel(false);
     let mut listening = Vec::new();
@@ -152,10 +158,10 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliErro
     let engine = std::thread::Builder::new()
         .name("turbolog-engine".into())
         .spawn(move || {
-            let stream = match Stream::start(&stream_args) {
+            let stream = match stream_args.start() {
                 Ok(s) => s,
                 Err(e) => {
-                    let _ = started_tx.send(Err(message(e)));
+                    let _ = started_tx.send(Err(e));
                     return Ok(());
                 }
             };
@@ -186,6 +192,8 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CliErro
         Err(_) => return Err("the engine thread stopped while loading the state".into()),
     }
 
+    // what the disk queue holds goes to the engine before anything new
+    disk_queue::deliver_first(&shared).await;
     let (stop_tx, stop) = watch::channel(false);
     let mut inputs = tokio::task::JoinSet::new();
     let bound = async {
@@ -274,13 +282,6 @@ impl Signals {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
         }
-    }
-}
-
-fn message(e: CliError) -> String {
-    match e {
-        CliError::Message(m) => m,
-        CliError::BrokenPipe => "broken pipe".into(),
     }
 }
 

@@ -96,12 +96,15 @@ impl Conn {
         Err(last)
     }
 
-    fn deliver(&mut self, p: &Pending) -> Result<(), String> {
+    /// Writes `p`; `on_wire` is called once the bytes are about to leave (connected).
+    fn deliver(&mut self, p: &Pending, on_wire: impl FnOnce()) -> Result<(), String> {
         if let Dest::Stdout = self.dest {
+            on_wire();
             let mut out = std::io::stdout().lock();
             return out.write_all(p.text.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("cannot write to standard output: {e}"));
         }
         self.connect()?;
+        on_wire();
         let result = self.send(p);
         if result.is_err() {
             self.stream = None;
@@ -203,9 +206,24 @@ impl Writer {
                 break;
             }
             let o = &queue[0];
-            match conn.deliver(&o.pending) {
+            let seq = o.permit.as_ref().and_then(|h| h.seq);
+            let on_wire = || {
+                if let (Some(q), Some(seq)) = (&shared.disk_queue, seq) {
+                    q.sending(seq);
+                }
+            };
+            match conn.deliver(&o.pending, on_wire) {
                 Ok(()) => {
                     shared.metrics.records_out.inc_by(o.pending.records as u64);
+                    if let (Some(q), Some(seq)) = (&shared.disk_queue, seq) {
+                        q.delivered(seq);
+                        if q.is_replay(seq) {
+                            shared.metrics.replayed_records.inc_by(o.pending.records as u64);
+                        }
+                        if q.is_redelivery(seq) {
+                            shared.metrics.redelivered_records.inc_by(o.pending.records as u64);
+                        }
+                    }
                     if failing {
                         eprintln!("turbolog: serve: {} takes records again", self.dest);
                         failing = false;
@@ -241,15 +259,32 @@ impl Writer {
         while let Ok(o) = outs.recv() {
             queue.push_back(o);
         }
+        // in the disk queue too: once the outbox holds them, the queue need not deliver them again
+        let queued_through = queue.iter().filter_map(|o| o.permit.as_ref()?.seq).max();
+        let queue_len_with_seq = queue.iter().filter(|o| o.permit.as_ref().is_some_and(|h| h.seq.is_some())).count();
         let left: Vec<Pending> = queue.into_iter().map(|o| o.pending).collect();
         let n: usize = left.iter().map(|p| p.records).sum();
         if n == 0 {
             return gone.map_or(Ok(0), Err);
         }
         shared.metrics.outbox_records.inc_by(n as u64);
-        match &self.state {
-            Some(dir) => {
-                outbox::keep(dir, left).map_err(|e| format!("{n} records not delivered to {} and {e}", self.dest))?;
+        // only what the engine made at the end (closed sessions' verdicts) is not in the disk queue
+        let all_queued = left.len() == queue_len_with_seq;
+        match (&self.state, &shared.disk_queue) {
+            (None, Some(q)) if all_queued => {
+                eprintln!("turbolog: serve: {} did not take {n} records; they stay in the disk queue in {} and are delivered first at the next start", self.dest, q.dir().display());
+                gone.map_or(Ok(n), Err)
+            }
+            (Some(dir), _) => {
+                if let Err(e) = outbox::keep(dir, left) {
+                    return Err(match (&shared.disk_queue, all_queued) {
+                        (Some(q), true) => format!("{n} records not delivered to {} and {e}; they stay in the disk queue in {} and are delivered at the next start", self.dest, q.dir().display()),
+                        _ => format!("{n} records not delivered to {} and {e}", self.dest),
+                    });
+                }
+                if let (Some(q), Some(seq)) = (&shared.disk_queue, queued_through) {
+                    q.delivered(seq);
+                }
                 eprintln!(
                     "turbolog: serve: {} did not take {n} records; kept in {} and delivered first at the next start",
                     self.dest,
@@ -257,7 +292,7 @@ impl Writer {
                 );
                 gone.map_or(Ok(n), Err)
             }
-            None => Err(format!(
+            (None, _) => Err(format!(
                 "{}{} did not take {n} records and there is no --state to keep them in; they are lost",
                 gone.map(|e| format!("{e}: ")).unwrap_or_default(),
                 self.dest

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::disk_queue::{DiskQueue, Refused};
 use super::metrics::Metrics;
 use super::msgpack_json::EventTime;
 
@@ -22,7 +23,28 @@ pub struct Batch {
     pub times: Vec<EventTime>,
     /// The Forward tag the records came with.
     pub tag: Option<Arc<str>>,
-    pub permit: Option<OwnedSemaphorePermit>,
+    pub permit: Option<Held>,
+}
+
+/// What a batch holds until its output is delivered: its room in the [`Gate`], and its place
+/// in the disk queue.
+#[derive(Debug, Default)]
+pub struct Held {
+    #[allow(dead_code)]
+    gate: Option<OwnedSemaphorePermit>,
+    /// The batch's sequence number in the disk queue.
+    pub seq: Option<u64>,
+}
+
+impl Held {
+    pub fn queued(seq: u64) -> Held {
+        Held { gate: None, seq: Some(seq) }
+    }
+
+    pub fn with_gate(mut self, gate: Held) -> Held {
+        self.gate = gate.gate;
+        self
+    }
 }
 
 /// Tagged records on their way out.
@@ -39,8 +61,7 @@ pub struct Pending {
 pub struct Out {
     pub pending: Pending,
     /// Held until the records are delivered: dropping it makes room for more input.
-    #[allow(dead_code)]
-    pub permit: Option<OwnedSemaphorePermit>,
+    pub permit: Option<Held>,
 }
 
 /// What the engine thread is sent: batches, then the end.
@@ -65,14 +86,16 @@ impl Gate {
     }
 
     /// Waits for room for `records` (a batch larger than the whole queue waits for all of it).
-    pub async fn enter(&self, records: usize) -> OwnedSemaphorePermit {
+    pub async fn enter(&self, records: usize) -> Held {
         // the semaphore is never closed
-        self.semaphore.clone().acquire_many_owned(self.permits(records)).await.expect("gate semaphore is never closed")
+        let p = self.semaphore.clone().acquire_many_owned(self.permits(records)).await.expect("gate semaphore is never closed");
+        Held { gate: Some(p), seq: None }
     }
 
     /// Room for `records` now, or `None` when the queue is full.
-    pub fn try_enter(&self, records: usize) -> Option<OwnedSemaphorePermit> {
-        self.semaphore.clone().try_acquire_many_owned(self.permits(records)).ok()
+    pub fn try_enter(&self, records: usize) -> Option<Held> {
+        let p = self.semaphore.clone().try_acquire_many_owned(self.permits(records)).ok()?;
+        Some(Held { gate: Some(p), seq: None })
     }
 
     /// Records accepted and not yet delivered.
@@ -99,6 +122,21 @@ pub struct Shared {
     pub limits: Limits,
     /// Told when the output is gone for good (standard output closed): serve stops as on SIGTERM.
     pub output_gone: tokio::sync::Notify,
+    /// Accepted batches on disk until delivered (`--state` or `--queue-dir`).
+    pub disk_queue: Option<DiskQueue>,
+}
+
+/// What became of a batch handed to [`Shared::admit`].
+pub enum Admitted {
+    /// Taken (and, with a disk queue, on disk): the sender may be acknowledged. With
+    /// `sync: false`, the sequence number still to sync.
+    Yes(Option<u64>),
+    /// The engine has stopped.
+    Stopped,
+    /// The disk queue refused it; the batch comes back to retry or refuse.
+    Refused(Refused, Batch),
+    /// Taken, but the disk did not confirm it: do not acknowledge (the sender resends).
+    NotSynced(String),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -117,6 +155,34 @@ impl Shared {
         }
     }
 
+    /// Takes an accepted batch: with a disk queue appended (in the order batches reach the
+    /// engine) and, with `sync`, synced before this returns [`Admitted::Yes`].
+    pub async fn admit(&self, mut batch: Batch, sync: bool) -> Admitted {
+        let Some(q) = &self.disk_queue else {
+            return if self.send(batch) { Admitted::Yes(None) } else { Admitted::Stopped };
+        };
+        let seq = {
+            let mut w = q.writer();
+            let seq = match q.append(&mut w, &batch) {
+                Ok(s) => s,
+                Err(why) => return Admitted::Refused(why, batch),
+            };
+            batch.permit = Some(Held::queued(seq).with_gate(batch.permit.take().unwrap_or_default()));
+            // on disk already: if the engine is gone it is delivered at the next start
+            if !self.send(batch) {
+                return Admitted::Stopped;
+            }
+            seq
+        };
+        if !sync {
+            return Admitted::Yes(Some(seq));
+        }
+        match q.sync(seq).await {
+            Ok(()) => Admitted::Yes(None),
+            Err(e) => Admitted::NotSynced(e),
+        }
+    }
+
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
@@ -124,6 +190,9 @@ impl Shared {
     pub fn ready(&self) -> Result<(), String> {
         if self.stopping() {
             return Err("shutting down".into());
+        }
+        if let Some(why) = self.disk_queue.as_ref().and_then(DiskQueue::failing) {
+            return Err(why);
         }
         if !self.engine_ready.load(Ordering::Acquire) {
             return Err("the state is loading".into());

@@ -6,17 +6,36 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cli::filter::Stream;
+use turbolog::pipeline::LineStream as Stream;
 
 use super::msgpack_json::EventTime;
 use super::pipeline::{Batch, Out, Pending, Shared, ToEngine};
 
 pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, shared: Arc<Shared>) -> Result<(), String> {
     shared.engine_ready.store(true, Ordering::Release);
+    let mut last_input = Instant::now();
+    // a pending event (joined lines) waits at most the quiet time for its next line
+    let tick = stream.quiet().map_or(Duration::from_millis(500), |q| q.min(Duration::from_millis(500)).max(Duration::from_millis(10)));
+    // summaries go out under the tag records last came with
+    let mut last_tag: Option<String> = None;
+    // the place (disk queue, gate) of a batch whose last event is still being joined: it is
+    // given up only with the output that carries that event, so a crash never skips it
+    let mut joining: Option<super::pipeline::Held> = None;
     loop {
-        match batches.recv_timeout(Duration::from_millis(500)) {
+        match batches.recv_timeout(tick) {
             Ok(ToEngine::Batch(b)) => {
-                let o = tag(&mut stream, b, &shared);
+                last_input = Instant::now();
+                let mut o = tag(&mut stream, b, &shared);
+                if stream.has_pending() {
+                    let this = o.permit.take();
+                    o.permit = joining.take();
+                    joining = this;
+                } else {
+                    drop(joining.take()); // its event is in this output, confirmed with it
+                }
+                if o.pending.tag.is_some() && o.pending.tag != last_tag {
+                    last_tag.clone_from(&o.pending.tag);
+                }
                 if out.send(o).is_err() {
                     return Err("the writer stopped early".into());
                 }
@@ -24,29 +43,42 @@ pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, sh
             Ok(ToEngine::End) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
+        if stream.quiet().is_some_and(|q| last_input.elapsed() >= q) && stream.has_pending() {
+            let mut p = Pending::default();
+            let r = stream.release(&mut p.text);
+            shared.metrics.anomalies.inc_by(r.anomalies as u64);
+            shared.metrics.session_anomalies.inc_by(r.session_anomalies as u64);
+            p.records = r.lines as usize;
+            if p.records > 0 && out.send(Out { pending: p, permit: joining.take() }).is_err() {
+                return Err("the writer stopped early".into());
+            }
+        }
         shared.metrics.templates.set(stream.templates() as i64);
         if let Some(q) = stream.explain_queue() {
             shared.metrics.explain_queue.set(q as i64);
         }
         if stream.window_due() {
+            if !summaries(&mut stream, last_tag.clone(), &out, &shared) {
+                return Err("the writer stopped early".into());
+            }
             let t = Instant::now();
             stream.seal_window();
             shared.metrics.seal_seconds.observe(t.elapsed().as_secs_f64());
         }
     }
-    let mut last = Pending::default();
+    let mut last = Pending { tag: last_tag, ..Pending::default() };
     let anomalies = stream.close_sessions(&mut last.text);
     shared.metrics.session_anomalies.inc_by(anomalies as u64);
+    // the last window's summaries, after every record they count
+    stream.end_window(&mut last.text);
+    reduced(&stream, &shared);
     last.records = last.text.matches('\n').count();
     if last.records > 0 {
-        let _ = out.send(Out { pending: last, permit: None });
+        let _ = out.send(Out { pending: last, permit: joining.take() });
     }
     drop(out);
     let t = Instant::now();
-    let finished = stream.finish().map_err(|e| match e {
-        crate::cli::CliError::Message(m) => m,
-        crate::cli::CliError::BrokenPipe => "broken pipe".into(),
-    });
+    let finished = stream.finish();
     shared.metrics.seal_seconds.observe(t.elapsed().as_secs_f64());
     finished
 }
@@ -61,7 +93,7 @@ fn tag(stream: &mut Stream, b: Batch, shared: &Shared) -> Out {
             continue;
         }
         let r = stream.line(line, &mut p.text);
-        anomalies += r.anomaly as u64;
+        anomalies += r.anomalies as u64;
         session_anomalies += r.session_anomalies as u64;
         let added = r.lines as usize;
         p.records += added;
@@ -72,7 +104,30 @@ fn tag(stream: &mut Stream, b: Batch, shared: &Shared) -> Out {
     }
     shared.metrics.anomalies.inc_by(anomalies);
     shared.metrics.session_anomalies.inc_by(session_anomalies);
+    reduced(stream, shared);
     Out { pending: p, permit: b.permit }
+}
+
+/// At a window's end, with reduce on: its summaries go out as records of their own (in
+/// Forward with the time they are delivered, the window's end). `false` once the writer is gone.
+fn summaries(stream: &mut Stream, tag: Option<String>, out: &Sender<Out>, shared: &Shared) -> bool {
+    let mut p = Pending { tag, ..Pending::default() };
+    let n = stream.end_window(&mut p.text);
+    reduced(stream, shared);
+    if n == 0 {
+        return true;
+    }
+    p.records = n as usize;
+    out.send(Out { pending: p, permit: None }).is_ok()
+}
+
+/// The reduce counters, brought up to the stream's totals.
+fn reduced(stream: &Stream, shared: &Shared) {
+    if let Some((suppressed, summaries)) = stream.reduced() {
+        let m = &shared.metrics;
+        m.records_suppressed.inc_by(suppressed.saturating_sub(m.records_suppressed.get()));
+        m.summaries.inc_by(summaries.saturating_sub(m.summaries.get()));
+    }
 }
 
 fn is_blank(line: &str) -> bool {

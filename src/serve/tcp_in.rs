@@ -10,9 +10,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::metrics::Input;
-use super::pipeline::{Batch, Shared};
+use super::pipeline::{Admitted, Batch, Shared};
 
 const READ_SIZE: usize = 64 * 1024;
+/// A TCP sender waits for no acknowledgement, so its batches are synced in groups: one fsync per
+/// this many bytes read on a connection, and one at its end.
+const SYNC_EVERY: usize = 1 << 20;
 /// After shutdown begins, a connection is read until it has been quiet this long.
 pub const QUIET: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -80,9 +83,22 @@ pub async fn read_some(s: &mut TcpStream, buf: &mut Vec<u8>, stop: &mut watch::R
     }
 }
 
-/// Hands records to the engine, waiting for room unless shutdown has begun (then the bound gives
-/// way: what was read is never thrown away).
-pub async fn accept(shared: &Shared, mut batch: Batch, input: Input, stop: &mut watch::Receiver<bool>) -> bool {
+/// Why [`accept`] did not take a batch for good.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotAccepted {
+    /// The engine has stopped.
+    Stopped,
+    /// Handed on, but not on disk: no acknowledgement (a Forward sender resends).
+    NotDurable,
+}
+
+/// How long a batch the disk queue refused waits before it is offered again (reads stay paused).
+const DISK_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Hands records to the engine, waiting for room (in `--queue` and in the disk queue) unless
+/// shutdown has begun: then the bound gives way, and what was read is never thrown away.
+/// With `sync` the batch is on disk when this returns; without, its sequence number to sync.
+pub async fn accept(shared: &Shared, mut batch: Batch, input: Input, stop: &mut watch::Receiver<bool>, sync: bool) -> Result<Option<u64>, NotAccepted> {
     if !*stop.borrow() {
         tokio::select! {
             p = shared.gate.enter(batch.records) => batch.permit = Some(p),
@@ -90,11 +106,46 @@ pub async fn accept(shared: &Shared, mut batch: Batch, input: Input, stop: &mut 
         }
     }
     let n = batch.records;
-    let sent = shared.send(batch);
-    if sent {
-        shared.metrics.records_in(input, n);
+    let mut counted = false;
+    loop {
+        match shared.admit(batch, sync).await {
+            Admitted::Yes(owed) => {
+                shared.metrics.records_in(input, n);
+                return Ok(owed);
+            }
+            Admitted::Stopped => return Err(NotAccepted::Stopped),
+            Admitted::NotSynced(_) => {
+                shared.metrics.records_in(input, n);
+                return Err(NotAccepted::NotDurable);
+            }
+            Admitted::Refused(why, b) => {
+                if !std::mem::replace(&mut counted, true) {
+                    shared.metrics.rejected(why.reason());
+                }
+                if *stop.borrow() {
+                    // shutting down and the disk refuses: delivered from memory, not acknowledged
+                    if !shared.send(b) {
+                        return Err(NotAccepted::Stopped);
+                    }
+                    shared.metrics.records_in(input, n);
+                    return Err(NotAccepted::NotDurable);
+                }
+                batch = b;
+                tokio::select! {
+                    _ = tokio::time::sleep(DISK_RETRY) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
     }
-    sent
+}
+
+/// Waits for the disk queue to have everything up to `owed` on disk (a failure is said by the
+/// queue; there is no sender to tell).
+async fn sync(shared: &Shared, owed: Option<u64>) {
+    if let (Some(q), Some(seq)) = (&shared.disk_queue, owed) {
+        let _ = q.sync(seq).await;
+    }
 }
 
 async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -108,6 +159,9 @@ async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Rece
     let mut skipping = false;
     let mut too_long = 0usize;
     let mut stopped = None;
+    // appended to the disk queue and not yet synced: the last sequence number and the bytes
+    let mut owed: Option<u64> = None;
+    let mut owed_bytes = 0usize;
     loop {
         let old = pending.len();
         let n = read_some(&mut s, &mut pending, &mut stop, &mut stopped).await.unwrap_or(0);
@@ -145,14 +199,26 @@ async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Rece
             let lines = std::mem::replace(&mut pending, tail);
             let records = memchr::memchr_iter(b'\n', &lines).count();
             let text = String::from_utf8(lines).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            let bytes = text.len();
             let batch = Batch { text, records, times: Vec::new(), tag: None, permit: None };
-            if !accept(&shared, batch, Input::Tcp, &mut stop).await {
-                break;
+            // no acknowledgement over TCP: a batch not on disk is still delivered
+            match accept(&shared, batch, Input::Tcp, &mut stop, false).await {
+                Ok(Some(seq)) => {
+                    owed = Some(seq);
+                    owed_bytes += bytes;
+                }
+                Ok(None) | Err(NotAccepted::NotDurable) => {}
+                Err(NotAccepted::Stopped) => break,
+            }
+            if owed_bytes >= SYNC_EVERY {
+                sync(&shared, owed.take()).await;
+                owed_bytes = 0;
             }
         }
         if n == 0 {
             break;
         }
     }
+    sync(&shared, owed).await;
     shared.metrics.connection(Input::Tcp, -1);
 }

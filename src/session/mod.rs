@@ -6,7 +6,7 @@
 //! sessions contain ([`profile`]): an event nearly all of them have is missing, an event they
 //! (almost) never have is there, or two events that always come in equal numbers do not.
 //!
-//! Only counters are kept per open session, never its lines. Depends on `detect` (template ids).
+//! Only counters are kept per open session, never its lines. May use `detect` (template ids).
 
 pub mod key;
 pub mod forgotten;

@@ -33,6 +33,8 @@ pub struct Open {
     pub first_line: u64,
     pub last_line: u64,
     pub lines: u64,
+    /// Its records that volume reduction held back (they are counted in summaries).
+    pub held_back: u64,
     pub counts: Counts,
     /// The template of its last record: the event it is at.
     pub last_template: u32,
@@ -48,6 +50,11 @@ impl Open {
     pub fn id(&self) -> String {
         // the bytes were a `&str`: valid UTF-8, copied whole
         String::from_utf8_lossy(&self.id).into_owned()
+    }
+
+    /// The hash its id is found by.
+    pub fn key_hash(&self) -> u64 {
+        self.hash
     }
 
     /// One more of `template`; true when it is the session's first.
@@ -142,12 +149,20 @@ impl OpenSessions {
         }
     }
 
+    /// The open session with id hash `hash` whose last record is `record` (each record is the
+    /// last of at most one session), wherever its slot moved since.
+    pub fn find_last(&mut self, hash: u64, record: u64) -> Option<&mut Open> {
+        let slots = &self.slots;
+        let i = *self.index.find(hash, |&i| slots[i as usize].hash == hash && slots[i as usize].last_record == record)?;
+        Some(&mut self.slots[i as usize])
+    }
+
     /// Opens `id` (not open: [`OpenSessions::find_mut`] said so and gave `hash`) with one record.
     pub fn open(&mut self, hash: u64, id: &str, template: u32, record: u64, line: u64, time: Option<i64>) {
         let mut counts = Counts::new();
         counts.push((template, 1));
         let i = self.slots.len() as u32; // under MAX_OPEN: the tracker never opens more
-        self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, counts, last_template: template, flagged: false, reopened: false });
+        self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, held_back: 0, counts, last_template: template, flagged: false, reopened: false });
         let slots = &self.slots;
         self.index.insert_unique(hash, i, |&j| slots[j as usize].hash);
     }

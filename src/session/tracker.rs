@@ -79,6 +79,8 @@ pub struct ClosedSession {
     pub first_line: u64,
     pub last_line: u64,
     pub lines: u64,
+    /// Its records that volume reduction held back (0 when reduce is off).
+    pub held_back: u64,
     pub verdict: SessionVerdict,
 }
 
@@ -138,6 +140,8 @@ pub struct Tracker {
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
+    /// The id hash of the last record's session, when it had one.
+    last_session: Option<u64>,
 }
 
 /// Characters of a session id kept.
@@ -175,6 +179,7 @@ impl Tracker {
             sweeps: 0,
             total_closed: 0,
             total_anomalous: 0,
+            last_session: None,
         }
     }
 
@@ -221,6 +226,7 @@ impl Tracker {
         if let Some(t) = time {
             self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
         }
+        self.last_session = None;
         if let Some(id) = id {
             self.session_record(id, template, line, time, engine);
         }
@@ -273,9 +279,14 @@ impl Tracker {
             }
         };
         let (i, first_of_its_kind) = match slot {
-            None => (self.open.len() - 1, true),
+            None => {
+                // what hold_back_last finds this record's session by
+                self.last_session = Some(self.open.at(self.open.len() - 1).key_hash());
+                (self.open.len() - 1, true)
+            }
             Some(i) => {
                 let s = self.open.at(i);
+                self.last_session = Some(s.key_hash());
                 let gap = now - s.last_record;
                 if self.config.learned_close {
                     // the quiet after the event it was at, before this record
@@ -339,7 +350,7 @@ impl Tracker {
         s.flagged = true;
         self.total_anomalous += 1;
         let verdict = SessionVerdict { anomaly: true, score: score.min(1.0) as f32, reason: Some(why) };
-        self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, verdict });
+        self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, held_back: s.held_back, verdict });
     }
 
     /// The clock moves with no record (a host's timer while its input is quiet): sessions
@@ -350,6 +361,15 @@ impl Tracker {
             self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
         }
         self.sweep(engine);
+    }
+
+    /// The last record was held back by volume reduction: its session (still open) counts it.
+    pub fn hold_back_last(&mut self) {
+        if let Some(hash) = self.last_session.take() {
+            if let Some(s) = self.open.find_last(hash, self.records) {
+                s.held_back += 1;
+            }
+        }
     }
 
     /// Closes the sessions that are over (quiet past the limit learned for the event they are
@@ -579,7 +599,7 @@ impl Tracker {
             self.total_anomalous += new_anomaly as u64;
             said[i as usize] = new_anomaly;
             if new_anomaly || (self.config.report_normal && !verdict.anomaly && !s.reopened) {
-                self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, verdict });
+                self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, held_back: s.held_back, verdict });
             }
         }
         if let Some(p) = before {
@@ -837,6 +857,38 @@ mod tests {
         run(&mut t, Some("later"), 2, 1_401, 0);
         t.close_all(&e);
         assert_eq!(t.total_anomalous, 3, "a lone step 2 past the cap is a session of its own");
+    }
+
+    #[test]
+    fn held_back_records_are_counted_by_their_session_and_a_continuation_keeps_the_count() {
+        let e = Engine::new(crate::detect::EngineConfig::default());
+        let config = SessionConfig { idle_secs: Some(3_600), learned_close: true, ..SessionConfig::default() };
+        let mut t = Tracker::new(config, three_steps_learned());
+        t.set_learning(false);
+        let held = |t: &mut Tracker, id: &str| t.open.find_mut(id).ok().map(|s| s.held_back);
+        t.record(Some("a"), 0, 1, Some(1_000), &e);
+        t.hold_back_last();
+        t.record(Some("b"), 0, 2, Some(1_000), &e);
+        t.record(Some("a"), 1, 3, Some(1_001), &e);
+        t.hold_back_last();
+        t.record(None, 0, 4, Some(1_001), &e);
+        t.hold_back_last(); // a record of no session: nobody's
+        assert_eq!((held(&mut t, "a"), held(&mut t, "b")), (Some(2), Some(0)));
+        // quiet past the wait for step 2: "a" is judged (with its count) and remembered
+        let mut n = 4;
+        for k in 0..20 * 100 {
+            n += 1;
+            t.record(None, 0, n, Some(1_001 + k / 100), &e);
+        }
+        let mut closed = Vec::new();
+        t.take_closed(&mut closed);
+        let a = closed.iter().find(|c| c.id == "a").expect("a judged");
+        assert_eq!((a.verdict.anomaly, a.held_back), (true, 2));
+        assert!(t.remembered_sessions() >= 1 && held(&mut t, "a").is_none());
+        // its continuation is the same session: the count goes on from 2
+        t.record(Some("a"), 1, n + 1, Some(1_021), &e);
+        t.hold_back_last();
+        assert_eq!(held(&mut t, "a"), Some(3));
     }
 
     #[test]

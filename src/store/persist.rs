@@ -1,25 +1,25 @@
 //! An engine bound to a state directory: restore at start, WAL appends as it learns, seals.
 //!
-//! Used by the CLI (`--state DIR`) and by embedded hosts. The engine reports which templates
-//! were created or generalised; their text and vector go to the calling thread's WAL shard,
-//! so what was learned survives a crash without being embedded again. A seal writes
+//! The pipeline binds its engine through this. The engine reports which templates were created
+//! or generalised; their text and vector go to the calling thread's WAL shard, so what was
+//! learned survives a crash without being embedded again. A seal (the pipeline's) writes
 //! `templates.tls` (texts, counts, thresholds) and turns the WAL into a chunk.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::detect::engine::{Engine, RestoreReport};
 use crate::store::acks_file::{AckWatch, Polled};
 use crate::store::templates_file;
-use crate::store::{SealStats, Store, StoreError, StoreOptions};
+use crate::store::{Store, StoreError, StoreOptions};
 use crate::detect::template::TemplateId;
 
 pub struct Persist {
-    store: Store,
+    /// Shared with a seal that runs without the engine (see [`Persist::store`]).
+    store: Arc<Store>,
     dir: PathBuf,
     dirty: Vec<TemplateId>,
     acks: AckWatch,
-    /// A problem with `acks.tls` not yet told (see [`Persist::take_ack_warning`]).
-    ack_warning: Option<String>,
 }
 
 /// What opening a state directory found.
@@ -28,37 +28,41 @@ pub struct Opened {
     pub warnings: Vec<String>,
 }
 
+/// What looking at `acks.tls` again found.
+pub enum Acks {
+    Unchanged,
+    /// Applied: templates whose state changed, and how many are acknowledged in all.
+    Applied { changed: usize, total: usize },
+    /// Unreadable: the acks in force stay; the message says what to do.
+    Unreadable(String),
+}
+
 impl Persist {
     /// Restores `engine` (fresh) from `dir` and starts tracking what it learns.
     pub fn open(dir: &Path, engine: &mut Engine, opts: StoreOptions) -> Result<(Persist, Opened), String> {
         let (store, mut opened) = open_store(dir, engine, opts)?;
-        let mut p = Persist { store, dir: dir.to_path_buf(), dirty: Vec::new(), acks: AckWatch::default(), ack_warning: None };
-        p.sync_acks(engine);
-        opened.warnings.extend(p.ack_warning.take());
+        let mut p = Persist { store: Arc::new(store), dir: dir.to_path_buf(), dirty: Vec::new(), acks: AckWatch::default() };
+        if let Acks::Unreadable(w) = p.sync_acks(engine) {
+            opened.warnings.push(w);
+        }
         Ok((p, opened))
     }
 
     /// Applies `acks.tls` when it changed since the last look (at open and at each seal).
-    pub fn sync_acks(&mut self, engine: &mut Engine) {
+    pub fn sync_acks(&mut self, engine: &mut Engine) -> Acks {
         match self.acks.poll(&self.dir) {
-            Polled::Unchanged => {}
-            Polled::Changed(ids) => {
-                engine.set_acks(&ids);
-            }
-            Polled::Unreadable(msg) => self.ack_warning = Some(msg),
+            Polled::Unchanged => Acks::Unchanged,
+            Polled::Changed(ids) => Acks::Applied { changed: engine.set_acks(&ids), total: ids.len() },
+            Polled::Unreadable(msg) => Acks::Unreadable(msg),
         }
-    }
-
-    /// A problem reading `acks.tls`, once.
-    pub fn take_ack_warning(&mut self) -> Option<String> {
-        self.ack_warning.take()
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    pub fn store(&self) -> &Store {
+    /// The store, for a seal that runs while the engine goes on ([`Store::seal`] takes `&self`).
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
@@ -73,17 +77,6 @@ impl Persist {
             }
         }
         first_err.map_or(Ok(()), Err)
-    }
-
-    /// Seals the window: `templates.tls` from the engine, a chunk from the WAL.
-    pub fn seal(&mut self, engine: &mut Engine) -> Result<SealStats, StoreError> {
-        self.sync_acks(engine);
-        append_history(&self.dir, engine);
-        let recorded = self.record(engine);
-        let engine = &*engine;
-        // the snapshot is taken after the WALs are detached, so it covers every detached record
-        let sealed = self.store.seal(|| templates_file::save(&self.dir, &engine.snapshot()).map_err(|e| e.to_string()));
-        recorded.and(sealed)
     }
 }
 
@@ -133,6 +126,10 @@ pub fn open_store(dir: &Path, engine: &mut Engine, opts: StoreOptions) -> Result
             })
         })
         .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut warnings = rec.warnings.clone();
+    let (values, warning) = crate::store::values_file::load(dir);
+    warnings.extend(warning);
+    engine.restore_values(&values);
     engine.track_dirty(true);
-    Ok((store, Opened { report, warnings: rec.warnings.clone() }))
+    Ok((store, Opened { report, warnings }))
 }

@@ -111,7 +111,12 @@ pub fn save(dir: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
             let _ = fs::copy(&path, &prev); // a file system without hard links
         }
     }
-    write_atomically(&path, &encode(snapshot))
+    write_atomically(&path, &encode(snapshot))?;
+    // value baselines in a file of their own, after the templates they refer to
+    match &snapshot.values {
+        Some(v) => crate::store::values_file::save(dir, v),
+        None => Ok(()),
+    }
 }
 
 /// What [`load_or_recover`] found.
@@ -206,6 +211,7 @@ mod tests {
             epoch_records: 1000,
             threshold: 0.5,
             baseline: true,
+            values: None,
             templates: vec![SavedTemplate {
                 id: 0,
                 text: "Invalid user <*> from <*>".into(),

@@ -19,15 +19,15 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(args: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_turbolog"))
-            .arg("serve")
-            .args(["--admin", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        Serve::start_with(args, |_| {})
+    }
+
+    /// As [`Serve::start`], after `setup` has changed the command (limits, environment).
+    pub fn start_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Serve {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_turbolog"));
+        cmd.arg("serve").args(["--admin", "127.0.0.1:0"]).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        setup(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let stdout = Arc::new(Mutex::new(String::new()));
         let mut out_pipe = child.stdout.take().unwrap();

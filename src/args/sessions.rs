@@ -1,4 +1,4 @@
-//! The session options the commands share, and the per-run session state.
+//! The session options the commands share, and the per-run session state of `scan` and `learn`.
 
 use std::path::Path;
 
@@ -62,20 +62,29 @@ impl SessionArgs {
         }
     }
 
-    /// Session tracking when a key is given; profiles learned before come from `state`.
-    pub fn start(&self, state: Option<&Path>, learning: bool) -> Result<Option<Sessions>, String> {
+    /// The pipeline's sessions setting: the key and how sessions close, when a key is given.
+    pub fn config(&self) -> Result<Option<(SessionKey, SessionConfig)>, String> {
         let Some(key) = self.key()? else { return Ok(None) };
-        let profile = super::from_state(state, sessions_file::load);
+        Ok(Some((key, self.session_config())))
+    }
+
+    fn session_config(&self) -> SessionConfig {
         let Idle(idle_secs, idle_records) = self.session_idle;
-        let config = SessionConfig {
+        SessionConfig {
             idle_secs,
             idle_records,
             learned_close: self.session_close == "learned",
             max_records: self.session_max,
             max_sessions: self.max_sessions as usize,
             report_normal: false,
-        };
-        let mut tracker = Tracker::new(config, profile);
+        }
+    }
+
+    /// Session tracking when a key is given; profiles learned before come from `state`.
+    pub fn start(&self, state: Option<&Path>, learning: bool) -> Result<Option<Sessions>, String> {
+        let Some(key) = self.key()? else { return Ok(None) };
+        let profile = super::from_state(state, sessions_file::load);
+        let mut tracker = Tracker::new(self.session_config(), profile);
         tracker.set_learning(learning);
         Ok(Some(Sessions { key, tracker }))
     }

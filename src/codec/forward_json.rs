@@ -2,7 +2,7 @@
 //! tagger reads: a msgpack map becomes one compact JSON object, a JSON object one msgpack map.
 
 use serde_json::Value;
-use turbolog::host::msgpack::{Error, Reader};
+use crate::codec::msgpack::{Error, Reader};
 
 use rmp::Marker;
 

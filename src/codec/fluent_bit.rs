@@ -1,4 +1,4 @@
-//! Stage 5 for hosts that speak msgpack: score the records of a Fluent Bit buffer and tag them.
+//! Fluent Bit's msgpack events: score the records of a buffer and tag them.
 //!
 //! A buffer is a concatenation of records `[[EventTime, metadata], body]` (or the legacy
 //! `[time, body]`). Records are copied through byte for byte; only a record whose body is a map
@@ -8,12 +8,46 @@
 
 use std::fmt::Write as _;
 
-use crate::host::config::{FieldNames, Mode, Settings};
-use crate::detect::engine::Engine;
+use crate::codec::fields::{self as record_fields, FieldNames, FieldPolicy, Mode};
+use crate::codec::msgpack::{Error, Reader};
+use crate::codec::{Record, Scorer};
 use crate::detect::level::Level;
-use crate::host::record_fields;
-use crate::host::msgpack::{Error, Reader};
-use crate::host::out_buf::OutBuf;
+
+/// Where tagged records are written: a `Vec<u8>` (CLI, tests) or `malloc` memory a C host frees
+/// (`host::out_buf::MallocBuf`).
+pub trait OutBuf {
+    fn clear(&mut self);
+    fn reserve(&mut self, additional: usize);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+    fn as_slice(&self) -> &[u8];
+}
+
+impl OutBuf for Vec<u8> {
+    fn clear(&mut self) {
+        Vec::clear(self)
+    }
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional)
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes)
+    }
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+}
+
+/// How records are read and tagged (from the pipeline's settings).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// Record keys holding the message, first found wins.
+    pub message_keys: Vec<String>,
+    pub mode: Mode,
+    pub field_policy: FieldPolicy,
+    pub fields: FieldNames,
+    /// The explanation field's name (added only when there is an answer).
+    pub field_explanation: String,
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChunkStats {
@@ -24,26 +58,16 @@ pub struct ChunkStats {
     pub untouched: u64,
     /// Session verdict records appended (see [`SessionTracking`]).
     pub sessions: u64,
-}
-
-/// Sessions in a host's record stream: a closed session's verdict becomes a record of its own,
-/// after the record that closed it and with its timestamp.
-pub struct SessionTracking {
-    pub key: crate::session::SessionKey,
-    pub tracker: crate::session::Tracker,
-    closed: Vec<crate::session::ClosedSession>,
-}
-
-impl SessionTracking {
-    pub fn new(key: crate::session::SessionKey, tracker: crate::session::Tracker) -> Self {
-        SessionTracking { key, tracker, closed: Vec::new() }
-    }
+    /// Records held back by volume reduction (counted in a summary).
+    pub suppressed: u64,
+    /// Summary records appended at a window's end.
+    pub summaries: u64,
 }
 
 impl ChunkStats {
     /// Whether the output differs from the input.
     pub fn modified(&self) -> bool {
-        self.tagged > 0 || self.dropped > 0 || self.sessions > 0
+        self.tagged > 0 || self.dropped > 0 || self.sessions > 0 || self.suppressed > 0 || self.summaries > 0
     }
 }
 
@@ -56,10 +80,6 @@ thread_local! {
 /// Reusable buffers for tagging chunks: nothing is allocated per record once warm.
 #[derive(Default)]
 pub struct Tagger {
-    /// Sessions, when a key is configured.
-    pub sessions: Option<SessionTracking>,
-    /// Asks about anomalous templates; answers ride on later anomalies (`field_explanation`).
-    pub explainer: Option<std::sync::Arc<crate::explain::Explainer>>,
     entries: Vec<(usize, usize)>,
     /// A message with its status field added (see [`record_fields::with_status`]).
     scratch: Vec<u8>,
@@ -81,7 +101,7 @@ fn encoded_keys(names: &FieldNames) -> [Vec<u8>; 5] {
 fn session_record<O: OutBuf + std::io::Write>(out: &mut O, header: &[u8], c: &crate::session::ClosedSession) {
     let _ = rmp::encode::write_array_len(out, 2);
     out.extend_from_slice(header);
-    let _ = rmp::encode::write_map_len(out, 7);
+    let _ = rmp::encode::write_map_len(out, 7 + (c.held_back > 0) as u32);
     let _ = rmp::encode::write_str(out, "turbolog_session");
     let _ = rmp::encode::write_str(out, &c.id);
     let _ = rmp::encode::write_str(out, "anomaly");
@@ -100,6 +120,10 @@ fn session_record<O: OutBuf + std::io::Write>(out: &mut O, header: &[u8], c: &cr
     for (k, v) in [("first_line", c.first_line), ("last_line", c.last_line), ("lines", c.lines)] {
         let _ = rmp::encode::write_str(out, k);
         let _ = rmp::encode::write_uint(out, v);
+    }
+    if c.held_back > 0 {
+        let _ = rmp::encode::write_str(out, "held_back");
+        let _ = rmp::encode::write_uint(out, c.held_back);
     }
 }
 
@@ -126,14 +150,15 @@ const GROUP_END: u32 = 0xFFFF_FFFE;
 impl Tagger {
     /// Scores every record of `data`, appending the output buffer to `out` (cleared first).
     /// On `Err` the caller must pass `data` through unchanged.
-    pub fn tag_chunk<O: OutBuf + std::io::Write>(&mut self, data: &[u8], engine: &mut Engine, settings: &Settings, out: &mut O) -> Result<ChunkStats, Error> {
+    pub fn tag_chunk<O: OutBuf + std::io::Write>(&mut self, data: &[u8], scorer: &mut impl Scorer, settings: &Options, out: &mut O) -> Result<ChunkStats, Error> {
         if self.keys.as_ref().map_or(true, |(names, _)| *names != settings.fields) {
             self.keys = Some((settings.fields.clone(), encoded_keys(&settings.fields)));
         }
         #[cfg(test)]
         if PANIC_NEXT.with(|p| p.replace(false)) {
             // a template is created but the engine never sees the rest: the worst place to stop
-            engine.process_line("a line cut short by an internal error");
+            let line = b"a line cut short by an internal error";
+            scorer.score(&Record { message: line, original: line, level: None, session_field: None, time: None, seq: None });
             panic!("injected by a test");
         }
         out.clear();
@@ -143,9 +168,10 @@ impl Tagger {
         while !r.at_end() {
             let record_start = r.pos;
             stats.records += 1;
-            match self.tag_record(&mut r, data, engine, settings, out, &mut stats)? {
+            match self.tag_record(&mut r, data, scorer, settings, out, &mut stats)? {
                 Outcome::Written => {}
                 Outcome::Dropped => stats.dropped += 1,
+                Outcome::Suppressed => stats.suppressed += 1,
                 Outcome::Untouched => {
                     out.extend_from_slice(&data[record_start..r.pos]);
                     stats.untouched += 1;
@@ -155,12 +181,12 @@ impl Tagger {
         Ok(stats)
     }
 
-    fn tag_record<O: OutBuf + std::io::Write>(
+    fn tag_record<O: OutBuf + std::io::Write, S: Scorer>(
         &mut self,
         r: &mut Reader<'_>,
         data: &[u8],
-        engine: &mut Engine,
-        settings: &Settings,
+        scorer: &mut S,
+        settings: &Options,
         out: &mut O,
         stats: &mut ChunkStats,
     ) -> Result<Outcome, Error> {
@@ -196,7 +222,7 @@ impl Tagger {
         let mut level: Option<(usize, Level)> = None; // (priority, level)
         let mut status: Option<u16> = None;
         // borrowed from the settings: nothing allocated per record
-        let session_field = settings.sessions.as_ref().and_then(|(k, _)| k.field_name()).map(str::as_bytes);
+        let session_field = scorer.session_field().map(str::as_bytes);
         let mut session_value: Option<std::borrow::Cow<'_, [u8]>> = None;
         for _ in 0..n {
             let entry_start = r.pos;
@@ -227,6 +253,14 @@ impl Tagger {
                         r.pos = value_start;
                     }
                 }
+                // `a.b` keys reach into a nested map (ECS's `log.level`, `--message-key event.message`)
+                let heads = |k: &String| k.as_bytes().strip_prefix(key).is_some_and(|rest| rest.first() == Some(&b'.'));
+                if (key == b"log" || settings.message_keys.iter().any(heads))
+                    && matches!(r.peek_marker()?, rmp::Marker::FixMap(_) | rmp::Marker::Map16 | rmp::Marker::Map32)
+                {
+                    self.nested(r, key, settings, &mut message, &mut level)?;
+                    r.pos = value_start;
+                }
                 if session_field == Some(key) {
                     session_value = match r.str_bytes()? {
                         Some(text) if !text.is_empty() => Some(std::borrow::Cow::Borrowed(text)),
@@ -247,59 +281,39 @@ impl Tagger {
             r.skip()?;
             self.entries.push((entry_start, r.pos));
         }
-        let Some((_, msg)) = message else {
+        let Some((key_index, msg)) = message else {
             return Ok(Outcome::Untouched);
         };
         // invalid UTF-8 is replaced for scoring only; the record keeps its bytes
         let level = level.map(|(_, l)| l);
-        let v = match status {
-            None => engine.process_bytes_with(msg, level),
+        let time = if scorer.wants_time() { event_time(&data[header_start..header_end]) } else { None };
+        let session_field = session_value.as_deref();
+        let message = match status {
+            None => msg,
             Some(code) => {
                 record_fields::with_status(msg, code, &mut self.scratch);
-                engine.process_bytes_with(&self.scratch, level)
+                &self.scratch
             }
         };
-        if let Some(st) = &mut self.sessions {
-            // a valid UTF-8 message (the usual case) is read in place: no copy per record
-            let text;
-            let id: Option<std::borrow::Cow<'_, str>> = match st.key.field_name() {
-                Some(_) => session_value.as_ref().map(|b| String::from_utf8_lossy(b)),
-                None => {
-                    text = String::from_utf8_lossy(msg);
-                    st.key.find(&text).map(std::borrow::Cow::Borrowed)
-                }
-            };
-            let time = event_time(&data[header_start..header_end]);
-            st.tracker.record(id.as_deref(), v.template_id, engine.records(), time, engine);
-            st.tracker.take_closed(&mut st.closed);
-        }
-        let verdicts = |me: &mut Self, out: &mut O, stats: &mut ChunkStats| {
-            if let Some(st) = &me.sessions {
-                for c in &st.closed {
-                    session_record(out, &data[header_start..header_end], c);
-                    stats.sessions += 1;
-                }
+        let v = scorer.score(&Record { message, original: msg, level, session_field, time, seq: None });
+        let header = &data[header_start..header_end];
+        let verdicts = |scorer: &S, out: &mut O, stats: &mut ChunkStats| {
+            for c in scorer.closed() {
+                session_record(out, header, c);
+                stats.sessions += 1;
             }
         };
         if settings.mode == Mode::OnlyAnomalies && !v.anomaly {
-            verdicts(self, out, stats);
+            verdicts(scorer, out, stats);
             return Ok(Outcome::Dropped);
+        }
+        if !scorer.pass(&v, key_index.min(crate::codec::summary::TEXT as usize - 1) as crate::codec::summary::Shape) {
+            verdicts(scorer, out, stats);
+            return Ok(Outcome::Suppressed);
         }
         stats.tagged += 1;
         stats.anomalies += v.anomaly as u64;
-        let explanation = match (&self.explainer, v.anomaly) {
-            (Some(x), true) => x.answer(v.template_id).or_else(|| {
-                x.request(v.template_id, || crate::explain::Context {
-                    line: String::from_utf8_lossy(msg).into_owned(),
-                    template: engine.template_text(v.template_id).to_string(),
-                    reason: v.reason.to_string(),
-                    count: engine.template_stats(v.template_id).map_or(1, |s| s.count),
-                    neighbours: Vec::new(),
-                });
-                None
-            }),
-            _ => None,
-        };
+        let explanation = if v.anomaly { scorer.explanation(&v, msg).map(|a| a.text) } else { None };
         // Writing into a Vec cannot fail.
         let n_fields = settings.field_policy.fields_for(v.anomaly);
         let _ = rmp::encode::write_array_len(out, 2);
@@ -340,7 +354,7 @@ impl Tagger {
         }
         if n_fields == 5 {
             out.extend_from_slice(&keys[3]);
-            let _ = rmp::encode::write_str(out, engine.template_text(v.template_id));
+            let _ = rmp::encode::write_str(out, scorer.template(v.template_id));
             out.extend_from_slice(&keys[4]);
             if v.anomaly {
                 self.reason.clear();
@@ -354,8 +368,39 @@ impl Tagger {
             let _ = rmp::encode::write_str(out, &settings.field_explanation);
             let _ = rmp::encode::write_str(out, &text);
         }
-        verdicts(self, out, stats);
+        verdicts(scorer, out, stats);
         Ok(Outcome::Written)
+    }
+}
+
+impl Tagger {
+    /// The message and level under `key.…` paths of the map value at the cursor, when they rank
+    /// above what was found so far.
+    fn nested<'a>(&self, r: &Reader<'a>, key: &[u8], settings: &Options, message: &mut Option<(usize, &'a [u8])>, level: &mut Option<(usize, Level)>) -> Result<(), Error> {
+        for (prio, k) in settings.message_keys.iter().enumerate() {
+            let Some((head, rest)) = k.split_once('.') else { continue };
+            if head.as_bytes() == key && message.map_or(true, |(p, _)| prio < p) {
+                if let Some(pos) = r.find_path(rest)? {
+                    if let Some(v) = (Reader { buf: r.buf, pos }).str_bytes()? {
+                        *message = Some((prio, v));
+                    }
+                }
+            }
+        }
+        for (prio, k) in record_fields::LEVEL_KEYS.iter().enumerate() {
+            let Some((head, rest)) = k.split_once('.') else { continue };
+            if head.as_bytes() == key && level.map_or(true, |(p, _)| prio < p) {
+                if let Some(pos) = r.find_path(rest)? {
+                    let mut v = Reader { buf: r.buf, pos };
+                    let found = match v.str_bytes()? {
+                        Some(text) => record_fields::level_of_text(text),
+                        None => v.uint()?.and_then(record_fields::level_of_number),
+                    };
+                    *level = found.map(|l| (prio, l)).or(*level);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -429,7 +474,50 @@ fn copy_entries(entries: &[(usize, usize)], data: &[u8], out: &mut impl OutBuf) 
 enum Outcome {
     Written,
     Dropped,
+    /// Held back by volume reduction.
+    Suppressed,
     Untouched,
+}
+
+/// What a reducing pipeline held back of one template in a window, as one event:
+/// `[[end, {}], {"turbolog_summary": true, "template_id", "template", "suppressed", "seen",
+/// "passed", "window_start", "window_end", KEY: "N more records like …"}]`, timed at the
+/// window's end; the message under the key the input used (`keys[shape]`).
+pub fn summary_record<O: OutBuf + std::io::Write>(out: &mut O, s: &crate::codec::summary::Summary, template: &str, window: (f64, f64), keys: &[String]) {
+    use crate::codec::summary as summary;
+    let key = keys.get(s.shape as usize).map_or("message", String::as_str);
+    let mut text = String::new();
+    summary::summary_message(&mut text, s, template);
+    let (mut start, mut end) = (String::new(), String::new());
+    summary::rfc3339(&mut start, window.0);
+    summary::rfc3339(&mut end, window.1);
+    let secs = window.1.max(0.0);
+    let mut header = Vec::with_capacity(16);
+    let _ = rmp::encode::write_array_len(&mut header, 2);
+    crate::codec::forward_json::write_event_time(
+        &mut header,
+        crate::codec::forward_json::EventTime { secs: secs as u32, nanos: ((secs.fract()) * 1e9) as u32 },
+    );
+    let _ = rmp::encode::write_map_len(&mut header, 0);
+    let _ = rmp::encode::write_array_len(out, 2);
+    out.extend_from_slice(&header);
+    let _ = rmp::encode::write_map_len(out, 9);
+    let _ = rmp::encode::write_str(out, "turbolog_summary");
+    let _ = rmp::encode::write_bool(out, true);
+    let _ = rmp::encode::write_str(out, "template_id");
+    let _ = rmp::encode::write_uint(out, s.template_id as u64);
+    let _ = rmp::encode::write_str(out, "template");
+    let _ = rmp::encode::write_str(out, template);
+    for (k, v) in [("suppressed", s.suppressed), ("seen", s.seen), ("passed", s.passed)] {
+        let _ = rmp::encode::write_str(out, k);
+        let _ = rmp::encode::write_uint(out, v);
+    }
+    for (k, v) in [("window_start", &start), ("window_end", &end)] {
+        let _ = rmp::encode::write_str(out, k);
+        let _ = rmp::encode::write_str(out, v);
+    }
+    let _ = rmp::encode::write_str(out, key);
+    let _ = rmp::encode::write_str(out, &text);
 }
 
 /// Reads the time of a record; true for a group start/end marker.
@@ -462,7 +550,33 @@ mod tests {
             assert_eq!(&got[..len], &want[..], "{n}");
         }
     }
+    use crate::detect::Engine;
     use crate::EngineConfig;
+
+    /// The property table's defaults, with `(name, value)` changes.
+    fn options(pairs: &[(&str, &str)]) -> Options {
+        let mut o = Options {
+            message_keys: ["log", "message", "msg", "MESSAGE", "@message"].map(String::from).to_vec(),
+            mode: Mode::Tag,
+            field_policy: FieldPolicy::Lean,
+            fields: FieldNames {
+                anomaly: "anomaly".into(),
+                score: "anomaly_score".into(),
+                template_id: "template_id".into(),
+                template: "template".into(),
+                reason: "anomaly_reason".into(),
+            },
+            field_explanation: "anomaly_explanation".into(),
+        };
+        for (k, v) in pairs {
+            match *k {
+                "fields" => o.field_policy = FieldPolicy::parse(v).unwrap(),
+                "mode" => o.mode = if *v == "only_anomalies" { Mode::OnlyAnomalies } else { Mode::Tag },
+                _ => panic!("{k}"),
+            }
+        }
+        o
+    }
 
     fn fixture(name: &str) -> Vec<u8> {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/fluent-bit").join(name);
@@ -520,7 +634,7 @@ mod tests {
     fn tags_every_record_of_a_real_tail_chunk() {
         let data = fixture("tail_openssh.msgpack");
         let mut engine = Engine::new(EngineConfig::default());
-        let settings = Settings::from_pairs([("fields", "all")]).unwrap();
+        let settings = options(&[("fields", "all")]);
         let mut out = Vec::new();
         let stats = Tagger::default().tag_chunk(&data, &mut engine, &settings, &mut out).unwrap();
         // 1,999 records: the log's last line has no newline, so in_tail never emitted it
@@ -545,7 +659,7 @@ mod tests {
         let data = fixture("dummy_meta.msgpack");
         let mut engine = Engine::new(EngineConfig::default());
         let mut out = Vec::new();
-        let all = Settings::from_pairs([("fields", "all")]).unwrap();
+        let all = options(&[("fields", "all")]);
         let stats = Tagger::default().tag_chunk(&data, &mut engine, &all, &mut out).unwrap();
         assert_eq!((stats.records, stats.tagged), (3, 3));
         let b = &bodies(&out)[0];
@@ -561,7 +675,7 @@ mod tests {
         assert_eq!(r.map_len().unwrap(), Some(3 + 5));
         // and the lean default drops the stale template of a normal record, not keeps it
         let mut lean = Vec::new();
-        Tagger::default().tag_chunk(&out, &mut engine, &Settings::default(), &mut lean).unwrap();
+        Tagger::default().tag_chunk(&out, &mut engine, &options(&[]), &mut lean).unwrap();
         let b = &bodies(&lean)[0];
         assert_eq!(b["anomaly"], false);
         assert!(b.get("template").is_none() && b.get("anomaly_reason").is_none(), "{b:?}");
@@ -581,7 +695,7 @@ mod tests {
         data.extend_from_slice(&[0x92, 0xcb, 0x41, 0xd9, 0, 0, 0, 0, 0, 0, 0x81, 0xa3, b'm', b's', b'g', 0xa2, b'h', b'i']);
         let mut engine = Engine::new(EngineConfig::default());
         let mut out = Vec::new();
-        let stats = Tagger::default().tag_chunk(&data, &mut engine, &Settings::default(), &mut out).unwrap();
+        let stats = Tagger::default().tag_chunk(&data, &mut engine, &options(&[]), &mut out).unwrap();
         assert_eq!((stats.records, stats.tagged, stats.untouched), (4, 1, 3));
         assert_eq!(&out[..group_len], &data[..group_len]);
         assert_eq!(&out[..data.len() - 18], &data[..data.len() - 18]);
@@ -594,7 +708,7 @@ mod tests {
     fn only_anomalies_drops_the_rest_and_corrupt_buffers_are_errors() {
         let data = fixture("tail_openssh.msgpack");
         let mut engine = Engine::new(EngineConfig::default());
-        let settings = Settings::from_pairs([("mode", "only_anomalies")]).unwrap();
+        let settings = options(&[("mode", "only_anomalies")]);
         let mut out = Vec::new();
         let stats = Tagger::default().tag_chunk(&data, &mut engine, &settings, &mut out).unwrap();
         assert_eq!(stats.tagged + stats.dropped, 1999);

@@ -1,4 +1,5 @@
-//! Settings of an embedded engine (Fluent Bit plugin, C API): one table of properties.
+//! The pipeline's settings: one table of properties (the Fluent Bit plugin's and the C API's; the
+//! CLI's flags fill the same [`Settings`]).
 //!
 //! Every property is declared once, with its default and description, in [`PROPERTIES`]. The
 //! same table validates the Fluent Bit configuration and the C API's JSON or key/value config,
@@ -6,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use crate::codec::fields::{FieldNames, FieldPolicy, Mode};
 use crate::detect::engine::EngineConfig;
 
 pub struct Property {
@@ -19,7 +21,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "message_key", default: "log,message,msg,MESSAGE,@message", description: "Record key(s) holding the message, comma-separated, first found wins" },
     Property { name: "mode", default: "tag", description: "tag: add fields to every record; only_anomalies: drop records that are not anomalous" },
     Property { name: "threshold", default: "", description: "Fixed anomaly threshold in [0, 1]; empty = self-calibrating (base 0.5)" },
-    Property { name: "window", default: "10", description: "Seconds between window seals (templates.tls and a sealed chunk; new templates reach the WAL at once); 0 = seal only at flush and exit" },
+    Property { name: "window", default: "10", description: "Seconds between window seals (templates.tls and a sealed chunk; new templates reach the WAL at once); 0 = seal only at flush and exit. With reduce on, also how long each window of counts lasts (its summaries go out at its end)" },
     Property { name: "epoch", default: "1000", description: "Records per epoch, the window in which bursts and novelty are measured" },
     Property { name: "establish", default: "3", description: "Epochs a template must appear in before it counts as normal (up to 4x as many for templates with error levels or words)" },
     Property { name: "fsync", default: "never", description: "never: appends survive a process crash, an OS crash may lose the last seconds; always: fsync every append" },
@@ -40,6 +42,9 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "session_close", default: "idle", description: "idle: a session closes after session_idle of quiet; learned (experimental): also when it is over as learned (its ending event, or quiet longer than nearly every session was after its last event; session_idle a cap), and sessions under way are judged for a step missing past its learned wait" },
     Property { name: "session_max", default: "0", description: "A session open for this many records closes whatever comes; 0 = no limit" },
     Property { name: "max_sessions", default: "100000", description: "Open sessions at most (up to 100000000); past it the least recently seen are closed and judged (memory stays bounded)" },
+    Property { name: "reduce", default: "off", description: "on: send on only what matters. Per template and window, the first reduce_keep records pass, then only anomalous ones (every anomaly passes, always), plus 1 in reduce_sample of the rest; at each window's end one summary record per template that had records held back (turbolog_summary, template_id, template, suppressed, seen, passed, window_start, window_end and the message: N more records like …)" },
+    Property { name: "reduce_keep", default: "5", description: "With reduce on: records of each template that pass in each window before only anomalies do (at least 1)" },
+    Property { name: "reduce_sample", default: "0", description: "With reduce on: 1 in this many of the records held back passes anyway; 0 = none" },
     Property { name: "model_path", default: "", description: "Sentence model directory (all-MiniLM-L6-v2 int8: model.onnx and vocab.txt, as scripts/fetch-model.sh lays them out); empty = the built-in embedder. New templates are embedded on a worker thread: no record waits for the model" },
     Property { name: "explain", default: "false", description: "true: ask a local LLM about anomalous templates, in the background, one request per template; answers ride on later anomalies of the template and are kept in state_dir. On as well when explain_url is set" },
     Property { name: "explain_url", default: "", description: "LLM server, e.g. http://127.0.0.1:11434; empty = probe Ollama :11434, LM Studio :1234, llama.cpp :8080 on this machine" },
@@ -48,62 +53,6 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "explain_timeout", default: "30", description: "Longest wait for one answer, in seconds (the data path never waits)" },
     Property { name: "explain_redact", default: "", description: "Extra redaction patterns (regular expressions), separated by ;; — matches are replaced by <redacted> before a prompt leaves" },
 ];
-
-/// Which of the five fields a record gets (the `fields` property, `--fields`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum FieldPolicy {
-    /// Every field on every record (the reason is nil/null when normal).
-    All,
-    /// `anomaly`, `anomaly_score`, `template_id` on every record; the template text and the
-    /// reason only on anomalies: normal records grow by a few bytes, not by their template.
-    #[default]
-    Lean,
-    /// Only `anomaly` on normal records; everything on anomalies.
-    Minimal,
-}
-
-impl FieldPolicy {
-    pub fn parse(v: &str) -> Result<FieldPolicy, String> {
-        match v.to_ascii_lowercase().as_str() {
-            "all" => Ok(FieldPolicy::All),
-            "lean" => Ok(FieldPolicy::Lean),
-            "minimal" => Ok(FieldPolicy::Minimal),
-            _ => Err(format!("`{v}` is not one of lean, minimal, all")),
-        }
-    }
-
-    /// How many of the five fields, in their order (anomaly, score, template_id, template,
-    /// reason), a record with this verdict gets.
-    pub fn fields_for(self, anomaly: bool) -> usize {
-        match (self, anomaly) {
-            (_, true) | (FieldPolicy::All, false) => 5,
-            (FieldPolicy::Lean, false) => 3,
-            (FieldPolicy::Minimal, false) => 1,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Tag,
-    OnlyAnomalies,
-}
-
-/// The names of the fields added to a record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldNames {
-    pub anomaly: String,
-    pub score: String,
-    pub template_id: String,
-    pub template: String,
-    pub reason: String,
-}
-
-impl FieldNames {
-    pub fn all(&self) -> [&str; 5] {
-        [&self.anomaly, &self.score, &self.template_id, &self.template, &self.reason]
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -129,6 +78,8 @@ pub struct Settings {
     pub explain: Option<crate::explain::ExplainConfig>,
     /// Sessions, when a key or field is set.
     pub sessions: Option<(crate::session::SessionKey, crate::session::SessionConfig)>,
+    /// Volume reduction, when on.
+    pub reduce: Option<super::reduce::ReduceConfig>,
 }
 
 impl Default for Settings {
@@ -265,7 +216,14 @@ impl Settings {
             }
             None => None,
         };
+        let reduce_keep: u32 = parse_num("reduce_keep", get("reduce_keep"), "a whole number of records")?;
+        if reduce_keep == 0 {
+            return Err("property reduce_keep: 0 is below 1 (the first record of a template in each window always passes)".into());
+        }
+        let reduce_sample: u32 = parse_num("reduce_sample", get("reduce_sample"), "a whole number (0 = none)")?;
+        let reduce = parse_bool("reduce", get("reduce"))?.then_some(super::reduce::ReduceConfig { keep: reduce_keep, sample: reduce_sample });
         Ok(Settings {
+            reduce,
             sessions,
             model_path: match get("model_path") {
                 "" => None,
@@ -320,6 +278,17 @@ impl Settings {
             pairs.push((k, s));
         }
         Settings::from_pairs(pairs)
+    }
+
+    /// How the Fluent Bit codec reads and tags records under these settings.
+    pub fn event_options(&self) -> crate::codec::fluent_bit::Options {
+        crate::codec::fluent_bit::Options {
+            message_keys: self.message_keys.clone(),
+            mode: self.mode,
+            field_policy: self.field_policy,
+            fields: self.fields.clone(),
+            field_explanation: self.field_explanation.clone(),
+        }
     }
 
     pub fn store_options(&self) -> crate::store::StoreOptions {
@@ -403,6 +372,19 @@ mod tests {
         assert!(err(&[("message_key", " , ")]).contains("at least one key"));
         let s = Settings::from_pairs([("Mode", "only_anomalies"), ("message_key", "body, text"), ("threshold", "0.7")]).unwrap();
         assert_eq!((s.mode, s.message_keys.clone(), s.threshold), (Mode::OnlyAnomalies, vec!["body".into(), "text".into()], Some(0.7)));
+    }
+
+    #[test]
+    fn reduce_is_off_by_default_and_validated() {
+        assert_eq!(Settings::default().reduce, None);
+        let on = Settings::from_pairs([("reduce", "on")]).unwrap().reduce.unwrap();
+        assert_eq!((on.keep, on.sample), (5, 0));
+        let s = Settings::from_json(r#"{"reduce":true,"reduce_keep":2,"reduce_sample":100}"#).unwrap().reduce.unwrap();
+        assert_eq!((s.keep, s.sample), (2, 100));
+        let err = |pairs: &[(&str, &str)]| Settings::from_pairs(pairs.iter().copied()).unwrap_err();
+        assert!(err(&[("reduce", "sometimes")]).contains("property reduce: `sometimes` is not a boolean"));
+        assert!(err(&[("reduce", "on"), ("reduce_keep", "0")]).contains("property reduce_keep: 0 is below 1"));
+        assert!(err(&[("reduce_sample", "-1")]).contains("property reduce_sample: `-1` is not a whole number"));
     }
 
     #[test]

@@ -36,6 +36,31 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
+    /// Where the value at `path` (keys joined by `.`) is, inside the map that starts here: for
+    /// `log.level`-style keys into nested records. The cursor does not move.
+    pub fn find_path(&self, path: &str) -> Result<Option<usize>, Error> {
+        let mut r = Reader { buf: self.buf, pos: self.pos };
+        for seg in path.split('.') {
+            let Some(n) = r.map_len()? else { return Ok(None) };
+            let mut found = false;
+            for _ in 0..n {
+                let k = r.str_bytes()?;
+                if k == Some(seg.as_bytes()) {
+                    found = true;
+                    break;
+                }
+                if k.is_none() {
+                    r.skip()?;
+                }
+                r.skip()?;
+            }
+            if !found {
+                return Ok(None);
+            }
+        }
+        Ok(Some(r.pos))
+    }
+
     pub fn at_end(&self) -> bool {
         self.pos >= self.buf.len()
     }

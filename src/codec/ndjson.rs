@@ -1,6 +1,6 @@
 //! NDJSON records: finding the message of a JSON log line, and tagging the line.
 //!
-//! Shared by `turbolog filter` and every other host that speaks newline-delimited JSON. A line
+//! Shared by `turbolog filter`, `serve` and every other host that speaks newline-delimited JSON. A line
 //! that is not a JSON object becomes `{"message": …}`; a malformed one or one without a string
 //! message is passed through untouched and reported, never dropped.
 
@@ -8,22 +8,51 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
+use crate::codec::fields::{self as record_fields, FieldPolicy};
+use crate::codec::summary::{Shape, Summary, TEXT};
+use crate::codec::{Record, Scorer};
 use crate::detect::level::Level;
+use crate::detect::Verdict;
 use crate::explain::worker::Answered;
-use crate::explain::{Context, Explainer};
-use crate::detect::{Engine, Verdict};
-use crate::host::config::FieldPolicy;
-use crate::host::record_fields;
 
 /// The default message keys, tried in order (`MESSAGE`: journald's JSON).
 pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg", "MESSAGE", "@message"];
 
+/// The value under `key`: a key of the record as written (`"log.level": …`), else a path into
+/// nested objects (`log.level` → `{"log": {"level": …}}`, as ECS writes it).
+pub fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if let Some(v) = obj.get(key) {
+        return Some(v);
+    }
+    if !key.contains('.') {
+        return None;
+    }
+    let mut parts = key.split('.');
+    let mut v = obj.get(parts.next()?)?;
+    for p in parts {
+        v = v.as_object()?.get(p)?;
+    }
+    Some(v)
+}
+
+/// What to say, once, about a JSON record without a string message under `keys`.
+pub fn no_message_warning(line_no: u64, keys: &[String]) -> String {
+    let keys = if keys.is_empty() { DEFAULT_KEYS.join(", ") } else { keys.join(", ") };
+    format!("line {line_no} is a JSON object with no string message under {keys}: scored as text (set --message-key KEY; a.b reaches nested objects)")
+}
+
 /// The first string value among `keys`.
 pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a str> {
+    message_at(obj, keys).map(|(_, m)| m)
+}
+
+/// The first string value among `keys`, with the index of its key (its summary's [`Shape`]).
+fn message_at<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<(Shape, &'a str)> {
+    let at = |(i, v): (usize, Option<&'a Value>)| v.and_then(Value::as_str).map(|m| (i.min(TEXT as usize - 1) as Shape, m));
     if keys.is_empty() {
-        DEFAULT_KEYS.iter().find_map(|k| obj.get(*k).and_then(Value::as_str))
+        DEFAULT_KEYS.iter().map(|k| obj.get(*k)).enumerate().find_map(at)
     } else {
-        keys.iter().find_map(|k| obj.get(k).and_then(Value::as_str))
+        keys.iter().map(|k| field(obj, k)).enumerate().find_map(at)
     }
 }
 
@@ -54,19 +83,28 @@ pub fn record_time(line: &str, record: Option<&Map<String, Value>>) -> Option<i6
 }
 
 /// What a JSON record says besides its message text.
-pub struct Record<'a> {
+pub struct Message<'a> {
     /// The message, with ` status=NNN` added when the status is a field of its own: the
     /// template then shows its class (`status=5xx`).
     pub message: std::borrow::Cow<'a, str>,
     /// The level field, when there is one.
     pub level: Option<Level>,
+    /// Which of the keys held the message.
+    pub key: Shape,
 }
 
 /// The message and the fields that carry meaning beside it.
-pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Record<'a>> {
-    let text = message(obj, keys)?;
-    let level = record_fields::LEVEL_KEYS.iter().find_map(|k| obj.get(*k)).and_then(level_of);
-    let status = record_fields::STATUS_KEYS.iter().find_map(|k| obj.get(*k)).and_then(|v| match v {
+pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Message<'a>> {
+    record_scored(obj, keys, None)
+}
+
+/// [`record`], with `scored` in place of the message's text when given (a joined event is
+/// scored as its first line and its root cause).
+pub fn record_scored<'a>(obj: &'a Map<String, Value>, keys: &[String], scored: Option<&'a str>) -> Option<Message<'a>> {
+    let (key, text) = message_at(obj, keys)?;
+    let text = scored.unwrap_or(text);
+    let level = record_fields::LEVEL_KEYS.iter().find_map(|k| field(obj, k)).and_then(level_of);
+    let status = record_fields::STATUS_KEYS.iter().find_map(|k| field(obj, k)).and_then(|v| match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
@@ -75,7 +113,7 @@ pub fn record<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<Record
         Some(code @ 100..=599) => std::borrow::Cow::Owned(format!("{text} status={code}")),
         _ => std::borrow::Cow::Borrowed(text),
     };
-    Some(Record { message, level })
+    Some(Message { message, level, key })
 }
 
 fn level_of(v: &Value) -> Option<Level> {
@@ -125,7 +163,7 @@ pub enum Outcome {
     NoMessage,
 }
 
-/// Tags NDJSON or text lines with the engine's verdict. Holds its buffers: one per stream.
+/// Tags NDJSON or text lines with a [`Scorer`]'s verdicts. Holds its buffers: one per stream.
 #[derive(Default)]
 pub struct LineTagger {
     /// Message keys, tried in order; empty = [`DEFAULT_KEYS`].
@@ -134,39 +172,34 @@ pub struct LineTagger {
     pub only_anomalies: bool,
     /// Which fields a record gets.
     pub policy: FieldPolicy,
-    /// Asks about anomalous templates; its answers ride on later anomalies of the template as
-    /// `anomaly_explanation`.
-    pub explainer: Option<std::sync::Arc<Explainer>>,
-    /// Where a record's session id is. For the last record tagged, with a key set: its id in
-    /// `session_id` (empty when it has none; the buffer is reused) and its time.
-    pub session_key: Option<crate::session::SessionKey>,
-    pub session_id: String,
-    pub record_time: Option<i64>,
+    /// The session id of a record whose session field is a number (the buffer is reused).
+    number: String,
     reason: String,
 }
 
 impl LineTagger {
     pub fn new(keys: Vec<String>, only_anomalies: bool, policy: FieldPolicy) -> Self {
-        LineTagger { keys, only_anomalies, policy, explainer: None, session_key: None, session_id: String::new(), record_time: None, reason: String::new() }
+        LineTagger { keys, only_anomalies, policy, number: String::new(), reason: String::new() }
     }
 
-    /// Scores `line` and appends what is to be written out (without a newline) to `out`;
-    /// appends nothing for a record that is dropped.
-    pub fn tag_line(&mut self, line: &str, engine: &mut Engine, out: &mut String) -> Outcome {
-        self.session_id.clear();
-        self.record_time = None;
+    /// Scores `line` (the `seq`th of its stream) and appends what is to be written out (without
+    /// a newline) to `out`; appends nothing for a record that is dropped.
+    pub fn tag_line(&mut self, line: &str, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
+        self.tag_line_scored(line, None, seq, scorer, out)
+    }
+
+    /// [`Self::tag_line`] for a JSON record scored as `scored` rather than its message's text.
+    pub fn tag_line_scored(&mut self, line: &str, scored: Option<&str>, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
         match parse_object(line) {
             None => {
-                let v = engine.process_line(line);
-                if let Some(k) = &self.session_key {
-                    self.session_id.push_str(k.find(line).unwrap_or(""));
-                    self.record_time = record_time(line, None);
-                }
-                if self.keep(&v) {
-                    let explanation = self.explanation(&v, line, engine);
+                let time = if scorer.wants_time() { record_time(line, None) } else { None };
+                let r = Record { message: line.as_bytes(), original: line.as_bytes(), level: None, session_field: None, time, seq: Some(seq) };
+                let v = scorer.score(&r);
+                if self.keep(&v) && scorer.pass(&v, TEXT) {
+                    let explanation = self.explanation(&v, line, scorer);
                     let mut obj = Map::new();
                     obj.insert("message".into(), Value::String(line.to_string()));
-                    tagged_object(out, obj, &v, engine.template_text(v.template_id), self.policy, &mut self.reason, explanation.as_ref());
+                    tagged_object(out, obj, &v, scorer.template(v.template_id), self.policy, &mut self.reason, explanation.as_ref());
                 }
                 Outcome::Tagged(v)
             }
@@ -176,42 +209,46 @@ impl LineTagger {
                 }
                 Outcome::Malformed(e)
             }
-            Some(Ok(obj)) => match record(&obj, &self.keys) {
-                None => {
-                    if !self.only_anomalies {
-                        out.push_str(line);
-                    }
-                    Outcome::NoMessage
+            Some(Ok(obj)) => self.tag_object(line, obj, scored, seq, scorer, out),
+        }
+    }
+
+    /// Tags a line already parsed as the JSON object `obj` (see [`Self::tag_line_scored`]).
+    pub fn tag_object(&mut self, line: &str, obj: Map<String, Value>, scored: Option<&str>, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
+        match record_scored(&obj, &self.keys, scored) {
+            None => {
+                if !self.only_anomalies {
+                    out.push_str(line);
                 }
-                Some(r) => {
-                    let v = engine.process_bytes_with(r.message.as_bytes(), r.level);
-                    if let Some(k) = &self.session_key {
-                        match k.field_name() {
-                            None => self.session_id.push_str(k.find(&r.message).unwrap_or("")),
-                            Some(f) => match obj.get(f) {
-                                Some(Value::String(s)) => self.session_id.push_str(s),
-                                Some(Value::Number(n)) => {
-                                    let _ = write!(self.session_id, "{n}");
-                                }
-                                _ => {}
-                            },
-                        }
-                        self.record_time = record_time(line, Some(&obj));
+                Outcome::NoMessage
+            }
+            Some(m) => {
+                let original = message(&obj, &self.keys).unwrap_or(line);
+                let session_field = scorer.session_field().and_then(|f| match obj.get(f) {
+                    Some(Value::String(s)) => Some(s.as_bytes()),
+                    Some(Value::Number(n)) => {
+                        self.number.clear();
+                        let _ = write!(self.number, "{n}");
+                        Some(self.number.as_bytes())
                     }
-                    drop(r);
-                    if self.keep(&v) {
-                        let message = message(&obj, &self.keys).unwrap_or(line);
-                        let explanation = self.explanation(&v, message, engine);
-                        let template = engine.template_text(v.template_id);
-                        if FIELDS.iter().any(|f| obj.contains_key(*f)) {
-                            tagged_object(out, obj, &v, template, self.policy, &mut self.reason, explanation.as_ref());
-                        } else {
-                            append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason, explanation.as_ref());
-                        }
+                    _ => None,
+                });
+                let time = if scorer.wants_time() { record_time(line, Some(&obj)) } else { None };
+                let r = Record { message: m.message.as_bytes(), original: original.as_bytes(), level: m.level, session_field, time, seq: Some(seq) };
+                let v = scorer.score(&r);
+                let key = m.key;
+                drop(m);
+                if self.keep(&v) && scorer.pass(&v, key) {
+                    let explanation = self.explanation(&v, original, scorer);
+                    let template = scorer.template(v.template_id);
+                    if FIELDS.iter().any(|f| obj.contains_key(*f)) {
+                        tagged_object(out, obj, &v, template, self.policy, &mut self.reason, explanation.as_ref());
+                    } else {
+                        append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason, explanation.as_ref());
                     }
-                    Outcome::Tagged(v)
                 }
-            },
+                Outcome::Tagged(v)
+            }
         }
     }
 
@@ -219,21 +256,12 @@ impl LineTagger {
         !self.only_anomalies || v.anomaly
     }
 
-    /// For an anomaly: asks about its template (once) and returns the answer when there is one.
-    fn explanation(&self, v: &Verdict, line: &str, engine: &Engine) -> Option<Answered> {
-        let x = self.explainer.as_ref().filter(|_| v.anomaly)?;
-        if let Some(a) = x.answered(v.template_id) {
-            return Some(a);
+    fn explanation(&self, v: &Verdict, message: &str, scorer: &mut impl Scorer) -> Option<Answered> {
+        if v.anomaly {
+            scorer.explanation(v, message.as_bytes())
+        } else {
+            None
         }
-        // built only for the first anomaly of a template: the rest find it asked already
-        x.request(v.template_id, || Context {
-            line: line.to_string(),
-            template: engine.template_text(v.template_id).to_string(),
-            reason: v.reason.to_string(),
-            count: engine.template_stats(v.template_id).map_or(1, |s| s.count),
-            neighbours: Vec::new(),
-        });
-        None
     }
 }
 
@@ -253,7 +281,7 @@ fn score(v: &Verdict) -> f64 {
 
 /// A closed session's verdict as one NDJSON record of its own (what `filter` appends).
 pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "turbolog_session": c.id,
         "anomaly": c.verdict.anomaly,
         "anomaly_score": (c.verdict.score as f64 * 1000.0).round() / 1000.0,
@@ -262,7 +290,37 @@ pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
         "last_line": c.last_line,
         "lines": c.lines,
     });
+    if c.held_back > 0 {
+        v["held_back"] = serde_json::json!(c.held_back);
+    }
     out.push_str(&v.to_string());
+}
+
+/// What a reducing pipeline held back of one template in a window, as one NDJSON record: the
+/// counts, the window (RFC 3339) and `N more records like …` under the message key the input
+/// used (`keys` empty = [`DEFAULT_KEYS`]).
+pub fn summary_record(out: &mut String, s: &Summary, template: &str, window: (f64, f64), keys: &[String]) {
+    let key = match keys.is_empty() {
+        true => crate::codec::summary::message_key(DEFAULT_KEYS, s.shape),
+        false => keys.get(s.shape as usize).map_or("message", String::as_str),
+    };
+    let mut text = String::new();
+    crate::codec::summary::summary_message(&mut text, s, template);
+    let (mut start, mut end) = (String::new(), String::new());
+    crate::codec::summary::rfc3339(&mut start, window.0);
+    crate::codec::summary::rfc3339(&mut end, window.1);
+    let mut obj = Map::new();
+    obj.insert("turbolog_summary".into(), Value::Bool(true));
+    obj.insert("template_id".into(), Value::from(s.template_id));
+    obj.insert("template".into(), Value::String(template.to_string()));
+    obj.insert("suppressed".into(), Value::from(s.suppressed));
+    obj.insert("seen".into(), Value::from(s.seen));
+    obj.insert("passed".into(), Value::from(s.passed));
+    obj.insert("window_start".into(), Value::String(start));
+    obj.insert("window_end".into(), Value::String(end));
+    // a key of ours named as the message key: the message wins (it is what lands readable)
+    obj.insert(key.to_string(), Value::String(text));
+    out.push_str(&Value::Object(obj).to_string());
 }
 
 /// Fast path: the input bytes stay as they were; the fields go before the closing brace.

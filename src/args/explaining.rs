@@ -55,11 +55,7 @@ impl ExplainArgs {
     }
 }
 
-/// `explain: 3 asked, 3 answered, 0 failed, 0 skipped (queue full), 1 from cache` on stderr.
+/// The explain summary on stderr.
 pub fn summary(e: &Explainer) {
-    let s = e.stats();
-    eprintln!(
-        "turbolog: explain: {} asked, {} answered, {} failed, {} skipped (queue full), {} from an earlier run",
-        s.requested, s.answered, s.failed, s.skipped, s.cached
-    );
+    eprintln!("turbolog: {}", turbolog::explain::summary(e));
 }

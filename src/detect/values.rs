@@ -1,0 +1,635 @@
+//! Value baselines: what the values at each template position looked like when normal traffic
+//! was learned.
+//!
+//! A template says which words vary; this module says what they varied *between*, in the spirit
+//! of logdata-anomaly-miner's value detectors. Per template position it keeps a bounded sketch:
+//! the value shapes seen (digits abstracted, as the line cache sees lines) with their counts, the
+//! character classes met (quotes, `../`, `()`, `;`, `$(`, `%27`, …), the longest value and, for
+//! URL paths, their first segments. After a baseline, a value unlike all of it is a finding.
+//!
+//! "New value" is judged only where the baseline's values were stable: a position that kept
+//! meeting new values (an id, a counter, a size) stays silent. Good–Turing says how stable: the
+//! share of observations whose value was seen once estimates how often the next value is new.
+//! Memory is bounded per position (a fixed number of fingerprints) and in all (`MAX_POSITIONS`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::template::{Miner, Template, TemplateId};
+use crate::detect::token::Token;
+
+/// Distinct value shapes kept per position; a position meeting more is an id: no "new value".
+const MAX_VALUES: usize = 64;
+/// Distinct first path segments kept per position.
+const MAX_SEGMENTS: usize = 64;
+/// Values a position must have met before anything about its values is judged.
+const MIN_SEEN: u64 = 100;
+/// "New" is judged where at most one observation in this many had a value seen only once.
+const STABLE: u64 = 5000;
+/// Positions kept in all: the memory bound (a position is under a kilobyte).
+const MAX_POSITIONS: usize = 1 << 15;
+
+/// Character classes a value can contain, as bits.
+pub mod class {
+    pub const QUOTE: u16 = 1;
+    pub const DOT_DOT: u16 = 2;
+    pub const PARENS: u16 = 4;
+    pub const SEMICOLON: u16 = 8;
+    pub const SUBSTITUTION: u16 = 16;
+    pub const ENCODED_META: u16 = 32;
+    pub const ANGLE: u16 = 64;
+    pub const PIPE: u16 = 128;
+    pub const BRACES: u16 = 256;
+    pub const BACKSLASH: u16 = 512;
+    pub const CONTROL: u16 = 1024;
+
+    pub const NAMES: [(u16, &str); 11] = [
+        (QUOTE, "quote"),
+        (DOT_DOT, "../"),
+        (PARENS, "()"),
+        (SEMICOLON, ";"),
+        (SUBSTITUTION, "$( or `"),
+        (ENCODED_META, "encoded quote or bracket (%27, %22, %3C)"),
+        (ANGLE, "<>"),
+        (PIPE, "|"),
+        (BRACES, "{}"),
+        (BACKSLASH, "backslash"),
+        (CONTROL, "control characters"),
+    ];
+}
+
+/// What one position's values looked like. Fields a file lacks (an older version) start empty.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct Position {
+    /// How a reason names the position (`path`, `user`, `token 4`).
+    pub name: String,
+    /// Values met.
+    pub seen: u64,
+    /// (fingerprint, count) of each distinct value shape…
+    values: Vec<(u32, u32)>,
+    /// …how many of them were met once…
+    singles: u32,
+    /// …and whether more came than fit (an id or a counter: no "new value").
+    wide: bool,
+    /// The same for the values as written (digits and all): a position whose digits keep
+    /// changing (`u1`, `u2`, …) is an id even when its shape is one.
+    raw: Vec<(u32, u32)>,
+    raw_singles: u32,
+    raw_wide: bool,
+    classes: u16,
+    longest: u16,
+    /// Values that were URL paths, and their first segments (like `values`).
+    paths: u64,
+    segments: Vec<(u32, u32)>,
+    segment_singles: u32,
+    segments_wide: bool,
+}
+
+/// What was found unlike the baseline in one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    NewValue,
+    NewClasses(u16),
+    NewSegment,
+    TooLong { len: u16, longest: u16 },
+}
+
+/// A value finding: what, where, which value, against how many learned values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Finding {
+    pub what: What,
+    pub position: Snippet<16>,
+    pub value: Snippet<56>,
+    pub seen: u64,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (pos, value, seen) = (&self.position, &self.value, crate::detect::score::Thousands(self.seen));
+        match self.what {
+            What::NewValue => write!(f, "new value in {pos}: {value} (never seen in {seen} values of this template)"),
+            What::NewClasses(bits) => {
+                write!(f, "new characters in {pos}: ")?;
+                let mut first = true;
+                for (bit, name) in class::NAMES {
+                    if bits & bit != 0 {
+                        f.write_str(if first { "" } else { ", " })?;
+                        f.write_str(name)?;
+                        first = false;
+                    }
+                }
+                write!(f, " in {value} (never there in {seen} values of this template)")
+            }
+            What::NewSegment => write!(f, "new first path segment in {pos}: {value} (never seen in {seen} paths of this template)"),
+            What::TooLong { len, longest } => {
+                write!(f, "value far longer than learned in {pos}: {len} characters, at most {longest} in {seen} values: {value}")
+            }
+        }
+    }
+}
+
+/// A short piece of text held inline (a verdict is `Copy`): cut at a character boundary, with
+/// control characters shown as `?`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Snippet<const N: usize> {
+    bytes: [u8; N],
+    len: u8,
+    cut: bool,
+}
+
+impl<const N: usize> Snippet<N> {
+    pub fn new(s: &str) -> Self {
+        let mut bytes = [0u8; N];
+        let mut len = 0;
+        for (i, c) in s.char_indices() {
+            let c = if c.is_control() { '?' } else { c };
+            if i >= N || len + c.len_utf8() > N {
+                return Snippet { bytes, len: len as u8, cut: true };
+            }
+            len += c.encode_utf8(&mut bytes[len..]).len();
+        }
+        Snippet { bytes, len: len as u8, cut: false }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> fmt::Display for Snippet<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())?;
+        if self.cut {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+impl<const N: usize> fmt::Debug for Snippet<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// One pass over a value: its shape's fingerprint and length, classes, first path segment.
+struct Look {
+    fingerprint: u32,
+    raw: u32,
+    len: u16,
+    classes: u16,
+    segment: Option<u32>,
+}
+
+/// Byte kinds for the one pass: 0 plain, 1 digit, 2 worth a closer look.
+static KIND: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_digit() {
+            1
+        } else if c < 0x20 || c == 0x7f || matches!(c, b'\'' | b'"' | b'.' | b'(' | b')' | b';' | b'$' | b'`' | b'%' | b'<' | b'>' | b'|' | b'{' | b'}' | b'\\' | b'/' | b'?') {
+            2
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+fn fold(h: u64, word: u64) -> u64 {
+    (h ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// `RAW`: also the fingerprint of the value as written (only learning needs it).
+fn look<const RAW: bool>(v: &[u8]) -> Look {
+    let (mut h, mut word, mut in_word) = (0x5151_5151u64, 0u64, 0u32);
+    let (mut raw, mut raw_word) = (0x7272_7272u64, 0u64);
+    let (mut len, mut classes) = (0u16, 0u16);
+    let mut segment_end = None;
+    let is_path = v.first() == Some(&b'/');
+    let mut prev_digit = false;
+    let mut i = 0;
+    while i < v.len() {
+        let b = v[i];
+        let kind = KIND[b as usize];
+        if RAW {
+            raw_word = (raw_word << 8) | b as u64;
+            if i % 8 == 7 {
+                raw = fold(raw, raw_word);
+            }
+        }
+        let emit = if kind == 1 {
+            if prev_digit {
+                i += 1;
+                continue;
+            }
+            prev_digit = true;
+            b'0'
+        } else {
+            prev_digit = false;
+            if kind == 2 {
+                classes |= class_of(v, i);
+                if is_path && i > 0 && segment_end.is_none() && (b == b'/' || b == b'?') {
+                    segment_end = Some(i);
+                }
+            }
+            b
+        };
+        word = (word << 8) | emit as u64;
+        in_word += 1;
+        len = len.saturating_add(1);
+        if in_word == 8 {
+            h = fold(h, word);
+            word = 0;
+            in_word = 0;
+        }
+        i += 1;
+    }
+    h = fold(fold(h, word), len as u64);
+    let segment = is_path.then(|| {
+        let end = segment_end.unwrap_or(v.len());
+        segment_fingerprint(&v[..end])
+    });
+    let raw = fold(fold(raw, raw_word), v.len() as u64);
+    Look { fingerprint: (h ^ (h >> 32)) as u32, raw: (raw ^ (raw >> 32)) as u32, len, classes, segment }
+}
+
+fn segment_fingerprint(s: &[u8]) -> u32 {
+    let mut h = 0x2f2f_2f2fu64;
+    for chunk in s.chunks(8) {
+        let mut w = 0u64;
+        for &b in chunk {
+            w = (w << 8) | b.to_ascii_lowercase() as u64;
+        }
+        h = fold(h, w);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
+/// The class of the byte at `i` (one of the bytes `KIND` marks 2).
+fn class_of(v: &[u8], i: usize) -> u16 {
+    use class::*;
+    let next = |k: usize| v.get(i + k).copied().unwrap_or(0);
+    match v[i] {
+        b'\'' | b'"' => QUOTE,
+        b'(' | b')' => PARENS,
+        b';' => SEMICOLON,
+        b'`' => SUBSTITUTION,
+        b'$' if matches!(next(1), b'(' | b'{') => SUBSTITUTION,
+        b'<' | b'>' => ANGLE,
+        b'|' => PIPE,
+        b'{' | b'}' => BRACES,
+        b'\\' => BACKSLASH,
+        b'.' if next(1) == b'.' && matches!(next(2), b'/' | b'\\') => DOT_DOT,
+        b'%' => match (hex(next(1)), hex(next(2))) {
+            // %22 " %27 ' %3C < %3E > %60 ` %00, and an encoded dot pair (%2e%2e)
+            (Some(2), Some(2 | 7)) | (Some(3), Some(12 | 14)) | (Some(6), Some(0)) | (Some(0), Some(0)) => ENCODED_META,
+            (Some(2), Some(14)) if next(3) == b'%' && next(4) == b'2' && matches!(next(5), b'e' | b'E') => DOT_DOT,
+            _ => 0,
+        },
+        b if b < 0x20 || b == 0x7f => CONTROL,
+        _ => 0,
+    }
+}
+
+/// Adds one sighting of `fp` to a bounded (fingerprint, count) list; false when it is full.
+fn count_in(list: &mut Vec<(u32, u32)>, singles: &mut u32, fp: u32, cap: usize) -> bool {
+    if let Some(e) = list.iter_mut().find(|e| e.0 == fp) {
+        if e.1 == 1 {
+            *singles -= 1;
+        }
+        e.1 = e.1.saturating_add(1);
+        return true;
+    }
+    if list.len() >= cap {
+        return false;
+    }
+    list.push((fp, 1));
+    *singles += 1;
+    true
+}
+
+fn known(list: &[(u32, u32)], fp: u32) -> bool {
+    list.iter().any(|e| e.0 == fp)
+}
+
+/// Good–Turing: the chance that the next value is new is small enough to call one new.
+fn stable(seen: u64, singles: u32) -> bool {
+    seen >= MIN_SEEN && singles as u64 * STABLE <= seen
+}
+
+impl Position {
+    fn judge(&self, l: &Look) -> Option<What> {
+        if self.seen < MIN_SEEN {
+            return None;
+        }
+        let new_classes = l.classes & !self.classes;
+        if new_classes != 0 {
+            return Some(What::NewClasses(new_classes));
+        }
+        if let Some(seg) = l.segment {
+            if !self.segments_wide && stable(self.paths, self.segment_singles) && !known(&self.segments, seg) {
+                return Some(What::NewSegment);
+            }
+        }
+        let steady = !self.wide && !self.raw_wide && stable(self.seen, self.singles) && stable(self.seen, self.raw_singles);
+        if steady && !known(&self.values, l.fingerprint) {
+            return Some(What::NewValue);
+        }
+        let longest = self.longest as u32;
+        if l.len as u32 > (2 * longest).max(longest + 32) {
+            return Some(What::TooLong { len: l.len, longest: self.longest });
+        }
+        None
+    }
+
+    fn learn(&mut self, l: &Look) {
+        self.seen += 1;
+        if !self.wide && !count_in(&mut self.values, &mut self.singles, l.fingerprint, MAX_VALUES) {
+            self.wide = true;
+            self.values = Vec::new();
+        }
+        if !self.raw_wide && !count_in(&mut self.raw, &mut self.raw_singles, l.raw, MAX_VALUES) {
+            self.raw_wide = true;
+            self.raw = Vec::new();
+        }
+        self.classes |= l.classes;
+        self.longest = self.longest.max(l.len);
+        if let Some(seg) = l.segment {
+            self.paths += 1;
+            if !self.segments_wide && !count_in(&mut self.segments, &mut self.segment_singles, seg, MAX_SEGMENTS) {
+                self.segments_wide = true;
+                self.segments = Vec::new();
+            }
+        }
+    }
+}
+
+/// What [`Values::visit`] does with a message's values.
+#[derive(Clone, Copy, Debug)]
+pub struct Visit {
+    /// Judge them against the baseline.
+    pub judge: bool,
+    /// Learn them.
+    pub learn: bool,
+    /// The message just widened its template, which had this many records (see `visit`).
+    pub generalised: Option<u64>,
+}
+
+/// The value baselines of all templates.
+#[derive(Default)]
+pub struct Values {
+    /// Per template id, its positions with a baseline, sorted by token position.
+    by_template: Vec<Vec<(u16, Position)>>,
+    positions: usize,
+}
+
+/// The saved form: (template, token position, what its values looked like).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Saved {
+    pub positions: Vec<(TemplateId, u16, Position)>,
+}
+
+
+const METHODS: [&str; 9] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "PROPFIND"];
+
+/// How a reason names position `pos` of `t`, holding `tok` of `msg`.
+fn name_of(t: &Template, pos: usize, msg: &str, tok: &Token) -> String {
+    let pre = if tok.is_var() { &msg[tok.start as usize..tok.var_start as usize] } else { "" };
+    let key = pre.trim_start_matches(['"', '\'', '[', '(', '{', ',']);
+    if let Some(k) = key.strip_suffix('=').or_else(|| key.strip_suffix(':')) {
+        if !k.is_empty() && k.len() <= 15 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+            return k.to_string();
+        }
+    }
+    if let Some(prev) = pos.checked_sub(1).and_then(|p| t.slot_text(p)) {
+        if METHODS.contains(&prev.trim_start_matches(['"', '\''])) {
+            return "path".into();
+        }
+        if let Some(k) = prev.strip_suffix('=').or_else(|| prev.strip_suffix(':')) {
+            if !k.is_empty() && k.len() <= 15 && !k.contains("<*>") && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+                return k.to_string();
+            }
+        }
+    }
+    format!("token {}", pos + 1)
+}
+
+impl Values {
+    /// Positions with a baseline.
+    pub fn len(&self) -> usize {
+        self.positions
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.positions == 0
+    }
+
+    fn get(&self, id: TemplateId, pos: usize) -> Option<&Position> {
+        let list = self.by_template.get(id as usize)?;
+        list.binary_search_by_key(&(pos as u16), |e| e.0).ok().map(|i| &list[i].1)
+    }
+
+    /// Reads the values of a message of template `t` (its tokens as the miner read them): judges
+    /// them against what was learned when `judge`, learns them when `learn`. Returns the first
+    /// finding. A value found unlike the baseline is not learned, except that its shape counts as
+    /// seen (a new value is said once; new characters, a new segment or a far longer value are
+    /// said each time, until the template is learned again or acknowledged).
+    ///
+    /// A finding stands only if no other template the message fits (see [`Miner::siblings`])
+    /// learned that value at that position.
+    ///
+    /// `how.generalised`: the message just widened its template (a constant became `<*>`), which had
+    /// this many records: the word it brought is a new value where the baseline had one.
+    pub fn visit(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, how: Visit) -> Option<Finding> {
+        let Visit { judge, learn, generalised } = how;
+        let t = miner.get(id)?;
+        if tokens.len() != t.len() || !(judge || learn) {
+            return None;
+        }
+        let mut siblings: Option<Vec<TemplateId>> = None;
+        let mut found = None;
+        for (pos, tok) in tokens.iter().enumerate() {
+            let (s, e) = if tok.is_var() {
+                (tok.var_start as usize, tok.var_end as usize)
+            } else if t.is_wild(pos) {
+                // a whole word: without the quotes around it (`"-"`), as a value's are
+                let (s, e) = (tok.start as usize, tok.end as usize);
+                let b = &msg.as_bytes()[s..e];
+                if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') {
+                    (s + 1, e - 1)
+                } else {
+                    (s, e)
+                }
+            } else {
+                continue;
+            };
+            let value = &msg.as_bytes()[s..e];
+            let l = if learn { look::<true>(value) } else { look::<false>(value) };
+            if self.by_template.len() <= id as usize {
+                self.by_template.resize_with(id as usize + 1, Vec::new);
+            }
+            let list = &mut self.by_template[id as usize];
+            let at = match list.binary_search_by_key(&(pos as u16), |e| e.0) {
+                Ok(at) => at,
+                Err(at) => {
+                    let widened = generalised.filter(|&seen| seen >= MIN_SEEN);
+                    if let (Some(seen), true, None) = (widened, judge, &found) {
+                        // a word where the baseline had one constant: the template just widened
+                        let name = name_of(t, pos, msg, tok);
+                        found = Some(Finding { what: What::NewValue, position: Snippet::new(&name), value: Snippet::new(&msg[s..e]), seen });
+                    }
+                    if !learn || self.positions >= MAX_POSITIONS {
+                        continue;
+                    }
+                    list.insert(at, (pos as u16, Position { name: name_of(t, pos, msg, tok), ..Position::default() }));
+                    self.positions += 1;
+                    at
+                }
+            };
+            let p = &self.by_template[id as usize][at].1;
+            let mut what = if judge && found.is_none() { p.judge(&l) } else { None };
+            if what.is_some() {
+                let sibs = siblings.get_or_insert_with(|| {
+                    let mut out = Vec::new();
+                    miner.siblings(id, msg, tokens, &mut out);
+                    out
+                });
+                let known_elsewhere = sibs.iter().any(|&u| {
+                    // a constant there: it fits, so it is this very word
+                    if miner.get(u).and_then(|o| o.slot_text(pos)).is_some_and(|c| !c.contains(crate::detect::token::WILDCARD)) {
+                        return true;
+                    }
+                    self.get(u, pos).is_some_and(|o| o.seen >= MIN_SEEN && o.judge(&l).is_none())
+                });
+                if known_elsewhere {
+                    what = None;
+                }
+            }
+            let p = &mut self.by_template[id as usize][at].1;
+            if let Some(what) = what {
+                let seen = if what == What::NewSegment { p.paths } else { p.seen };
+                found = Some(Finding { what, position: Snippet::new(&p.name), value: Snippet::new(&msg[s..e]), seen });
+                if learn && what == What::NewValue {
+                    p.learn(&l);
+                }
+            } else if learn {
+                p.learn(&l);
+            }
+        }
+        found
+    }
+
+    pub fn save(&self) -> Saved {
+        let mut positions = Vec::with_capacity(self.positions);
+        for (id, list) in self.by_template.iter().enumerate() {
+            positions.extend(list.iter().map(|(pos, p)| (id as TemplateId, *pos, p.clone())));
+        }
+        Saved { positions }
+    }
+
+    /// Continues from a saved form; positions of templates the engine does not know (`known`
+    /// false) are dropped, and so is what is past the bounds.
+    pub fn restore(&mut self, saved: &Saved, known: impl Fn(TemplateId) -> bool) {
+        self.by_template.clear();
+        self.positions = 0;
+        for (id, pos, p) in &saved.positions {
+            if self.positions >= MAX_POSITIONS || !known(*id) || p.values.len() > MAX_VALUES || p.raw.len() > MAX_VALUES || p.segments.len() > MAX_SEGMENTS {
+                continue;
+            }
+            let id = *id as usize;
+            if self.by_template.len() <= id {
+                self.by_template.resize_with(id + 1, Vec::new);
+            }
+            let list = &mut self.by_template[id];
+            if let Err(at) = list.binary_search_by_key(pos, |e| e.0) {
+                list.insert(at, (*pos, p.clone()));
+                self.positions += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_abstract_digits_and_classes_are_found() {
+        let a = look::<true>(b"/item/123?page=2");
+        let b = look::<true>(b"/item/98765?page=10");
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(a.segment, look::<true>(b"/item").segment);
+        assert_ne!(a.fingerprint, look::<true>(b"/items/1?page=2").fingerprint);
+        assert_eq!(a.classes, 0);
+        let c = |v: &str| look::<true>(v.as_bytes()).classes;
+        assert_eq!(c("/a.php?id=1'"), class::QUOTE);
+        assert_eq!(c("/../../etc/passwd"), class::DOT_DOT);
+        assert_eq!(c("/x?q=%27%20OR%201=1"), class::ENCODED_META);
+        assert_eq!(c("/cgi-bin/%2e%2e/%2e%2e/bin/sh"), class::DOT_DOT);
+        assert_eq!(c("$(id)"), class::SUBSTITUTION | class::PARENS);
+        assert_eq!(c("/a;b"), class::SEMICOLON);
+        assert_eq!(c("/search?q=hello%20world"), 0);
+        assert_eq!(look::<true>(b"/.git/config").segment, look::<true>(b"/.GIT").segment);
+    }
+
+    #[test]
+    fn snippets_cut_at_characters_and_hide_control_bytes() {
+        assert_eq!(Snippet::<8>::new("ab\ncd").to_string(), "ab?cd");
+        assert_eq!(Snippet::<4>::new("abcdef").to_string(), "abcd…");
+        assert_eq!(Snippet::<4>::new("aé€").to_string(), "aé…");
+    }
+
+    fn position(values: &[&str], times: usize) -> Position {
+        let mut p = Position::default();
+        for _ in 0..times {
+            for v in values {
+                p.learn(&look::<true>(v.as_bytes()));
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn stable_positions_judge_new_values_and_ids_stay_silent() {
+        let p = position(&["/", "/index.html", "/static/app.js", "/img/1.png"], 50);
+        let j = |v: &str| p.judge(&look::<true>(v.as_bytes()));
+        assert_eq!(j("/index.html"), None);
+        assert_eq!(j("/img/42.png"), None);
+        assert_eq!(j("/.git/config"), Some(What::NewSegment));
+        assert_eq!(j("/static/other.js"), Some(What::NewValue));
+        assert_eq!(j("/index.html?id=1'--"), Some(What::NewClasses(class::QUOTE)));
+        // an id position: a new value on every line
+        let mut ids = Position::default();
+        for i in 0..500 {
+            ids.learn(&look::<true>(format!("sess-{}", ["a", "b", "c", "d", "e", "f", "g"][i % 7].repeat(i % 13 + 1)).as_bytes()));
+        }
+        for i in 0..500u32 {
+            ids.learn(&look::<true>(format!("k{:x}", i.wrapping_mul(2_654_435_761)).as_bytes()));
+        }
+        assert!(ids.wide);
+        assert_eq!(ids.judge(&look::<true>(b"sess-zzz")), None);
+        // too few values to say anything
+        assert_eq!(position(&["a"], 5).judge(&look::<true>(b"b'")), None);
+        // far longer than anything learned
+        let long = format!("/static/{}", "A".repeat(100));
+        assert!(matches!(p.judge(&look::<true>(long.as_bytes())), Some(What::TooLong { .. }) | Some(What::NewValue)));
+    }
+
+    #[test]
+    fn findings_read_well() {
+        let f = Finding { what: What::NewSegment, position: Snippet::new("path"), value: Snippet::new("/.git/config"), seen: 41_230 };
+        assert_eq!(f.to_string(), "new first path segment in path: /.git/config (never seen in 41 230 paths of this template)");
+        let f = Finding { what: What::NewClasses(class::QUOTE | class::SEMICOLON), ..f };
+        assert_eq!(f.to_string(), "new characters in path: quote, ; in /.git/config (never there in 41 230 values of this template)");
+    }
+}

@@ -1,0 +1,429 @@
+//! The pipeline over a stream of NDJSON or text lines (`filter`, `serve`): each line in, the
+//! tagged record and the verdicts of the sessions it closed out, in order.
+
+use serde_json::{Map, Value};
+
+use crate::codec::container;
+use crate::codec::fields::Mode;
+use crate::codec::ndjson::{self, LineTagger, Outcome};
+use crate::codec::Scorer;
+use crate::session::ClosedSession;
+
+use super::join::{Event, Joiner};
+use super::{LogLevel, Pipeline, Settings};
+
+/// How lines become events: joined (`--multiline auto`: continuation lines, container partials)
+/// or one line one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Joining {
+    /// Longest event (and reassembled container line); past it the event is cut and said.
+    pub max_bytes: usize,
+    /// Quiet time after which a pending event is released.
+    pub quiet: std::time::Duration,
+}
+
+impl Default for Joining {
+    fn default() -> Self {
+        Joining { max_bytes: super::join::DEFAULT_MAX_EVENT_BYTES, quiet: std::time::Duration::from_secs(1) }
+    }
+}
+
+/// How an event's first line looked, so the event goes out in the same shape.
+enum Shape {
+    /// A text line: `{"message": …}`.
+    Text,
+    /// A Docker json-file record: the line as it came, and as read.
+    Docker(String, Map<String, Value>),
+    /// A CRI line: its time and stream become fields.
+    Cri { time: String, stream: String },
+}
+
+/// One stream of a container (or the text lines): its partial line and the event being joined.
+struct Lane {
+    key: String,
+    joiner: Joiner,
+    /// The pending event's first shape, and whether a line of it was put back together.
+    shape: Shape,
+    reassembled: bool,
+    /// A container line still in parts, with the shape of its first part.
+    partial: String,
+    partial_shape: Option<Shape>,
+}
+
+/// What one input line became.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineOutput {
+    /// Records scored as anomalous.
+    pub anomalies: u32,
+    /// Closed sessions judged anomalous by this line (their records follow the line's).
+    pub session_anomalies: u32,
+    /// Lines written out: the record's (unless dropped) and one per closed session.
+    pub lines: u32,
+}
+
+/// One stream of lines through the pipeline.
+pub struct LineStream {
+    pub pipeline: Pipeline,
+    tagger: LineTagger,
+    joining: Option<Joining>,
+    lanes: Vec<Lane>,
+    /// Events cut at the bound, said at the end (the first one when it happens).
+    cut: u64,
+    /// A joined event written out as a record: reused.
+    event_line: String,
+    /// The message keys as given (empty: the defaults), for what is said at the end.
+    message_keys: Vec<String>,
+    counts: Counts,
+    lines: u64,
+}
+
+/// Records passed through untouched, said at the end.
+#[derive(Default)]
+struct Counts {
+    malformed: u64,
+    no_message: u64,
+}
+
+impl LineStream {
+    /// The stream of an open pipeline, tagging as `settings` say; `message_keys` empty =
+    /// [`ndjson::DEFAULT_KEYS`]. From here on no record waits for the model.
+    pub fn new(mut pipeline: Pipeline, message_keys: Vec<String>, settings: &Settings) -> Result<LineStream, String> {
+        pipeline.defer_embedding()?;
+        let tagger = LineTagger::new(message_keys.clone(), settings.mode == Mode::OnlyAnomalies, settings.field_policy);
+        Ok(LineStream {
+            pipeline,
+            tagger,
+            joining: None,
+            lanes: Vec::new(),
+            cut: 0,
+            event_line: String::new(),
+            message_keys,
+            counts: Counts::default(),
+            lines: 0,
+        })
+    }
+
+    /// Joins lines into events from here on (see [`Joining`]).
+    pub fn join(mut self, joining: Option<Joining>) -> LineStream {
+        self.joining = joining;
+        self
+    }
+
+    /// How long a pending event may wait for its next line, when events are joined.
+    pub fn quiet(&self) -> Option<std::time::Duration> {
+        self.joining.map(|j| j.quiet)
+    }
+
+    /// Whether an event (or a container line in parts) waits for more lines.
+    pub fn has_pending(&self) -> bool {
+        self.lanes.iter().any(|l| l.joiner.has_pending() || !l.partial.is_empty())
+    }
+
+    /// Tags one input line (without its newline): appends what goes out — the records it
+    /// completes (with events joined, the event before it), then any session verdicts they
+    /// closed — to `out`, each line ending in `\n`.
+    pub fn line(&mut self, line: &str, out: &mut String) -> LineOutput {
+        self.lines += 1;
+        let Some(joining) = self.joining else {
+            let mut result = LineOutput::default();
+            self.tag(line, None, self.lines, out, &mut result);
+            return result;
+        };
+        let mut result = LineOutput::default();
+        let seq = self.lines;
+        if let Some(c) = container::cri(line) {
+            let lane = self.lane(c.stream, "cri:");
+            let shape = || Shape::Cri { time: c.time.to_string(), stream: c.stream.to_string() };
+            if let Some((text, shape, reassembled)) = self.lanes[lane].put_together(c.text, c.partial, shape, joining.max_bytes) {
+                self.push(lane, &text, shape, reassembled, seq, out, &mut result);
+            }
+            return result;
+        }
+        match ndjson::parse_object(line) {
+            Some(Ok(obj)) => {
+                if let Some((log, stream)) = container::docker(&obj) {
+                    let lane = self.lane(stream, "docker:");
+                    let (text, partial) = match log.strip_suffix('\n') {
+                        Some(t) => (t.strip_suffix('\r').unwrap_or(t), false),
+                        None => (log, true),
+                    };
+                    let text = text.to_string();
+                    let shape = || Shape::Docker(line.to_string(), obj);
+                    if let Some((text, shape, reassembled)) = self.lanes[lane].put_together(&text, partial, shape, joining.max_bytes) {
+                        self.push(lane, &text, shape, reassembled, seq, out, &mut result);
+                    }
+                    return result;
+                }
+                // a structured record is whole: what the text lines were joining goes out first
+                self.release_lane("", out, &mut result);
+                tag_record(line, Some(obj), None, seq, &mut self.tagger, &mut self.pipeline, out, &mut result, &mut self.counts);
+                return result;
+            }
+            Some(Err(_)) => {
+                self.release_lane("", out, &mut result); // malformed JSON: untouched, in order
+                self.tag(line, None, seq, out, &mut result);
+                return result;
+            }
+            None => {}
+        }
+        let lane = self.lane("", "");
+        self.push(lane, line, Shape::Text, false, seq, out, &mut result);
+        result
+    }
+
+    /// Releases what is pending (input was quiet for [`Self::quiet`]): the events go out.
+    pub fn release(&mut self, out: &mut String) -> LineOutput {
+        let mut result = LineOutput::default();
+        for i in 0..self.lanes.len() {
+            self.release_at(i, out, &mut result);
+        }
+        result
+    }
+
+    fn release_lane(&mut self, key: &str, out: &mut String, result: &mut LineOutput) {
+        if let Some(i) = self.lanes.iter().position(|l| l.key == key) {
+            self.release_at(i, out, result);
+        }
+    }
+
+    fn release_at(&mut self, i: usize, out: &mut String, result: &mut LineOutput) {
+        if !self.lanes[i].partial.is_empty() {
+            // a line still in parts after the quiet time: what came of it is a line
+            let text = std::mem::take(&mut self.lanes[i].partial);
+            let shape = self.lanes[i].partial_shape.take().unwrap_or(Shape::Text);
+            let seq = self.lines;
+            self.push(i, &text, shape, true, seq, out, result);
+        }
+        let Self { lanes, tagger, pipeline, event_line, counts, .. } = self;
+        let lane = &mut lanes[i];
+        let (shape, reassembled) = (&mut lane.shape, lane.reassembled);
+        lane.joiner.flush_with(|e| emit(e, shape, reassembled, tagger, pipeline, event_line, out, result, counts));
+    }
+
+    /// The lane of a stream, made when first seen.
+    fn lane(&mut self, stream: &str, kind: &str) -> usize {
+        // the text lane is the first made when there is one: found without comparing names
+        if kind.is_empty() {
+            if let Some(i) = self.lanes.iter().position(|l| l.key.is_empty()) {
+                return i;
+            }
+        } else if let Some(i) = self.lanes.iter().position(|l| l.key.len() == kind.len() + stream.len() && l.key.starts_with(kind) && l.key.ends_with(stream)) {
+            return i;
+        }
+        let max = self.joining.map_or(super::join::DEFAULT_MAX_EVENT_BYTES, |j| j.max_bytes);
+        self.lanes.push(Lane {
+            key: format!("{kind}{stream}"),
+            joiner: Joiner::with_max_bytes(max),
+            shape: Shape::Text,
+            reassembled: false,
+            partial: String::new(),
+            partial_shape: None,
+        });
+        self.lanes.len() - 1
+    }
+
+    /// A whole line of lane `i` into its joiner; the event it completes goes out.
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, i: usize, text: &str, shape: Shape, reassembled: bool, seq: u64, out: &mut String, result: &mut LineOutput) {
+        let Self { lanes, tagger, pipeline, event_line, counts, .. } = self;
+        let lane = &mut lanes[i];
+        let cut_before = lane.joiner.cut_events;
+        let (old_shape, old_reassembled) = (&mut lane.shape, lane.reassembled);
+        let started = lane.joiner.push_with(text, seq, |e| emit(e, old_shape, old_reassembled, tagger, pipeline, event_line, out, result, counts));
+        if started {
+            lane.shape = shape;
+            lane.reassembled = reassembled;
+        } else {
+            lane.reassembled |= reassembled;
+        }
+        if lane.joiner.cut_events > cut_before {
+            self.cut += 1;
+            if self.cut == 1 {
+                let max = self.joining.map_or(0, |j| j.max_bytes);
+                (self.pipeline.log)(LogLevel::Warn, &format!("an event starting at line {seq} went past --max-record-bytes {max} and was cut (further cuts are counted)"));
+            }
+        }
+    }
+
+    /// Tags one record as it came (`line`, or a joined event written as a record).
+    fn tag(&mut self, line: &str, scored: Option<&str>, seq: u64, out: &mut String, result: &mut LineOutput) {
+        tag_record(line, None, scored, seq, &mut self.tagger, &mut self.pipeline, out, result, &mut self.counts);
+    }
+
+    /// Whether a window is due; the caller flushes what it has written, then calls [`Self::seal_window`].
+    pub fn window_due(&self) -> bool {
+        self.pipeline.window_due()
+    }
+
+    /// Seals the window. A failing disk is said and retried at the next window; the stream goes on.
+    pub fn seal_window(&mut self) {
+        self.pipeline.seal_quietly();
+    }
+
+    /// Ends the reduce window (call it when a window is due, before [`Self::seal_window`], and
+    /// at the end): one summary record per template that had records held back, appended to
+    /// `out`, each line ending in `\n`; how many.
+    pub fn end_window(&mut self, out: &mut String) -> u32 {
+        let Some((window, engine)) = self.pipeline.end_reduce_window() else { return 0 };
+        for s in window.summaries {
+            ndjson::summary_record(out, s, engine.template_text(s.template_id), (window.start, window.end), &self.message_keys);
+            out.push('\n');
+        }
+        window.summaries.len() as u32
+    }
+
+    /// Volume reduction's counts since the start: (records held back, summaries written).
+    pub fn reduced(&self) -> Option<(u64, u64)> {
+        self.pipeline.reducer().map(|r| (r.suppressed_total(), r.summaries_total()))
+    }
+
+    /// End of input: open sessions are judged (their records appended to `out`); how many
+    /// were anomalous.
+    pub fn close_sessions(&mut self, out: &mut String) -> u32 {
+        self.release(out);
+        let closed = self.pipeline.close_sessions();
+        push_session_records(out, closed)
+    }
+
+    /// After the last record went out: everything is saved and the run summarised.
+    pub fn finish(mut self) -> Result<(), String> {
+        self.pipeline.finish_embedding(std::time::Duration::from_secs(10));
+        self.pipeline.seal_at_end()?;
+        let log = self.pipeline.log;
+        if let Some(x) = self.pipeline.explainer() {
+            log(LogLevel::Info, &crate::explain::summary(x));
+        }
+        self.pipeline.report_end();
+        if self.cut > 0 {
+            log(LogLevel::Warn, &format!("{} events went past the record size bound and were cut", self.cut));
+        }
+        if self.counts.malformed > 0 {
+            log(LogLevel::Warn, &format!("{} malformed JSON lines were passed through untouched", self.counts.malformed));
+        }
+        if self.counts.no_message > 0 {
+            let keys = if self.message_keys.is_empty() { ndjson::DEFAULT_KEYS.join(", ") } else { self.message_keys.join(", ") };
+            log(LogLevel::Warn, &format!("{} records had no string message under {keys}; passed through untouched (set --message-key)", self.counts.no_message));
+        }
+        Ok(())
+    }
+
+    /// Requests waiting for the LLM, when explain is on.
+    pub fn explain_queue(&self) -> Option<usize> {
+        self.pipeline.explainer().map(|x| x.queued())
+    }
+
+    pub fn templates(&self) -> usize {
+        self.pipeline.engine.template_count()
+    }
+}
+
+/// Appends the verdict records of closed sessions; returns how many were anomalous.
+fn push_session_records(out: &mut String, closed: &[ClosedSession]) -> u32 {
+    let mut anomalies = 0;
+    for c in closed {
+        ndjson::session_record(out, c);
+        out.push('\n');
+        anomalies += c.verdict.anomaly as u32;
+    }
+    anomalies
+}
+
+impl Lane {
+    /// A container line's part: the whole line (text, first part's shape, whether it was put
+    /// together from parts) once its last part came.
+    fn put_together(&mut self, text: &str, partial: bool, shape: impl FnOnce() -> Shape, max_bytes: usize) -> Option<(std::borrow::Cow<'static, str>, Shape, bool)> {
+        if partial || !self.partial.is_empty() {
+            if self.partial_shape.is_none() {
+                self.partial_shape = Some(shape());
+            }
+            let room = max_bytes.saturating_sub(self.partial.len());
+            self.partial.push_str(&text[..floor_char_boundary(text, room)]);
+            if partial && self.partial.len() < max_bytes {
+                return None;
+            }
+            let whole = std::mem::take(&mut self.partial);
+            return Some((std::borrow::Cow::Owned(whole), self.partial_shape.take().unwrap_or(Shape::Text), true));
+        }
+        Some((std::borrow::Cow::Owned(text.to_string()), shape(), false))
+    }
+}
+
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    if at >= s.len() {
+        return s.len();
+    }
+    (0..=at).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+}
+
+/// A completed event out: as it came when it is one line of its own, else as one record in its
+/// first line's shape with the joined message and `lines`.
+#[allow(clippy::too_many_arguments)]
+fn emit(e: &Event, shape: &mut Shape, reassembled: bool, tagger: &mut LineTagger, pipeline: &mut Pipeline, event_line: &mut String, out: &mut String, result: &mut LineOutput, counts: &mut Counts) {
+    // the shape goes out with its event: taken, not copied
+    let shape = std::mem::replace(shape, Shape::Text);
+    if e.lines == 1 && !reassembled {
+        match shape {
+            Shape::Text => return tag_record(&e.first, None, None, e.line_no, tagger, pipeline, out, result, counts),
+            Shape::Docker(raw, obj) => return tag_record(&raw, Some(obj), None, e.line_no, tagger, pipeline, out, result, counts),
+            Shape::Cri { .. } => {}
+        }
+    }
+    let docker = matches!(shape, Shape::Docker(..));
+    let (mut obj, key) = match shape {
+        Shape::Text => (Map::new(), "message"),
+        Shape::Docker(_, obj) => (obj, "log"),
+        Shape::Cri { time, stream } => {
+            let mut m = Map::new();
+            m.insert("time".into(), Value::String(time));
+            m.insert("stream".into(), Value::String(stream));
+            (m, "message")
+        }
+    };
+    let text = if docker { format!("{}\n", e.text()) } else { e.text().to_string() };
+    obj.insert(key.into(), Value::String(text));
+    if e.lines > 1 {
+        obj.insert("lines".into(), Value::from(e.lines));
+    }
+    event_line.clear();
+    if let Ok(s) = serde_json::to_string(&obj) {
+        event_line.push_str(&s);
+    }
+    let scored = e.scored();
+    tag_record(event_line, None, Some(&scored), e.line_no, tagger, pipeline, out, result, counts);
+}
+
+/// Tags one record (`obj`: the line as already read); what it became is added to `result`.
+#[allow(clippy::too_many_arguments)]
+fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>, seq: u64, tagger: &mut LineTagger, pipeline: &mut Pipeline, out: &mut String, result: &mut LineOutput, counts: &mut Counts) {
+        let before = out.len();
+        let mut tagged = false;
+        // tagged straight into `out`: nothing appended means the record was dropped
+        let outcome = match obj {
+            Some(obj) => tagger.tag_object(line, obj, scored, seq, pipeline, out),
+            None => tagger.tag_line_scored(line, scored, seq, pipeline, out),
+        };
+        match outcome {
+            Outcome::Tagged(v) => {
+                result.anomalies += v.anomaly as u32;
+                tagged = true;
+            }
+            Outcome::Malformed(e) => {
+                counts.malformed += 1;
+                if counts.malformed == 1 {
+                    (pipeline.log)(LogLevel::Warn, &format!("line {seq} is not valid JSON ({e}); passed through untouched"));
+                }
+            }
+            Outcome::NoMessage => counts.no_message += 1,
+        }
+        // what was learned reaches the WAL before the record goes out
+        pipeline.after_record();
+        if out.len() > before {
+            out.push('\n');
+            result.lines += 1;
+        }
+        if tagged {
+            let closed = pipeline.closed();
+            result.session_anomalies += push_session_records(out, closed);
+            result.lines += closed.len() as u32;
+        }
+}
