@@ -3,7 +3,9 @@
 //!
 //! 1. The HDFS lines (session key `blk_-?[0-9]+`) through the engine alone and through the
 //!    engine plus session tracking, interleaved, best of 15: the difference per record — as a
-//!    user runs it (idle 30 s) and with every session open to the end.
+//!    user runs it (closed when over as learned), by idleness alone as before issue 26 (1 d,
+//!    30 s) and with every session open to the end; and, in a run of its own, the peak of open
+//!    sessions and of the bytes they hold.
 //! 2. 1 000 000 sessions opened and left open (one record each): resident memory before and
 //!    after, from /proc/self/status.
 
@@ -22,11 +24,14 @@ fn main() {
     let text = std::fs::read_to_string(&path).expect("../shared/datasets/hdfs beside the repository");
     let lines: Vec<&str> = text.lines().collect();
     let key = SessionKey::pattern(r"blk_-?[0-9]+").unwrap();
-    // as a user runs it (closed after 30 s of record time without a record, judged in the
-    // batches a sweep finds), and with every session open to the end (one batch, the most open)
+    // as a user runs it (closed when over as learned, a day of quiet the cap), as before issue
+    // 26 with a day of idleness (closed after a day of record time without a record), and with
+    // every session open to the end (one batch, the most open)
     let configs = [
-        ("idle 30 s (the default)", SessionConfig::default()),
-        ("all open to the end", SessionConfig { idle_secs: None, idle_records: 1 << 40, ..SessionConfig::default() }),
+        ("--session-close learned --session-idle 1d (closed when over as learned, cap 1 d)", SessionConfig { learned_close: true, idle_secs: Some(turbolog::session::tracker::LEARNED_IDLE_SECS), ..SessionConfig::default() }),
+        ("--session-idle 1d (by idleness alone)", SessionConfig { idle_secs: Some(86_400), ..SessionConfig::default() }),
+        ("default (idle 30 s)", SessionConfig::default()),
+        ("all open to the end", SessionConfig { idle_secs: None, idle_records: 1 << 40, learned_close: false, ..SessionConfig::default() }),
     ];
     println!("sessions, {} HDFS lines, key blk_-?[0-9]+ (best of 15, interleaved)", lines.len());
     for (name, config) in configs {
@@ -51,14 +56,36 @@ fn main() {
             tr.close_all(&e);
             tracked = tracked.min(t.elapsed().as_secs_f64());
         }
+        // memory, in a run of its own (not timed): the most sessions held at once, open and
+        // remembered for a continuation, and the bytes they held (read every 256 records)
+        let mut e = Engine::new(EngineConfig::default());
+        let mut tr = Tracker::new(config.clone(), Default::default());
+        let mut closed = Vec::new();
+        let (mut peak_open, mut peak_held, mut peak_bytes, mut anomalous) = (0, 0, 0, 0);
+        for (i, l) in lines.iter().enumerate() {
+            let v = e.process_line(l);
+            tr.record(key.find(l), v.template_id, i as u64 + 1, turbolog::detect::time::of_line(l), &e);
+            tr.take_closed(&mut closed);
+            anomalous += closed.len();
+            peak_open = peak_open.max(tr.open_sessions());
+            peak_held = peak_held.max(tr.open_sessions() + tr.remembered_sessions());
+            if i % 256 == 0 {
+                peak_bytes = peak_bytes.max(tr.session_bytes());
+            }
+        }
+        let open_at_end = tr.open_sessions();
+        tr.close_all(&e);
         let n = lines.len() as f64;
         println!("  {name}:");
         println!("    engine alone:            {:>6.0} ns/record", plain / n * 1e9);
         println!("    engine + sessions:       {:>6.0} ns/record", tracked / n * 1e9);
         println!("    sessions cost:           {:>6.0} ns/record (finding the key, the record time, counters, judging at close)", (tracked - plain) / n * 1e9);
+        println!("    peak open sessions:      {peak_open:>6} ({peak_held} with those remembered for a continuation; {open_at_end} open when the input ends)");
+        println!("    peak session bytes:      {:>6.0} KiB (slots, index and spilled ids and counts; open and remembered)", peak_bytes as f64 / 1024.0);
+        println!("    anomalous before the end: {anomalous:>5} of {} flagged", tr.total_anomalous);
     }
     let n = lines.len() as f64;
-    let config = SessionConfig { idle_secs: None, idle_records: 1 << 40, ..SessionConfig::default() };
+    let config = SessionConfig { idle_secs: None, idle_records: 1 << 40, learned_close: false, ..SessionConfig::default() };
 
     // the parts (all open to the end)
     let t = Instant::now();
@@ -88,7 +115,7 @@ fn main() {
         return;
     }
     let e = Engine::new(EngineConfig::default());
-    let mut tr = Tracker::new(SessionConfig { idle_secs: None, idle_records: 1 << 40, max_sessions: 2_000_000, ..SessionConfig::default() }, Default::default());
+    let mut tr = Tracker::new(SessionConfig { idle_secs: None, idle_records: 1 << 40, learned_close: false, max_sessions: 2_000_000, ..SessionConfig::default() }, Default::default());
     let before = rss_kib();
     let mut id = String::new();
     for i in 0..1_000_000u64 {

@@ -10,9 +10,11 @@ when any of its lines is flagged; the WARN baseline when any of its lines is WAR
            blocks of the first half, then `scan` the lines of the second half (frozen, and
            still learning). Scores are over the second half's blocks.
 
-HDFS blocks live for hours (a block is written, then deleted much later), so sessions close at
-the end of input here (`--session-idle` larger than the file); the default idleness (30 s of
-record time) and a day are shown too, for what splitting a block's life in two costs.
+HDFS blocks live for hours (a block is written, then deleted much later). Each mode is run with
+`--session-close learned --session-idle 1d` (a session closes when it is over as learned: its
+ending event, or quiet longer than nearly every session was after the event it is at; a day of
+quiet the cap) and with sessions closing at the end of input (`--session-idle` larger than the
+file); live also with the default (idle 30 s) and a day of idleness.
 
 usage: scripts/eval_sessions.py [--bin target/release/turbolog] [--data ../shared/datasets]
 """
@@ -80,6 +82,8 @@ def main():
 
     n = len(labels)
     tag = f"HDFS_dev ({len(lines)} lines, {n} blocks, {sum(labels.values())} anomalous)"
+    LEARNED = ["--session-close", "learned", "--session-idle", "1d"]
+    score(tag, "live, learned close, cap 1 d", lines, labels, LEARNED)
     line_flags = score(tag, "live, idle = end of input", lines, labels, ["--session-idle", every])
     rows.append((tag, "live", "per-line detector", *prf(labels, line_flags)))
     warned = set()
@@ -103,20 +107,21 @@ def main():
     train = [l for l, bs in zip(lines, blocks_of(lines)) if bs and all(b in first and not labels[b] for b in bs)]
     test = [l for l, bs in zip(lines, blocks_of(lines)) if bs and all(b in second for b in bs)]
     tag2 = f"second half ({len(test)} lines, {len(second)} blocks, {sum(second.values())} anomalous)"
-    with tempfile.TemporaryDirectory() as tmp:
-        train_path = os.path.join(tmp, "train.log")
-        with open(train_path, "w") as f:
-            f.writelines(l + "\n" for l in train)
-        state = os.path.join(tmp, "state")
-        subprocess.run([args.bin, "learn", "--session-key", KEY, "--session-idle", every, "--state", state, train_path], check=True, capture_output=True)
-        subprocess.run(["cp", "-r", state, state + "-learning"], check=True)
-        score(tag2, "learned on first-half normal, frozen", test, second, ["--session-idle", every, "--state", state, "--frozen"])
-        score(tag2, "learned, keeps learning", test, second, ["--session-idle", every, "--state", state + "-learning"])
-    score(tag2, "live on the second half alone", test, second, ["--session-idle", every])
+    for how, idle in [("learned close", LEARNED), ("idle = end", ["--session-idle", every])]:
+        with tempfile.TemporaryDirectory() as tmp:
+            train_path = os.path.join(tmp, "train.log")
+            with open(train_path, "w") as f:
+                f.writelines(l + "\n" for l in train)
+            state = os.path.join(tmp, "state")
+            subprocess.run([args.bin, "learn", "--session-key", KEY, *idle, "--state", state, train_path], check=True, capture_output=True)
+            subprocess.run(["cp", "-r", state, state + "-learning"], check=True)
+            score(tag2, f"learned on first-half normal, frozen, {how}", test, second, [*idle, "--state", state, "--frozen"])
+            score(tag2, f"learned, keeps learning, {how}", test, second, [*idle, "--state", state + "-learning"])
+        score(tag2, f"live on the second half alone, {how}", test, second, idle)
 
-    print(f"{'data':<55} {'mode':<42} {'detector':<20} {'P':>6} {'R':>6} {'F1':>6}")
+    print(f"{'data':<55} {'mode':<50} {'detector':<20} {'P':>6} {'R':>6} {'F1':>6}")
     for tag, mode, det, p, r, f1 in rows:
-        print(f"{tag:<55} {mode:<42} {det:<20} {p:>6.3f} {r:>6.3f} {f1:>6.3f}")
+        print(f"{tag:<55} {mode:<50} {det:<20} {p:>6.3f} {r:>6.3f} {f1:>6.3f}")
     print()
     print("false alarms (normal blocks flagged) by reason, learned modes:")
     for run_name, reasons in false_alarms.items():

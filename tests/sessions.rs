@@ -170,3 +170,44 @@ fn through_the_c_api_a_verdict_is_an_extra_record_with_the_closing_timestamp() {
     let at = bytes.windows(16).position(|w| w == b"turbolog_session").unwrap();
     assert!(bytes[..at].windows(ts.len()).any(|w| w == ts.as_slice()));
 }
+
+/// Requests three steps long, a second apart, one started each second; `stuck` stops after its
+/// second step.
+fn timed_requests(n: usize, stuck: usize) -> String {
+    let mut lines: Vec<(usize, String)> = Vec::new();
+    let steps = ["request started", "query ran in 12 ms", "response sent with 200 bytes"];
+    for r in 0..n {
+        for (k, step) in steps.iter().enumerate() {
+            if r == stuck && k == 2 {
+                continue;
+            }
+            let t = r + k;
+            lines.push((t, format!("2026-11-24T{:02}:{:02}:{:02}Z INFO req-{r:05x} {step}\n", 10 + t / 3600, t / 60 % 60, t % 60)));
+        }
+    }
+    lines.sort_by_key(|(t, _)| *t);
+    lines.into_iter().map(|(_, l)| l).collect()
+}
+
+#[test]
+fn with_learned_close_filter_says_a_stuck_session_long_before_the_input_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("in.log");
+    std::fs::write(&log, timed_requests(3000, 300)).unwrap();
+    // where the verdict on the stuck request comes among the records out (one per line, and
+    // the verdicts after the line that closed them)
+    let at = |extra: &[&str]| {
+        let out = bin().args(["filter", "--session-key", "req-[0-9a-f]+", "--session-idle", "1d"]).args(extra).arg(&log).output().unwrap();
+        let recs = jsonl(&out.stdout);
+        let i = recs.iter().position(|r| r["turbolog_session"] == "req-0012c").unwrap_or_else(|| panic!("no verdict: {:?}", recs.iter().filter(|r| r.get("turbolog_session").is_some()).collect::<Vec<_>>()));
+        assert!(recs[i]["anomaly_reason"].as_str().unwrap().starts_with("missing"), "{:?}", recs[i]);
+        assert_eq!(recs.iter().filter(|r| r.get("turbolog_session").is_some()).count(), 1, "only the stuck one");
+        (i, recs.len())
+    };
+    // by idleness alone (a day) it is said when the input ends…
+    let (i, n) = at(&[]);
+    assert!(i + 1 == n, "at {i} of {n}");
+    // …when over as learned, a few sweeps after its last step (300 s into 2 500 records)
+    let (i, n) = at(&["--session-close", "learned"]);
+    assert!(i < 3000, "at {i} of {n}");
+}

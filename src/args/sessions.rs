@@ -17,8 +17,15 @@ pub struct SessionArgs {
     pub session_field: Option<String>,
     /// A session quiet this long closes: a duration of record time (`30s`, `5m`, `2h`, `1d`) for
     /// records that carry a time (10 000 records for those that do not), or a number of records.
+    /// With `--session-close learned`, a cap.
     #[arg(long, value_name = "DURATION|RECORDS", default_value = "30s", value_parser = parse_idle)]
     pub session_idle: Idle,
+    /// `learned` (experimental): a session also closes when it is over as learned — its ending
+    /// event came, or it has been quiet longer than nearly every session was after the event it
+    /// is at — and an event as good as never seen is flagged when it comes; `idle`: by
+    /// `--session-idle` alone.
+    #[arg(long, value_name = "idle|learned", default_value = "idle", value_parser = ["idle", "learned"])]
+    pub session_close: String,
     /// A session open for this many records closes whatever comes (0 = no limit).
     #[arg(long, value_name = "RECORDS", default_value_t = 0)]
     pub session_max: u64,
@@ -66,6 +73,7 @@ impl SessionArgs {
         SessionConfig {
             idle_secs,
             idle_records,
+            learned_close: self.session_close == "learned",
             max_records: self.session_max,
             max_sessions: self.max_sessions as usize,
             report_normal: false,

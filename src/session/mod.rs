@@ -9,7 +9,9 @@
 //! Only counters are kept per open session, never its lines. May use `detect` (template ids).
 
 pub mod key;
+pub mod forgotten;
 pub mod open;
+pub mod quiet;
 pub mod profile;
 pub mod simple;
 pub mod suggest;

@@ -36,6 +36,13 @@ pub struct Open {
     /// Its records that volume reduction held back (they are counted in summaries).
     pub held_back: u64,
     pub counts: Counts,
+    /// The template of its last record: the event it is at.
+    pub last_template: u32,
+    /// A verdict on it went out already (an event as good as never seen, or an earlier close):
+    /// another is not a second anomaly.
+    pub flagged: bool,
+    /// Closed once and continued: it was counted when it first closed.
+    pub reopened: bool,
 }
 
 impl Open {
@@ -109,6 +116,21 @@ impl OpenSessions {
         self.slots.len()
     }
 
+    /// The open sessions, in slot order.
+    pub fn slots(&self) -> &[Open] {
+        &self.slots
+    }
+
+    /// Bytes the table holds: its slots and index as allocated, and what ids and counts too
+    /// long for a slot took on the heap.
+    pub fn bytes(&self) -> usize {
+        let spilled = |o: &Open| {
+            (o.id.spilled() as usize) * o.id.capacity() + (o.counts.spilled() as usize) * o.counts.capacity() * std::mem::size_of::<(u32, u32)>()
+        };
+        // the index: a slot number and a control byte per bucket
+        self.slots.capacity() * std::mem::size_of::<Open>() + self.index.capacity() * (std::mem::size_of::<u32>() + 1) + self.slots.iter().map(spilled).sum::<usize>()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
@@ -140,13 +162,41 @@ impl OpenSessions {
         let mut counts = Counts::new();
         counts.push((template, 1));
         let i = self.slots.len() as u32; // under MAX_OPEN: the tracker never opens more
-        self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, held_back: 0, counts });
+        self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, held_back: 0, counts, last_template: template, flagged: false, reopened: false });
         let slots = &self.slots;
         self.index.insert_unique(hash, i, |&j| slots[j as usize].hash);
     }
 
+    /// The slot of the open session `id`, if any; else the hash to open it with.
+    #[inline]
+    pub fn find(&self, id: &str) -> Result<usize, u64> {
+        let hash = self.hash(id);
+        self.position(hash, id).ok_or(hash)
+    }
+
+    /// The session in slot `i` (from [`OpenSessions::find`] or [`OpenSessions::insert`]).
+    #[inline]
+    pub fn at(&mut self, i: usize) -> &mut Open {
+        &mut self.slots[i]
+    }
+
+    /// Puts a session taken out of a table (this one or another) back in: its slot.
+    pub fn insert(&mut self, mut o: Open) -> usize {
+        // the other table hashed with its own seed
+        o.hash = {
+            let mut h = self.hasher.build_hasher();
+            h.write(&o.id);
+            h.finish()
+        };
+        let (hash, i) = (o.hash, self.slots.len() as u32);
+        self.slots.push(o);
+        let slots = &self.slots;
+        self.index.insert_unique(hash, i, |&j| slots[j as usize].hash);
+        i as usize
+    }
+
     /// Takes out slot `i`; the last slot moves into its place.
-    fn take(&mut self, i: usize) -> Open {
+    pub fn take(&mut self, i: usize) -> Open {
         let last = self.slots.len() - 1;
         let hash = self.slots[i].hash;
         if let Ok(entry) = self.index.find_entry(hash, |&j| j as usize == i) {

@@ -51,6 +51,14 @@ pub struct Profile {
     /// enough; until then (a short or frozen run) these learned ones do.
     #[serde(default, serialize_with = "sorted")]
     pub waits: Counts<Vec<u32>>,
+    /// Template id → the quiet that followed it within a session before the session's next
+    /// record: 64 log₂ buckets of seconds of record time, then 64 of records (see
+    /// [`crate::session::quiet`]): how long a session at that event may be quiet and go on.
+    #[serde(default, serialize_with = "sorted")]
+    pub quiet_after: Counts<Vec<u32>>,
+    /// Template id → sessions that ended with it (their last event), closed for good.
+    #[serde(default, serialize_with = "sorted")]
+    pub ended_with: Counts<u64>,
 }
 
 /// A session's counts and a number that goes with them, as a key.
@@ -83,6 +91,25 @@ impl Profile {
         if h.len() == 64 {
             h[b.min(63)] += n;
         }
+    }
+
+    /// Learns `n` quiet gaps after `template` in bucket `b` of [`Profile::quiet_after`] (0..128).
+    pub fn add_quiet_after(&mut self, template: u32, b: usize, n: u32) {
+        if self.quiet_after.len() >= MAX_WAIT_TEMPLATES && !self.quiet_after.contains_key(&template) {
+            return;
+        }
+        let h = self.quiet_after.entry(template).or_insert_with(|| vec![0; 128]);
+        if h.len() == 128 {
+            h[b.min(127)] += n;
+        }
+    }
+
+    /// Learns that `n` sessions ended with `template`.
+    pub fn add_ended(&mut self, template: u32, n: u64) {
+        if self.ended_with.len() >= MAX_WAIT_TEMPLATES && !self.ended_with.contains_key(&template) {
+            return;
+        }
+        *self.ended_with.entry(template).or_insert(0) += n;
     }
 
     /// The learned waits before `template`, as a histogram (see [`Profile::waits`]).
@@ -238,6 +265,32 @@ impl Profile {
         common
     }
 
+    /// Whether an event is one (almost) no session has — evidence as soon as it comes: (score,
+    /// why). `own`: 1 when the session judged is in the profile (left out of the figures).
+    pub fn rare(&self, t: u32, own: u64, text_of: &dyn Fn(u32) -> String) -> Option<(f64, String)> {
+        let n = self.sessions.saturating_sub(own);
+        if n < MIN_SESSIONS {
+            return None;
+        }
+        let with = self.with.get(t).copied().unwrap_or(0).saturating_sub(own);
+        let p = with as f64 / n as f64;
+        if p >= RARE {
+            return None;
+        }
+        let why = if with == 0 {
+            format!("\"{}\" never seen in a session before", text_of(t))
+        } else {
+            format!("\"{}\" (present in only {} of sessions)", text_of(t), percent(p))
+        };
+        Some((0.5 + 0.5 * (1.0 - p / RARE) * 0.9, why))
+    }
+
+    /// Whether `t` would be [`Profile::rare`] for a session not in the profile (no words made).
+    #[inline]
+    pub fn is_rare(&self, t: u32) -> bool {
+        self.sessions >= MIN_SESSIONS && (self.with.get(t).copied().unwrap_or(0) as f64) < RARE * self.sessions as f64
+    }
+
     /// Judges a session. `learned_it`: the session is already in the profile (it is then left
     /// out of the figures it is compared with). `quiet`: it was cut short (end of input,
     /// eviction) after this many records without one of its own, so a missing event may simply
@@ -315,15 +368,8 @@ impl Profile {
         }
         // an event (almost) no session has
         for &(t, _) in counts {
-            let with = self.with.get(t).copied().unwrap_or(0).saturating_sub(own);
-            let p = with as f64 / n as f64;
-            if p < RARE {
-                let why = if with == 0 {
-                    format!("\"{}\" never seen in a session before", text_of(t))
-                } else {
-                    format!("\"{}\" (present in only {} of sessions)", text_of(t), percent(p))
-                };
-                offer(0.5 + 0.5 * (1.0 - p / RARE) * 0.9, why);
+            if let Some((score, why)) = self.rare(t, own, text_of) {
+                offer(score, why);
             }
         }
         // two events that come in equal numbers do not

@@ -6,15 +6,20 @@ use std::collections::HashMap;
 use crate::detect::engine::Engine;
 use crate::session::open::{Open, OpenSessions};
 use crate::session::profile::{Profile, SessionVerdict};
+use crate::session::quiet::{Quiet, RECORDS, TIME};
 use crate::session::waits::{bucket, long_wait, long_wait_censored, Waits};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionConfig {
-    /// A session with no record for this many seconds of record time is closed (records that
-    /// carry a time); …
+    /// A session with no record for this many seconds of record time is closed whatever was
+    /// learned (records that carry a time); …
     pub idle_secs: Option<i64>,
     /// …with no record for this many records (records without a time, or no `idle_secs`).
     pub idle_records: u64,
+    /// Close sessions when they are over as learned (an ending event came, or quiet for longer
+    /// than nearly every session was after the event it is at: [`crate::session::quiet`]), the
+    /// idleness above as a cap; off: by idleness alone.
+    pub learned_close: bool,
     /// A session that reaches this many records of the stream since its first is closed at once,
     /// whatever comes (0 = no limit).
     pub max_records: u64,
@@ -26,9 +31,24 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { idle_secs: Some(30), idle_records: 10_000, max_records: 0, max_sessions: 100_000, report_normal: false }
+        SessionConfig { idle_secs: Some(30), idle_records: 10_000, learned_close: false, max_records: 0, max_sessions: 100_000, report_normal: false }
     }
 }
+
+/// The cap on a session's quiet suggested with `learned_close`: a day of record time (sessions
+/// close when they are over, as learned, long before: the cap is for those that never say).
+pub const LEARNED_IDLE_SECS: i64 = 86_400;
+
+/// A session closed by what was learned is remembered (for a continuation) until it has been
+/// quiet this many times its event's limit (as it is then), or the cap; one at its ending event
+/// until the next sweep.
+const REMEMBER: u64 = 4;
+
+/// With `learned_close`, the open sessions are judged (for a missing event) every this many sweeps.
+const JUDGE_OPEN_EVERY: u64 = 16;
+
+/// An event had by at most this share of the sessions a stream opened is rare there too.
+const RARE_HERE: f64 = 0.01;
 
 /// Verdicts of a batch by (counts, bit length of the quiet).
 type Judged<'a> = HashMap<(&'a [(u32, u32)], Option<u32>), SessionVerdict, foldhash::fast::RandomState>;
@@ -36,10 +56,17 @@ type Judged<'a> = HashMap<(&'a [(u32, u32)], Option<u32>), SessionVerdict, foldh
 /// How a batch of sessions closes.
 #[derive(Clone, Copy, PartialEq)]
 enum Closing {
-    /// Idle or long enough: they ended.
+    /// Idle past the cap or long enough: they ended.
     Ended,
+    /// Over as learned (an ending event, or quiet past what follows their event): ended, and
+    /// remembered a while (a continuation is the same session, judged again as a whole).
+    Finished,
     /// Evicted: they may still have been under way.
     CutShort,
+    /// Still open, judged as if the input ended now (censored waits, cut short), not closed:
+    /// a missing event (its learned wait is over) or a rare one is said; a broken count is not
+    /// (counts may still change).
+    Provisional,
     /// The input ended: every session still open (cut short too; their waits are censored, see
     /// [`Tracker::close_all`]).
     EndOfInput,
@@ -97,6 +124,19 @@ pub struct Tracker {
     /// Per template: the records a session waited before it first came (log₂ buckets), in this
     /// stream — how long a session may be quiet and still expect it (a deletion hours later).
     waits: Waits,
+    /// When sessions are over: ending events, the quiet after each event.
+    quiet: Quiet,
+    /// Sessions closed by what was learned, kept until a continuation is unlikely.
+    dormant: OpenSessions,
+    /// Sessions this stream opened, and per template number how many of them had it so far
+    /// (open ones too): an event is only said to be as good as never seen when it is rare in
+    /// this stream as well as in the profile (a live profile holds the sessions that ended
+    /// first, not a fair sample).
+    opened: u64,
+    had: Vec<u32>,
+    /// Sessions forgotten after closing by what was learned: a few bytes each, to the cap.
+    forgotten: crate::session::forgotten::Forgotten,
+    sweeps: u64,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
@@ -114,21 +154,63 @@ const SWEEP_EVERY: u64 = 1024;
 impl Tracker {
     pub fn new(mut config: SessionConfig, profile: Profile) -> Tracker {
         config.max_sessions = config.max_sessions.clamp(1, crate::session::open::MAX_OPEN);
-        Tracker { config, open: OpenSessions::default(), profile, learning: true, records: 0, now_time: None, closed: Vec::new(), next_sweep: SWEEP_EVERY, pace: Profile::default(), waits: Waits::default(), total_closed: 0, total_anomalous: 0, last_session: None }
+        // what the baseline knows of how sessions end holds from the first record
+        let mut quiet = Quiet::default();
+        for t in profile.quiet_after.keys().chain(profile.ended_with.keys()) {
+            quiet.know(*t);
+        }
+        quiet.update(&profile);
+        Tracker {
+            config,
+            open: OpenSessions::default(),
+            profile,
+            learning: true,
+            records: 0,
+            now_time: None,
+            closed: Vec::new(),
+            next_sweep: SWEEP_EVERY,
+            pace: Profile::default(),
+            waits: Waits::default(),
+            quiet,
+            dormant: OpenSessions::default(),
+            opened: 0,
+            had: Vec::new(),
+            forgotten: Default::default(),
+            sweeps: 0,
+            total_closed: 0,
+            total_anomalous: 0,
+            last_session: None,
+        }
     }
 
     pub fn set_learning(&mut self, on: bool) {
+        if on && !self.learning {
+            self.quiet.skip_unhanded();
+        }
         self.learning = on;
     }
 
     /// What has been learned, the waits of sessions still open included.
     pub fn profile(&mut self) -> &Profile {
         self.waits.hand_over(&mut self.profile);
+        if self.learning {
+            self.quiet.hand_over(&mut self.profile);
+        }
         &self.profile
     }
 
     pub fn open_sessions(&self) -> usize {
         self.open.len()
+    }
+
+    /// Bytes the open and the remembered sessions hold (see [`OpenSessions::bytes`]).
+    pub fn session_bytes(&self) -> usize {
+        self.open.bytes() + self.dormant.bytes() + self.forgotten.bytes()
+    }
+
+    /// Sessions closed by what was learned and still remembered (for a continuation).
+    pub fn remembered_sessions(&self) -> usize {
+        self.dormant.len()
     }
 
     /// Every record passes here (with its session id, if it has one): the record clock advances
@@ -146,45 +228,139 @@ impl Tracker {
         }
         self.last_session = None;
         if let Some(id) = id {
-            let now = self.records;
-            let max = self.config.max_records;
-            match self.open.find_mut(id) {
-                Ok(s) => {
-                    self.last_session = Some(s.key_hash());
-                    let gap = now - s.last_record;
-                    s.last_record = now;
-                    s.last_time = time.or(s.last_time);
-                    s.last_line = line;
-                    s.lines += 1;
-                    let first_of_its_kind = s.count(template);
-                    if max > 0 && now - s.first_record + 1 >= max {
-                        // this record makes it as long as a session may be: it closes now
-                        let s = self.open.remove(id).into_iter().collect();
-                        self.close_batch(s, Closing::Ended, engine);
-                    } else {
-                        if self.learning {
-                            self.profile.add_gap(gap);
-                        }
-                        self.pace.add_gap(gap);
-                        if first_of_its_kind {
-                            self.waits.add(template, gap, self.learning, &mut self.profile);
-                        }
-                    }
-                }
-                Err(hash) => {
-                    if self.open.len() >= self.config.max_sessions {
-                        self.evict(engine);
-                    }
-                    self.open.open(hash, id, template, now, line, time);
-                    self.last_session = Some(hash);
-                }
-            }
+            self.session_record(id, template, line, time, engine);
         }
         if self.records >= self.next_sweep {
             self.sweep(engine);
             // a sweep reads every open session: spaced so that it costs O(1) per record
             self.next_sweep = self.records + SWEEP_EVERY.max(self.open.len() as u64 / 2);
         }
+    }
+
+    /// One record of session `id`: opens it (or takes it back, when it closed a moment ago:
+    /// a continuation), counts it, and closes it when this record ends it.
+    fn session_record(&mut self, id: &str, template: u32, line: u64, time: Option<i64>, engine: &Engine) {
+        let now = self.records;
+        let timed = self.config.idle_secs.is_some();
+        let slot = match self.open.find(id) {
+            Ok(i) => Some(i),
+            Err(hash) => {
+                let back = if self.dormant.is_empty() { None } else { self.dormant.remove(id) };
+                if self.open.len() >= self.config.max_sessions {
+                    self.evict(engine);
+                }
+                match back {
+                    Some(mut s) => {
+                        s.reopened = true;
+                        Some(self.open.insert(s))
+                    }
+                    None => {
+                        self.open.open(hash, id, template, now, line, time);
+                        let late = if self.forgotten.is_empty() { None } else { self.forgotten.take(id) };
+                        match late {
+                            Some(was) => {
+                                // a continuation of one forgotten: its quiet teaches the limit of
+                                // the event it was at; the rest of it is no session of its own
+                                // (counted and judged when it closed)
+                                let (unit, quiet) = match (timed, time, was.last_time) {
+                                    (true, Some(t), Some(last)) => (TIME, t.saturating_sub(last).max(0) as u64),
+                                    _ => (RECORDS, now - was.last_record),
+                                };
+                                self.quiet.add_gap(was.last_template, unit, quiet);
+                                let s = self.open.at(self.open.len() - 1);
+                                s.reopened = true;
+                                s.flagged = true;
+                            }
+                            None => self.opened += 1,
+                        }
+                        None
+                    }
+                }
+            }
+        };
+        let (i, first_of_its_kind) = match slot {
+            None => {
+                // what hold_back_last finds this record's session by
+                self.last_session = Some(self.open.at(self.open.len() - 1).key_hash());
+                (self.open.len() - 1, true)
+            }
+            Some(i) => {
+                let s = self.open.at(i);
+                self.last_session = Some(s.key_hash());
+                let gap = now - s.last_record;
+                if self.config.learned_close {
+                    // the quiet after the event it was at, before this record
+                    let (unit, quiet) = match (timed, time, s.last_time) {
+                        (true, Some(t), Some(last)) => (TIME, t.saturating_sub(last).max(0) as u64),
+                        _ => (RECORDS, gap),
+                    };
+                    self.quiet.add_gap(s.last_template, unit, quiet);
+                }
+                s.last_template = template;
+                s.last_record = now;
+                s.last_time = time.or(s.last_time);
+                s.last_line = line;
+                s.lines += 1;
+                let first_of_its_kind = s.count(template);
+                let max = self.config.max_records;
+                if max > 0 && now - s.first_record + 1 >= max {
+                    // this record makes it as long as a session may be: it closes now
+                    let s = self.open.take(i);
+                    self.close_batch(vec![s], Closing::Ended, engine);
+                    return;
+                }
+                if self.learning {
+                    self.profile.add_gap(gap);
+                }
+                self.pace.add_gap(gap);
+                if first_of_its_kind {
+                    self.waits.add(template, gap, self.learning, &mut self.profile);
+                }
+                (i, first_of_its_kind)
+            }
+        };
+        if first_of_its_kind && self.config.learned_close {
+            let t = template as usize;
+            if t >= self.had.len() && t < crate::session::template_map::MAX_TEMPLATE as usize {
+                self.had.resize(t + 1, 0);
+            }
+            let had = self.had.get_mut(t).map_or(0, |n| {
+                *n += 1;
+                *n
+            });
+            // rare in the profile, and among this stream's sessions (itself left out)
+            let rare_here = self.opened >= crate::session::profile::MIN_SESSIONS && had.saturating_sub(1) as f64 <= RARE_HERE * self.opened as f64;
+            if rare_here && self.profile.is_rare(template) && !self.open.at(i).flagged {
+                self.flag_now(i, template, engine);
+            }
+        }
+        if self.config.learned_close && self.quiet.is_ending(template) {
+            // the event sessions end with: over now
+            let s = self.open.take(i);
+            self.close_batch(vec![s], Closing::Finished, engine);
+        }
+    }
+
+    /// Session `i` has an event (almost) no normal session has: that is certain now, said now
+    /// (the session stays open; its close says nothing more of it).
+    fn flag_now(&mut self, i: usize, template: u32, engine: &Engine) {
+        let text_of = |t: u32| engine.template_text(t).to_string();
+        let Some((score, why)) = self.profile.rare(template, 0, &text_of) else { return };
+        let s = self.open.at(i);
+        s.flagged = true;
+        self.total_anomalous += 1;
+        let verdict = SessionVerdict { anomaly: true, score: score.min(1.0) as f32, reason: Some(why) };
+        self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, held_back: s.held_back, verdict });
+    }
+
+    /// The clock moves with no record (a host's timer while its input is quiet): sessions
+    /// over by now, as learned or past the cap, close (see [`Tracker::take_closed`]). `time`:
+    /// the record time it is now, when records carry one.
+    pub fn tick(&mut self, time: Option<i64>, engine: &Engine) {
+        if let Some(t) = time {
+            self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
+        }
+        self.sweep(engine);
     }
 
     /// The last record was held back by volume reduction: its session (still open) counts it.
@@ -196,17 +372,74 @@ impl Tracker {
         }
     }
 
-    /// Closes the sessions idle for too long or open for too long.
+    /// Closes the sessions that are over (quiet past the limit learned for the event they are
+    /// at), idle past the cap or open for too long, and forgets the remembered ones a
+    /// continuation is no longer expected for.
     fn sweep(&mut self, engine: &Engine) {
         let now = self.records;
         let (idle, max) = (self.config.idle_records, self.config.max_records);
         let (idle_secs, now_time) = (self.config.idle_secs, self.now_time);
-        let quiet = |s: &Open| match (idle_secs, now_time, s.last_time) {
-            (Some(secs), Some(t), Some(last)) => t - last > secs,
-            _ => now - s.last_record > idle,
+        let quiet_of = |s: &Open| match (idle_secs, now_time, s.last_time) {
+            (Some(_), Some(t), Some(last)) => (TIME, t.saturating_sub(last).max(0) as u64),
+            _ => (RECORDS, now - s.last_record),
         };
-        let done = self.open.take_if(|s| quiet(s) || (max > 0 && now - s.first_record >= max));
-        self.close_batch(done, Closing::Ended, engine);
+        let capped = |s: &Open| {
+            let idle = match (idle_secs, now_time, s.last_time) {
+                (Some(secs), Some(t), Some(last)) => t - last > secs,
+                _ => now - s.last_record > idle,
+            };
+            idle || (max > 0 && now - s.first_record >= max)
+        };
+        let learned = self.config.learned_close;
+        // one pass: what is over is taken out, the rest counted by how long it has been quiet
+        // at its event (for the limits of the next sweep)
+        let quiet = &mut self.quiet;
+        let done = self.open.take_if(|s| {
+            if capped(s) {
+                return true;
+            }
+            if learned {
+                let (unit, q) = quiet_of(s);
+                if q >= quiet.limit(s.last_template, unit) {
+                    return true;
+                }
+                quiet.add_still(s.last_template, unit, q);
+            }
+            false
+        });
+        if learned {
+            self.quiet.update(&self.profile);
+            self.sweeps += 1;
+            if self.sweeps.is_multiple_of(JUDGE_OPEN_EVERY) {
+                self.judge_open(engine);
+            }
+        }
+        let (ended, finished): (Vec<Open>, Vec<Open>) = done.into_iter().partition(|s| capped(s));
+        self.close_batch(ended, Closing::Ended, engine);
+        self.close_batch(finished, Closing::Finished, engine);
+        if !self.dormant.is_empty() {
+            let quiet = &self.quiet;
+            let forget = self.dormant.take_if(|s| {
+                let (unit, q) = quiet_of(s);
+                // closed by its ending event: nothing is expected after it; closed by a limit
+                // that has since grown past any: kept to the cap (a continuation is likely)
+                capped(s) || quiet.is_ending(s.last_template) || q >= quiet.limit(s.last_template, unit).saturating_mul(REMEMBER)
+            });
+            self.learn_ended(forget);
+        }
+        self.forgotten.expire(|last_time, last_record| match (idle_secs, now_time, last_time) {
+            (Some(secs), Some(t), Some(last)) => t - last > secs,
+            _ => now - last_record > idle,
+        });
+    }
+
+    /// Remembered sessions that ended for good (judged and learned already): their last
+    /// events are ones sessions end with.
+    fn learn_ended(&mut self, sessions: Vec<Open>) {
+        for s in &sessions {
+            self.quiet.add_ended(s.last_template);
+            self.forgotten.forget(s, self.config.max_sessions);
+        }
     }
 
     /// Past `max_sessions`: the least recently seen tenth is closed (amortised: one scan for many).
@@ -225,6 +458,8 @@ impl Tracker {
     /// sessions have are counted by how long they have been quiet, and the long wait for it is
     /// read from both (Kaplan–Meier; see [`long_wait_censored`]).
     pub fn close_all(&mut self, engine: &Engine) {
+        let remembered = self.dormant.take_all();
+        self.learn_ended(remembered);
         let all = self.open.take_all();
         self.close_batch(all, Closing::EndOfInput, engine);
     }
@@ -235,10 +470,48 @@ impl Tracker {
         if sessions.is_empty() {
             return;
         }
+        let said = self.judge_batch(&sessions, how, engine);
+        if how == Closing::Finished {
+            for (mut s, said) in sessions.into_iter().zip(said) {
+                s.flagged |= said;
+                if self.dormant.len() >= self.config.max_sessions {
+                    // the least recently seen tenth is forgotten: ended for good
+                    let n = (self.dormant.len() / 10).max(1);
+                    let forgotten = self.dormant.take_least_recent(n);
+                    self.learn_ended(forgotten);
+                }
+                self.dormant.insert(s);
+            }
+        }
+    }
+
+    /// Every open session judged as if the input ended now; those missing an event past its
+    /// learned wait are said now (and not again).
+    fn judge_open(&mut self, engine: &Engine) {
+        let open = std::mem::take(&mut self.open);
+        let said = self.judge_batch(open.slots(), Closing::Provisional, engine);
+        self.open = open;
+        for (i, said) in said.into_iter().enumerate() {
+            if said {
+                self.open.at(i).flagged = true;
+            }
+        }
+    }
+
+    /// Judges a batch (see [`Tracker::close_batch`]): which sessions were said anomalous here.
+    fn judge_batch(&mut self, sessions: &[Open], how: Closing, engine: &Engine) -> Vec<bool> {
         let now = self.records;
-        let end_of_input = how == Closing::EndOfInput;
+        let provisional = how == Closing::Provisional;
+        let end_of_input = matches!(how, Closing::EndOfInput | Closing::Provisional);
+        // (a continuation is learned again, whole: rare when the quiet learned is right)
+        let learn_now = self.learning && !provisional;
+        if how == Closing::Ended {
+            for s in sessions {
+                self.quiet.add_ended(s.last_template);
+            }
+        }
         // a session cut short rather than ended: how long it had been quiet
-        let quiet = |s: &Open| (how != Closing::Ended).then(|| now - s.last_record);
+        let quiet = |s: &Open| matches!(how, Closing::CutShort | Closing::EndOfInput | Closing::Provisional).then(|| now - s.last_record);
         // oldest first; one record opens one session: first records are distinct, an unstable
         // sort is exact (of slot numbers: sessions are large to move)
         let mut order: Vec<(u64, u32)> = sessions.iter().enumerate().map(|(i, s)| (s.first_record, i as u32)).collect();
@@ -251,7 +524,7 @@ impl Tracker {
         if end_of_input {
             for (t, _, _) in self.profile.common(false) {
                 let h = censored.entry(t).or_insert([0; 64]);
-                for s in &sessions {
+                for s in sessions {
                     if s.counts.iter().all(|c| c.0 != t) {
                         h[bucket(quiet(s).unwrap_or(0))] += 1;
                     }
@@ -259,11 +532,24 @@ impl Tracker {
             }
         }
         self.waits.hand_over(&mut self.profile);
-        if self.learning {
+        // judged as if the input ended now: against the profile with the open sessions in it,
+        // as at the end (each left out of its own figures), then the profile as it was
+        let in_profile = learn_now || (provisional && self.learning);
+        // closing while the profile knows too few sessions (none has ended yet): judged as at
+        // the end, with the open sessions in the profile too (for this batch only)
+        let young = self.config.learned_close && !provisional && self.learning && self.profile.sessions < crate::session::profile::MIN_SESSIONS;
+        let mut before = (provisional && self.learning).then(|| self.profile.clone());
+        if in_profile {
             self.profile.add_all(order.iter().map(|&(_, i)| sessions[i as usize].counts.as_slice()));
         }
+        if young {
+            before = Some(self.profile.clone());
+            let mut open: Vec<(u64, &[(u32, u32)])> = self.open.slots().iter().map(|s| (s.first_record, s.counts.as_slice())).collect();
+            open.sort_unstable_by_key(|o| o.0);
+            self.profile.add_all(open.into_iter().map(|o| o.1));
+        }
         let text_of = |t: u32| engine.template_text(t).to_string();
-        let common = self.profile.common(self.learning);
+        let common = self.profile.common(in_profile);
         let (waits, profile, censored) = (&self.waits, &self.profile, &censored);
         // how long an event may take: as this stream has shown it, else as learned before
         // (the same answer for every session of the batch: worked out once per template)
@@ -287,23 +573,39 @@ impl Tracker {
         // the same thing, most normal ones, are judged once.
         let bits = |q: u64| if q == u64::MAX { 65 } else { 64 - q.leading_zeros() };
         let mut judged = Judged::default();
+        // the sessions reported as anomalous here (remembered as such when finished)
+        let mut said = vec![false; sessions.len()];
         for (_, i) in order {
             let s = &sessions[i as usize];
+            if provisional && s.flagged {
+                continue;
+            }
             let key = (s.counts.as_slice(), quiet(s).map(bits));
             let verdict = match judged.get(&key) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.profile.judge(&common, &s.counts, self.learning, quiet(s), long_gap, &wait_for, &text_of);
+                    let v = self.profile.judge(&common, &s.counts, in_profile, quiet(s), long_gap, &wait_for, &text_of);
                     judged.insert(key, v.clone());
                     v
                 }
             };
-            self.total_closed += 1;
-            self.total_anomalous += verdict.anomaly as u64;
-            if verdict.anomaly || self.config.report_normal {
+            // a count that breaks an invariant ("3 × … but 2 × …") may still even out: not said
+            if provisional && verdict.reason.as_deref().is_none_or(|r| r.starts_with(|c: char| c.is_ascii_digit())) {
+                continue;
+            }
+            // a continuation was counted when it first closed, and an anomaly said once
+            self.total_closed += !(s.reopened || provisional) as u64;
+            let new_anomaly = verdict.anomaly && !s.flagged;
+            self.total_anomalous += new_anomaly as u64;
+            said[i as usize] = new_anomaly;
+            if new_anomaly || (self.config.report_normal && !verdict.anomaly && !s.reopened) {
                 self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, held_back: s.held_back, verdict });
             }
         }
+        if let Some(p) = before {
+            self.profile = p;
+        }
+        said
     }
 
     /// Sessions closed since the last call, oldest first.
@@ -317,6 +619,7 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::quiet::TIME;
 
     fn tracker(config: SessionConfig) -> Tracker {
         Tracker::new(SessionConfig { report_normal: true, ..config }, Profile::default())
@@ -424,6 +727,168 @@ mod tests {
                 assert_eq!(lo > g, hi > g, "long gap {g} splits the quiets of {k} bits");
             }
         }
+    }
+
+    /// 200 sessions learned: step 0, 1 s later step 1, 1 s later step 2, which ends them.
+    fn three_steps_learned() -> Profile {
+        let mut p = Profile::default();
+        for _ in 0..200 {
+            p.add(&[(0, 1), (1, 1), (2, 1)]);
+        }
+        for t in [0, 1] {
+            p.add_quiet_after(t, TIME * 64 + bucket(1), 200);
+        }
+        p.add_ended(2, 200);
+        p
+    }
+
+    /// The verdicts out so far, as (id, anomaly).
+    fn verdicts(t: &mut Tracker) -> Vec<(String, bool)> {
+        let mut closed = Vec::new();
+        t.take_closed(&mut closed);
+        closed.into_iter().map(|c| (c.id, c.verdict.anomaly)).collect()
+    }
+
+    #[test]
+    fn a_session_that_reaches_its_learned_last_event_closes_at_once() {
+        let e = Engine::new(crate::detect::EngineConfig::default());
+        let mut t = tracker(SessionConfig { learned_close: true, ..SessionConfig::default() });
+        t.profile = three_steps_learned();
+        t = Tracker::new(t.config.clone(), t.profile.clone());
+        t.record(Some("a"), 0, 1, Some(1_000), &e);
+        t.record(Some("a"), 1, 2, Some(1_001), &e);
+        assert!(verdicts(&mut t).is_empty(), "under way");
+        assert_eq!(t.open_sessions(), 1);
+        t.record(Some("a"), 2, 3, Some(1_002), &e);
+        assert_eq!(verdicts(&mut t), [("a".to_string(), false)], "closed by the record of its last event, normal");
+        assert_eq!(t.open_sessions(), 0);
+        // learned from the stream too: sessions that ended (here, by the cap) with event 9
+        let mut t = tracker(SessionConfig { idle_secs: None, idle_records: 50, learned_close: true, ..SessionConfig::default() });
+        let mut n = 0;
+        for i in 0..60 {
+            for step in [7, 8, 9] {
+                n += 1;
+                t.record(Some(&format!("s{i}")), step, n, None, &e);
+            }
+            for _ in 0..100 {
+                n += 1;
+                t.record(None, 0, n, None, &e);
+            }
+        }
+        verdicts(&mut t);
+        t.record(Some("b"), 7, n + 1, None, &e);
+        t.record(Some("b"), 8, n + 2, None, &e);
+        t.record(Some("b"), 9, n + 3, None, &e);
+        assert_eq!(verdicts(&mut t), [("b".to_string(), false)]);
+    }
+
+    #[test]
+    fn a_session_stuck_before_its_last_event_is_flagged_after_the_learned_wait() {
+        let e = Engine::new(crate::detect::EngineConfig::default());
+        // records 100 a second; a cap of an hour
+        let run = |learned_close: bool| {
+            let config = SessionConfig { idle_secs: Some(3_600), learned_close, report_normal: true, ..SessionConfig::default() };
+            let mut t = Tracker::new(config, three_steps_learned());
+            t.set_learning(false);
+            t.record(Some("stuck"), 0, 1, Some(1_000), &e);
+            t.record(Some("stuck"), 1, 2, Some(1_001), &e);
+            for n in 0..100 * 600u64 {
+                t.record(None, 0, n + 3, Some(1_001 + n as i64 / 100), &e);
+                if let Some(v) = verdicts(&mut t).first() {
+                    return (v.clone(), Some(n / 100));
+                }
+            }
+            t.close_all(&e);
+            (verdicts(&mut t)[0].clone(), None)
+        };
+        // step 1 is followed within a second; quiet past twice the bucket's bound (4 s), the
+        // session has ended without step 2: flagged at the next sweep (every ≈ 10 s here)
+        let (verdict, after) = run(true);
+        assert_eq!(verdict, ("stuck".to_string(), true));
+        let after = after.expect("flagged while the stream runs");
+        assert!((4..=15).contains(&after), "after {after} s of quiet");
+        // by idleness alone it waits for the cap, or here the end of input
+        assert_eq!(run(false).1, None);
+    }
+
+    #[test]
+    fn a_late_continuation_of_a_closed_session_is_not_a_second_anomaly() {
+        let e = Engine::new(crate::detect::EngineConfig::default());
+        let config = SessionConfig { idle_secs: Some(3_600), learned_close: true, ..SessionConfig::default() };
+        let mut t = Tracker::new(config, three_steps_learned());
+        t.set_learning(false);
+        t.record(Some("late"), 0, 1, Some(1_000), &e);
+        t.record(Some("late"), 1, 2, Some(1_001), &e);
+        let mut n = 2;
+        let mut tick = |t: &mut Tracker, secs: i64| {
+            for k in 0..secs * 100 {
+                n += 1;
+                t.record(None, 0, n, Some(1_001 + k / 100), &e);
+            }
+        };
+        tick(&mut t, 20);
+        assert_eq!(verdicts(&mut t), [("late".to_string(), true)], "missing step 2, once quiet past the wait");
+        assert_eq!(t.remembered_sessions(), 1);
+        // step 2 comes after all, 20 s late: the same session, whole now and normal
+        t.record(Some("late"), 2, n + 1, Some(1_021), &e);
+        t.close_all(&e);
+        assert!(verdicts(&mut t).is_empty(), "no second anomaly, no session that lacks steps 0 and 1");
+        assert_eq!((t.total_closed, t.total_anomalous), (1, 1));
+        // forgotten (past 4 × the limit) but within the cap (100 s here): still a continuation
+        let mut t = Tracker::new(SessionConfig { idle_secs: Some(100), learned_close: true, ..SessionConfig::default() }, three_steps_learned());
+        t.set_learning(false);
+        let mut n = 0;
+        let mut run = |t: &mut Tracker, id: Option<&str>, step: u32, from: i64, secs: i64| {
+            n += 1;
+            t.record(id, step, n, Some(from), &e);
+            for k in 0..secs * 100 {
+                n += 1;
+                t.record(None, 0, n, Some(from + k / 100), &e);
+            }
+        };
+        run(&mut t, Some("late"), 0, 1_000, 1);
+        run(&mut t, Some("late"), 1, 1_001, 60);
+        assert_eq!(t.remembered_sessions(), 0, "past 4 × the limit");
+        run(&mut t, Some("late"), 2, 1_061, 0);
+        assert_eq!((t.total_closed, t.total_anomalous), (1, 1), "not a session that lacks steps 0 and 1");
+        // past the cap: a session of its own
+        run(&mut t, Some("later"), 0, 1_100, 1);
+        run(&mut t, Some("later"), 1, 1_101, 300);
+        run(&mut t, Some("later"), 2, 1_401, 0);
+        t.close_all(&e);
+        assert_eq!(t.total_anomalous, 3, "a lone step 2 past the cap is a session of its own");
+    }
+
+    #[test]
+    fn held_back_records_are_counted_by_their_session_and_a_continuation_keeps_the_count() {
+        let e = Engine::new(crate::detect::EngineConfig::default());
+        let config = SessionConfig { idle_secs: Some(3_600), learned_close: true, ..SessionConfig::default() };
+        let mut t = Tracker::new(config, three_steps_learned());
+        t.set_learning(false);
+        let held = |t: &mut Tracker, id: &str| t.open.find_mut(id).ok().map(|s| s.held_back);
+        t.record(Some("a"), 0, 1, Some(1_000), &e);
+        t.hold_back_last();
+        t.record(Some("b"), 0, 2, Some(1_000), &e);
+        t.record(Some("a"), 1, 3, Some(1_001), &e);
+        t.hold_back_last();
+        t.record(None, 0, 4, Some(1_001), &e);
+        t.hold_back_last(); // a record of no session: nobody's
+        assert_eq!((held(&mut t, "a"), held(&mut t, "b")), (Some(2), Some(0)));
+        // quiet past the wait for step 2: "a" is judged (with its count) and remembered
+        let mut n = 4;
+        for k in 0..20 * 100 {
+            n += 1;
+            t.record(None, 0, n, Some(1_001 + k / 100), &e);
+        }
+        let mut closed = Vec::new();
+        t.take_closed(&mut closed);
+        let a = closed.iter().find(|c| c.id == "a").expect("a judged");
+        assert_eq!((a.verdict.anomaly, a.held_back), (true, 2));
+        assert!(t.remembered_sessions() >= 1 && held(&mut t, "a").is_none());
+        // its continuation is the same session: the count goes on from 2
+        t.record(Some("a"), 1, n + 1, Some(1_021), &e);
+        t.hold_back_last();
+        assert_eq!(held(&mut t, "a"), Some(3));
     }
 
     #[test]

@@ -39,18 +39,30 @@ pub fn bucket(records: u64) -> usize {
 /// first bucket where at most 1% still wait (with nothing censored, exactly [`long_wait`]), or
 /// unbounded when that never happens (many sessions wait longer than any wait seen to its end).
 pub fn long_wait_censored(done: &[u32; 64], still: &[u32; 64]) -> Option<u64> {
+    wait_censored(done, still, 0.01)
+}
+
+/// [`long_wait_censored`] with the share `left` that may still wait past it (0.01 there).
+pub fn wait_censored(done: &[u32; 64], still: &[u32; 64], left: f64) -> Option<u64> {
+    wait_censored_past(done, still, left, 0.0)
+}
+
+/// [`wait_censored`], where fewer than `sessions` still waiting past a bound do not keep it
+/// open (one session stuck at an event does not say that waiting there that long is usual).
+pub fn wait_censored_past(done: &[u32; 64], still: &[u32; 64], left: f64, sessions: f64) -> Option<u64> {
     let total: u64 = done.iter().map(|&n| n as u64).sum();
     if total < 20 {
         return None;
     }
     let mut at_risk = total + still.iter().map(|&n| n as u64).sum::<u64>();
+    let left = left.max(sessions / at_risk as f64);
     let mut surviving = 1.0f64;
     for b in 0..64 {
         if at_risk == 0 {
             break;
         }
         surviving *= 1.0 - done[b] as f64 / at_risk as f64;
-        if surviving <= 0.01 + 1e-12 {
+        if surviving <= left + 1e-12 {
             return Some(if b >= 63 { u64::MAX } else { 1u64 << b });
         }
         at_risk -= done[b] as u64 + still[b] as u64;
