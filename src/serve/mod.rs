@@ -220,7 +220,7 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
         }
         if let Some(a) = args.otlp_http {
             let l = bind("--otlp-http", a).await?;
-            listening.push(format!("otlp-http http://{}{}", local(&l), otlp_http::PATH));
+            listening.push(format!("otlp-http http://{}", local(&l)));
             let sh = shared.clone();
             inputs.spawn(http_server::serve(l, move |req| otlp_http::handle(req, sh.clone()), stop.clone()));
         }
