@@ -187,3 +187,87 @@ fn a_full_queue_answers_503_with_retry_after_which_otlp_exporters_retry() {
     drop(serve);
     drop(hole);
 }
+
+/// A scripted OTLP/HTTP receiver: answers each request with the next status of `answers` (then
+/// 200), and keeps the record count of every request it answered 200.
+fn scripted_receiver(answers: Vec<u16>) -> (String, Arc<Mutex<Vec<usize>>>) {
+    use prost::Message;
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let t = taken.clone();
+    let answers = Arc::new(Mutex::new(answers.into_iter()));
+    std::thread::spawn(move || {
+        for s in l.incoming().map_while(Result::ok) {
+            let (t, answers) = (t.clone(), answers.clone());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut s = s;
+                loop {
+                    let mut len = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    let status = answers.lock().unwrap().next().unwrap_or(200);
+                    if status == 200 {
+                        let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(&body[..]).unwrap();
+                        t.lock().unwrap().push(req.resource_logs.iter().flat_map(|rl| &rl.scope_logs).map(|sl| sl.log_records.len()).sum());
+                    }
+                    let reply = format!("HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: 4\r\n\r\nnope");
+                    s.write_all(reply.as_bytes()).unwrap();
+                }
+            });
+        }
+    });
+    (addr, taken)
+}
+
+#[test]
+fn the_exporter_retries_a_busy_receiver_and_counts_a_permanent_refusal_without_retrying_it() {
+    // 503 then 200: the first batch arrives after a retry; 400 for the second: dropped and counted
+    let (addr, taken) = scripted_receiver(vec![503, 200, 400]);
+    let serve = Serve::start(&["--http", "127.0.0.1:0", "--to", &format!("otlp-http://{addr}")]);
+    let http = serve.addr("http").to_string();
+    let send = |n: usize| {
+        let body: String = (0..n).map(|i| format!("{{\"message\":\"job {i} done\",\"host\":\"web-1\"}}\n")).collect();
+        let (status, _, reply) = http_full(&http, "POST", "/", &[("Content-Type", "application/x-ndjson")], body.as_bytes());
+        assert_eq!(status, 200, "{reply}");
+    };
+    send(3);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while taken.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(*taken.lock().unwrap(), vec![3], "{}", serve.stderr.lock().unwrap());
+    send(2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while serve.metric("turbolog_records_dropped_total{reason=\"downstream_refused\"}") < 2.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(serve.metric("turbolog_records_dropped_total{reason=\"downstream_refused\"}"), 2.0);
+    assert_eq!(serve.metric("turbolog_records_out_total"), 3.0);
+    send(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while taken.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(*taken.lock().unwrap(), vec![3, 1], "the refused batch is not sent again");
+    let err = serve.stderr.lock().unwrap().clone();
+    assert!(err.contains("refused 2 records with 400 (not retried): nope"), "{err}");
+    serve.sigterm();
+    let (code, _, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
+}
