@@ -117,7 +117,7 @@ def start_serve(extra, to, otlp=False):
         line = child.stderr.readline()
         if not line:
             break
-    m = re.search(r"admin http://([\d.:]+), (?:tcp|otlp-http http://)([\d.:]+)", line)
+    m = re.search(r"admin http://([\d.:]+), (?:tcp |otlp-http http://)([\d.:]+)", line)
     if not m:
         child.kill()
         sys.exit(f"serve did not start: {line}")
