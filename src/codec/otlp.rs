@@ -49,26 +49,224 @@ impl Encoding {
 }
 
 /// Appends one NDJSON line per log record of an OTLP request to `out`; returns how many.
+/// Written straight from the decoded messages (no JSON tree per record); the resource and the
+/// scope are written once per group and copied into each of its records.
 pub fn decode(body: &[u8], encoding: Encoding, out: &mut String) -> Result<usize, String> {
     let request = match encoding {
         Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| format!("the body is not an OTLP ExportLogsServiceRequest in protobuf: {e}"))?,
         Encoding::Json => serde_json::from_slice(body).map_err(|e| format!("the body is not an OTLP ExportLogsServiceRequest in OTLP JSON: {e}"))?,
     };
+    let mut buf = std::mem::take(out).into_bytes();
     let mut n = 0;
-    for rl in request.resource_logs {
-        let resource = rl.resource.map(|r| attributes(r.attributes));
-        for sl in rl.scope_logs {
-            let scope = sl.scope.map(scope_object);
-            for record in sl.log_records {
-                let line = record_object(record, resource.as_ref(), scope.as_ref());
-                // serialising a JSON value cannot fail; compact output has no raw newline
-                out.push_str(&serde_json::to_string(&line).unwrap_or_default());
-                out.push('\n');
+    let mut resource = Vec::new();
+    let mut scope = Vec::new();
+    for rl in &request.resource_logs {
+        resource.clear();
+        if let Some(r) = rl.resource.as_ref().filter(|r| !r.attributes.is_empty()) {
+            write_key_values(&mut resource, &r.attributes);
+        }
+        for sl in &rl.scope_logs {
+            scope.clear();
+            if let Some(sc) = &sl.scope {
+                write_scope(&mut scope, sc);
+            }
+            for record in &sl.log_records {
+                write_record(&mut buf, record, &resource, &scope);
                 n += 1;
             }
         }
     }
+    // every piece written is UTF-8 (JSON text from strings)
+    *out = String::from_utf8(buf).map_err(|e| format!("internal: OTLP records as JSON are not UTF-8: {e}"))?;
     Ok(n)
+}
+
+fn write_str(buf: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *buf, s);
+}
+
+fn write_record(buf: &mut Vec<u8>, r: &LogRecord, resource: &[u8], scope: &[u8]) {
+    let start = buf.len();
+    buf.push(b'{');
+    let mut first = true;
+    let mut key = |buf: &mut Vec<u8>, k: &str| {
+        if !first {
+            buf.push(b',');
+        }
+        first = false;
+        write_str(buf, k);
+        buf.push(b':');
+    };
+    let mut map_body = None;
+    match r.body.as_ref().and_then(|b| b.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => {
+            key(buf, "message");
+            write_str(buf, s);
+        }
+        Some(any_value::Value::KvlistValue(kv)) => {
+            let msg = ["message", "msg", "log"].iter().find_map(|k| {
+                kv.values.iter().find(|e| e.key == *k).and_then(|e| match e.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(s) => Some(s),
+                    _ => None,
+                })
+            });
+            if let Some(m) = msg {
+                key(buf, "message");
+                write_str(buf, m);
+            }
+            map_body = Some(kv);
+        }
+        Some(other) => {
+            key(buf, "message");
+            match other {
+                any_value::Value::BoolValue(b) => write_str(buf, if *b { "true" } else { "false" }),
+                any_value::Value::IntValue(i) => write_str(buf, &i.to_string()),
+                any_value::Value::DoubleValue(d) => write_str(buf, &d.to_string()),
+                any_value::Value::BytesValue(b) => write_str(buf, &hex(b)),
+                v => {
+                    let mut inner = Vec::new();
+                    write_any(&mut inner, v);
+                    write_str(buf, std::str::from_utf8(&inner).unwrap_or(""));
+                }
+            }
+        }
+        None => {}
+    }
+    let level = if !r.severity_text.is_empty() { Some(r.severity_text.as_str()) } else { severity_name(r.severity_number) };
+    if let Some(l) = level {
+        key(buf, "level");
+        write_str(buf, l);
+    }
+    if r.severity_number != 0 {
+        key(buf, "severity_number");
+        let _ = serde_json::to_writer(&mut *buf, &r.severity_number);
+    }
+    for (k, t) in [("time_unix_nano", r.time_unix_nano), ("observed_time_unix_nano", r.observed_time_unix_nano)] {
+        if t != 0 {
+            key(buf, k);
+            // int64 as a string, as OTLP JSON writes it
+            buf.push(b'"');
+            let _ = serde_json::to_writer(&mut *buf, &t);
+            buf.push(b'"');
+        }
+    }
+    for (k, id) in [("trace_id", &r.trace_id), ("span_id", &r.span_id)] {
+        if !id.is_empty() {
+            key(buf, k);
+            buf.push(b'"');
+            write_hex(buf, id);
+            buf.push(b'"');
+        }
+    }
+    if let Some(kv) = map_body {
+        key(buf, "body");
+        write_key_values(buf, &kv.values);
+    }
+    if !r.attributes.is_empty() {
+        key(buf, "attributes");
+        write_key_values(buf, &r.attributes);
+    }
+    if !resource.is_empty() {
+        key(buf, "resource");
+        buf.extend_from_slice(resource);
+    }
+    if !scope.is_empty() {
+        key(buf, "scope");
+        buf.extend_from_slice(scope);
+    }
+    debug_assert!(buf.len() > start);
+    buf.extend_from_slice(b"}\n");
+}
+
+fn write_scope(buf: &mut Vec<u8>, s: &InstrumentationScope) {
+    buf.push(b'{');
+    let mut sep = "";
+    for (k, v) in [("name", &s.name), ("version", &s.version)] {
+        if !v.is_empty() {
+            buf.extend_from_slice(sep.as_bytes());
+            write_str(buf, k);
+            buf.push(b':');
+            write_str(buf, v);
+            sep = ",";
+        }
+    }
+    if !s.attributes.is_empty() {
+        buf.extend_from_slice(sep.as_bytes());
+        write_str(buf, "attributes");
+        buf.push(b':');
+        write_key_values(buf, &s.attributes);
+    }
+    buf.push(b'}');
+}
+
+/// A JSON object of key/values; a repeated key keeps its last value, as a JSON map would.
+fn write_key_values(buf: &mut Vec<u8>, kvs: &[KeyValue]) {
+    buf.push(b'{');
+    let mut sep = false;
+    // long lists (a hostile body) find repeated keys by a map, not by pairs
+    let last: Option<std::collections::HashMap<&str, usize>> = (kvs.len() > 16).then(|| kvs.iter().enumerate().map(|(i, kv)| (kv.key.as_str(), i)).collect());
+    for (i, kv) in kvs.iter().enumerate() {
+        let repeated = match &last {
+            Some(m) => m.get(kv.key.as_str()) != Some(&i),
+            None => kvs[i + 1..].iter().any(|later| later.key == kv.key),
+        };
+        if repeated {
+            continue;
+        }
+        if sep {
+            buf.push(b',');
+        }
+        sep = true;
+        write_str(buf, &kv.key);
+        buf.push(b':');
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(v) => write_any(buf, v),
+            None => buf.extend_from_slice(b"null"),
+        }
+    }
+    buf.push(b'}');
+}
+
+fn write_any(buf: &mut Vec<u8>, v: &any_value::Value) {
+    use any_value::Value as V;
+    match v {
+        V::StringValue(s) => write_str(buf, s),
+        V::BoolValue(b) => buf.extend_from_slice(if *b { b"true" } else { b"false" }),
+        V::IntValue(i) => {
+            let _ = serde_json::to_writer(&mut *buf, i);
+        }
+        V::DoubleValue(d) => {
+            let _ = serde_json::to_writer(&mut *buf, d);
+        }
+        V::ArrayValue(a) => {
+            buf.push(b'[');
+            for (i, x) in a.values.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                match &x.value {
+                    Some(v) => write_any(buf, v),
+                    None => buf.extend_from_slice(b"null"),
+                }
+            }
+            buf.push(b']');
+        }
+        V::KvlistValue(kv) => write_key_values(buf, &kv.values),
+        V::BytesValue(b) => {
+            buf.push(b'"');
+            write_hex(buf, b);
+            buf.push(b'"');
+        }
+        _ => buf.extend_from_slice(b"null"),
+    }
+}
+
+fn write_hex(buf: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        buf.push(DIGITS[(b >> 4) as usize]);
+        buf.push(DIGITS[(b & 15) as usize]);
+    }
 }
 
 /// The reply to a request fully accepted.
@@ -88,60 +286,6 @@ pub fn rejected_by(reply: &[u8], encoding: Encoding) -> Option<(i64, String)> {
     };
     let partial = response.partial_success?;
     (partial.rejected_log_records > 0 || !partial.error_message.is_empty()).then_some((partial.rejected_log_records, partial.error_message))
-}
-
-fn record_object(r: LogRecord, resource: Option<&Map<String, Value>>, scope: Option<&Value>) -> Map<String, Value> {
-    let mut o = Map::new();
-    let mut body_map = None;
-    match r.body.and_then(|b| b.value) {
-        Some(any_value::Value::StringValue(s)) => {
-            o.insert("message".into(), Value::String(s));
-        }
-        Some(any_value::Value::KvlistValue(kv)) => {
-            let m = attributes(kv.values);
-            if let Some(msg) = ["message", "msg", "log"].iter().find_map(|k| m.get(*k).filter(|v| v.is_string())) {
-                o.insert("message".into(), msg.clone());
-            }
-            body_map = Some(m);
-        }
-        Some(other) => {
-            let v = value(other);
-            o.insert("message".into(), Value::String(v.as_str().map_or_else(|| v.to_string(), str::to_string)));
-        }
-        None => {}
-    }
-    let level = if !r.severity_text.is_empty() { Some(r.severity_text) } else { severity_name(r.severity_number).map(str::to_string) };
-    if let Some(l) = level {
-        o.insert("level".into(), Value::String(l));
-    }
-    if r.severity_number != 0 {
-        o.insert("severity_number".into(), r.severity_number.into());
-    }
-    if r.time_unix_nano != 0 {
-        o.insert("time_unix_nano".into(), Value::String(r.time_unix_nano.to_string()));
-    }
-    if r.observed_time_unix_nano != 0 {
-        o.insert("observed_time_unix_nano".into(), Value::String(r.observed_time_unix_nano.to_string()));
-    }
-    if !r.trace_id.is_empty() {
-        o.insert("trace_id".into(), Value::String(hex(&r.trace_id)));
-    }
-    if !r.span_id.is_empty() {
-        o.insert("span_id".into(), Value::String(hex(&r.span_id)));
-    }
-    if let Some(m) = body_map {
-        o.insert("body".into(), Value::Object(m));
-    }
-    if !r.attributes.is_empty() {
-        o.insert("attributes".into(), Value::Object(attributes(r.attributes)));
-    }
-    if let Some(res) = resource.filter(|m| !m.is_empty()) {
-        o.insert("resource".into(), Value::Object(res.clone()));
-    }
-    if let Some(s) = scope {
-        o.insert("scope".into(), s.clone());
-    }
-    o
 }
 
 /// The level names of the OpenTelemetry log data model's severity ranges.
@@ -167,38 +311,6 @@ fn severity_number(level: &str) -> i32 {
         "ERROR" | "ERR" => 17,
         "FATAL" | "CRITICAL" | "CRIT" | "EMERG" | "ALERT" | "PANIC" => 21,
         _ => 0,
-    }
-}
-
-fn scope_object(s: InstrumentationScope) -> Value {
-    let mut o = Map::new();
-    if !s.name.is_empty() {
-        o.insert("name".into(), Value::String(s.name));
-    }
-    if !s.version.is_empty() {
-        o.insert("version".into(), Value::String(s.version));
-    }
-    if !s.attributes.is_empty() {
-        o.insert("attributes".into(), Value::Object(attributes(s.attributes)));
-    }
-    Value::Object(o)
-}
-
-fn attributes(kvs: Vec<KeyValue>) -> Map<String, Value> {
-    kvs.into_iter().map(|kv| (kv.key, kv.value.and_then(|v| v.value).map_or(Value::Null, value))).collect()
-}
-
-fn value(v: any_value::Value) -> Value {
-    use any_value::Value as V;
-    match v {
-        V::StringValue(s) => Value::String(s),
-        V::BoolValue(b) => Value::Bool(b),
-        V::IntValue(i) => i.into(),
-        V::DoubleValue(d) => serde_json::Number::from_f64(d).map_or(Value::Null, Value::Number),
-        V::ArrayValue(a) => Value::Array(a.values.into_iter().map(|x| x.value.map_or(Value::Null, value)).collect()),
-        V::KvlistValue(kv) => Value::Object(attributes(kv.values)),
-        V::BytesValue(b) => Value::String(hex(&b)),
-        _ => Value::Null,
     }
 }
 
@@ -407,6 +519,27 @@ mod tests {
         assert_eq!(decode(body, Encoding::Json, &mut out).unwrap(), 1);
         let v: Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!((v["level"].as_str(), v["attributes"]["k"].as_i64()), (Some("WARN"), Some(5)));
+    }
+
+    #[test]
+    fn a_repeated_attribute_keeps_its_last_value_in_short_and_long_lists() {
+        for filler in [0, 40] {
+            let mut attrs: Vec<KeyValue> = (0..filler).map(|i| kv(&format!("k{i}"), "v")).collect();
+            attrs.push(kv("dup", "first"));
+            attrs.push(kv("dup", "last"));
+            let req = ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    scope_logs: vec![ScopeLogs { log_records: vec![LogRecord { attributes: attrs, ..Default::default() }], ..Default::default() }],
+                    ..Default::default()
+                }],
+            };
+            let mut out = String::new();
+            decode(&req.encode_to_vec(), Encoding::Protobuf, &mut out).unwrap();
+            assert_eq!(out.matches("\"dup\"").count(), 1, "{out}");
+            let v: Value = serde_json::from_str(out.trim()).unwrap();
+            assert_eq!(v["attributes"]["dup"], "last");
+            assert_eq!(v["attributes"].as_object().unwrap().len(), filler + 1);
+        }
     }
 
     #[test]
