@@ -9,6 +9,9 @@ The input is the 13 loghub systems repeated to N records (default 1,000,000) as 
           script receives and counts them); timed from the first byte sent to the last record in.
   serve+queue: the same with the disk queue (`--queue-dir`, one fsync per batch, the default
           policy): every batch appended and synced before it is taken (target >= 0.8 of serve).
+  serve otlp-http: the same records as OTLP/HTTP protobuf requests of 1,000 records (service.name
+          set) to `serve --otlp-http`, on to `--to tcp://` (target >= 0.7 of serve per CPU-second);
+          needs opentelemetry-proto (scripts/fetch-otel.sh; the script re-runs itself in its venv).
 Prints, for each: wall seconds, CPU seconds of the turbolog process, records per CPU-second,
 records per wall second; the ratios serve/filter (target >= 0.8); serve's peak RSS; and, for
 Kubernetes sizing, serve's RSS with many templates (RSS per million templates, extrapolated from
@@ -101,9 +104,10 @@ class Receiver:
                 self.done.set()
 
 
-def start_serve(extra, to):
+def start_serve(extra, to, otlp=False):
+    inputs = ["--otlp-http", "127.0.0.1:0"] if otlp else ["--tcp", "127.0.0.1:0"]
     child = subprocess.Popen(
-        ["taskset", "-c", "0", BIN, "serve", "--tcp", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--to", f"tcp://{to}"] + extra,
+        ["taskset", "-c", "0", BIN, "serve"] + inputs + ["--admin", "127.0.0.1:0", "--to", f"tcp://{to}"] + extra,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -113,7 +117,7 @@ def start_serve(extra, to):
         line = child.stderr.readline()
         if not line:
             break
-    m = re.search(r"admin http://([\d.:]+), tcp ([\d.:]+)", line)
+    m = re.search(r"admin http://([\d.:]+), (?:tcp |otlp-http http://)([\d.:]+)", line)
     if not m:
         child.kill()
         sys.exit(f"serve did not start: {line}")
@@ -151,6 +155,62 @@ def run_serve(path, n, extra=()):
     return wall, cpu, rss
 
 
+def otlp_requests(path, per=1000):
+    """The input's records as OTLP ExportLogsServiceRequest bodies (protobuf), `per` records each."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    import json
+    with open(path, encoding="utf-8") as f:
+        messages = [json.loads(l)["message"] for l in f]
+    bodies = []
+    for i in range(0, len(messages), per):
+        req = ExportLogsServiceRequest()
+        rl = req.resource_logs.add()
+        kv = rl.resource.attributes.add()
+        kv.key, kv.value.string_value = "service.name", "bench"
+        sl = rl.scope_logs.add()
+        for j, m in enumerate(messages[i:i + per]):
+            r = sl.log_records.add()
+            r.time_unix_nano = 1_700_000_000_000_000_000 + i + j
+            r.severity_number = 9
+            r.body.string_value = m
+        bodies.append(req.SerializeToString())
+    return bodies
+
+
+def send_otlp(addr, bodies):
+    import http.client
+    h, p = addr.rsplit(":", 1)
+    c = http.client.HTTPConnection(h, int(p))
+    for b in bodies:
+        while True:
+            c.request("POST", "/v1/logs", body=b, headers={"Content-Type": "application/x-protobuf"})
+            r = c.getresponse()
+            r.read()
+            if r.status == 200:
+                break
+            if r.status != 503:
+                sys.exit(f"serve answered {r.status} to an OTLP request")
+            time.sleep(0.01)
+    c.close()
+
+
+def run_serve_otlp(bodies, n):
+    rx = Receiver()
+    rx.target = n
+    child, addr, admin = start_serve([], rx.addr, otlp=True)
+    time.sleep(0.2)
+    cpu0 = cpu_of(child.pid)
+    t = time.perf_counter()
+    send_otlp(addr, bodies)
+    if not rx.done.wait(600):
+        sys.exit(f"serve delivered {rx.count} of {n} OTLP records")
+    wall = time.perf_counter() - t
+    cpu = cpu_of(child.pid) - cpu0
+    child.terminate()
+    child.wait()
+    return wall, cpu
+
+
 def metric(admin, name):
     import urllib.request
     body = urllib.request.urlopen(f"http://{admin}/metrics").read().decode()
@@ -182,7 +242,18 @@ def main():
     ap.add_argument("--templates", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-rss", action="store_true", help="skip the many-templates RSS measurement")
+    ap.add_argument("--no-otlp", action="store_true", help="skip the OTLP/HTTP input")
     a = ap.parse_args()
+    otlp = not a.no_otlp
+    if otlp:
+        try:
+            import opentelemetry.proto  # noqa: F401
+        except ImportError:
+            venv = os.path.join(ROOT, ".cache/otel/venv/bin/python")
+            if os.path.exists(venv) and sys.executable != venv:
+                os.execv(venv, [venv] + sys.argv)
+            print("*** SKIPPED: OTLP/HTTP (no opentelemetry-proto: run scripts/fetch-otel.sh) ***")
+            otlp = False
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "turbolog"], cwd=ROOT, check=True)
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,11 +262,15 @@ def main():
         n = a.records
         print(f"input: {n} NDJSON records of the 13 loghub systems, {os.path.getsize(path) / 1e6:.0f} MB; turbolog pinned to core 0")
         rows = {"filter": [], "serve": [], "serve+queue": []}
+        kinds = ["filter", "serve", "serve+queue"]
+        if otlp:
+            bodies = otlp_requests(path)
+            rows["serve otlp-http"] = []
+            kinds.append("serve otlp-http")
         rss = 0.0
         for run in range(a.runs):
             # rotate the order: none always runs on a warmer machine
-            order = ["filter", "serve", "serve+queue"]
-            order = order[run % 3:] + order[:run % 3]
+            order = kinds[run % len(kinds):] + kinds[:run % len(kinds)]
             for which in order:
                 if which == "filter":
                     rows["filter"].append(run_filter(path))
@@ -203,6 +278,8 @@ def main():
                     wall, cpu, r = run_serve(path, n)
                     rows["serve"].append((wall, cpu))
                     rss = max(rss, r)
+                elif which == "serve otlp-http":
+                    rows[which].append(run_serve_otlp(bodies, n))
                 else:
                     import shutil
                     q = os.path.join(tmp, "queue")
@@ -210,16 +287,20 @@ def main():
                     wall, cpu, _ = run_serve(path, n, ["--queue-dir", q])
                     rows["serve+queue"].append((wall, cpu))
         best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in rows.items()}
-        print(f"{'':11} {'wall s':>8} {'CPU s':>8} {'rec/CPU-s':>12} {'rec/wall-s':>12}   (best of {a.runs})")
-        for k in ("filter", "serve", "serve+queue"):
+        print(f"{'':15} {'wall s':>8} {'CPU s':>8} {'rec/CPU-s':>12} {'rec/wall-s':>12}   (best of {a.runs})")
+        for k in kinds:
             w, c = best[k]
-            print(f"{k:11} {w:8.2f} {c:8.2f} {n / c:12,.0f} {n / w:12,.0f}")
+            print(f"{k:15} {w:8.2f} {c:8.2f} {n / c:12,.0f} {n / w:12,.0f}")
         per_cpu = best["filter"][1] / best["serve"][1]
         per_wall = best["filter"][0] / best["serve"][0]
         print(f"ratio serve/filter: {per_cpu:.2f} per CPU-second, {per_wall:.2f} per wall second (target >= 0.8)")
         q_cpu = best["serve"][1] / best["serve+queue"][1]
         q_wall = best["serve"][0] / best["serve+queue"][0]
         print(f"ratio disk queue/memory only (serve+queue/serve): {q_cpu:.2f} per CPU-second, {q_wall:.2f} per wall second (target >= 0.8)")
+        if otlp:
+            o_cpu = best["serve"][1] / best["serve otlp-http"][1]
+            o_wall = best["serve"][0] / best["serve otlp-http"][0]
+            print(f"ratio OTLP/HTTP in / NDJSON over TCP in: {o_cpu:.2f} per CPU-second, {o_wall:.2f} per wall second (target >= 0.7 per CPU-second)")
         print(f"serve peak RSS: {rss:.0f} MiB")
         if a.no_rss:
             return

@@ -11,6 +11,7 @@ pub mod fluent_bit;
 pub mod forward_json;
 pub mod msgpack;
 pub mod ndjson;
+pub mod otlp;
 pub mod summary;
 
 use crate::detect::level::Level;

@@ -19,25 +19,35 @@ use super::pipeline::{push_lines, Admitted, Batch, Shared};
 pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Reply {
     match ingest(req, &shared).await {
         Ok(n) => reply(StatusCode::OK, "application/json", format!("{{\"accepted\":{n}}}\n")),
-        Err((status, why, reason)) => {
-            shared.metrics.rejected(reason);
-            let mut r = text(status, why);
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                r.headers_mut().insert(header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
-            }
-            if status == StatusCode::METHOD_NOT_ALLOWED {
-                r.headers_mut().insert(header::ALLOW, hyper::header::HeaderValue::from_static("POST"));
-            }
-            r
-        }
+        Err(refusal) => refused(&shared, refusal),
     }
 }
 
-type Refusal = (StatusCode, String, &'static str);
+/// The reply to a refused request, counted: 503s say when to retry.
+pub fn refused(shared: &Shared, (status, why, reason): Refusal) -> Reply {
+    shared.metrics.rejected(reason);
+    let mut r = text(status, why);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut().insert(header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        r.headers_mut().insert(header::ALLOW, hyper::header::HeaderValue::from_static("POST"));
+    }
+    r
+}
+
+pub type Refusal = (StatusCode, String, &'static str);
 
 async fn ingest(req: Request<Incoming>, shared: &Shared) -> Result<usize, Refusal> {
+    let (body, content_type) = read_body(req, shared, "records (JSON, NDJSON or msgpack)").await?;
+    let batch = decode(&body, &content_type).map_err(|why| (StatusCode::BAD_REQUEST, why, "bad_request"))?;
+    admit(batch, shared, Input::Http).await
+}
+
+/// A POST's body, inflated when gzip, and its content type (lower case).
+pub async fn read_body(req: Request<Incoming>, shared: &Shared, what: &str) -> Result<(bytes::Bytes, String), Refusal> {
     if req.method() != Method::POST {
-        return Err((StatusCode::METHOD_NOT_ALLOWED, format!("{} is not accepted here: POST records (JSON, NDJSON or msgpack)", req.method()), "method"));
+        return Err((StatusCode::METHOD_NOT_ALLOWED, format!("{} is not accepted here: POST {what}", req.method()), "method"));
     }
     if shared.stopping() {
         return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down: send to another replica or retry".into(), "stopping"));
@@ -57,8 +67,7 @@ async fn ingest(req: Request<Incoming>, shared: &Shared) -> Result<usize, Refusa
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large()),
         Err(e) => return Err((StatusCode::BAD_REQUEST, format!("reading the body: {e}"), "bad_request")),
     };
-    let inflated;
-    let body: &[u8] = if gzip {
+    if gzip {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&body[..])
             .take(max as u64 + 1)
@@ -67,12 +76,13 @@ async fn ingest(req: Request<Incoming>, shared: &Shared) -> Result<usize, Refusa
         if out.len() > max {
             return Err(too_large());
         }
-        inflated = out;
-        &inflated
-    } else {
-        &body
-    };
-    let mut batch = decode(body, &content_type).map_err(|why| (StatusCode::BAD_REQUEST, why, "bad_request"))?;
+        return Ok((out.into(), content_type));
+    }
+    Ok((body, content_type))
+}
+
+/// Hands a decoded batch to the engine once the queue has room for it.
+pub async fn admit(mut batch: Batch, shared: &Shared, input: Input) -> Result<usize, Refusal> {
     if batch.records == 0 {
         return Ok(0);
     }
@@ -91,11 +101,11 @@ async fn ingest(req: Request<Incoming>, shared: &Shared) -> Result<usize, Refusa
         Admitted::Refused(why, _) => return Err((StatusCode::SERVICE_UNAVAILABLE, why.to_string(), why.reason())),
         Admitted::NotSynced(why) => {
             // handed on already: it may arrive, and again when the sender retries
-            shared.metrics.records_in(Input::Http, n);
+            shared.metrics.records_in(input, n);
             return Err((StatusCode::SERVICE_UNAVAILABLE, format!("{why}; retry"), "disk_queue_failing"));
         }
     }
-    shared.metrics.records_in(Input::Http, n);
+    shared.metrics.records_in(input, n);
     Ok(n)
 }
 

@@ -40,6 +40,7 @@ pub enum Input {
     Tcp,
     Http,
     Forward,
+    OtlpHttp,
 }
 
 impl Input {
@@ -48,6 +49,7 @@ impl Input {
             Input::Tcp => "tcp",
             Input::Http => "http",
             Input::Forward => "forward",
+            Input::OtlpHttp => "otlp_http",
         }
     }
 }

@@ -13,6 +13,7 @@ mod forward_in;
 mod http_in;
 mod http_server;
 mod metrics;
+mod otlp_http;
 mod outbox;
 mod output;
 mod pipeline;
@@ -48,6 +49,10 @@ pub struct ServeArgs {
     /// Take the Fluent Forward protocol here (Fluent Bit's and Fluentd's `forward` outputs).
     #[arg(long, value_name = "ADDR", env = "TURBOLOG_FORWARD")]
     pub forward: Option<SocketAddr>,
+    /// Take OTLP/HTTP logs here: `POST /v1/logs`, protobuf or JSON, gzip or not (the
+    /// OpenTelemetry SDKs' and Collector's `otlphttp` exporters, Fluent Bit's `opentelemetry` output).
+    #[arg(long, value_name = "ADDR", env = "TURBOLOG_OTLP_HTTP")]
+    pub otlp_http: Option<SocketAddr>,
     /// Where tagged records go: stdout, tcp://HOST:PORT (NDJSON, Vector's `socket` source) or
     /// forward://HOST:PORT (Fluent Bit's `forward` input, Vector's `fluent` source).
     #[arg(long, value_name = "DEST", env = "TURBOLOG_TO", default_value = "stdout")]
@@ -80,14 +85,14 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<u8, CmdError> {
-    if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() {
-        return Err("serve needs an input: --tcp ADDR, --http ADDR or --forward ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD); for a pipe use `turbolog filter`".into());
+    if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() && args.otlp_http.is_none() {
+        return Err("serve needs an input: --tcp ADDR, --http ADDR, --forward ADDR or --otlp-http ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD, TURBOLOG_OTLP_HTTP); for a pipe use `turbolog filter`".into());
     }
     let admin = match args.admin.as_str() {
         "off" | "none" | "" => None,
         a => Some(a.parse::<SocketAddr>().map_err(|e| format!("--admin `{a}` is not ADDR:PORT or off: {e}"))?),
     };
-    for (what, addr) in [("--tcp", args.tcp), ("--http", args.http), ("--forward", args.forward), ("--admin", admin)] {
+    for (what, addr) in [("--tcp", args.tcp), ("--http", args.http), ("--forward", args.forward), ("--otlp-http", args.otlp_http), ("--admin", admin)] {
         if let Some(a) = addr {
             allowed(what, a, args.listen)?;
         }
@@ -212,6 +217,12 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
             let l = bind("--forward", a).await?;
             listening.push(format!("forward {}", local(&l)));
             inputs.spawn(forward_in::serve(l, shared.clone(), stop.clone()));
+        }
+        if let Some(a) = args.otlp_http {
+            let l = bind("--otlp-http", a).await?;
+            listening.push(format!("otlp-http http://{}", local(&l)));
+            let sh = shared.clone();
+            inputs.spawn(http_server::serve(l, move |req| otlp_http::handle(req, sh.clone()), stop.clone()));
         }
         Ok::<(), String>(())
     }

@@ -27,6 +27,8 @@ pub enum Dest {
     Tcp(String),
     /// Fluent Forward over TCP.
     Forward(String),
+    /// OTLP/HTTP logs (protobuf): the URL records are POSTed to.
+    OtlpHttp(String),
 }
 
 impl std::str::FromStr for Dest {
@@ -45,8 +47,11 @@ impl std::str::FromStr for Dest {
             addr(rest).map(Dest::Tcp)
         } else if let Some(rest) = s.strip_prefix("forward://") {
             addr(rest).map(Dest::Forward)
+        } else if let Some(rest) = s.strip_prefix("otlp-http://") {
+            let (host_port, path) = rest.find('/').map_or((rest, super::otlp_http::PATH), |i| (&rest[..i], &rest[i..]));
+            addr(host_port).map(|a| Dest::OtlpHttp(format!("http://{a}{path}")))
         } else {
-            Err(format!("unknown destination `{s}`: use stdout, tcp://HOST:PORT (NDJSON) or forward://HOST:PORT (Fluent Forward)"))
+            Err(format!("unknown destination `{s}`: use stdout, tcp://HOST:PORT (NDJSON), forward://HOST:PORT (Fluent Forward) or otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs, /v1/logs by default)"))
         }
     }
 }
@@ -57,6 +62,7 @@ impl std::fmt::Display for Dest {
             Dest::Stdout => f.write_str("stdout"),
             Dest::Tcp(a) => write!(f, "tcp://{a}"),
             Dest::Forward(a) => write!(f, "forward://{a}"),
+            Dest::OtlpHttp(url) => write!(f, "otlp-{url}"),
         }
     }
 }
@@ -71,11 +77,28 @@ struct Conn {
     stream: Option<TcpStream>,
     chunks: u64,
     reply: Vec<u8>,
+    /// OTLP/HTTP: one agent, its connections kept alive between requests.
+    agent: Option<ureq::Agent>,
+}
+
+/// What a downstream did with records it answered for.
+#[derive(Debug, PartialEq)]
+enum Taken {
+    All,
+    /// The downstream took the rest but refused these for good (OTLP: a partial success or a
+    /// status that says not to retry): counted and said, not retried.
+    AllBut(u64, String),
 }
 
 impl Conn {
     fn connect(&mut self) -> Result<(), String> {
         if self.stream.is_some() {
+            return Ok(());
+        }
+        if let Dest::OtlpHttp(_) = self.dest {
+            if self.agent.is_none() {
+                self.agent = Some(ureq::AgentBuilder::new().timeout_connect(CONNECT_TIMEOUT).timeout(ACK_TIMEOUT).build());
+            }
             return Ok(());
         }
         let (Dest::Tcp(a) | Dest::Forward(a)) = &self.dest else { return Ok(()) };
@@ -97,14 +120,18 @@ impl Conn {
     }
 
     /// Writes `p`; `on_wire` is called once the bytes are about to leave (connected).
-    fn deliver(&mut self, p: &Pending, on_wire: impl FnOnce()) -> Result<(), String> {
+    fn deliver(&mut self, p: &Pending, on_wire: impl FnOnce()) -> Result<Taken, String> {
         if let Dest::Stdout = self.dest {
             on_wire();
             let mut out = std::io::stdout().lock();
-            return out.write_all(p.text.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("cannot write to standard output: {e}"));
+            return out.write_all(p.text.as_bytes()).and_then(|_| out.flush()).map(|_| Taken::All).map_err(|e| format!("cannot write to standard output: {e}"));
         }
         self.connect()?;
         on_wire();
+        if let Dest::OtlpHttp(url) = &self.dest {
+            let agent = self.agent.as_ref().ok_or("no HTTP agent")?;
+            return otlp_post(agent, url, p);
+        }
         let result = self.send(p);
         if result.is_err() {
             self.stream = None;
@@ -112,10 +139,10 @@ impl Conn {
         result
     }
 
-    fn send(&mut self, p: &Pending) -> Result<(), String> {
+    fn send(&mut self, p: &Pending) -> Result<Taken, String> {
         let s = self.stream.as_mut().ok_or("not connected")?;
         match &self.dest {
-            Dest::Tcp(a) => s.write_all(p.text.as_bytes()).map_err(|e| format!("writing to {a}: {e}")),
+            Dest::Tcp(a) => s.write_all(p.text.as_bytes()).map(|_| Taken::All).map_err(|e| format!("writing to {a}: {e}")),
             Dest::Forward(a) => {
                 self.chunks += 1;
                 let chunk = format!("turbolog-{}-{}", std::process::id(), self.chunks);
@@ -126,7 +153,7 @@ impl Conn {
                 loop {
                     if let Some((_, ack)) = forward::read_ack(&self.reply).map_err(|e| format!("{a} answered: {e}"))? {
                         return match ack {
-                            Some(c) if c == chunk => Ok(()),
+                            Some(c) if c == chunk => Ok(Taken::All),
                             other => Err(format!("{a} acknowledged {other:?}, expected {chunk}")),
                         };
                     }
@@ -137,8 +164,34 @@ impl Conn {
                     }
                 }
             }
-            Dest::Stdout => Ok(()),
+            Dest::Stdout | Dest::OtlpHttp(_) => Ok(Taken::All),
         }
+    }
+}
+
+/// POSTs tagged records as one OTLP `ExportLogsServiceRequest` (protobuf). Retryable statuses
+/// (429, 502, 503, 504) and broken connections are errors, retried by the writer; any other
+/// refusal is permanent, as OTLP/HTTP says.
+fn otlp_post(agent: &ureq::Agent, url: &str, p: &Pending) -> Result<Taken, String> {
+    use turbolog::codec::otlp::{self, Encoding};
+    let body = otlp::encode(&p.text, Encoding::Protobuf);
+    let read = |r: ureq::Response| {
+        let mut reply = Vec::new();
+        let _ = r.into_reader().take(1 << 20).read_to_end(&mut reply);
+        reply
+    };
+    match agent.post(url).set("Content-Type", Encoding::Protobuf.content_type()).send_bytes(&body) {
+        Ok(r) => Ok(match otlp::rejected_by(&read(r), Encoding::Protobuf) {
+            Some((n, why)) => Taken::AllBut(n.max(0) as u64, format!("{url} rejected {n} of {} records: {why}", p.records)),
+            None => Taken::All,
+        }),
+        Err(ureq::Error::Status(code @ (429 | 502 | 503 | 504), _)) => Err(format!("{url} answered {code}: busy")),
+        Err(ureq::Error::Status(code, r)) => {
+            let reply = read(r);
+            let why = String::from_utf8_lossy(&reply[..reply.len().min(300)]).trim().to_string();
+            Ok(Taken::AllBut(p.records as u64, format!("{url} refused {} records with {code} (not retried): {why}", p.records)))
+        }
+        Err(e) => Err(format!("posting to {url}: {e}")),
     }
 }
 
@@ -151,7 +204,7 @@ impl Writer {
     /// Runs until the engine thread is done and everything is delivered or kept in the outbox.
     /// Returns how many records went to the outbox.
     pub fn run(self, outs: Receiver<Out>, shared: Arc<Shared>) -> Result<usize, String> {
-        let mut conn = Conn { dest: self.dest.clone(), stream: None, chunks: 0, reply: Vec::new() };
+        let mut conn = Conn { dest: self.dest.clone(), stream: None, chunks: 0, reply: Vec::new(), agent: None };
         let mut backoff = Duration::from_millis(50);
         let mut failing = false;
         let up = |shared: &Shared, ok: bool, why: &str| {
@@ -194,7 +247,7 @@ impl Writer {
                     Ok(o) => queue.push_back(o),
                     Err(RecvTimeoutError::Disconnected) => engine_done = true,
                     Err(RecvTimeoutError::Timeout) => {
-                        if !failing && conn.stream.is_none() && conn.dest != Dest::Stdout {
+                        if !failing && conn.stream.is_none() && matches!(conn.dest, Dest::Tcp(_) | Dest::Forward(_)) {
                             // idle and not connected: keep `/readyz` honest
                             connect(&mut conn);
                         }
@@ -213,8 +266,15 @@ impl Writer {
                 }
             };
             match conn.deliver(&o.pending, on_wire) {
-                Ok(()) => {
-                    shared.metrics.records_out.inc_by(o.pending.records as u64);
+                Ok(taken) => {
+                    let mut out = o.pending.records as u64;
+                    if let Taken::AllBut(refused, why) = taken {
+                        let refused = refused.min(out);
+                        out -= refused;
+                        shared.metrics.dropped("downstream_refused", refused as usize);
+                        eprintln!("turbolog: warning: {why}; counted in turbolog_records_dropped{{reason=\"downstream_refused\"}}");
+                    }
+                    shared.metrics.records_out.inc_by(out);
                     if let (Some(q), Some(seq)) = (&shared.disk_queue, seq) {
                         q.delivered(seq);
                         if q.is_replay(seq) {
@@ -314,5 +374,8 @@ mod tests {
         assert!("tcp://x".parse::<Dest>().unwrap_err().contains("no port"));
         assert!("tcp://x:0".parse::<Dest>().unwrap_err().contains("1..65535"));
         assert_eq!(Dest::Forward("h:1".into()).to_string(), "forward://h:1");
+        assert_eq!("otlp-http://collector:4318".parse::<Dest>().unwrap(), Dest::OtlpHttp("http://collector:4318/v1/logs".into()));
+        assert_eq!("otlp-http://c:4318/ingest/logs".parse::<Dest>().unwrap().to_string(), "otlp-http://c:4318/ingest/logs");
+        assert!("otlp-http://c/v1/logs".parse::<Dest>().unwrap_err().contains("no port"));
     }
 }

@@ -1,0 +1,273 @@
+//! OTLP logs through `turbolog serve`: the OpenTelemetry Python SDK's OTLP/HTTP exporter (PyPI)
+//! → `serve --otlp-http` → `--to otlp-http://` → a receiver decoding with `opentelemetry-proto`
+//! (PyPI). Skips loudly without them (scripts/fetch-otel.sh). The status rules are tested with
+//! raw requests, which need no Python.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::serve::{http_full, Serve};
+use serde_json::Value;
+
+fn python() -> Option<PathBuf> {
+    let py = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/otel/venv/bin/python");
+    let ok = py.exists()
+        && Command::new(&py)
+            .args(["-c", "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.proto"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        let _ = std::io::stderr().write_all(b"\n*** SKIPPED: no OpenTelemetry Python SDK in .cache/otel (run scripts/fetch-otel.sh): OTLP with a real SDK and receiver was not tested ***\n");
+        return None;
+    }
+    Some(py)
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/otlp").join(name)
+}
+
+/// The Python receiver: its port, and the records it decoded so far (one JSON object each).
+struct Receiver {
+    child: Child,
+    port: u16,
+    records: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    fn start(py: &PathBuf) -> Receiver {
+        let mut child = Command::new(py).arg(script("receive.py")).stdout(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let port = first.strip_prefix("listening ").unwrap_or_else(|| panic!("receiver said {first}")).parse().unwrap();
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let r = records.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                r.lock().unwrap().push(serde_json::from_str(&line).unwrap());
+            }
+        });
+        Receiver { child, port, records }
+    }
+
+    fn wait_for(&self, n: usize, secs: u64) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.records.lock().unwrap().len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // anything more than n (a duplicate) would show up now
+        std::thread::sleep(Duration::from_millis(300));
+        self.records.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sdk_round_trip(compression: &str) {
+    let Some(py) = python() else { return };
+    let receiver = Receiver::start(&py);
+    let serve = Serve::start(&["--otlp-http", "127.0.0.1:0", "--to", &format!("otlp-http://127.0.0.1:{}", receiver.port)]);
+    let n = 300;
+    let url = format!("http://{}/v1/logs", serve.addr("otlp-http"));
+    let sent = Command::new(&py).arg(script("send.py")).args([url.as_str(), &n.to_string(), compression]).output().unwrap();
+    assert!(sent.status.success(), "the SDK failed: {}", String::from_utf8_lossy(&sent.stderr));
+    let got = receiver.wait_for(n, 60);
+    let stderr = serve.stderr.lock().unwrap().clone();
+    assert_eq!(got.len(), n, "every record once: {stderr}");
+    let mut seen = vec![0; n];
+    let mut anomalies = 0;
+    for r in &got {
+        let a = &r["attributes"];
+        let seq = a["seq"][1].as_i64().unwrap_or_else(|| panic!("no seq attribute: {r}")) as usize;
+        seen[seq] += 1;
+        assert_eq!(r["service.name"], serde_json::json!(["string_value", "checkout"]), "{r}");
+        assert_eq!(r["scope"], "shop");
+        assert_eq!(a["turbolog.anomaly"][0], "bool_value", "{r}");
+        assert_eq!(a["turbolog.score"][0], "double_value", "{r}");
+        assert_eq!(a["turbolog.template_id"][0], "int_value", "{r}");
+        assert!(r["time_unix_nano"].as_u64().unwrap() > 1_600_000_000_000_000_000, "the time is kept: {r}");
+        if a["turbolog.anomaly"][1] == true {
+            anomalies += 1;
+            assert_eq!(a["log.record.template"][0], "string_value", "an anomaly names its template: {r}");
+            assert_eq!(a["turbolog.reason"][0], "string_value", "and its reason: {r}");
+        } else {
+            assert!(a.get("log.record.template").is_none(), "lean fields: no template on normal records: {r}");
+        }
+    }
+    assert!(seen.iter().all(|&c| c == 1), "each seq exactly once: {seen:?}");
+    let panic = got.iter().find(|r| r["attributes"]["seq"][1] == n as i64 - 1).unwrap();
+    assert_eq!(panic["body"], serde_json::json!(["string_value", "kernel panic: unable to mount root fs on unknown-block(0,0)"]));
+    assert_eq!((panic["severity_number"].as_i64(), panic["severity_text"].as_str()), (Some(17), Some("ERROR")));
+    assert_eq!(panic["attributes"]["turbolog.anomaly"][1], true, "the one unlike the other 299 is flagged, so the anomaly attributes were seen: {panic}");
+    assert_eq!(serve.metric("turbolog_records_in_total{input=\"otlp_http\"}"), n as f64);
+    assert_eq!(serve.metric("turbolog_records_out_total"), n as f64);
+    eprintln!("OTLP round trip ({compression}): {n} records, {anomalies} anomalies");
+    serve.sigterm();
+    let (code, _, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn python_sdk_logs_reach_an_otlp_receiver_once_each_tagged_with_their_service() {
+    sdk_round_trip("none");
+}
+
+#[test]
+fn python_sdk_gzip_logs_reach_an_otlp_receiver_too() {
+    sdk_round_trip("gzip");
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn otlp_json_and_gzip_are_taken_and_bad_bodies_refused_by_the_otlp_status_rules() {
+    let serve = Serve::start(&["--otlp-http", "127.0.0.1:0"]);
+    let addr = serve.addr("otlp-http").to_string();
+    let body = br#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]},"scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000000","severityText":"WARN","traceId":"5b8efff798038103d269b633813fc60c","body":{"stringValue":"payment retried after 3 attempts"}}]}]}]}"#;
+    let (status, headers, reply) = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "application/json"), ("Content-Encoding", "gzip")], &gzip(body));
+    assert_eq!(status, 200, "{reply}");
+    assert!(headers.to_ascii_lowercase().contains("content-type: application/json"), "{headers}");
+    assert_eq!(reply.trim(), "{}", "an ExportLogsServiceResponse with no partial success");
+    let (status, _, reply) = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "application/x-protobuf")], b"\xff\xff\xff\xff");
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("protobuf"), "{reply}");
+    let (status, _, reply) = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "text/plain")], b"hello");
+    assert_eq!(status, 415, "{reply}");
+    assert!(reply.contains("application/x-protobuf"), "{reply}");
+    let (status, _, _) = http_full(&addr, "POST", "/v1/traces", &[("Content-Type", "application/x-protobuf")], b"");
+    assert_eq!(status, 404);
+    serve.sigterm();
+    let (code, out, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let r = &lines[0];
+    assert_eq!((r["message"].as_str(), r["level"].as_str()), (Some("payment retried after 3 attempts"), Some("WARN")));
+    assert_eq!(r["resource"]["service.name"], "billing");
+    assert_eq!(r["trace_id"], "5b8efff798038103d269b633813fc60c");
+    assert!(r["anomaly"].is_boolean(), "{r}");
+}
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after_which_otlp_exporters_retry() {
+    // a downstream that never answers: the first request fills the queue of 1
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = format!("otlp-http://{}", hole.local_addr().unwrap());
+    let serve = Serve::start(&["--otlp-http", "127.0.0.1:0", "--queue", "1", "--to", &to, "--drain-timeout", "1"]);
+    let addr = serve.addr("otlp-http").to_string();
+    let one = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]}"#;
+    let (first, _, _) = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "application/json")], one);
+    assert_eq!(first, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, headers, reply) = loop {
+        let r = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "application/json")], one);
+        if r.0 != 200 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, 503, "{reply}");
+    assert!(headers.to_ascii_lowercase().contains("retry-after: 1"), "{headers}");
+    assert!(reply.contains("queue is full"), "{reply}");
+    // the downstream never answers: the held record is not what this test is about
+    drop(serve);
+    drop(hole);
+}
+
+/// A scripted OTLP/HTTP receiver: answers each request with the next status of `answers` (then
+/// 200), and keeps the record count of every request it answered 200.
+fn scripted_receiver(answers: Vec<u16>) -> (String, Arc<Mutex<Vec<usize>>>) {
+    use prost::Message;
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let t = taken.clone();
+    let answers = Arc::new(Mutex::new(answers.into_iter()));
+    std::thread::spawn(move || {
+        for s in l.incoming().map_while(Result::ok) {
+            let (t, answers) = (t.clone(), answers.clone());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut s = s;
+                loop {
+                    let mut len = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    let status = answers.lock().unwrap().next().unwrap_or(200);
+                    if status == 200 {
+                        let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(&body[..]).unwrap();
+                        t.lock().unwrap().push(req.resource_logs.iter().flat_map(|rl| &rl.scope_logs).map(|sl| sl.log_records.len()).sum());
+                    }
+                    let reply = format!("HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: 4\r\n\r\nnope");
+                    s.write_all(reply.as_bytes()).unwrap();
+                }
+            });
+        }
+    });
+    (addr, taken)
+}
+
+#[test]
+fn the_exporter_retries_a_busy_receiver_and_counts_a_permanent_refusal_without_retrying_it() {
+    // 503 then 200: the first batch arrives after a retry; 400 for the second: dropped and counted
+    let (addr, taken) = scripted_receiver(vec![503, 200, 400]);
+    let serve = Serve::start(&["--http", "127.0.0.1:0", "--to", &format!("otlp-http://{addr}")]);
+    let http = serve.addr("http").to_string();
+    let send = |n: usize| {
+        let body: String = (0..n).map(|i| format!("{{\"message\":\"job {i} done\",\"host\":\"web-1\"}}\n")).collect();
+        let (status, _, reply) = http_full(&http, "POST", "/", &[("Content-Type", "application/x-ndjson")], body.as_bytes());
+        assert_eq!(status, 200, "{reply}");
+    };
+    send(3);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while taken.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(*taken.lock().unwrap(), vec![3], "{}", serve.stderr.lock().unwrap());
+    send(2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while serve.metric("turbolog_records_dropped_total{reason=\"downstream_refused\"}") < 2.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(serve.metric("turbolog_records_dropped_total{reason=\"downstream_refused\"}"), 2.0);
+    assert_eq!(serve.metric("turbolog_records_out_total"), 3.0);
+    send(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while taken.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(*taken.lock().unwrap(), vec![3, 1], "the refused batch is not sent again");
+    let err = serve.stderr.lock().unwrap().clone();
+    assert!(err.contains("refused 2 records with 400 (not retried): nope"), "{err}");
+    serve.sigterm();
+    let (code, _, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
+}

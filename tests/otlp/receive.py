@@ -1,0 +1,51 @@
+"""An OTLP/HTTP logs receiver that decodes with opentelemetry-proto: one JSON line per record
+(service.name, body, severity, attributes) to stdout; prints `listening PORT` first.
+usage: receive.py"""
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
+
+
+def value(v):
+    kind = v.WhichOneof("value")
+    if kind == "kvlist_value":
+        return {kv.key: value(kv.value) for kv in v.kvlist_value.values}
+    if kind == "array_value":
+        return [value(x) for x in v.array_value.values]
+    return [kind, getattr(v, kind)] if kind else None
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        req = ExportLogsServiceRequest()
+        req.ParseFromString(body)
+        for rl in req.resource_logs:
+            resource = {kv.key: value(kv.value) for kv in rl.resource.attributes}
+            for sl in rl.scope_logs:
+                for r in sl.log_records:
+                    print(json.dumps({
+                        "service.name": resource.get("service.name"),
+                        "scope": sl.scope.name,
+                        "body": value(r.body),
+                        "severity_number": r.severity_number,
+                        "severity_text": r.severity_text,
+                        "time_unix_nano": r.time_unix_nano,
+                        "attributes": {kv.key: value(kv.value) for kv in r.attributes},
+                    }), flush=True)
+        out = ExportLogsServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(f"listening {server.server_address[1]}", flush=True)
+server.serve_forever()
