@@ -26,21 +26,9 @@ fn real(name: &str) -> String {
 }
 
 fn filter(args: &[&str], input: &str) -> Vec<Value> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_turbolog"))
-        .arg("filter")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
     let input = input.to_string();
-    let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    let (out, err, _) = filter_rss(args, move |w| w.write_all(input.as_bytes()).unwrap());
+    out.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{err}"))).collect()
 }
 
 /// Each line as Docker's json-file driver writes it, lines longer than `split` cut into partials
@@ -166,7 +154,8 @@ fn serve_joins_events_from_tcp_as_filter_does() {
     assert_eq!(code, 0, "{err}");
 }
 
-/// Runs `turbolog filter` on what `feed` writes; (stdout lines, stderr, peak RSS in KiB). The
+/// Runs `turbolog filter` on what `feed` writes, and checks that it succeeded; (stdout lines,
+/// stderr, peak RSS in KiB). The
 /// child is waited for with `wait4`, for its resource usage.
 #[allow(clippy::zombie_processes)]
 fn filter_rss(args: &[&str], feed: impl FnOnce(&mut dyn Write) + Send + 'static) -> (Vec<String>, String, i64) {
@@ -197,6 +186,7 @@ fn filter_rss(args: &[&str], feed: impl FnOnce(&mut dyn Write) + Send + 'static)
     // SAFETY: waits for our own child; `usage` is a valid rusage
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     assert_eq!(pid, child.id() as i32);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "filter failed: status {status}");
     let out = reader.join().unwrap();
     (out.lines().map(String::from).collect(), err_reader.join().unwrap(), usage.ru_maxrss)
 }

@@ -147,6 +147,7 @@ impl LineStream {
                         Some(t) => (t.strip_suffix('\r').unwrap_or(t), false),
                         None => (log, true),
                     };
+                    // the record moves into its shape: its text is copied out first
                     let text = text.to_string();
                     let shape = || Shape::Docker(line.to_string(), obj);
                     if let Some((text, shape, reassembled)) = self.lanes[lane].put_together(&text, partial, shape, joining.max_bytes) {
@@ -240,7 +241,10 @@ impl LineStream {
             self.cut += 1;
             if self.cut == 1 {
                 let max = self.joining.map_or(0, |j| j.max_bytes);
-                (self.pipeline.log)(LogLevel::Warn, &format!("an event starting at line {seq} went past --max-record-bytes {max} and was cut (further cuts are counted)"));
+                (self.pipeline.log)(
+                    LogLevel::Warn,
+                    &format!("an event starting near line {seq} went past --max-record-bytes {max} and was cut (further cuts are counted); raise --max-record-bytes to keep longer events whole"),
+                );
             }
         }
     }
@@ -331,7 +335,7 @@ fn push_session_records(out: &mut String, closed: &[ClosedSession]) -> u32 {
 impl Lane {
     /// A container line's part: the whole line (text, first part's shape, whether it was put
     /// together from parts) once its last part came.
-    fn put_together(&mut self, text: &str, partial: bool, shape: impl FnOnce() -> Shape, max_bytes: usize) -> Option<(std::borrow::Cow<'static, str>, Shape, bool)> {
+    fn put_together<'a>(&mut self, text: &'a str, partial: bool, shape: impl FnOnce() -> Shape, max_bytes: usize) -> Option<(std::borrow::Cow<'a, str>, Shape, bool)> {
         if partial || !self.partial.is_empty() {
             if self.partial_shape.is_none() {
                 self.partial_shape = Some(shape());
@@ -344,7 +348,7 @@ impl Lane {
             let whole = std::mem::take(&mut self.partial);
             return Some((std::borrow::Cow::Owned(whole), self.partial_shape.take().unwrap_or(Shape::Text), true));
         }
-        Some((std::borrow::Cow::Owned(text.to_string()), shape(), false))
+        Some((std::borrow::Cow::Borrowed(text), shape(), false))
     }
 }
 
@@ -395,35 +399,35 @@ fn emit(e: &Event, shape: &mut Shape, reassembled: bool, tagger: &mut LineTagger
 /// Tags one record (`obj`: the line as already read); what it became is added to `result`.
 #[allow(clippy::too_many_arguments)]
 fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>, seq: u64, tagger: &mut LineTagger, pipeline: &mut Pipeline, out: &mut String, result: &mut LineOutput, counts: &mut Counts) {
-        let before = out.len();
-        let mut tagged = false;
-        // tagged straight into `out`: nothing appended means the record was dropped
-        let outcome = match obj {
-            Some(obj) => tagger.tag_object(line, obj, scored, seq, pipeline, out),
-            None => tagger.tag_line_scored(line, scored, seq, pipeline, out),
-        };
-        match outcome {
-            Outcome::Tagged(v) => {
-                result.anomalies += v.anomaly as u32;
-                tagged = true;
+    let before = out.len();
+    let mut tagged = false;
+    // tagged straight into `out`: nothing appended means the record was dropped
+    let outcome = match obj {
+        Some(obj) => tagger.tag_object(line, obj, scored, seq, pipeline, out),
+        None => tagger.tag_line_scored(line, scored, seq, pipeline, out),
+    };
+    match outcome {
+        Outcome::Tagged(v) => {
+            result.anomalies += v.anomaly as u32;
+            tagged = true;
+        }
+        Outcome::Malformed(e) => {
+            counts.malformed += 1;
+            if counts.malformed == 1 {
+                (pipeline.log)(LogLevel::Warn, &format!("line {seq} is not valid JSON ({e}); passed through untouched"));
             }
-            Outcome::Malformed(e) => {
-                counts.malformed += 1;
-                if counts.malformed == 1 {
-                    (pipeline.log)(LogLevel::Warn, &format!("line {seq} is not valid JSON ({e}); passed through untouched"));
-                }
-            }
-            Outcome::NoMessage => counts.no_message += 1,
         }
-        // what was learned reaches the WAL before the record goes out
-        pipeline.after_record();
-        if out.len() > before {
-            out.push('\n');
-            result.lines += 1;
-        }
-        if tagged {
-            let closed = pipeline.closed();
-            result.session_anomalies += push_session_records(out, closed);
-            result.lines += closed.len() as u32;
-        }
+        Outcome::NoMessage => counts.no_message += 1,
+    }
+    // what was learned reaches the WAL before the record goes out
+    pipeline.after_record();
+    if out.len() > before {
+        out.push('\n');
+        result.lines += 1;
+    }
+    if tagged {
+        let closed = pipeline.closed();
+        result.session_anomalies += push_session_records(out, closed);
+        result.lines += closed.len() as u32;
+    }
 }

@@ -125,10 +125,6 @@ impl Pipeline {
         self.explainer.as_ref()
     }
 
-    pub fn sessions(&self) -> Option<&Sessions> {
-        self.sessions.as_ref()
-    }
-
     /// Volume reduction, when on: its counts since the start.
     pub fn reducer(&self) -> Option<&reduce::Reducer> {
         self.reducer.as_ref()
@@ -139,10 +135,6 @@ impl Pipeline {
     pub fn end_reduce_window(&mut self) -> Option<(reduce::ClosedWindow<'_>, &Engine)> {
         let r = self.reducer.as_mut()?;
         Some((r.end_window(reduce::now()), &self.engine))
-    }
-
-    pub fn state_dir(&self) -> Option<&Path> {
-        self.persist.as_ref().map(Persist::dir)
     }
 
     /// After each record (or buffer of them): what was learned reaches the WAL before the
