@@ -356,3 +356,192 @@ fn serve_forward_out_sends_summaries_with_the_tag_and_the_windows_end() {
     assert_eq!(passed + suppressed, lines.len() as u64, "every record passed or counted");
     assert!(all.iter().filter(|(_, _, v)| v.get("turbolog_summary").is_none()).all(|(t, s, _)| t == "app.logs" && *s == 1_795_515_600), "records keep their tag and time");
 }
+
+/// The block id a HDFS line's session key (`blk_-?[0-9]+`) finds, first match.
+fn block_of(line: &str) -> Option<&str> {
+    let at = line.find("blk_")?;
+    let rest = &line[at + 4..];
+    let len = rest.char_indices().find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-'))).map_or(rest.len(), |(i, _)| i);
+    (len > 0 && rest[..len] != *"-").then(|| &line[at..at + 4 + len])
+}
+
+/// `--reduce-sessions keep` checked against plain: every record of every anomalous session is
+/// out, before its verdict record; records that pass are plain's (as a multiset); per template
+/// passed + suppressed = seen. Returns (anomalous sessions, records released for them).
+fn check_kept_sessions(plain: &str, kept: &str) -> (usize, usize) {
+    let verdicts = |out: &str| -> Vec<Value> { out.lines().map(parse).filter(|v| v.get("turbolog_session").is_some()).collect() };
+    let key = |v: &Value| v["turbolog_session"].as_str().unwrap().to_string();
+    let mut want = verdicts(plain);
+    let mut got = verdicts(kept);
+    want.sort_by_key(key);
+    got.sort_by_key(key);
+    assert_eq!(got.iter().map(key).collect::<Vec<_>>(), want.iter().map(key).collect::<Vec<_>>(), "the same sessions judged anomalous");
+    let mut released = 0;
+    for v in &want {
+        let id = key(v);
+        // its records up to its verdict (a record after it opens a new session of that id)
+        let of = |out: &str| -> Vec<String> {
+            let at = out.lines().position(|l| l.contains(&format!("\"turbolog_session\":\"{id}\""))).unwrap();
+            let mut lines: Vec<String> = out
+                .lines()
+                .take(at)
+                .filter(|l| !l.contains("\"turbolog_session\"") && !l.contains("\"turbolog_summary\""))
+                .filter(|l| block_of(parse(l)["message"].as_str().unwrap_or("")) == Some(id.as_str()))
+                .map(String::from)
+                .collect();
+            lines.sort();
+            lines
+        };
+        let (p, k) = (of(plain), of(kept));
+        assert_eq!(k, p, "every record of anomalous session {id} goes out before its verdict");
+        released += k.len();
+    }
+    check_counts_as_multiset(plain, kept);
+    (want.len(), released)
+}
+
+/// The records out are plain's (as a multiset: records released for a session come later);
+/// per template passed + suppressed = seen.
+fn check_counts_as_multiset(plain: &str, kept: &str) {
+    let mut plain_lines: HashMap<&str, i64> = HashMap::new();
+    for l in plain.lines().filter(|l| !l.contains("\"turbolog_session\"")) {
+        *plain_lines.entry(l).or_default() += 1;
+    }
+    let mut per_template: HashMap<u64, i64> = HashMap::new();
+    for l in plain.lines().filter(|l| !l.contains("\"turbolog_session\"")) {
+        *per_template.entry(parse(l)["template_id"].as_u64().unwrap()).or_default() += 1;
+    }
+    for l in kept.lines().filter(|l| !l.contains("\"turbolog_session\"")) {
+        let v = parse(l);
+        let id = v["template_id"].as_u64().unwrap();
+        if v.get("turbolog_summary").is_some() {
+            let (sup, sn, ps) = (v["suppressed"].as_u64().unwrap(), v["seen"].as_u64().unwrap(), v["passed"].as_u64().unwrap());
+            assert_eq!(ps + sup, sn, "{v}");
+            *per_template.get_mut(&id).unwrap() -= sup as i64;
+        } else {
+            let n = plain_lines.get_mut(l).unwrap_or_else(|| panic!("a record that passed is not what plain filter writes: {l}"));
+            *n -= 1;
+            assert!(*n >= 0, "a record went out twice: {l}");
+            *per_template.get_mut(&id).unwrap() -= 1;
+        }
+    }
+    assert!(per_template.values().all(|&n| n == 0), "per template: passed + suppressed = seen: {per_template:?}");
+}
+
+#[test]
+fn reduce_sessions_keep_sends_every_record_of_an_anomalous_session_and_counts_the_rest() {
+    let input = std::fs::read(shared("hdfs/HDFS_dev.log")).unwrap();
+    let input: Vec<u8> = input.split(|&b| b == b'\n').take(30_000).flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+    let args = ["--window", "0", "--session-key", "blk_-?[0-9]+", "--session-idle", "5000"];
+    let plain = filter(&args, &input);
+    let counted = filter(&[&args[..], &["--reduce"]].concat(), &input);
+    let kept = filter(&[&args[..], &["--reduce", "--reduce-sessions", "keep"]].concat(), &input);
+    let (sessions, released) = check_kept_sessions(&plain, &kept);
+    assert!(sessions > 0 && released > sessions, "{sessions} anomalous sessions, {released} of their records out");
+    // what keep adds over count is the records of anomalous sessions: far less than plain
+    assert!(kept.len() > counted.len() && kept.len() * 3 < plain.len(), "kept {} counted {} plain {}", kept.len(), counted.len(), plain.len());
+    assert!(!kept.contains("\"held_back\""), "nothing of an anomalous session was held back under the cap");
+}
+
+#[test]
+fn reduce_sessions_keep_past_its_cap_counts_the_oldest_and_says_so() {
+    let input = std::fs::read(shared("hdfs/HDFS_dev.log")).unwrap();
+    let input: Vec<u8> = input.split(|&b| b == b'\n').take(30_000).flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+    let args = ["--window", "0", "--session-key", "blk_-?[0-9]+", "--session-idle", "5000", "--reduce", "--reduce-sessions", "keep", "--reduce-session-mb", "1"];
+    let mut child = bin().arg("filter").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("reached --reduce-session-mb (1 MiB)") && stderr.contains("raise it"), "{stderr}");
+    // every anomaly still out, and the counts exact
+    let plain = filter(&["--window", "0", "--session-key", "blk_-?[0-9]+", "--session-idle", "5000"], &std::fs::read(shared("hdfs/HDFS_dev.log")).unwrap().split(|&b| b == b'\n').take(30_000).flat_map(|l| l.iter().copied().chain([b'\n'])).collect::<Vec<u8>>());
+    let kept = String::from_utf8(out.stdout).unwrap();
+    let anomalies = |o: &str| o.lines().filter(|l| !l.contains("\"turbolog_s") && parse(l)["anomaly"] == true).count();
+    assert_eq!(anomalies(&kept), anomalies(&plain));
+    let verdicts = |o: &str| o.lines().filter(|l| l.contains("\"turbolog_session\"")).count();
+    assert_eq!(verdicts(&kept), verdicts(&plain));
+    check_counts_as_multiset(&plain, &kept);
+    assert!(kept.contains("\"held_back\""), "a verdict says its records were counted at the cap");
+}
+
+#[test]
+fn the_plugin_and_c_api_refuse_reduce_sessions_keep_and_say_where_it_works() {
+    use turbolog::host::embedded::{Embedded, LogLevel};
+    use turbolog::pipeline::Settings;
+    fn quiet(_: LogLevel, _: &str) {}
+    let settings = Settings::from_pairs([("reduce", "on"), ("session_key", "blk_-?[0-9]+"), ("reduce_sessions", "keep")]).unwrap();
+    let err = Embedded::open(settings, quiet).err().expect("keep is refused where records cannot wait");
+    assert!(err.contains("reduce_sessions") && err.contains("turbolog filter and serve") && err.contains("use count"), "{err}");
+}
+
+/// HDFS lines with block sessions: the input of the `--reduce-sessions keep` tests through serve.
+fn hdfs_lines(n: usize) -> Vec<String> {
+    std::fs::read_to_string(shared("hdfs/HDFS_dev.log")).unwrap().lines().take(n).map(String::from).collect()
+}
+
+#[test]
+fn serve_reduce_sessions_keep_sends_what_filter_does_and_confirms_its_queue_at_the_end() {
+    use common::serve::{tcp_send, Serve};
+    let lines = hdfs_lines(10_000);
+    let text = lines.join("\n") + "\n";
+    let sessions = ["--window", "0", "--session-key", "blk_-?[0-9]+", "--session-idle", "3000"];
+    let plain = filter(&sessions, text.as_bytes());
+    let q = tempfile::tempdir().unwrap();
+    let qd = q.path().to_str().unwrap();
+    let args = [&["--tcp", "127.0.0.1:0", "--queue-dir", qd, "--reduce", "--reduce-sessions", "keep"][..], &sessions[..]].concat();
+    let serve = Serve::start(&args);
+    tcp_send(serve.addr("tcp"), &lines);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while serve.metric("turbolog_records_in_total{input=\"tcp\"}") < lines.len() as f64 {
+        assert!(std::time::Instant::now() < deadline, "serve did not read the records: {}", serve.stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    serve.sigterm();
+    let (code, out, err) = serve.wait(60);
+    assert_eq!(code, 0, "{err}");
+    let (anomalous, released) = check_kept_sessions(&plain, &out);
+    assert!(anomalous > 0 && released > anomalous, "{anomalous} sessions, {released} records");
+    // a clean stop confirmed every place the waiting records held: nothing is replayed
+    let serve = Serve::start(&["--tcp", "127.0.0.1:0", "--queue-dir", qd]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(serve.metric("turbolog_replayed_records_total"), 0.0);
+    serve.sigterm();
+    let (code, out, err) = serve.wait(30);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+}
+
+#[test]
+fn serve_reduce_sessions_keep_does_not_confirm_input_whose_records_still_wait_so_a_kill_replays_it() {
+    use common::serve::{tcp_send, Serve};
+    let lines = hdfs_lines(4_000);
+    // with and without keep: after a SIGKILL, what does the restart replay?
+    let replayed = |keep: bool| -> f64 {
+        let q = tempfile::tempdir().unwrap();
+        let qd = q.path().to_str().unwrap();
+        let mut args = vec!["--tcp", "127.0.0.1:0", "--queue-dir", qd, "--multiline", "off", "--window", "0", "--reduce", "--session-key", "blk_-?[0-9]+", "--session-idle", "100000"];
+        if keep {
+            args.extend(["--reduce-sessions", "keep"]);
+        }
+        let serve = Serve::start(&args);
+        tcp_send(serve.addr("tcp"), &lines);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while serve.metric("turbolog_records_in_total{input=\"tcp\"}") < lines.len() as f64 {
+            assert!(std::time::Instant::now() < deadline, "serve did not read the records: {}", serve.stderr.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(1500)); // what went out is delivered (stdout) and confirmed
+        drop(serve); // SIGKILL
+        let serve = Serve::start(&["--tcp", "127.0.0.1:0", "--queue-dir", qd]);
+        std::thread::sleep(Duration::from_millis(1500));
+        let n = serve.metric("turbolog_replayed_records_total");
+        serve.sigterm();
+        let _ = serve.wait(30);
+        n
+    };
+    assert_eq!(replayed(false), 0.0, "without keep every batch was delivered and confirmed");
+    let n = replayed(true);
+    assert!(n > 0.0, "sessions still open (idle 100000 records) hold their input's place: a kill replays it");
+}

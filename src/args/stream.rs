@@ -60,6 +60,22 @@ pub struct StreamArgs {
     /// With --reduce: 1 in N of the records held back passes anyway; 0 = none.
     #[arg(long, value_name = "N", requires = "reduce", default_value_t = 0)]
     pub reduce_sample: u32,
+    /// With --reduce and sessions: count: a session's records are held back like any other
+    /// (its verdict record says how many); keep: a record of an open session that would be held
+    /// back waits for the session's verdict: an anomalous session's records all go out just
+    /// before its verdict record, a normal session's are counted in the window of its verdict.
+    #[arg(long, value_enum, requires = "reduce", default_value_t = ReduceSessions::Count)]
+    pub reduce_sessions: ReduceSessions,
+    /// With --reduce-sessions keep: MiB of records waiting for their sessions' verdicts at most;
+    /// past it the session holding the oldest has its records counted as held back (said once).
+    #[arg(long, value_name = "MIB", requires = "reduce", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reduce_session_mb: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReduceSessions {
+    Count,
+    Keep,
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -106,7 +122,8 @@ impl StreamArgs {
         s.window_secs = self.window;
         s.explain = self.explain.explain.then(|| self.explain.config());
         s.sessions = self.sessions.config()?;
-        s.reduce = self.reduce.then_some(turbolog::pipeline::reduce::ReduceConfig { keep: self.reduce_keep, sample: self.reduce_sample });
+        let session_bytes = (self.reduce_sessions == ReduceSessions::Keep).then(|| (self.reduce_session_mb as usize).saturating_mul(1 << 20));
+        s.reduce = self.reduce.then_some(turbolog::pipeline::reduce::ReduceConfig { keep: self.reduce_keep, sample: self.reduce_sample, session_bytes });
         Ok(s)
     }
 

@@ -279,8 +279,9 @@ fn score(v: &Verdict) -> f64 {
     (v.score as f64 * 1000.0).round() / 1000.0
 }
 
-/// A closed session's verdict as one NDJSON record of its own (what `filter` appends).
-pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
+/// A closed session's verdict as one NDJSON record of its own (what `filter` appends), saying
+/// `held_back` of its records were held back by volume reduction.
+pub fn session_record(out: &mut String, c: &crate::session::ClosedSession, held_back: u64) {
     let mut v = serde_json::json!({
         "turbolog_session": c.id,
         "anomaly": c.verdict.anomaly,
@@ -290,8 +291,8 @@ pub fn session_record(out: &mut String, c: &crate::session::ClosedSession) {
         "last_line": c.last_line,
         "lines": c.lines,
     });
-    if c.held_back > 0 {
-        v["held_back"] = serde_json::json!(c.held_back);
+    if held_back > 0 {
+        v["held_back"] = serde_json::json!(held_back);
     }
     out.push_str(&v.to_string());
 }

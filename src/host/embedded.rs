@@ -84,6 +84,9 @@ fn embedder(settings: &Settings, log: Log) -> Result<Box<dyn crate::embed::Embed
 impl Embedded {
     /// Opens (or joins) the pipeline for these settings, restoring what the state dir holds.
     pub fn open(settings: Settings, log: Log) -> Result<Arc<Embedded>, String> {
+        if settings.reduce.is_some_and(|r| r.session_bytes.is_some()) {
+            return Err("property reduce_sessions: keep is for turbolog filter and serve (a filter here cannot hold records across calls); use count, or run turbolog serve behind Fluent Bit's forward output".into());
+        }
         let Some(dir) = settings.state_dir.clone() else {
             return Ok(Arc::new(Self::create(settings, log)?));
         };

@@ -45,6 +45,8 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "reduce", default: "off", description: "on: send on only what matters. Per template and window, the first reduce_keep records pass, then only anomalous ones (every anomaly passes, always), plus 1 in reduce_sample of the rest; at each window's end one summary record per template that had records held back (turbolog_summary, template_id, template, suppressed, seen, passed, window_start, window_end and the message: N more records like …)" },
     Property { name: "reduce_keep", default: "5", description: "With reduce on: records of each template that pass in each window before only anomalies do (at least 1)" },
     Property { name: "reduce_sample", default: "0", description: "With reduce on: 1 in this many of the records held back passes anyway; 0 = none" },
+    Property { name: "reduce_sessions", default: "count", description: "With reduce on and sessions: count: a session's records are held back like any other (its verdict record says how many); keep: a record of an open session that would be held back waits for the session's verdict instead: an anomalous session's records all go out just before its verdict record, a normal session's are counted (in the window of its verdict). turbolog filter and serve only (the plugin and the C API cannot hold records across calls)" },
+    Property { name: "reduce_session_mb", default: "64", description: "With reduce_sessions keep: MiB of records waiting for their sessions' verdicts at most; past it the session holding the oldest has its records counted as held back (said once)" },
     Property { name: "model_path", default: "", description: "Sentence model directory (all-MiniLM-L6-v2 int8: model.onnx and vocab.txt, as scripts/fetch-model.sh lays them out); empty = the built-in embedder. New templates are embedded on a worker thread: no record waits for the model" },
     Property { name: "explain", default: "false", description: "true: ask a local LLM about anomalous templates, in the background, one request per template; answers ride on later anomalies of the template and are kept in state_dir. On as well when explain_url is set" },
     Property { name: "explain_url", default: "", description: "LLM server, e.g. http://127.0.0.1:11434; empty = probe Ollama :11434, LM Studio :1234, llama.cpp :8080 on this machine" },
@@ -221,7 +223,13 @@ impl Settings {
             return Err("property reduce_keep: 0 is below 1 (the first record of a template in each window always passes)".into());
         }
         let reduce_sample: u32 = parse_num("reduce_sample", get("reduce_sample"), "a whole number (0 = none)")?;
-        let reduce = parse_bool("reduce", get("reduce"))?.then_some(super::reduce::ReduceConfig { keep: reduce_keep, sample: reduce_sample });
+        let session_mb: u64 = parse_num("reduce_session_mb", get("reduce_session_mb"), "a whole number of MiB")?;
+        let session_bytes = match get("reduce_sessions") {
+            "count" => None,
+            "keep" => Some((session_mb.max(1) as usize).saturating_mul(1 << 20)),
+            other => return Err(format!("property reduce_sessions: `{other}` is not count or keep")),
+        };
+        let reduce = parse_bool("reduce", get("reduce"))?.then_some(super::reduce::ReduceConfig { keep: reduce_keep, sample: reduce_sample, session_bytes });
         Ok(Settings {
             reduce,
             sessions,
@@ -385,6 +393,10 @@ mod tests {
         assert!(err(&[("reduce", "sometimes")]).contains("property reduce: `sometimes` is not a boolean"));
         assert!(err(&[("reduce", "on"), ("reduce_keep", "0")]).contains("property reduce_keep: 0 is below 1"));
         assert!(err(&[("reduce_sample", "-1")]).contains("property reduce_sample: `-1` is not a whole number"));
+        assert!(err(&[("reduce_sessions", "all")]).contains("property reduce_sessions: `all` is not count or keep"));
+        let keep = Settings::from_pairs([("reduce", "on"), ("reduce_sessions", "keep"), ("reduce_session_mb", "2")]).unwrap().reduce.unwrap();
+        assert_eq!(keep.session_bytes, Some(2 << 20));
+        assert_eq!(on.session_bytes, None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::codec::ndjson::{self, LineTagger, Outcome};
 use crate::codec::Scorer;
 use crate::session::ClosedSession;
 
+use super::hold::SessionHold;
 use super::join::{Event, Joiner};
 use super::{LogLevel, Pipeline, Settings};
 
@@ -64,7 +65,7 @@ pub struct LineOutput {
 /// One stream of lines through the pipeline.
 pub struct LineStream {
     pub pipeline: Pipeline,
-    tagger: LineTagger,
+    tagging: Tagging,
     joining: Option<Joining>,
     lanes: Vec<Lane>,
     /// Events cut at the bound, said at the end (the first one when it happens).
@@ -73,8 +74,15 @@ pub struct LineStream {
     event_line: String,
     /// The message keys as given (empty: the defaults), for what is said at the end.
     message_keys: Vec<String>,
-    counts: Counts,
     lines: u64,
+}
+
+/// What tagging a record needs besides the pipeline: reused, and what is said at the end.
+struct Tagging {
+    tagger: LineTagger,
+    counts: Counts,
+    /// `reduce_sessions keep`: records waiting for their sessions' verdicts.
+    hold: Option<SessionHold>,
 }
 
 /// Records passed through untouched, said at the end.
@@ -90,15 +98,15 @@ impl LineStream {
     pub fn new(mut pipeline: Pipeline, message_keys: Vec<String>, settings: &Settings) -> Result<LineStream, String> {
         pipeline.defer_embedding()?;
         let tagger = LineTagger::new(message_keys.clone(), settings.mode == Mode::OnlyAnomalies, settings.field_policy);
+        let hold = pipeline.keep_sessions().map(SessionHold::new);
         Ok(LineStream {
             pipeline,
-            tagger,
+            tagging: Tagging { tagger, counts: Counts::default(), hold },
             joining: None,
             lanes: Vec::new(),
             cut: 0,
             event_line: String::new(),
             message_keys,
-            counts: Counts::default(),
             lines: 0,
         })
     }
@@ -157,7 +165,7 @@ impl LineStream {
                 }
                 // a structured record is whole: what the text lines were joining goes out first
                 self.release_lane("", out, &mut result);
-                tag_record(line, Some(obj), None, seq, &mut self.tagger, &mut self.pipeline, out, &mut result, &mut self.counts);
+                tag_record(line, Some(obj), None, seq, &mut self.tagging, &mut self.pipeline, out, &mut result);
                 return result;
             }
             Some(Err(_)) => {
@@ -195,10 +203,10 @@ impl LineStream {
             let seq = self.lines;
             self.push(i, &text, shape, true, seq, out, result);
         }
-        let Self { lanes, tagger, pipeline, event_line, counts, .. } = self;
+        let Self { lanes, tagging, pipeline, event_line, .. } = self;
         let lane = &mut lanes[i];
         let (shape, reassembled) = (&mut lane.shape, lane.reassembled);
-        lane.joiner.flush_with(|e| emit(e, shape, reassembled, tagger, pipeline, event_line, out, result, counts));
+        lane.joiner.flush_with(|e| emit(e, shape, reassembled, tagging, pipeline, event_line, out, result));
     }
 
     /// The lane of a stream, made when first seen.
@@ -226,11 +234,11 @@ impl LineStream {
     /// A whole line of lane `i` into its joiner; the event it completes goes out.
     #[allow(clippy::too_many_arguments)]
     fn push(&mut self, i: usize, text: &str, shape: Shape, reassembled: bool, seq: u64, out: &mut String, result: &mut LineOutput) {
-        let Self { lanes, tagger, pipeline, event_line, counts, .. } = self;
+        let Self { lanes, tagging, pipeline, event_line, .. } = self;
         let lane = &mut lanes[i];
         let cut_before = lane.joiner.cut_events;
         let (old_shape, old_reassembled) = (&mut lane.shape, lane.reassembled);
-        let started = lane.joiner.push_with(text, seq, |e| emit(e, old_shape, old_reassembled, tagger, pipeline, event_line, out, result, counts));
+        let started = lane.joiner.push_with(text, seq, |e| emit(e, old_shape, old_reassembled, tagging, pipeline, event_line, out, result));
         if started {
             lane.shape = shape;
             lane.reassembled = reassembled;
@@ -251,7 +259,7 @@ impl LineStream {
 
     /// Tags one record as it came (`line`, or a joined event written as a record).
     fn tag(&mut self, line: &str, scored: Option<&str>, seq: u64, out: &mut String, result: &mut LineOutput) {
-        tag_record(line, None, scored, seq, &mut self.tagger, &mut self.pipeline, out, result, &mut self.counts);
+        tag_record(line, None, scored, seq, &mut self.tagging, &mut self.pipeline, out, result);
     }
 
     /// Whether a window is due; the caller flushes what it has written, then calls [`Self::seal_window`].
@@ -268,6 +276,12 @@ impl LineStream {
     /// at the end): one summary record per template that had records held back, appended to
     /// `out`, each line ending in `\n`; how many.
     pub fn end_window(&mut self, out: &mut String) -> u32 {
+        if let Some(h) = &mut self.tagging.hold {
+            // records of sessions over without an anomaly count in this window
+            let pipeline = &self.pipeline;
+            h.settle_closed(&|id| pipeline.session_open(id));
+            settle(h, &mut self.pipeline);
+        }
         let Some((window, engine)) = self.pipeline.end_reduce_window() else { return 0 };
         for s in window.summaries {
             ndjson::summary_record(out, s, engine.template_text(s.template_id), (window.start, window.end), &self.message_keys);
@@ -286,7 +300,33 @@ impl LineStream {
     pub fn close_sessions(&mut self, out: &mut String) -> u32 {
         self.release(out);
         let closed = self.pipeline.close_sessions();
-        push_session_records(out, closed)
+        let anomalies = push_session_records(out, closed, &mut self.tagging.hold);
+        if let Some(h) = &mut self.tagging.hold {
+            h.settle_all();
+            settle(h, &mut self.pipeline);
+        }
+        anomalies
+    }
+
+    /// With `reduce_sessions keep`: the line number ([`Self::line`]s counted from 1) of the
+    /// oldest record still waiting for its session's verdict.
+    pub fn oldest_waiting(&self) -> Option<u64> {
+        self.tagging.hold.as_ref().and_then(SessionHold::oldest)
+    }
+
+    /// With `reduce_sessions keep`: the session holding the oldest waiting record has its
+    /// records counted as held back, so what waits behind it can be confirmed (a host whose
+    /// queue fills). Whether there was one.
+    pub fn count_oldest_waiting(&mut self) -> bool {
+        let Some(h) = &mut self.tagging.hold else { return false };
+        let counted = h.count_oldest();
+        settle(h, &mut self.pipeline);
+        counted
+    }
+
+    /// Lines given to [`Self::line`] so far.
+    pub fn lines_read(&self) -> u64 {
+        self.lines
     }
 
     /// After the last record went out: everything is saved and the run summarised.
@@ -301,12 +341,16 @@ impl LineStream {
         if self.cut > 0 {
             log(LogLevel::Warn, &format!("{} events went past the record size bound and were cut", self.cut));
         }
-        if self.counts.malformed > 0 {
-            log(LogLevel::Warn, &format!("{} malformed JSON lines were passed through untouched", self.counts.malformed));
+        let counts = &self.tagging.counts;
+        if counts.malformed > 0 {
+            log(LogLevel::Warn, &format!("{} malformed JSON lines were passed through untouched", counts.malformed));
         }
-        if self.counts.no_message > 0 {
+        if let Some(h) = self.tagging.hold.as_ref().filter(|h| h.overflows > 1) {
+            log(LogLevel::Warn, &format!("--reduce-session-mb was reached {} times: those sessions' waiting records were counted as held back", h.overflows));
+        }
+        if counts.no_message > 0 {
             let keys = if self.message_keys.is_empty() { ndjson::DEFAULT_KEYS.join(", ") } else { self.message_keys.join(", ") };
-            log(LogLevel::Warn, &format!("{} records had no string message under {keys}; passed through untouched (set --message-key)", self.counts.no_message));
+            log(LogLevel::Warn, &format!("{} records had no string message under {keys}; passed through untouched (set --message-key)", counts.no_message));
         }
         Ok(())
     }
@@ -321,15 +365,27 @@ impl LineStream {
     }
 }
 
-/// Appends the verdict records of closed sessions; returns how many were anomalous.
-fn push_session_records(out: &mut String, closed: &[ClosedSession]) -> u32 {
+/// Appends the verdict records of closed sessions (each after the records that waited for it);
+/// returns how many were anomalous.
+fn push_session_records(out: &mut String, closed: &[ClosedSession], hold: &mut Option<SessionHold>) -> u32 {
     let mut anomalies = 0;
     for c in closed {
-        ndjson::session_record(out, c);
+        let released = match hold {
+            Some(h) if c.verdict.anomaly => h.release_anomalous(&c.id, out),
+            _ => Default::default(),
+        };
+        ndjson::session_record(out, c, c.held_back + released.held_back);
         out.push('\n');
         anomalies += c.verdict.anomaly as u32;
     }
     anomalies
+}
+
+/// Counts what the hold decided.
+fn settle(hold: &mut SessionHold, pipeline: &mut Pipeline) {
+    for (t, s, passed) in hold.take_settled() {
+        pipeline.settle(t, s, passed);
+    }
 }
 
 impl Lane {
@@ -362,13 +418,13 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
 /// A completed event out: as it came when it is one line of its own, else as one record in its
 /// first line's shape with the joined message and `lines`.
 #[allow(clippy::too_many_arguments)]
-fn emit(e: &Event, shape: &mut Shape, reassembled: bool, tagger: &mut LineTagger, pipeline: &mut Pipeline, event_line: &mut String, out: &mut String, result: &mut LineOutput, counts: &mut Counts) {
+fn emit(e: &Event, shape: &mut Shape, reassembled: bool, tagging: &mut Tagging, pipeline: &mut Pipeline, event_line: &mut String, out: &mut String, result: &mut LineOutput) {
     // the shape goes out with its event: taken, not copied
     let shape = std::mem::replace(shape, Shape::Text);
     if e.lines == 1 && !reassembled {
         match shape {
-            Shape::Text => return tag_record(&e.first, None, None, e.line_no, tagger, pipeline, out, result, counts),
-            Shape::Docker(raw, obj) => return tag_record(&raw, Some(obj), None, e.line_no, tagger, pipeline, out, result, counts),
+            Shape::Text => return tag_record(&e.first, None, None, e.line_no, tagging, pipeline, out, result),
+            Shape::Docker(raw, obj) => return tag_record(&raw, Some(obj), None, e.line_no, tagging, pipeline, out, result),
             Shape::Cri { .. } => {}
         }
     }
@@ -393,14 +449,15 @@ fn emit(e: &Event, shape: &mut Shape, reassembled: bool, tagger: &mut LineTagger
         event_line.push_str(&s);
     }
     let scored = e.scored();
-    tag_record(event_line, None, Some(&scored), e.line_no, tagger, pipeline, out, result, counts);
+    tag_record(event_line, None, Some(&scored), e.line_no, tagging, pipeline, out, result);
 }
 
 /// Tags one record (`obj`: the line as already read); what it became is added to `result`.
 #[allow(clippy::too_many_arguments)]
-fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>, seq: u64, tagger: &mut LineTagger, pipeline: &mut Pipeline, out: &mut String, result: &mut LineOutput, counts: &mut Counts) {
+fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>, seq: u64, tagging: &mut Tagging, pipeline: &mut Pipeline, out: &mut String, result: &mut LineOutput) {
     let before = out.len();
     let mut tagged = false;
+    let Tagging { tagger, counts, hold } = tagging;
     // tagged straight into `out`: nothing appended means the record was dropped
     let outcome = match obj {
         Some(obj) => tagger.tag_object(line, obj, scored, seq, pipeline, out),
@@ -423,11 +480,28 @@ fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>,
     pipeline.after_record();
     if out.len() > before {
         out.push('\n');
-        result.lines += 1;
+        match (pipeline.take_deferred(), hold.as_mut()) {
+            (Some((template, shape)), Some(h)) => {
+                // it waits for its session's verdict
+                let p: &Pipeline = pipeline;
+                if h.hold(p.last_session_id(), &out[before..], template, shape, seq, |id| p.session_open(id)) {
+                    (pipeline.log)(LogLevel::Warn, &format!("records waiting for their sessions' verdicts reached --reduce-session-mb ({} MiB): the oldest session's were counted as held back (raise it to keep more; counted at the end)", h.cap() >> 20));
+                }
+                out.truncate(before);
+                settle(h, pipeline);
+            }
+            _ => result.lines += 1,
+        }
     }
     if tagged {
         let closed = pipeline.closed();
-        result.session_anomalies += push_session_records(out, closed);
-        result.lines += closed.len() as u32;
+        let lines_before = out.len();
+        result.session_anomalies += push_session_records(out, closed, hold);
+        if out.len() > lines_before {
+            result.lines += out[lines_before..].bytes().filter(|&b| b == b'\n').count() as u32;
+        }
+        if let Some(h) = hold {
+            settle(h, pipeline);
+        }
     }
 }

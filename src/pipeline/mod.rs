@@ -7,6 +7,7 @@
 //! May use `codec`, `store`, `session`, `explain`, `detect` and `embed`; never a host.
 
 pub mod config;
+mod hold;
 pub mod join;
 mod lines;
 pub mod log;
@@ -53,6 +54,12 @@ pub struct Pipeline {
     limit_logged: bool,
     /// Volume reduction, when on.
     reducer: Option<reduce::Reducer>,
+    /// `reduce_sessions keep`, where the host holds records for their sessions.
+    keep_sessions: bool,
+    /// With keep_sessions: the last record's session id (empty: none), and the record deferred
+    /// for it, which the host holds until the session's verdict.
+    session_id: String,
+    deferred: Option<(TemplateId, crate::codec::summary::Shape)>,
     log: Log,
 }
 
@@ -110,6 +117,9 @@ impl Pipeline {
                 store_failing: false,
                 limit_logged: false,
                 reducer: settings.reduce.map(reduce::Reducer::new),
+                keep_sessions: false,
+                session_id: String::new(),
+                deferred: None,
                 log,
             },
             opened,
@@ -128,6 +138,37 @@ impl Pipeline {
     /// Volume reduction, when on: its counts since the start.
     pub fn reducer(&self) -> Option<&reduce::Reducer> {
         self.reducer.as_ref()
+    }
+
+    /// `reduce_sessions keep`: bytes the host may hold for open sessions, when set and there
+    /// are sessions; from here on [`Scorer::pass`] defers such records (see [`Self::take_deferred`]).
+    pub fn keep_sessions(&mut self) -> Option<usize> {
+        let bytes = self.reducer.as_ref().and_then(|r| r.config().session_bytes).filter(|_| self.sessions.is_some())?;
+        self.keep_sessions = true;
+        Some(bytes)
+    }
+
+    /// The record just written waits for its session's verdict (that of
+    /// [`Self::last_session_id`]): its template and shape. Taken once.
+    pub fn take_deferred(&mut self) -> Option<(TemplateId, crate::codec::summary::Shape)> {
+        self.deferred.take()
+    }
+
+    /// With `reduce_sessions keep`: the last record's session id (empty: none).
+    pub fn last_session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// Whether session `id` is still open (its verdict is still to come).
+    pub fn session_open(&self, id: &str) -> bool {
+        self.sessions.as_ref().is_some_and(|s| s.tracker.is_open(id))
+    }
+
+    /// Counts a deferred record now its session's verdict came (see [`reduce::Reducer::settle`]).
+    pub fn settle(&mut self, template: TemplateId, shape: crate::codec::summary::Shape, passed: bool) {
+        if let Some(r) = &mut self.reducer {
+            r.settle(template, shape, passed);
+        }
     }
 
     /// Ends the reduce window now: the summaries of what it held back (each with its template's
@@ -316,6 +357,10 @@ impl Scorer for Pipeline {
                 }
             };
             let seq = r.seq.unwrap_or_else(|| self.engine.records());
+            if self.keep_sessions {
+                self.session_id.clear();
+                self.session_id.push_str(id.as_deref().unwrap_or(""));
+            }
             s.tracker.record(id.as_deref(), v.template_id, seq, r.time, &self.engine);
             s.tracker.take_closed(&mut s.closed);
         }
@@ -358,7 +403,19 @@ impl Scorer for Pipeline {
     #[inline]
     fn pass(&mut self, v: &Verdict, shape: crate::codec::summary::Shape) -> bool {
         let Some(r) = &mut self.reducer else { return true };
-        let pass = r.pass(v.template_id, v.anomaly, shape);
+        let deferrable = self.keep_sessions
+            && !self.session_id.is_empty()
+            // a session already judged anomalous: its records go on
+            && !self.sessions.as_mut().is_some_and(|s| s.tracker.last_flagged());
+        let pass = match r.decide(v.template_id, v.anomaly, shape, deferrable) {
+            reduce::Decision::Pass => true,
+            reduce::Decision::HoldBack => false,
+            reduce::Decision::Defer => {
+                // written as if it passed: the host moves it aside until the verdict
+                self.deferred = Some((v.template_id, shape));
+                return true;
+            }
+        };
         if !pass {
             if let Some(s) = &mut self.sessions {
                 s.tracker.hold_back_last();

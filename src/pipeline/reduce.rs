@@ -17,12 +17,25 @@ pub struct ReduceConfig {
     pub keep: u32,
     /// 1 in this many of the rest passes as well; 0 = none.
     pub sample: u32,
+    /// `reduce_sessions keep`: records of open sessions that would be held back wait for their
+    /// session's verdict instead, up to this many bytes in all. `None`: counted like any other.
+    pub session_bytes: Option<usize>,
 }
 
 impl Default for ReduceConfig {
     fn default() -> Self {
-        ReduceConfig { keep: 5, sample: 0 }
+        ReduceConfig { keep: 5, sample: 0, session_bytes: None }
     }
+}
+
+/// What becomes of one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Pass,
+    /// Held back and counted for its template's summary.
+    HoldBack,
+    /// Waits for its session's verdict, not counted yet ([`Reducer::settle`] counts it).
+    Defer,
 }
 
 /// One template's counts in the current window.
@@ -61,7 +74,7 @@ pub fn now() -> f64 {
 impl Reducer {
     pub fn new(config: ReduceConfig) -> Reducer {
         Reducer {
-            config: ReduceConfig { keep: config.keep.max(1), sample: config.sample },
+            config: ReduceConfig { keep: config.keep.max(1), ..config },
             slots: Vec::new(),
             touched: Vec::new(),
             summaries: Vec::new(),
@@ -75,6 +88,46 @@ impl Reducer {
     /// goes on; when it does not, it is counted for its template's summary.
     #[inline]
     pub fn pass(&mut self, template: TemplateId, anomaly: bool, shape: Shape) -> bool {
+        self.decide(template, anomaly, shape, false) == Decision::Pass
+    }
+
+    /// As [`Self::pass`]; a record that would be held back and is `deferrable` (its session's
+    /// verdict decides) is [`Decision::Defer`]red instead: not counted until it is settled.
+    #[inline]
+    pub fn decide(&mut self, template: TemplateId, anomaly: bool, shape: Shape, deferrable: bool) -> Decision {
+        let i = template as usize;
+        if i >= self.slots.len() {
+            self.grow(i);
+        }
+        let slot = &mut self.slots[i];
+        if slot.seen == 0 {
+            self.touched.push(template);
+            slot.shape = shape;
+        }
+        if anomaly || slot.seen < self.config.keep as u64 {
+            slot.seen += 1;
+            return Decision::Pass;
+        }
+        if self.config.sample > 0 {
+            slot.since_sample += 1;
+            if slot.since_sample >= self.config.sample {
+                slot.since_sample = 0;
+                slot.seen += 1;
+                return Decision::Pass;
+            }
+        }
+        if deferrable {
+            return Decision::Defer;
+        }
+        slot.seen += 1;
+        slot.suppressed += 1;
+        self.suppressed_total += 1;
+        Decision::HoldBack
+    }
+
+    /// A deferred record decided (its session's verdict came): counted in this window, as
+    /// passed or held back.
+    pub fn settle(&mut self, template: TemplateId, shape: Shape, passed: bool) {
         let i = template as usize;
         if i >= self.slots.len() {
             self.grow(i);
@@ -85,19 +138,10 @@ impl Reducer {
             slot.shape = shape;
         }
         slot.seen += 1;
-        if anomaly || slot.seen <= self.config.keep as u64 {
-            return true;
+        if !passed {
+            slot.suppressed += 1;
+            self.suppressed_total += 1;
         }
-        if self.config.sample > 0 {
-            slot.since_sample += 1;
-            if slot.since_sample >= self.config.sample {
-                slot.since_sample = 0;
-                return true;
-            }
-        }
-        slot.suppressed += 1;
-        self.suppressed_total += 1;
-        false
     }
 
     #[cold]
@@ -130,6 +174,10 @@ impl Reducer {
         ClosedWindow { start, end, summaries: &self.summaries }
     }
 
+    pub fn config(&self) -> &ReduceConfig {
+        &self.config
+    }
+
     /// Records held back since the start.
     pub fn suppressed_total(&self) -> u64 {
         self.suppressed_total
@@ -153,7 +201,7 @@ mod tests {
 
     #[test]
     fn first_records_pass_then_only_anomalies_and_counts_are_exact() {
-        let mut r = Reducer::new(ReduceConfig { keep: 3, sample: 0 });
+        let mut r = Reducer::new(ReduceConfig { keep: 3, sample: 0, session_bytes: None });
         let passed: Vec<bool> = (0..10).map(|i| r.pass(7, i == 8, 0)).collect();
         assert_eq!(passed, [true, true, true, false, false, false, false, false, true, false]);
         assert!(r.pass(2, false, TEXT), "a template new in the window passes");
@@ -167,7 +215,7 @@ mod tests {
 
     #[test]
     fn one_in_sample_of_the_rest_passes() {
-        let mut r = Reducer::new(ReduceConfig { keep: 1, sample: 4 });
+        let mut r = Reducer::new(ReduceConfig { keep: 1, sample: 4, session_bytes: None });
         let passed = (0..13).filter(|_| r.pass(0, false, 0)).count();
         // 1 kept, then 12 more: every 4th of them passes
         assert_eq!(passed, 1 + 3);
@@ -177,10 +225,26 @@ mod tests {
 
     #[test]
     fn keep_zero_still_passes_the_first_record_of_each_template() {
-        let mut r = Reducer::new(ReduceConfig { keep: 0, sample: 0 });
+        let mut r = Reducer::new(ReduceConfig { keep: 0, sample: 0, session_bytes: None });
         assert!(r.pass(5000, false, 1));
         assert!(!r.pass(5000, false, 1));
         assert!(r.holding_back());
     }
 
+    #[test]
+    fn deferred_records_count_only_when_settled_in_the_window_of_their_verdict() {
+        let mut r = Reducer::new(ReduceConfig { keep: 1, sample: 0, session_bytes: Some(1 << 20) });
+        assert_eq!(r.decide(3, false, 0, true), Decision::Pass, "the first record passes, session or not");
+        assert_eq!(r.decide(3, false, 0, true), Decision::Defer);
+        assert_eq!(r.decide(3, false, 0, false), Decision::HoldBack);
+        assert_eq!(r.decide(3, true, 0, true), Decision::Pass, "an anomaly is never deferred");
+        let w = r.end_window(10.0);
+        assert_eq!(w.summaries, [Summary { template_id: 3, seen: 3, passed: 2, suppressed: 1, shape: 0 }]);
+        // the deferred one is decided in the next window: counted there
+        r.settle(3, 0, false);
+        r.settle(3, 0, true);
+        let w = r.end_window(20.0);
+        assert_eq!(w.summaries, [Summary { template_id: 3, seen: 2, passed: 1, suppressed: 1, shape: 0 }]);
+        assert_eq!(r.suppressed_total(), 2);
+    }
 }

@@ -21,11 +21,13 @@ pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, sh
     // the place (disk queue, gate) of a batch whose last event is still being joined: it is
     // given up only with the output that carries that event, so a crash never skips it
     let mut joining: Option<super::pipeline::Held> = None;
+    let mut waiting = Waiting::default();
     loop {
         match batches.recv_timeout(tick) {
             Ok(ToEngine::Batch(b)) => {
                 last_input = Instant::now();
                 let mut o = tag(&mut stream, b, &shared);
+                waiting.after_batch(&mut stream, &mut o, &shared);
                 if stream.has_pending() {
                     let this = o.permit.take();
                     o.permit = joining.take();
@@ -68,19 +70,78 @@ pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, sh
     }
     let mut last = Pending { tag: last_tag, ..Pending::default() };
     let anomalies = stream.close_sessions(&mut last.text);
+    // nothing waits any more: the places held back are confirmed with the last records
+    let last_permit = match (joining.take(), waiting.withheld.take()) {
+        (Some(mut p), Some(w)) => {
+            p.seq = p.seq.max(Some(w));
+            Some(p)
+        }
+        (p, w) => p.or(w.map(super::pipeline::Held::queued)),
+    };
     shared.metrics.session_anomalies.inc_by(anomalies as u64);
     // the last window's summaries, after every record they count
     stream.end_window(&mut last.text);
     reduced(&stream, &shared);
     last.records = last.text.matches('\n').count();
-    if last.records > 0 {
-        let _ = out.send(Out { pending: last, permit: joining.take() });
+    if last.records > 0 || last_permit.is_some() {
+        let _ = out.send(Out { pending: last, permit: last_permit });
     }
     drop(out);
     let t = Instant::now();
     let finished = stream.finish();
     shared.metrics.seal_seconds.observe(t.elapsed().as_secs_f64());
     finished
+}
+
+/// With `--reduce-sessions keep`: records waiting for their session's verdict are not out yet,
+/// so the disk-queue place of the oldest batch holding one is not confirmed: outputs after it
+/// confirm nothing (a crash replays from it) until it no longer waits.
+#[derive(Default)]
+struct Waiting {
+    /// (the stream's last line, disk-queue place) of the batches from the oldest one holding
+    /// a waiting record on.
+    batches: std::collections::VecDeque<(u64, u64)>,
+    /// The highest place held back, confirmed once nothing waits before it.
+    withheld: Option<u64>,
+    said: bool,
+}
+
+impl Waiting {
+    fn after_batch(&mut self, stream: &mut Stream, o: &mut Out, shared: &Shared) {
+        let seq = o.permit.as_ref().and_then(|p| p.seq);
+        if let (Some(_), Some(seq)) = (stream.oldest_waiting(), seq) {
+            self.batches.push_back((stream.lines_read(), seq));
+        }
+        // a disk queue half full behind what waits: one session at a time (the oldest) has its
+        // records counted, so the queue moves on (it would otherwise stop the input, and with
+        // it the sessions)
+        if let Some(q) = &shared.disk_queue {
+            let (used, max) = q.bytes();
+            if !self.batches.is_empty() && used > max / 2 && stream.count_oldest_waiting() {
+                if !std::mem::replace(&mut self.said, true) {
+                    eprintln!("turbolog: warning: the disk queue is half full of input whose records wait for their sessions' verdicts (--reduce-sessions keep): the oldest sessions' waiting records are counted as held back; raise --queue-bytes or shorten --session-idle");
+                }
+                self.drop_done(stream.oldest_waiting());
+            }
+        }
+        self.drop_done(stream.oldest_waiting());
+        let Some(p) = o.permit.as_mut() else { return };
+        match (self.batches.front(), p.seq) {
+            (Some(&(_, floor)), Some(s)) if s >= floor => {
+                self.withheld = self.withheld.max(Some(s));
+                p.seq = None;
+            }
+            (None, s) if self.withheld.is_some() => p.seq = s.max(self.withheld.take()),
+            _ => {}
+        }
+    }
+
+    /// Forgets the batches whose records no longer wait (all before the oldest waiting line).
+    fn drop_done(&mut self, oldest: Option<u64>) {
+        while self.batches.front().is_some_and(|&(last, _)| oldest.is_none_or(|o| last < o)) {
+            self.batches.pop_front();
+        }
+    }
 }
 
 fn tag(stream: &mut Stream, b: Batch, shared: &Shared) -> Out {

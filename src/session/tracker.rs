@@ -372,6 +372,17 @@ impl Tracker {
         }
     }
 
+    /// Whether session `id` is open (not closed, not yet seen, or forgotten).
+    pub fn is_open(&self, id: &str) -> bool {
+        self.open.find(id).is_ok()
+    }
+
+    /// Whether the last record's session was judged anomalous while still open.
+    pub fn last_flagged(&mut self) -> bool {
+        let records = self.records;
+        self.last_session.and_then(|h| self.open.find_last(h, records)).is_some_and(|s| s.flagged)
+    }
+
     /// Closes the sessions that are over (quiet past the limit learned for the event they are
     /// at), idle past the cap or open for too long, and forgets the remembered ones a
     /// continuation is no longer expected for.
