@@ -333,3 +333,37 @@ fn multiline_parser_java_before_turbolog_gives_one_record_per_trace() {
     assert!(!template.contains("MyProject.java"), "frames are not template text: {template}");
     assert!(got.iter().all(|r| r["anomaly"].is_boolean()), "every record tagged");
 }
+
+#[test]
+fn plugin_multiline_auto_joins_traces_as_filter_does_and_loses_no_line() {
+    let Some(bin) = fluent_bit() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = plugin(dir.path());
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/realworld/multiline-stacktraces/fluent-bit-filter_multiline-test.log");
+    let text = std::fs::read_to_string(&src).unwrap();
+    let text = format!("{}\n", text.trim_end());
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, &text).unwrap();
+    let state = dir.path().join("state");
+    let conf = classic_conf(dir.path(), &log, &state, "    Fields all\n    Multiline auto\n");
+    let (ok, out) = run(&bin, &plugin, &conf);
+    assert!(ok, "{out}");
+    let got = records(&dir.path().join("out.jsonl"));
+    // the events `turbolog filter --multiline auto` makes of the same text: the same rules
+    let mut child = Command::new(env!("CARGO_BIN_EXE_turbolog"))
+        .args(["filter", "--multiline", "auto"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let events = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap().lines().count();
+    assert_eq!(got.len(), events, "one record per event (the file fits one buffer)");
+    assert!(got.len() < text.lines().count() / 4, "{} records for {} lines", got.len(), text.lines().count());
+    let lines: u64 = got.iter().map(|r| r.get("lines").and_then(serde_json::Value::as_u64).unwrap_or(1)).sum();
+    assert_eq!(lines as usize, text.lines().count(), "every line is in a record");
+    let java = got.iter().find(|r| r["log"].as_str().unwrap().contains("RuntimeException")).expect("the Java trace");
+    assert!(java["log"].as_str().unwrap().contains("MyProject.main(MyProject.java:6)"), "{java}");
+    assert!(!java["template"].as_str().unwrap().contains("MyProject.java"), "frames are not template text: {java}");
+    assert!(out.contains("multiline:") && out.contains("continuation records joined"), "{out}");
+}

@@ -255,3 +255,69 @@ fn a_stream_that_stops_mid_event_gets_the_event_after_the_quiet_time() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+/// The plugin's and the C API's path (`multiline auto` property): each real file as one buffer of
+/// Fluent Bit records, one `log` line each, joined into the events `filter` makes of the text,
+/// with the same messages; and cut into buffers of 7 records, no line is lost (the events a
+/// boundary cuts go out as two records, counted).
+#[test]
+fn the_plugin_path_joins_each_buffer_into_the_events_filter_makes() {
+    use turbolog::codec::fluent_bit::OutBuf;
+    use turbolog::host::embedded::{Embedded, Filtered, LogLevel};
+    use turbolog::pipeline::Settings;
+    fn quiet(_: LogLevel, _: &str) {}
+    fn buffer(lines: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            rmp::encode::write_array_len(&mut out, 2).unwrap();
+            rmp::encode::write_array_len(&mut out, 2).unwrap();
+            rmp::encode::write_ext_meta(&mut out, 8, 0).unwrap();
+            out.extend_from_slice(&(1_700_000_000u32 + i as u32).to_be_bytes());
+            out.extend_from_slice(&[0; 4]);
+            rmp::encode::write_map_len(&mut out, 0).unwrap();
+            rmp::encode::write_map_len(&mut out, 2).unwrap();
+            rmp::encode::write_str(&mut out, "log").unwrap();
+            rmp::encode::write_str(&mut out, l).unwrap();
+            rmp::encode::write_str(&mut out, "stream").unwrap();
+            rmp::encode::write_str(&mut out, "stdout").unwrap();
+        }
+        out
+    }
+    fn bodies(buf: &[u8]) -> Vec<Value> {
+        let mut r = turbolog::codec::msgpack::Reader::new(buf);
+        let mut out = Vec::new();
+        while !r.at_end() {
+            let mut s = String::new();
+            turbolog::codec::forward_json::to_json(&mut r, &mut s).unwrap();
+            let record: Value = serde_json::from_str(&s).unwrap();
+            out.push(record[1].clone()); // [[time, metadata], body]
+        }
+        out
+    }
+    let run = |e: &std::sync::Arc<Embedded>, data: &[u8]| -> Vec<Value> {
+        e.filter(data, quiet, |f| match f {
+            Filtered::Modified(out, _) => bodies(out.as_slice()),
+            Filtered::Untouched => bodies(data),
+        })
+    };
+    for name in FILES {
+        let text = real(name);
+        let lines: Vec<&str> = text.lines().collect();
+        let events = filter(&[], &text);
+        let settings = || Settings::from_pairs([("multiline", "auto"), ("fields", "all")]).unwrap();
+        let e = Embedded::open(settings(), quiet).unwrap();
+        let got = run(&e, &buffer(&lines));
+        assert_eq!(got.len(), events.len(), "{name}: one record per event");
+        for (g, want) in got.iter().zip(&events) {
+            assert_eq!(g["log"].as_str(), want["message"].as_str(), "{name}: the joined message");
+            assert_eq!(g["lines"], want["lines"], "{name}");
+            assert_eq!(g["stream"], "stdout", "{name}: the first record's fields are kept");
+        }
+        let e = Embedded::open(settings(), quiet).unwrap();
+        let mut spanned = 0;
+        for chunk in lines.chunks(7) {
+            spanned += run(&e, &buffer(chunk)).iter().map(|r| r["lines"].as_u64().unwrap_or(1)).sum::<u64>();
+        }
+        assert_eq!(spanned as usize, lines.len(), "{name}: every line in a record, buffers of 7");
+    }
+}

@@ -62,12 +62,14 @@ pub struct ChunkStats {
     pub suppressed: u64,
     /// Summary records appended at a window's end.
     pub summaries: u64,
+    /// The records came joined (`multiline auto`): fewer than the host gave.
+    pub joined: bool,
 }
 
 impl ChunkStats {
     /// Whether the output differs from the input.
     pub fn modified(&self) -> bool {
-        self.tagged > 0 || self.dropped > 0 || self.sessions > 0 || self.suppressed > 0 || self.summaries > 0
+        self.tagged > 0 || self.dropped > 0 || self.sessions > 0 || self.suppressed > 0 || self.summaries > 0 || self.joined
     }
 }
 

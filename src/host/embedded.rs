@@ -32,6 +32,8 @@ struct Inner {
     pipeline: Pipeline,
     tagger: Tagger,
     out: MallocBuf,
+    /// `multiline auto`: joins continuation records within each buffer.
+    joiner: Option<crate::pipeline::join_buffer::BufferJoiner>,
 }
 
 pub struct Embedded {
@@ -128,10 +130,11 @@ impl Embedded {
         }
         // restored vectors came synchronously; from here on no record waits for the model
         pipeline.defer_embedding()?;
+        let joiner = settings.multiline.map(crate::pipeline::join_buffer::BufferJoiner::new);
         Ok(Embedded {
             options: settings.event_options(),
             settings,
-            inner: Mutex::new(Inner { pipeline, tagger: Tagger::default(), out: MallocBuf::default() }),
+            inner: Mutex::new(Inner { pipeline, tagger: Tagger::default(), out: MallocBuf::default(), joiner }),
             sealing: AtomicBool::new(false),
             untouched_after_error: AtomicU64::new(0),
             invalid_buffers: AtomicU64::new(0),
@@ -146,11 +149,22 @@ impl Embedded {
     /// held (copy it out). Then what was learned is appended and the window timer runs.
     pub fn filter<R>(self: &Arc<Self>, data: &[u8], log: Log, emit: impl FnOnce(Filtered<'_>) -> R) -> R {
         let mut inner = lock(&self.inner);
-        let Inner { pipeline, tagger, out } = &mut *inner;
+        let Inner { pipeline, tagger, out, joiner } = &mut *inner;
         let what = "while tagging a buffer; its records were passed through untouched";
         let options = &self.options;
         let result = guarded(what, log, || {
-            let mut stats = tagger.tag_chunk(data, pipeline, options, out)?;
+            let joined = match joiner {
+                Some(j) => j.join(data, &options.message_keys)?,
+                None => None,
+            };
+            let mut stats = match joined {
+                Some(joined) => {
+                    let mut stats = tagger.tag_chunk(joined, pipeline, options, out)?;
+                    stats.joined = true; // fewer records than came: the buffer changed
+                    stats
+                }
+                None => tagger.tag_chunk(data, pipeline, options, out)?,
+            };
             // a window's end (or an empty buffer: a host asking for them now): its summaries follow
             if pipeline.reducer().is_some() && (data.is_empty() || pipeline.window_due()) {
                 stats.summaries = append_summaries(pipeline, out, &options.message_keys);
@@ -226,6 +240,18 @@ impl Embedded {
 
     /// At exit, with reduce on: the last window's summaries, which no buffer will carry, go to
     /// the log (one line each), then the totals. Nothing when reduce is off.
+    /// At exit, with multiline auto: what was joined, and the events buffer boundaries cut.
+    pub fn finish_multiline(&self, log: Log) {
+        let inner = lock(&self.inner);
+        let Some(j) = &inner.joiner else { return };
+        let cut = if j.cut_at_buffer_start > 0 {
+            format!("; {} events continued past the end of a buffer and went out in two records (put Fluent Bit's multiline.parser before turbolog to join across buffers)", j.cut_at_buffer_start)
+        } else {
+            String::new()
+        };
+        log(LogLevel::Info, &format!("multiline: {} continuation records joined into the record before them{cut}", j.joined_records));
+    }
+
     pub fn finish_reduce(&self, log: Log) {
         let mut inner = lock(&self.inner);
         let Some((window, engine)) = inner.pipeline.end_reduce_window() else { return };

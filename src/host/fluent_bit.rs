@@ -255,6 +255,7 @@ unsafe extern "C" fn cb_exit(ctx: *mut c_void, _config: *mut c_void) -> c_int {
         let ctx = Box::from_raw(ctx as *mut Context);
         ctx.engine.finish_embedding(flb_log);
         ctx.engine.finish_reduce(flb_log);
+        ctx.engine.finish_multiline(flb_log);
         let _ = ctx.engine.flush(flb_log); // a failure is logged inside
         let (records, anomalies, templates) = ctx.engine.counts();
         let untouched = ctx.engine.untouched_after_error();

@@ -47,6 +47,8 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "reduce_sample", default: "0", description: "With reduce on: 1 in this many of the records held back passes anyway; 0 = none" },
     Property { name: "reduce_sessions", default: "count", description: "With reduce on and sessions: count: a session's records are held back like any other (its verdict record says how many); keep: a record of an open session that would be held back waits for the session's verdict instead: an anomalous session's records all go out just before its verdict record, a normal session's are counted (in the window of its verdict). turbolog filter and serve only (the plugin and the C API cannot hold records across calls)" },
     Property { name: "reduce_session_mb", default: "64", description: "With reduce_sessions keep: MiB of records waiting for their sessions' verdicts at most; past it the session holding the oldest has its records counted as held back (said once)" },
+    Property { name: "multiline", default: "off", description: "auto: in each buffer, records that continue the event of the record before them (stack trace frames, Caused by:, Python tracebacks, Go goroutine dumps, indented continuation lines) are joined into that record: its fields, the joined message, lines: N; scored as the first line plus its root cause. A record is never held for the next buffer: an event a buffer boundary cuts goes out as two records (counted at exit); Fluent Bit's multiline.parser before turbolog joins across buffers. off: a record is an event" },
+    Property { name: "multiline_max_bytes", default: "1048576", description: "With multiline auto: longest joined message; a record that would make it longer stands alone (nothing is cut)" },
     Property { name: "model_path", default: "", description: "Sentence model directory (all-MiniLM-L6-v2 int8: model.onnx and vocab.txt, as scripts/fetch-model.sh lays them out); empty = the built-in embedder. New templates are embedded on a worker thread: no record waits for the model" },
     Property { name: "explain", default: "false", description: "true: ask a local LLM about anomalous templates, in the background, one request per template; answers ride on later anomalies of the template and are kept in state_dir. On as well when explain_url is set" },
     Property { name: "explain_url", default: "", description: "LLM server, e.g. http://127.0.0.1:11434; empty = probe Ollama :11434, LM Studio :1234, llama.cpp :8080 on this machine" },
@@ -82,6 +84,8 @@ pub struct Settings {
     pub sessions: Option<(crate::session::SessionKey, crate::session::SessionConfig)>,
     /// Volume reduction, when on.
     pub reduce: Option<super::reduce::ReduceConfig>,
+    /// `multiline auto` in the plugin and the C API: the longest joined message.
+    pub multiline: Option<usize>,
 }
 
 impl Default for Settings {
@@ -230,7 +234,14 @@ impl Settings {
             other => return Err(format!("property reduce_sessions: `{other}` is not count or keep")),
         };
         let reduce = parse_bool("reduce", get("reduce"))?.then_some(super::reduce::ReduceConfig { keep: reduce_keep, sample: reduce_sample, session_bytes });
+        let multiline_max: usize = parse_num("multiline_max_bytes", get("multiline_max_bytes"), "a whole number of bytes")?;
+        let multiline = match get("multiline") {
+            "off" => None,
+            "auto" | "on" => Some(multiline_max.max(1)),
+            other => return Err(format!("property multiline: `{other}` is not auto or off")),
+        };
         Ok(Settings {
+            multiline,
             reduce,
             sessions,
             model_path: match get("model_path") {
@@ -393,6 +404,9 @@ mod tests {
         assert!(err(&[("reduce", "sometimes")]).contains("property reduce: `sometimes` is not a boolean"));
         assert!(err(&[("reduce", "on"), ("reduce_keep", "0")]).contains("property reduce_keep: 0 is below 1"));
         assert!(err(&[("reduce_sample", "-1")]).contains("property reduce_sample: `-1` is not a whole number"));
+        assert!(err(&[("multiline", "java")]).contains("property multiline: `java` is not auto or off"));
+        assert_eq!(Settings::default().multiline, None);
+        assert_eq!(Settings::from_pairs([("multiline", "auto"), ("multiline_max_bytes", "4096")]).unwrap().multiline, Some(4096));
         assert!(err(&[("reduce_sessions", "all")]).contains("property reduce_sessions: `all` is not count or keep"));
         let keep = Settings::from_pairs([("reduce", "on"), ("reduce_sessions", "keep"), ("reduce_session_mb", "2")]).unwrap().reduce.unwrap();
         assert_eq!(keep.session_bytes, Some(2 << 20));

@@ -9,6 +9,7 @@
 pub mod config;
 mod hold;
 pub mod join;
+pub mod join_buffer;
 mod lines;
 pub mod log;
 pub mod reduce;
