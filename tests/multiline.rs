@@ -321,3 +321,82 @@ fn the_plugin_path_joins_each_buffer_into_the_events_filter_makes() {
         assert_eq!(spanned as usize, lines.len(), "{name}: every line in a record, buffers of 7");
     }
 }
+
+/// `scan` (report and `--multiline auto` rows) reads the Docker json-file and CRI forms of the
+/// real files as the events of their text: the same rows, the same templates.
+#[test]
+fn scan_reads_container_forms_as_the_events_of_the_text() {
+    let scan = |input: &str| -> Vec<Value> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_turbolog"))
+            .args(["scan", "--format", "jsonl", "--multiline", "auto"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_string();
+        let w = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let out = child.wait_with_output().unwrap();
+        w.join().unwrap().unwrap();
+        // 1: anomalies found (scan is a CI gate)
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let mut joined = 0;
+    for name in FILES {
+        let text = real(name);
+        let events = scan(&text);
+        joined += text.lines().count() - events.len();
+        for (form, input) in [("docker", docker_form(&text, 40)), ("cri", cri_form(&text, 40))] {
+            let rows = scan(&input);
+            assert_eq!(rows.len(), events.len(), "{name} as {form}: one row per event");
+            for (r, e) in rows.iter().zip(&events) {
+                assert_eq!((&r["template"], &r["lines"], &r["anomaly"]), (&e["template"], &e["lines"], &e["anomaly"]), "{name} as {form}");
+            }
+        }
+    }
+    assert!(joined > 20, "the files hold multi-line events: {joined} lines joined");
+}
+
+/// `watch` follows a CRI file whose trace came in partials: the anomaly it prints is the whole
+/// event, at the line its first part is on.
+#[test]
+fn watch_puts_cri_partials_and_traces_back_together() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pod.log");
+    let mut text: String = (0..300).map(|i| format!("2026-11-24T10:00:00.{i:09}Z stdout F 2026-11-24 10:00:00 INFO request {i} served\n")).collect();
+    text.push_str("2026-11-24T10:00:01.0Z stderr F 2026-11-24 10:00:01 ERROR payment failed\n");
+    text.push_str("2026-11-24T10:00:01.1Z stderr P java.lang.IllegalStateExc\n");
+    text.push_str("2026-11-24T10:00:01.1Z stderr F eption: pool shut down\n");
+    text.push_str("2026-11-24T10:00:01.2Z stderr F \tat com.example.Pool.get(Pool.java:12)\n");
+    std::fs::write(&log, &text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_turbolog"))
+        .args(["watch", "--interval", "50", "--from-start"])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = Vec::new();
+    while Instant::now() < deadline && !got.iter().any(|l: &String| l.contains("payment failed")) {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            got.push(l);
+        }
+    }
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let _ = child.wait_with_output();
+    let hit = got.iter().find(|l| l.contains("payment failed")).unwrap_or_else(|| panic!("watch printed {got:?}"));
+    assert!(hit.contains("pod.log:301"), "at the first part's line: {hit}");
+    assert!(!got.iter().any(|l| l.contains("stderr P") || l.contains("eption: pool") && !l.contains("payment failed")), "no part printed on its own: {got:?}");
+}

@@ -120,7 +120,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CmdError> {
     let mut said_no_message = false;
     let mut anomalies: u64 = 0;
     let multiline = args.multiline.unwrap_or(if report_format { Multiline::Auto } else { Multiline::Off }) == Multiline::Auto;
-    let mut joiner = multiline.then(turbolog::pipeline::join::Joiner::default);
+    let mut joiner = multiline.then(|| turbolog::pipeline::join_streams::StreamJoiner::new(turbolog::pipeline::join::DEFAULT_MAX_EVENT_BYTES));
     let mut ready: std::collections::VecDeque<turbolog::pipeline::join::Event> = std::collections::VecDeque::new();
     let mut raw_lines: u64 = 0;
     let mut current = String::new();
@@ -146,18 +146,20 @@ pub fn run(args: ScanArgs) -> Result<u8, CmdError> {
                     if lines.paused() {
                         // input paused: what is pending is complete as far as anyone can tell
                         out.flush()?;
-                        if let Some(r) = j.flush() {
+                        j.flush(&mut ready);
+                        if let Some(r) = ready.pop_front() {
                             break Some(r);
                         }
                     }
                     match lines.next_line()? {
                         Some(l) => {
                             raw_lines += 1;
-                            if let Some(r) = j.push(l, raw_lines) {
-                                ready.push_back(r);
-                            }
+                            j.push(l, raw_lines, &mut ready);
                         }
-                        None => break j.flush(),
+                        None => {
+                            j.flush(&mut ready);
+                            break ready.pop_front();
+                        }
                     }
                 };
                 let Some(r) = record else { break };

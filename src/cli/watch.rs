@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use turbolog::pipeline::join::{Event as Record, Joiner};
+use turbolog::pipeline::join::Event as Record;
+use turbolog::pipeline::join_streams::StreamJoiner;
 use super::{CmdError, EngineArgs};
 
 #[derive(Args)]
@@ -51,7 +52,7 @@ struct Followed {
     pos: u64,
     partial: Vec<u8>,
     line_no: u64,
-    joiner: Joiner,
+    joiner: StreamJoiner,
     seen_before: bool,
 }
 
@@ -110,7 +111,7 @@ impl Followed {
                     let line = String::from_utf8_lossy(&self.partial).trim_end_matches('\r').to_string();
                     self.partial.clear();
                     self.line_no += 1;
-                    out.extend(self.joiner.push(&line, self.line_no));
+                    self.joiner.push(&line, self.line_no, out);
                 } else if self.partial.len() < MAX_LINE {
                     self.partial.push(b);
                 }
@@ -129,9 +130,9 @@ impl Followed {
             let line = String::from_utf8_lossy(&self.partial).to_string();
             self.partial.clear();
             self.line_no += 1;
-            out.extend(self.joiner.push(&line, self.line_no));
+            self.joiner.push(&line, self.line_no, out);
         }
-        out.extend(self.joiner.flush());
+        self.joiner.flush(out);
     }
 }
 
@@ -144,7 +145,7 @@ pub fn run(args: WatchArgs) -> Result<u8, CmdError> {
     let mut followed: Vec<Followed> = args
         .files
         .iter()
-        .map(|p| Followed { path: p.clone(), file: None, ino: 0, pos: 0, partial: Vec::new(), line_no: 0, joiner: Joiner::default(), seen_before: false })
+        .map(|p| Followed { path: p.clone(), file: None, ino: 0, pos: 0, partial: Vec::new(), line_no: 0, joiner: StreamJoiner::new(turbolog::pipeline::join::DEFAULT_MAX_EVENT_BYTES), seen_before: false })
         .collect();
     let status = super::is_terminal(2);
     let colour = super::use_colour(1);
@@ -165,7 +166,7 @@ pub fn run(args: WatchArgs) -> Result<u8, CmdError> {
             }
             if ready.is_empty() {
                 // input paused: a record being joined is as complete as it gets
-                ready.extend(f.joiner.flush());
+                f.joiner.flush(&mut ready);
             }
             got |= !ready.is_empty();
             for r in ready.drain(..) {

@@ -10,6 +10,7 @@ pub mod config;
 mod hold;
 pub mod join;
 pub mod join_buffer;
+pub mod join_streams;
 mod lines;
 pub mod log;
 pub mod reduce;
