@@ -51,6 +51,8 @@ struct Block {
     text: String,
     /// `<!-- file: PATH -->` on the line before the fence.
     copy_of: Option<String>,
+    /// `<!-- output of: COMMAND -->` on the line before the fence.
+    output_of: Option<String>,
 }
 
 fn code_blocks(path: &Path) -> Vec<Block> {
@@ -68,13 +70,18 @@ fn code_blocks(path: &Path) -> Vec<Block> {
             .and_then(|p| lines[p].trim().strip_prefix("<!-- file: "))
             .and_then(|r| r.strip_suffix(" -->"))
             .map(str::to_string);
+        let output_of = i
+            .checked_sub(1)
+            .and_then(|p| lines[p].trim().strip_prefix("<!-- output of: "))
+            .and_then(|r| r.strip_suffix(" -->"))
+            .map(str::to_string);
         let start = i + 1;
         let mut end = start;
         while end < lines.len() && !lines[end].trim_start().starts_with("```") {
             end += 1;
         }
         assert!(end < lines.len(), "{}:{}: a code block is not closed", path.display(), i + 1);
-        blocks.push(Block { file: path.to_path_buf(), line: i + 1, lang: lang.trim().to_string(), text: lines[start..end].join("\n"), copy_of });
+        blocks.push(Block { file: path.to_path_buf(), line: i + 1, lang: lang.trim().to_string(), text: lines[start..end].join("\n"), copy_of, output_of });
         i = end + 1;
     }
     blocks
@@ -119,6 +126,28 @@ fn config_blocks_are_the_committed_files() {
         }
     }
     assert!(checked >= 5, "only {checked} config blocks are tied to their files");
+}
+
+#[test]
+fn captured_outputs_are_what_the_commands_print_now() {
+    let mut checked = 0;
+    for doc in doc_files() {
+        for block in code_blocks(&doc) {
+            let Some(command) = &block.output_of else { continue };
+            let ws = workspace();
+            let out = ws.command(command).output().unwrap();
+            let printed = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                printed.trim_end(),
+                block.text.trim_end(),
+                "{}:{}: the capture of `{command}` is stale: paste what it prints now",
+                block.file.display(),
+                block.line
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "the README's capture is not tied to its command");
 }
 
 #[test]
