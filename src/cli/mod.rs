@@ -54,7 +54,7 @@ enum Command {
     Explain(explain::ExplainCmdArgs),
     /// List the Fluent Bit plugin / C API properties with their defaults.
     PluginProps {
-        /// As the Markdown table the README shows.
+        /// As the Markdown table the book's Fluent Bit chapter shows (docs/src/fluent-bit.md).
         #[arg(long)]
         markdown: bool,
     },
