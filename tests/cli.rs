@@ -229,11 +229,16 @@ fn text_report_names_top_anomalies_without_colour_in_pipes() {
 }
 
 #[test]
-fn readme_property_table_is_the_one_the_code_validates() {
+fn the_fluent_bit_chapter_property_table_is_the_one_the_code_validates() {
     let out = bin().args(["plugin-props", "--markdown"]).output().unwrap();
     let table = String::from_utf8(out.stdout).unwrap();
-    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    assert!(readme.contains(&table), "README's property table is stale: paste `turbolog plugin-props --markdown`:\n{table}");
+    let chapter = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/src/fluent-bit.md");
+    let text = std::fs::read_to_string(&chapter).unwrap();
+    assert!(
+        text.contains(&table),
+        "{}'s property table is stale: paste `turbolog plugin-props --markdown` there:\n{table}",
+        chapter.display()
+    );
 }
 
 #[test]

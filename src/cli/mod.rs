@@ -9,6 +9,7 @@ mod history;
 mod input;
 mod inspect;
 mod learn;
+mod reference;
 mod report;
 mod scan;
 mod sniff;
@@ -53,10 +54,24 @@ enum Command {
     Explain(explain::ExplainCmdArgs),
     /// List the Fluent Bit plugin / C API properties with their defaults.
     PluginProps {
-        /// As the Markdown table the README shows.
+        /// As the Markdown table the book's Fluent Bit chapter shows (docs/src/fluent-bit.md).
         #[arg(long)]
         markdown: bool,
     },
+    /// Print a shell completion script: `turbolog completions bash > /etc/bash_completion.d/turbolog`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page turbolog(1), or with --out-dir write one page per command there.
+    Man {
+        /// Write turbolog.1 and turbolog-COMMAND.1 into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
+    /// Print the CLI reference of the book (docs/src/cli.md): every command's --help.
+    #[command(hide = true)]
+    HelpAll,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -98,6 +113,9 @@ pub fn run() -> ExitCode {
             let text = if markdown { turbolog::pipeline::config::describe_markdown() } else { turbolog::pipeline::config::describe() };
             std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).map(|_| 0).map_err(CmdError::from)
         }
+        Command::Completions { shell } => reference::completions(shell),
+        Command::Man { out_dir } => reference::man(out_dir.as_deref()),
+        Command::HelpAll => reference::help_all(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -56,7 +56,7 @@ pub enum Multiline {
 /// Lines kept before each line, for the explain prompt.
 const NEIGHBOURS: usize = 3;
 
-/// One closed session in `--format jsonl` (no `line` key): see README "JSONL output".
+/// One closed session in `--format jsonl` (no `line` key): see docs/src/jsonl.md.
 #[derive(Serialize)]
 struct SessionRow<'a> {
     session: &'a str,
@@ -85,7 +85,7 @@ fn write_sessions(out: &mut impl Write, closed: &[turbolog::session::ClosedSessi
     Ok(())
 }
 
-/// One line of `--format jsonl`. A public contract: see README "JSONL output".
+/// One line of `--format jsonl`. A public contract: see docs/src/jsonl.md.
 #[derive(Serialize)]
 struct Row<'a> {
     line: u64,

@@ -55,7 +55,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "explain_model", default: "", description: "Model to ask; empty = the first the server lists" },
     Property { name: "explain_allow_remote", default: "false", description: "true: allow a server that is not on this machine (prompts are redacted either way)" },
     Property { name: "explain_timeout", default: "30", description: "Longest wait for one answer, in seconds (the data path never waits)" },
-    Property { name: "explain_redact", default: "", description: "Extra redaction patterns (regular expressions), separated by ;; — matches are replaced by <redacted> before a prompt leaves" },
+    Property { name: "explain_redact", default: "", description: "Extra redaction patterns (regular expressions), separated by ;; — matches are replaced by `<redacted>` before a prompt leaves" },
 ];
 
 #[derive(Clone, Debug, PartialEq)]
