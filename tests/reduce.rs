@@ -25,14 +25,20 @@ fn shared(rel: &str) -> PathBuf {
 }
 
 fn filter(args: &[&str], input: &[u8]) -> String {
+    filter_with_stderr(args, input).0
+}
+
+/// `turbolog filter ARGS < input`, which must succeed: (stdout, stderr).
+fn filter_with_stderr(args: &[&str], input: &[u8]) -> (String, String) {
     let mut child = bin().arg("filter").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
 }
 
 fn parse(line: &str) -> Value {
@@ -233,8 +239,7 @@ fn the_plugin_codec_path_returns_fewer_records_plus_summaries() {
 
 #[test]
 fn session_verdicts_go_out_as_without_reduce_and_say_how_many_records_were_held_back() {
-    let input = std::fs::read(shared("hdfs/HDFS_dev.log")).unwrap();
-    let input: Vec<u8> = input.split(|&b| b == b'\n').take(30_000).flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+    let input = (hdfs_lines(30_000).join("\n") + "\n").into_bytes();
     let args = ["--window", "0", "--session-key", "blk_-?[0-9]+", "--session-idle", "5000"];
     let plain = filter(&args, &input);
     let reduced = filter(&[&args[..], &["--reduce"]].concat(), &input);
@@ -430,8 +435,7 @@ fn check_counts_as_multiset(plain: &str, kept: &str) {
 
 #[test]
 fn reduce_sessions_keep_sends_every_record_of_an_anomalous_session_and_counts_the_rest() {
-    let input = std::fs::read(shared("hdfs/HDFS_dev.log")).unwrap();
-    let input: Vec<u8> = input.split(|&b| b == b'\n').take(30_000).flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+    let input = (hdfs_lines(30_000).join("\n") + "\n").into_bytes();
     let args = ["--window", "0", "--session-key", "blk_-?[0-9]+", "--session-idle", "5000"];
     let plain = filter(&args, &input);
     let counted = filter(&[&args[..], &["--reduce"]].concat(), &input);
@@ -445,20 +449,12 @@ fn reduce_sessions_keep_sends_every_record_of_an_anomalous_session_and_counts_th
 
 #[test]
 fn reduce_sessions_keep_past_its_cap_counts_the_oldest_and_says_so() {
-    let input = std::fs::read(shared("hdfs/HDFS_dev.log")).unwrap();
-    let input: Vec<u8> = input.split(|&b| b == b'\n').take(30_000).flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+    let input = (hdfs_lines(30_000).join("\n") + "\n").into_bytes();
     let args = ["--window", "0", "--session-key", "blk_-?[0-9]+", "--session-idle", "5000", "--reduce", "--reduce-sessions", "keep", "--reduce-session-mb", "1"];
-    let mut child = bin().arg("filter").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (kept, stderr) = filter_with_stderr(&args, &input);
     assert!(stderr.contains("reached --reduce-session-mb (1 MiB)") && stderr.contains("raise it"), "{stderr}");
     // every anomaly still out, and the counts exact
-    let plain = filter(&["--window", "0", "--session-key", "blk_-?[0-9]+", "--session-idle", "5000"], &std::fs::read(shared("hdfs/HDFS_dev.log")).unwrap().split(|&b| b == b'\n').take(30_000).flat_map(|l| l.iter().copied().chain([b'\n'])).collect::<Vec<u8>>());
-    let kept = String::from_utf8(out.stdout).unwrap();
+    let plain = filter(&args[..6], &input);
     let anomalies = |o: &str| o.lines().filter(|l| !l.contains("\"turbolog_s") && parse(l)["anomaly"] == true).count();
     assert_eq!(anomalies(&kept), anomalies(&plain));
     let verdicts = |o: &str| o.lines().filter(|l| l.contains("\"turbolog_session\"")).count();

@@ -300,7 +300,7 @@ impl LineStream {
     pub fn close_sessions(&mut self, out: &mut String) -> u32 {
         self.release(out);
         let closed = self.pipeline.close_sessions();
-        let anomalies = push_session_records(out, closed, &mut self.tagging.hold);
+        let (anomalies, _) = push_session_records(out, closed, &mut self.tagging.hold);
         if let Some(h) = &mut self.tagging.hold {
             h.settle_all();
             settle(h, &mut self.pipeline);
@@ -366,9 +366,9 @@ impl LineStream {
 }
 
 /// Appends the verdict records of closed sessions (each after the records that waited for it);
-/// returns how many were anomalous.
-fn push_session_records(out: &mut String, closed: &[ClosedSession], hold: &mut Option<SessionHold>) -> u32 {
-    let mut anomalies = 0;
+/// returns how many were anomalous, and the lines written.
+fn push_session_records(out: &mut String, closed: &[ClosedSession], hold: &mut Option<SessionHold>) -> (u32, u32) {
+    let (mut anomalies, mut lines) = (0, 0);
     for c in closed {
         let released = match hold {
             Some(h) if c.verdict.anomaly => h.release_anomalous(&c.id, out),
@@ -377,8 +377,9 @@ fn push_session_records(out: &mut String, closed: &[ClosedSession], hold: &mut O
         ndjson::session_record(out, c, c.held_back + released.held_back);
         out.push('\n');
         anomalies += c.verdict.anomaly as u32;
+        lines += released.lines + 1;
     }
-    anomalies
+    (anomalies, lines)
 }
 
 /// Counts what the hold decided.
@@ -495,11 +496,9 @@ fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>,
     }
     if tagged {
         let closed = pipeline.closed();
-        let lines_before = out.len();
-        result.session_anomalies += push_session_records(out, closed, hold);
-        if out.len() > lines_before {
-            result.lines += out[lines_before..].bytes().filter(|&b| b == b'\n').count() as u32;
-        }
+        let (anomalies, lines) = push_session_records(out, closed, hold);
+        result.session_anomalies += anomalies;
+        result.lines += lines;
         if let Some(h) = hold {
             settle(h, pipeline);
         }

@@ -95,22 +95,15 @@ impl Reducer {
     /// verdict decides) is [`Decision::Defer`]red instead: not counted until it is settled.
     #[inline]
     pub fn decide(&mut self, template: TemplateId, anomaly: bool, shape: Shape, deferrable: bool) -> Decision {
-        let i = template as usize;
-        if i >= self.slots.len() {
-            self.grow(i);
-        }
-        let slot = &mut self.slots[i];
-        if slot.seen == 0 {
-            self.touched.push(template);
-            slot.shape = shape;
-        }
-        if anomaly || slot.seen < self.config.keep as u64 {
+        let (keep, sample) = (self.config.keep as u64, self.config.sample);
+        let slot = self.slot(template, shape);
+        if anomaly || slot.seen < keep {
             slot.seen += 1;
             return Decision::Pass;
         }
-        if self.config.sample > 0 {
+        if sample > 0 {
             slot.since_sample += 1;
-            if slot.since_sample >= self.config.sample {
+            if slot.since_sample >= sample {
                 slot.since_sample = 0;
                 slot.seen += 1;
                 return Decision::Pass;
@@ -128,6 +121,17 @@ impl Reducer {
     /// A deferred record decided (its session's verdict came): counted in this window, as
     /// passed or held back.
     pub fn settle(&mut self, template: TemplateId, shape: Shape, passed: bool) {
+        let slot = self.slot(template, shape);
+        slot.seen += 1;
+        if !passed {
+            slot.suppressed += 1;
+            self.suppressed_total += 1;
+        }
+    }
+
+    /// The template's slot in this window (made, and its first record's shape kept, when new).
+    #[inline]
+    fn slot(&mut self, template: TemplateId, shape: Shape) -> &mut Slot {
         let i = template as usize;
         if i >= self.slots.len() {
             self.grow(i);
@@ -137,11 +141,7 @@ impl Reducer {
             self.touched.push(template);
             slot.shape = shape;
         }
-        slot.seen += 1;
-        if !passed {
-            slot.suppressed += 1;
-            self.suppressed_total += 1;
-        }
+        slot
     }
 
     #[cold]
