@@ -142,14 +142,24 @@ fn otlp_json_and_gzip_are_taken_and_bad_bodies_refused_by_the_otlp_status_rules(
     assert_eq!(status, 200, "{reply}");
     assert!(headers.to_ascii_lowercase().contains("content-type: application/json"), "{headers}");
     assert_eq!(reply.trim(), "{}", "an ExportLogsServiceResponse with no partial success");
-    let (status, _, reply) = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "application/x-protobuf")], b"\xff\xff\xff\xff");
+    // refusals: the status, and a google.rpc.Status in the request's encoding saying why
+    let (status, headers, reply) = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "application/x-protobuf")], b"\xff\xff\xff\xff");
     assert_eq!(status, 400, "{reply}");
-    assert!(reply.contains("protobuf"), "{reply}");
+    assert!(headers.to_ascii_lowercase().contains("content-type: application/x-protobuf"), "{headers}");
+    assert!(reply.starts_with("\x08\x03\x12"), "google.rpc.Status{{code: 3 INVALID_ARGUMENT, message}}: {reply:?}");
+    assert!(reply.contains("not an OTLP ExportLogsServiceRequest in protobuf"), "{reply}");
+    let (status, headers, reply) = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "application/json")], b"{\"resourceLogs\":7}");
+    assert_eq!(status, 400, "{reply}");
+    assert!(headers.to_ascii_lowercase().contains("content-type: application/json"), "{headers}");
+    let st: Value = serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply}"));
+    assert_eq!(st["code"], 3, "{st}");
+    assert!(st["message"].as_str().unwrap().contains("OTLP JSON"), "{st}");
     let (status, _, reply) = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "text/plain")], b"hello");
     assert_eq!(status, 415, "{reply}");
     assert!(reply.contains("application/x-protobuf"), "{reply}");
-    let (status, _, _) = http_full(&addr, "POST", "/v1/traces", &[("Content-Type", "application/x-protobuf")], b"");
+    let (status, _, reply) = http_full(&addr, "POST", "/v1/traces", &[("Content-Type", "application/json")], b"");
     assert_eq!(status, 404);
+    assert_eq!(serde_json::from_str::<Value>(&reply).unwrap()["code"], 5, "NOT_FOUND: {reply}");
     serve.sigterm();
     let (code, out, err) = serve.wait(30);
     assert_eq!(code, 0, "{err}");
@@ -160,6 +170,26 @@ fn otlp_json_and_gzip_are_taken_and_bad_bodies_refused_by_the_otlp_status_rules(
     assert_eq!(r["resource"]["service.name"], "billing");
     assert_eq!(r["trace_id"], "5b8efff798038103d269b633813fc60c");
     assert!(r["anomaly"].is_boolean(), "{r}");
+}
+
+#[test]
+fn records_longer_than_max_line_are_refused_by_a_partial_success_and_the_rest_taken() {
+    let serve = Serve::start(&["--otlp-http", "127.0.0.1:0", "--max-line", "1024"]);
+    let addr = serve.addr("otlp-http").to_string();
+    let long = "y".repeat(3000);
+    let body = format!(r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{{"body":{{"stringValue":"short one"}}}},{{"body":{{"stringValue":"{long}"}}}},{{"body":{{"stringValue":"short two"}}}}]}}]}}]}}"#);
+    let (status, _, reply) = http_full(&addr, "POST", "/v1/logs", &[("Content-Type", "application/json")], body.as_bytes());
+    assert_eq!(status, 200, "{reply}");
+    let v: Value = serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply}"));
+    let partial = &v["partialSuccess"];
+    assert_eq!(partial["rejectedLogRecords"].to_string().trim_matches('"'), "1", "{v}");
+    assert!(partial["errorMessage"].as_str().unwrap().contains("--max-line 1024"), "{v}");
+    assert_eq!(serve.metric("turbolog_records_dropped_total{reason=\"line_too_long\"}"), 1.0);
+    serve.sigterm();
+    let (code, out, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
+    let messages: Vec<String> = out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["message"].as_str().unwrap().to_string()).collect();
+    assert_eq!(messages, ["short one", "short two"]);
 }
 
 #[test]
@@ -183,6 +213,7 @@ fn a_full_queue_answers_503_with_retry_after_which_otlp_exporters_retry() {
     assert_eq!(status, 503, "{reply}");
     assert!(headers.to_ascii_lowercase().contains("retry-after: 1"), "{headers}");
     assert!(reply.contains("queue is full"), "{reply}");
+    assert_eq!(serde_json::from_str::<Value>(&reply).unwrap()["code"], 14, "UNAVAILABLE: {reply}");
     // the downstream never answers: the held record is not what this test is about
     drop(serve);
     drop(hole);

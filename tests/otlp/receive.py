@@ -1,7 +1,9 @@
 """An OTLP/HTTP logs receiver that decodes with opentelemetry-proto: one JSON line per record
-(service.name, body, severity, attributes) to stdout; prints `listening PORT` first.
-usage: receive.py"""
+(service.name, body, severity, attributes, the request's Authorization header) to stdout;
+prints `listening PORT` first. Over HTTPS with a certificate and its key.
+usage: receive.py [CERT.pem KEY.pem]"""
 import json
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,6 +36,7 @@ class Handler(BaseHTTPRequestHandler):
                         "severity_text": r.severity_text,
                         "time_unix_nano": r.time_unix_nano,
                         "attributes": {kv.key: value(kv.value) for kv in r.attributes},
+                        "authorization": self.headers.get("Authorization"),
                     }), flush=True)
         out = ExportLogsServiceResponse().SerializeToString()
         self.send_response(200)
@@ -47,5 +50,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if len(sys.argv) == 3:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[1], sys.argv[2])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
 print(f"listening {server.server_address[1]}", flush=True)
 server.serve_forever()
