@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::pki::Pki;
 use common::serve::{http_full, Serve};
 use serde_json::Value;
 
@@ -41,7 +42,12 @@ struct Receiver {
 
 impl Receiver {
     fn start(py: &PathBuf) -> Receiver {
-        let mut child = Command::new(py).arg(script("receive.py")).stdout(Stdio::piped()).spawn().unwrap();
+        Receiver::start_with(py, &[])
+    }
+
+    /// `args`: a certificate and its key, for HTTPS.
+    fn start_with(py: &PathBuf, args: &[String]) -> Receiver {
+        let mut child = Command::new(py).arg(script("receive.py")).args(args).stdout(Stdio::piped()).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
         let port = first.strip_prefix("listening ").unwrap_or_else(|| panic!("receiver said {first}")).parse().unwrap();
@@ -125,6 +131,50 @@ fn python_sdk_logs_reach_an_otlp_receiver_once_each_tagged_with_their_service() 
 #[test]
 fn python_sdk_gzip_logs_reach_an_otlp_receiver_too() {
     sdk_round_trip("gzip");
+}
+
+#[test]
+fn python_sdk_over_https_with_a_token_through_serve_to_an_https_receiver_with_a_token() {
+    let Some(py) = python() else { return };
+    let pki = Pki::new();
+    let receiver = Receiver::start_with(&py, &[pki.path("server.pem"), pki.path("server.key")]);
+    let to = format!("otlp-https://localhost:{}", receiver.port);
+    let serve = Serve::start(&[
+        "--otlp-http", "127.0.0.1:0", "--tls-cert", &pki.path("server.pem"), "--tls-key", &pki.path("server.key"), "--auth-token-file", &pki.path("token"),
+        "--to", &to, "--tls-ca", &pki.path("ca.pem"), "--to-token-file", &pki.path("wrong-token"),
+    ]);
+    let n = 40;
+    let url = format!("https://localhost:{}/v1/logs", serve.addr("otlp-http").rsplit(':').next().unwrap());
+    let send = |token: &str| {
+        Command::new(&py)
+            .arg(script("send.py"))
+            .args([url.clone(), n.to_string(), format!("ca={}", pki.path("ca.pem")), format!("token={token}")])
+            // requests lets these override the CA file the exporter names
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE")
+            .output()
+            .unwrap()
+    };
+    // the SDK with a wrong token: refused with 401, nothing taken
+    let refused = send("not-the-token");
+    let said = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert_eq!(serve.metric("turbolog_records_in_total{input=\"otlp_http\"}"), 0.0);
+    assert!(serve.metric("turbolog_requests_rejected_total{reason=\"token\"}") >= 1.0, "the SDK said: {said}; serve said: {}", serve.stderr.lock().unwrap());
+    let sent = send("s3cret-token");
+    assert!(sent.status.success(), "the SDK failed: {}", String::from_utf8_lossy(&sent.stderr));
+    let got = receiver.wait_for(n, 60);
+    let stderr = serve.stderr.lock().unwrap().clone();
+    assert_eq!(got.len(), n, "every record once over HTTPS: {stderr}");
+    for r in &got {
+        assert_eq!(r["service.name"], serde_json::json!(["string_value", "checkout"]), "{r}");
+        assert_eq!(r["attributes"]["turbolog.anomaly"][0], "bool_value", "{r}");
+        // the output's token file (named wrong-token here) is what serve sends downstream
+        assert_eq!(r["authorization"], "Bearer not-the-token", "{r}");
+    }
+    assert_eq!(serve.metric("turbolog_records_in_total{input=\"otlp_http\"}"), n as f64);
+    serve.sigterm();
+    let (code, _, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
 }
 
 fn gzip(b: &[u8]) -> Vec<u8> {
