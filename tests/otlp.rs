@@ -19,7 +19,7 @@ fn python() -> Option<PathBuf> {
     let py = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/otel/venv/bin/python");
     let ok = py.exists()
         && Command::new(&py)
-            .args(["-c", "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.proto"])
+            .args(["-c", "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.proto"])
             .status()
             .is_ok_and(|s| s.success());
     if !ok {
@@ -80,12 +80,35 @@ impl Drop for Receiver {
 }
 
 fn sdk_round_trip(compression: &str) {
+    sdk_round_trip_over(compression, false);
+}
+
+/// `grpc`: the SDK's OTLP/gRPC exporter → `--otlp-grpc` (with a bearer token) → `--to
+/// otlp-grpc://` (with a header) → a grpcio receiver; else all over OTLP/HTTP.
+fn sdk_round_trip_over(compression: &str, grpc: bool) {
     let Some(py) = python() else { return };
-    let receiver = Receiver::start(&py);
-    let serve = Serve::start(&["--otlp-http", "127.0.0.1:0", "--to", &format!("otlp-http://127.0.0.1:{}", receiver.port)]);
+    let pki = Pki::new();
+    let mode: Vec<String> = if grpc { vec!["grpc".into()] } else { vec![] };
+    let receiver = Receiver::start_with(&py, &mode);
+    let serve = if grpc {
+        Serve::start(&[
+            "--otlp-grpc", "127.0.0.1:0", "--auth-token-file", &pki.path("token"),
+            "--to", &format!("otlp-grpc://127.0.0.1:{}", receiver.port), "--to-header", "Authorization: Bearer downstream-token",
+        ])
+    } else {
+        Serve::start(&["--otlp-http", "127.0.0.1:0", "--to", &format!("otlp-http://127.0.0.1:{}", receiver.port)])
+    };
     let n = 300;
-    let url = format!("http://{}/v1/logs", serve.addr("otlp-http"));
-    let sent = Command::new(&py).arg(script("send.py")).args([url.as_str(), &n.to_string(), compression]).output().unwrap();
+    let url = if grpc { format!("grpc://{}", serve.addr("otlp-grpc")) } else { format!("http://{}/v1/logs", serve.addr("otlp-http")) };
+    let mut args = vec![url.clone(), n.to_string(), compression.to_string()];
+    if grpc {
+        args.push("token=s3cret-token".into());
+        let refused = Command::new(&py).arg(script("send.py")).args([url.as_str(), "3", "token=not-the-token"]).output().unwrap();
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("UNAUTHENTICATED"), "a wrong token is refused: {}", String::from_utf8_lossy(&refused.stderr));
+        assert_eq!(serve.metric("turbolog_records_in_total{input=\"otlp_grpc\"}"), 0.0);
+        assert!(serve.metric("turbolog_requests_rejected_total{reason=\"token\"}") >= 1.0);
+    }
+    let sent = Command::new(&py).arg(script("send.py")).args(&args).output().unwrap();
     assert!(sent.status.success(), "the SDK failed: {}", String::from_utf8_lossy(&sent.stderr));
     let got = receiver.wait_for(n, 60);
     let stderr = serve.stderr.lock().unwrap().clone();
@@ -115,9 +138,13 @@ fn sdk_round_trip(compression: &str) {
     assert_eq!(panic["body"], serde_json::json!(["string_value", "kernel panic: unable to mount root fs on unknown-block(0,0)"]));
     assert_eq!((panic["severity_number"].as_i64(), panic["severity_text"].as_str()), (Some(17), Some("ERROR")));
     assert_eq!(panic["attributes"]["turbolog.anomaly"][1], true, "the one unlike the other 299 is flagged, so the anomaly attributes were seen: {panic}");
-    assert_eq!(serve.metric("turbolog_records_in_total{input=\"otlp_http\"}"), n as f64);
+    let input = if grpc { "otlp_grpc" } else { "otlp_http" };
+    assert_eq!(serve.metric(&format!("turbolog_records_in_total{{input=\"{input}\"}}")), n as f64);
     assert_eq!(serve.metric("turbolog_records_out_total"), n as f64);
-    eprintln!("OTLP round trip ({compression}): {n} records, {anomalies} anomalies");
+    if grpc {
+        assert!(got.iter().all(|r| r["authorization"] == "Bearer downstream-token"), "--to-header goes out as gRPC metadata");
+    }
+    eprintln!("OTLP round trip ({input}, {compression}): {n} records, {anomalies} anomalies");
     serve.sigterm();
     let (code, _, err) = serve.wait(30);
     assert_eq!(code, 0, "{err}");
@@ -175,6 +202,11 @@ fn python_sdk_over_https_with_a_token_through_serve_to_an_https_receiver_with_a_
     serve.sigterm();
     let (code, _, err) = serve.wait(30);
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn python_sdk_grpc_logs_through_otlp_grpc_in_and_out_once_each_with_a_token() {
+    sdk_round_trip_over("gzip", true);
 }
 
 fn gzip(b: &[u8]) -> Vec<u8> {

@@ -67,6 +67,11 @@ pub fn decode(body: &[u8], encoding: Encoding, out: &mut String, max_line: usize
         Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| format!("the body is not an OTLP ExportLogsServiceRequest in protobuf: {e}"))?,
         Encoding::Json => serde_json::from_slice(body).map_err(|e| format!("the body is not an OTLP ExportLogsServiceRequest in OTLP JSON: {e}"))?,
     };
+    decode_request(&request, out, max_line)
+}
+
+/// [`decode`] for a request already decoded (OTLP/gRPC).
+pub fn decode_request(request: &ExportLogsServiceRequest, out: &mut String, max_line: usize) -> Result<Decoded, String> {
     let mut buf = std::mem::take(out).into_bytes();
     let mut decoded = Decoded::default();
     let mut resource = Vec::new();
@@ -419,6 +424,15 @@ const VERDICT_NAMES: [(&str, &str); 5] = [
 
 /// Tagged NDJSON (one object, or a plain text line, per line) as an OTLP request.
 pub fn encode(ndjson: &str, encoding: Encoding) -> Vec<u8> {
+    let request = to_request(ndjson);
+    match encoding {
+        Encoding::Protobuf => request.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&request).unwrap_or_default(),
+    }
+}
+
+/// Tagged NDJSON as an OTLP request message (for OTLP/gRPC, which frames it itself).
+pub fn to_request(ndjson: &str) -> ExportLogsServiceRequest {
     let mut request = ExportLogsServiceRequest::default();
     let mut last_group: Option<(Option<Value>, Option<Value>)> = None;
     for line in ndjson.lines().filter(|l| !l.trim().is_empty()) {
@@ -439,10 +453,7 @@ pub fn encode(ndjson: &str, encoding: Encoding) -> Vec<u8> {
             sl.log_records.push(record);
         }
     }
-    match encoding {
-        Encoding::Protobuf => request.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(&request).unwrap_or_default(),
-    }
+    request
 }
 
 fn record_from(mut o: Map<String, Value>) -> (LogRecord, Option<Value>, Option<Value>) {

@@ -43,6 +43,7 @@ pub enum Input {
     Http,
     Forward,
     OtlpHttp,
+    OtlpGrpc,
 }
 
 impl Input {
@@ -52,6 +53,7 @@ impl Input {
             Input::Http => "http",
             Input::Forward => "forward",
             Input::OtlpHttp => "otlp_http",
+            Input::OtlpGrpc => "otlp_grpc",
         }
     }
 }

@@ -14,6 +14,10 @@ mod forward_in;
 mod http_in;
 mod http_server;
 mod metrics;
+#[cfg(feature = "otlp-grpc")]
+mod otlp_grpc;
+#[cfg(feature = "otlp-grpc")]
+mod otlp_grpc_out;
 mod otlp_http;
 mod outbox;
 mod output;
@@ -56,6 +60,10 @@ pub struct ServeArgs {
     /// OpenTelemetry SDKs' and Collector's `otlphttp` exporters, Fluent Bit's `opentelemetry` output).
     #[arg(long, value_name = "ADDR", env = "TURBOLOG_OTLP_HTTP")]
     pub otlp_http: Option<SocketAddr>,
+    /// Take OTLP/gRPC logs here (`LogsService/Export`, gzip or not; the OpenTelemetry SDKs' and
+    /// Collector's `otlp` exporters, port 4317 by convention).
+    #[arg(long, value_name = "ADDR", env = "TURBOLOG_OTLP_GRPC")]
+    pub otlp_grpc: Option<SocketAddr>,
     /// Where tagged records go: stdout, tcp://HOST:PORT (NDJSON, Vector's `socket` source),
     /// forward://HOST:PORT (Fluent Bit's `forward` input, Vector's `fluent` source) or
     /// otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs); over TLS: tcp+tls://, forward+tls://,
@@ -92,14 +100,17 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<u8, CmdError> {
-    if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() && args.otlp_http.is_none() {
-        return Err("serve needs an input: --tcp ADDR, --http ADDR, --forward ADDR or --otlp-http ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD, TURBOLOG_OTLP_HTTP); for a pipe use `turbolog filter`".into());
+    if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() && args.otlp_http.is_none() && args.otlp_grpc.is_none() {
+        return Err("serve needs an input: --tcp ADDR, --http ADDR, --forward ADDR, --otlp-http ADDR or --otlp-grpc ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD, TURBOLOG_OTLP_HTTP, TURBOLOG_OTLP_GRPC); for a pipe use `turbolog filter`".into());
+    }
+    if cfg!(not(feature = "otlp-grpc")) && (args.otlp_grpc.is_some() || matches!(args.to, Dest::OtlpGrpc(_))) {
+        return Err("this turbolog was built without OTLP/gRPC: build it with `--features otlp-grpc` (on by default), or use --otlp-http / otlp-http://".into());
     }
     let admin = match args.admin.as_str() {
         "off" | "none" | "" => None,
         a => Some(a.parse::<SocketAddr>().map_err(|e| format!("--admin `{a}` is not ADDR:PORT or off: {e}"))?),
     };
-    for (what, addr) in [("--tcp", args.tcp), ("--http", args.http), ("--forward", args.forward), ("--otlp-http", args.otlp_http), ("--admin", admin)] {
+    for (what, addr) in [("--tcp", args.tcp), ("--http", args.http), ("--forward", args.forward), ("--otlp-http", args.otlp_http), ("--otlp-grpc", args.otlp_grpc), ("--admin", admin)] {
         if let Some(a) = addr {
             allowed(what, a, args.listen)?;
         }
@@ -111,6 +122,7 @@ pub fn run(args: ServeArgs) -> Result<u8, CmdError> {
         ("--http", args.http, sec.auth_token_file.is_some()),
         ("--forward", args.forward, sec.shared_key_file.is_some()),
         ("--otlp-http", args.otlp_http, sec.auth_token_file.is_some()),
+        ("--otlp-grpc", args.otlp_grpc, sec.auth_token_file.is_some()),
     ] {
         if let Some(a) = addr {
             exposed(what, a, tls, credentials, sec.insecure)?;
@@ -170,6 +182,8 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
     let signals = Signals::new()?;
     let listening = args.security.listening(&[])?;
     let http_tls = args.security.listening(&[b"http/1.1"])?.tls;
+    #[cfg(feature = "otlp-grpc")]
+    let grpc_tls = args.security.listening(&[b"h2"])?.tls;
     let sending = args.security.sending()?;
     let (to_engine, from_inputs) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
@@ -267,6 +281,12 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
             listening_on.push(format!("otlp-http {}://{}", if http_tls.is_some() { "https" } else { "http" }, local(&l)));
             let sh = shared.clone();
             inputs.spawn(http_server::serve(l, http_tls.clone(), shared.clone(), move |req| otlp_http::handle(req, sh.clone()), stop.clone()));
+        }
+        #[cfg(feature = "otlp-grpc")]
+        if let Some(a) = args.otlp_grpc {
+            let l = bind("--otlp-grpc", a).await?;
+            listening_on.push(format!("otlp-grpc {}://{}", if grpc_tls.is_some() { "https" } else { "http" }, local(&l)));
+            inputs.spawn(otlp_grpc::serve(l, grpc_tls.clone(), shared.clone(), stop.clone()));
         }
         Ok::<(), String>(())
     }

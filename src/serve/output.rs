@@ -34,6 +34,8 @@ pub enum Dest {
     ForwardTls(String),
     /// OTLP/HTTP logs (protobuf): the URL records are POSTed to (http:// or https://).
     OtlpHttp(String),
+    /// OTLP/gRPC logs: HOST:PORT.
+    OtlpGrpc(String),
 }
 
 impl Dest {
@@ -42,7 +44,7 @@ impl Dest {
         match self {
             Dest::TcpTls(_) | Dest::ForwardTls(_) => true,
             Dest::OtlpHttp(url) => url.starts_with("https://"),
-            Dest::Stdout | Dest::Tcp(_) | Dest::Forward(_) => false,
+            Dest::Stdout | Dest::Tcp(_) | Dest::Forward(_) | Dest::OtlpGrpc(_) => false,
         }
     }
 }
@@ -67,11 +69,13 @@ impl std::str::FromStr for Dest {
             addr(rest).map(Dest::Forward)
         } else if let Some(rest) = s.strip_prefix("forward+tls://") {
             addr(rest).map(Dest::ForwardTls)
+        } else if let Some(rest) = s.strip_prefix("otlp-grpc://") {
+            addr(rest.trim_end_matches('/')).map(Dest::OtlpGrpc)
         } else if let Some((scheme, rest)) = s.strip_prefix("otlp-http://").map(|r| ("http", r)).or_else(|| s.strip_prefix("otlp-https://").map(|r| ("https", r))) {
             let (host_port, path) = rest.find('/').map_or((rest, super::otlp_http::PATH), |i| (&rest[..i], &rest[i..]));
             addr(host_port).map(|a| Dest::OtlpHttp(format!("{scheme}://{a}{path}")))
         } else {
-            Err(format!("unknown destination `{s}`: use stdout, tcp://HOST:PORT (NDJSON), forward://HOST:PORT (Fluent Forward), otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs, /v1/logs by default), or over TLS tcp+tls://, forward+tls://, otlp-https://"))
+            Err(format!("unknown destination `{s}`: use stdout, tcp://HOST:PORT (NDJSON), forward://HOST:PORT (Fluent Forward), otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs, /v1/logs by default), otlp-grpc://HOST:PORT (OTLP/gRPC), or over TLS tcp+tls://, forward+tls://, otlp-https://"))
         }
     }
 }
@@ -85,6 +89,7 @@ impl std::fmt::Display for Dest {
             Dest::Forward(a) => write!(f, "forward://{a}"),
             Dest::ForwardTls(a) => write!(f, "forward+tls://{a}"),
             Dest::OtlpHttp(url) => write!(f, "otlp-{url}"),
+            Dest::OtlpGrpc(a) => write!(f, "otlp-grpc://{a}"),
         }
     }
 }
@@ -106,11 +111,13 @@ struct Conn {
     reply: Vec<u8>,
     /// OTLP/HTTP: one agent, its connections kept alive between requests.
     agent: Option<ureq::Agent>,
+    #[cfg(feature = "otlp-grpc")]
+    grpc: Option<super::otlp_grpc_out::GrpcOut>,
 }
 
 /// What a downstream did with records it answered for.
 #[derive(Debug, PartialEq)]
-enum Taken {
+pub(super) enum Taken {
     All,
     /// The downstream took the rest but refused these for good (OTLP: a partial success or a
     /// status that says not to retry): counted and said, not retried.
@@ -125,6 +132,13 @@ impl Conn {
         if let Dest::OtlpHttp(_) = self.dest {
             if self.agent.is_none() {
                 self.agent = Some(ureq::AgentBuilder::new().timeout_connect(CONNECT_TIMEOUT).timeout(ACK_TIMEOUT).tls_config(self.sending.tls.clone()).build());
+            }
+            return Ok(());
+        }
+        #[cfg(feature = "otlp-grpc")]
+        if let Dest::OtlpGrpc(a) = &self.dest {
+            if self.grpc.is_none() {
+                self.grpc = Some(super::otlp_grpc_out::GrpcOut::new(a, &self.sending.headers, CONNECT_TIMEOUT, ACK_TIMEOUT)?);
             }
             return Ok(());
         }
@@ -159,6 +173,10 @@ impl Conn {
             let agent = self.agent.as_ref().ok_or("no HTTP agent")?;
             return otlp_post(agent, url, &self.sending.headers, p);
         }
+        #[cfg(feature = "otlp-grpc")]
+        if let Some(grpc) = self.grpc.as_mut() {
+            return grpc.export(p);
+        }
         let result = self.send(p);
         if result.is_err() {
             self.stream = None;
@@ -192,6 +210,7 @@ impl Conn {
                 }
             }
             Dest::Stdout | Dest::OtlpHttp(_) => Ok(Taken::All),
+            Dest::OtlpGrpc(a) => Err(format!("otlp-grpc://{a}: this turbolog was built without OTLP/gRPC")),
         }
     }
 }
@@ -248,7 +267,7 @@ impl Writer {
     /// Runs until the engine thread is done and everything is delivered or kept in the outbox.
     /// Returns how many records went to the outbox.
     pub fn run(self, outs: Receiver<Out>, shared: Arc<Shared>) -> Result<usize, String> {
-        let mut conn = Conn { dest: self.dest.clone(), sending: self.sending.clone(), stream: None, chunks: 0, reply: Vec::new(), agent: None };
+        let mut conn = Conn { dest: self.dest.clone(), sending: self.sending.clone(), stream: None, chunks: 0, reply: Vec::new(), agent: None, #[cfg(feature = "otlp-grpc")] grpc: None };
         let mut backoff = Duration::from_millis(50);
         let mut failing = false;
         let up = |shared: &Shared, ok: bool, why: &str| {

@@ -1,5 +1,5 @@
 """The OpenTelemetry Python SDK's OTLP/HTTP log exporter, as an application uses it.
-usage: send.py URL N [gzip] [ca=CA.pem] [token=TOKEN]   (N records through the logging bridge,
+usage: send.py URL|grpc://HOST:PORT N [gzip] [ca=CA.pem] [token=TOKEN]   (N records through the logging bridge,
 service.name=checkout; over HTTPS verifying with CA.pem, with `Authorization: Bearer TOKEN`)"""
 import logging
 import sys
@@ -12,7 +12,20 @@ from opentelemetry.sdk.resources import Resource
 
 url, n = sys.argv[1], int(sys.argv[2])
 options = dict(a.split("=", 1) for a in sys.argv[3:] if "=" in a)
-exporter = OTLPLogExporter(
+if url.startswith("grpc://"):
+    # the SDK's OTLP/gRPC exporter (opentelemetry-exporter-otlp-proto-grpc)
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcExporter
+    from grpc import Compression as GrpcCompression
+
+    exporter = GrpcExporter(
+        endpoint="http://" + url[len("grpc://"):],
+        insecure=True,
+        timeout=10,
+        compression=GrpcCompression.Gzip if "gzip" in sys.argv[3:] else GrpcCompression.NoCompression,
+        headers={"authorization": f"Bearer {options['token']}"} if "token" in options else None,
+    )
+else:
+  exporter = OTLPLogExporter(
     endpoint=url,
     timeout=10,
     compression=Compression.Gzip if "gzip" in sys.argv[3:] else Compression.NoCompression,
