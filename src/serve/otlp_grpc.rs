@@ -68,6 +68,7 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<
     super::tcp_in::accept_until_stopped(listener, "an OTLP/gRPC", tls, shared, stop, move |s, mut stop| {
         let service = TowerToHyperService::new(service.clone());
         async move {
+            s.set_nodelay();
             let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(s), service);
             tokio::pin!(conn);
             if *stop.borrow() {

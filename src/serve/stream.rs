@@ -13,12 +13,21 @@ pub enum Stream {
 }
 
 impl Stream {
-    pub fn peer(&self) -> String {
-        let tcp = match self {
+    fn tcp(&self) -> &TcpStream {
+        match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => s.get_ref().0,
-        };
-        tcp.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into())
+        }
+    }
+
+    pub fn peer(&self) -> String {
+        self.tcp().peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into())
+    }
+
+    /// Small writes leave at once: HTTP/2 writes a reply as several frames, and Nagle's
+    /// algorithm would hold the last ones for the peer's delayed ACK (tens of milliseconds).
+    pub fn set_nodelay(&self) {
+        let _ = self.tcp().set_nodelay(true);
     }
 }
 
