@@ -41,10 +41,6 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(py: &PathBuf) -> Receiver {
-        Receiver::start_with(py, &[])
-    }
-
     /// `args`: a certificate and its key, for HTTPS.
     fn start_with(py: &PathBuf, args: &[String]) -> Receiver {
         let mut child = Command::new(py).arg(script("receive.py")).args(args).stdout(Stdio::piped()).spawn().unwrap();
@@ -207,6 +203,55 @@ fn python_sdk_over_https_with_a_token_through_serve_to_an_https_receiver_with_a_
 #[test]
 fn python_sdk_grpc_logs_through_otlp_grpc_in_and_out_once_each_with_a_token() {
     sdk_round_trip_over("gzip", true);
+}
+
+#[test]
+fn python_sdk_grpc_exporter_over_tls() {
+    let Some(py) = python() else { return };
+    let pki = Pki::new();
+    let serve = Serve::start(&["--otlp-grpc", "127.0.0.1:0", "--tls-cert", &pki.path("server.pem"), "--tls-key", &pki.path("server.key")]);
+    let url = format!("grpc://localhost:{}", serve.addr("otlp-grpc").rsplit(':').next().unwrap());
+    let sent = Command::new(&py).arg(script("send.py")).args([url.clone(), "25".into(), format!("ca={}", pki.path("ca.pem"))]).output().unwrap();
+    assert!(sent.status.success(), "the SDK failed: {}", String::from_utf8_lossy(&sent.stderr));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while serve.metric("turbolog_records_in_total{input=\"otlp_grpc\"}") < 25.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(serve.metric("turbolog_records_in_total{input=\"otlp_grpc\"}"), 25.0, "{}", String::from_utf8_lossy(&sent.stderr));
+    serve.sigterm();
+    let (code, out, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 25);
+}
+
+/// A full queue answers UNAVAILABLE (which the OTLP exporters retry), saying why; tonic's client.
+#[cfg(feature = "otlp-grpc")]
+#[test]
+fn a_full_queue_answers_grpc_unavailable() {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = format!("otlp-http://{}", hole.local_addr().unwrap());
+    let serve = Serve::start(&["--otlp-grpc", "127.0.0.1:0", "--queue", "1", "--to", &to, "--drain-timeout", "1"]);
+    let addr = format!("http://{}", serve.addr("otlp-grpc"));
+    let one: ExportLogsServiceRequest = serde_json::from_str(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]}"#).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = runtime.block_on(async {
+        let mut client = LogsServiceClient::connect(addr).await.unwrap();
+        client.export(one.clone()).await.expect("the first record fills the queue of 1");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match client.export(one.clone()).await {
+                Err(status) => break status,
+                Ok(_) if Instant::now() > deadline => panic!("never refused"),
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("queue is full"), "{status:?}");
+    drop(serve);
+    drop(hole);
 }
 
 fn gzip(b: &[u8]) -> Vec<u8> {

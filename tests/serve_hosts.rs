@@ -154,17 +154,14 @@ fn fluent_bit_opentelemetry_output_through_serve_to_its_opentelemetry_input() {
             .unwrap(),
     );
     let out = out_dir.join("tagged.jsonl");
+    let read = || -> Vec<serde_json::Value> { std::fs::read_to_string(&out).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect() };
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut got: Vec<serde_json::Value> = Vec::new();
-    while Instant::now() < deadline {
-        got = std::fs::read_to_string(&out).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        if got.len() >= n {
-            break;
-        }
+    while read().len() < n && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
+    // a duplicate would show up now
     std::thread::sleep(Duration::from_millis(500));
-    let got: Vec<serde_json::Value> = std::fs::read_to_string(&out).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let got = read();
     assert_eq!(got.len(), n, "every line once: serve said {}", serve.stderr.lock().unwrap());
     for want in &lines {
         assert_eq!(got.iter().filter(|v| v["log"] == *want.as_str()).count(), 1, "{want}");

@@ -17,9 +17,13 @@ if url.startswith("grpc://"):
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcExporter
     from grpc import Compression as GrpcCompression
 
+    import grpc
+
+    tls = "ca" in options
     exporter = GrpcExporter(
-        endpoint="http://" + url[len("grpc://"):],
-        insecure=True,
+        endpoint=("https://" if tls else "http://") + url[len("grpc://"):],
+        insecure=not tls,
+        credentials=grpc.ssl_channel_credentials(open(options["ca"], "rb").read()) if tls else None,
         timeout=10,
         compression=GrpcCompression.Gzip if "gzip" in sys.argv[3:] else GrpcCompression.NoCompression,
         headers={"authorization": f"Bearer {options['token']}"} if "token" in options else None,
