@@ -158,6 +158,28 @@ fn outputs_verify_the_downstream_certificate() {
     assert!(out.contains("relayed over tls") && out.contains("insecure relay"), "{out} {err}");
 }
 
+/// `--to otlp-grpcs://` into a second serve's TLS `--otlp-grpc`, verified with --tls-ca.
+#[test]
+fn otlp_grpc_output_over_tls() {
+    let pki = Pki::new();
+    let sink = Serve::start(&["--otlp-grpc", "127.0.0.1:0", "--tls-cert", &pki.path("server.pem"), "--tls-key", &pki.path("server.key")]);
+    let to = format!("otlp-grpcs://localhost:{}", sink.addr("otlp-grpc").rsplit(':').next().unwrap());
+    let relay = Serve::start(&["--http", "127.0.0.1:0", "--to", &to, "--tls-ca", &pki.path("ca.pem")]);
+    let (status, body) = common::serve::http(relay.addr("http"), "POST", "/", &[("Content-Type", "application/x-ndjson")], b"{\"message\":\"over grpc and tls\"}\n");
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink.metric("turbolog_records_in_total{input=\"otlp_grpc\"}") < 1.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    relay.sigterm();
+    let (code, _, err) = relay.wait(30);
+    assert_eq!(code, 0, "{err}");
+    sink.sigterm();
+    let (code, out, err) = sink.wait(30);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("over grpc and tls"), "{out} {err}");
+}
+
 fn sha512_hex(parts: &[&[u8]]) -> String {
     use sha2::{Digest, Sha512};
     let mut h = Sha512::new();

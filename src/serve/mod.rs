@@ -67,7 +67,7 @@ pub struct ServeArgs {
     /// Where tagged records go: stdout, tcp://HOST:PORT (NDJSON, Vector's `socket` source),
     /// forward://HOST:PORT (Fluent Bit's `forward` input, Vector's `fluent` source) or
     /// otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs); over TLS: tcp+tls://, forward+tls://,
-    /// otlp-https:// (verified against --tls-ca, or the public web CAs).
+    /// otlp-https://, otlp-grpcs:// (verified against --tls-ca, or the public web CAs).
     #[arg(long, value_name = "DEST", env = "TURBOLOG_TO", default_value = "stdout")]
     pub to: Dest,
     /// `/healthz`, `/readyz` and `/metrics` here; `off` for none.

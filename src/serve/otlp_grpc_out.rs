@@ -1,10 +1,17 @@
-//! `--to otlp-grpc://HOST:PORT`: tagged records sent with the `LogsService/Export` RPC (tonic's
+//! `--to otlp-grpc://HOST:PORT` (`otlp-grpcs://` over TLS, with the outputs' rustls client:
+//! `--tls-ca`, `--insecure`): tagged records sent with the `LogsService/Export` RPC (tonic's
 //! generated client, gzip), from the writer thread, which blocks on a runtime of its own.
 //! UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED, CANCELLED, OUT_OF_RANGE and
 //! DATA_LOSS are retried (the OTLP retryable codes), a broken connection too; any other status
 //! is a permanent refusal, counted and said; a partial success counts its rejected records.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use tonic::codec::CompressionEncoding;
@@ -24,12 +31,23 @@ pub struct GrpcOut {
 }
 
 impl GrpcOut {
-    pub fn new(addr: &str, headers: &[(String, String)], connect_timeout: Duration, timeout: Duration) -> Result<GrpcOut, String> {
+    /// `url`: http://HOST:PORT, or https://HOST:PORT with `tls`.
+    pub fn new(url: &str, tls: Option<Arc<rustls::ClientConfig>>, headers: &[(String, String)], connect_timeout: Duration, timeout: Duration) -> Result<GrpcOut, String> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the gRPC client's runtime: {e}"))?;
-        let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| format!("otlp-grpc://{addr} is not an address gRPC can use: {e}"))?;
+        let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| format!("{url} is not an address gRPC can use: {e}"))?.connect_timeout(connect_timeout).timeout(timeout);
+        let addr = url.split_once("://").map_or(url, |(_, a)| a).to_string();
         let channel = {
             let _in_runtime = runtime.enter();
-            endpoint.connect_timeout(connect_timeout).timeout(timeout).connect_lazy()
+            match tls {
+                None => endpoint.connect_lazy(),
+                Some(config) => {
+                    let mut config = (*config).clone();
+                    config.alpn_protocols = vec![b"h2".to_vec()];
+                    let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+                    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("{host} is not a name TLS can verify: {e}"))?;
+                    endpoint.connect_with_connector_lazy(TlsConnect { tls: tokio_rustls::TlsConnector::from(Arc::new(config)), name, addr: addr.clone() })
+                }
+            }
         };
         let client = LogsServiceClient::new(channel).send_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Gzip);
         let mut metadata = Vec::new();
@@ -38,7 +56,7 @@ impl GrpcOut {
             let value = MetadataValue::try_from(value.as_str()).map_err(|_| format!("--to-header `{name}`: its value is not ASCII metadata"))?;
             metadata.push((key, value));
         }
-        Ok(GrpcOut { runtime, client, metadata, addr: addr.to_string() })
+        Ok(GrpcOut { runtime, client, metadata, addr: url.to_string() })
     }
 
     pub fn export(&mut self, p: &Pending) -> Result<Taken, String> {
@@ -51,16 +69,43 @@ impl GrpcOut {
         match self.runtime.block_on(client.export(request)) {
             Ok(response) => Ok(match response.into_inner().partial_success {
                 Some(ps) if ps.rejected_log_records > 0 || !ps.error_message.is_empty() => {
-                    Taken::AllBut(ps.rejected_log_records.max(0) as u64, format!("otlp-grpc://{addr} rejected {} of {} records: {}", ps.rejected_log_records, p.records, ps.error_message))
+                    Taken::AllBut(ps.rejected_log_records.max(0) as u64, format!("{addr} rejected {} of {} records: {}", ps.rejected_log_records, p.records, ps.error_message))
                 }
                 _ => Taken::All,
             }),
             Err(status) => match status.code() {
                 Code::Unavailable | Code::ResourceExhausted | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled | Code::OutOfRange | Code::DataLoss => {
-                    Err(format!("otlp-grpc://{addr} answered {:?}: {}", status.code(), status.message()))
+                    Err(format!("{addr} answered {:?}: {}", status.code(), status.message()))
                 }
-                code => Ok(Taken::AllBut(p.records as u64, format!("otlp-grpc://{addr} refused {} records with {code:?} (not retried): {}", p.records, status.message()))),
+                code => Ok(Taken::AllBut(p.records as u64, format!("{addr} refused {} records with {code:?} (not retried): {}", p.records, status.message()))),
             },
         }
+    }
+}
+
+/// Dials the downstream and runs the TLS handshake (ALPN h2) for tonic's channel.
+#[derive(Clone)]
+struct TlsConnect {
+    tls: tokio_rustls::TlsConnector,
+    name: rustls::pki_types::ServerName<'static>,
+    addr: String,
+}
+
+impl tonic::codegen::Service<tonic::codegen::http::Uri> for TlsConnect {
+    type Response = TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: tonic::codegen::http::Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let tcp = tokio::net::TcpStream::connect(&this.addr).await?;
+            tcp.set_nodelay(true)?;
+            Ok(TokioIo::new(this.tls.connect(this.name, tcp).await?))
+        })
     }
 }

@@ -34,7 +34,7 @@ pub enum Dest {
     ForwardTls(String),
     /// OTLP/HTTP logs (protobuf): the URL records are POSTed to (http:// or https://).
     OtlpHttp(String),
-    /// OTLP/gRPC logs: HOST:PORT.
+    /// OTLP/gRPC logs: http://HOST:PORT, or https://HOST:PORT over TLS.
     OtlpGrpc(String),
 }
 
@@ -43,8 +43,8 @@ impl Dest {
     pub fn is_tls(&self) -> bool {
         match self {
             Dest::TcpTls(_) | Dest::ForwardTls(_) => true,
-            Dest::OtlpHttp(url) => url.starts_with("https://"),
-            Dest::Stdout | Dest::Tcp(_) | Dest::Forward(_) | Dest::OtlpGrpc(_) => false,
+            Dest::OtlpHttp(url) | Dest::OtlpGrpc(url) => url.starts_with("https://"),
+            Dest::Stdout | Dest::Tcp(_) | Dest::Forward(_) => false,
         }
     }
 }
@@ -70,12 +70,14 @@ impl std::str::FromStr for Dest {
         } else if let Some(rest) = s.strip_prefix("forward+tls://") {
             addr(rest).map(Dest::ForwardTls)
         } else if let Some(rest) = s.strip_prefix("otlp-grpc://") {
-            addr(rest.trim_end_matches('/')).map(Dest::OtlpGrpc)
+            addr(rest.trim_end_matches('/')).map(|a| Dest::OtlpGrpc(format!("http://{a}")))
+        } else if let Some(rest) = s.strip_prefix("otlp-grpcs://") {
+            addr(rest.trim_end_matches('/')).map(|a| Dest::OtlpGrpc(format!("https://{a}")))
         } else if let Some((scheme, rest)) = s.strip_prefix("otlp-http://").map(|r| ("http", r)).or_else(|| s.strip_prefix("otlp-https://").map(|r| ("https", r))) {
             let (host_port, path) = rest.find('/').map_or((rest, super::otlp_http::PATH), |i| (&rest[..i], &rest[i..]));
             addr(host_port).map(|a| Dest::OtlpHttp(format!("{scheme}://{a}{path}")))
         } else {
-            Err(format!("unknown destination `{s}`: use stdout, tcp://HOST:PORT (NDJSON), forward://HOST:PORT (Fluent Forward), otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs, /v1/logs by default), otlp-grpc://HOST:PORT (OTLP/gRPC), or over TLS tcp+tls://, forward+tls://, otlp-https://"))
+            Err(format!("unknown destination `{s}`: use stdout, tcp://HOST:PORT (NDJSON), forward://HOST:PORT (Fluent Forward), otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs, /v1/logs by default), otlp-grpc://HOST:PORT (OTLP/gRPC), or over TLS tcp+tls://, forward+tls://, otlp-https://, otlp-grpcs://"))
         }
     }
 }
@@ -89,7 +91,10 @@ impl std::fmt::Display for Dest {
             Dest::Forward(a) => write!(f, "forward://{a}"),
             Dest::ForwardTls(a) => write!(f, "forward+tls://{a}"),
             Dest::OtlpHttp(url) => write!(f, "otlp-{url}"),
-            Dest::OtlpGrpc(a) => write!(f, "otlp-grpc://{a}"),
+            Dest::OtlpGrpc(url) => match url.strip_prefix("https://") {
+                Some(a) => write!(f, "otlp-grpcs://{a}"),
+                None => write!(f, "otlp-grpc://{}", url.trim_start_matches("http://")),
+            },
         }
     }
 }
@@ -136,9 +141,10 @@ impl Conn {
             return Ok(());
         }
         #[cfg(feature = "otlp-grpc")]
-        if let Dest::OtlpGrpc(a) = &self.dest {
+        if let Dest::OtlpGrpc(url) = &self.dest {
             if self.grpc.is_none() {
-                self.grpc = Some(super::otlp_grpc_out::GrpcOut::new(a, &self.sending.headers, CONNECT_TIMEOUT, ACK_TIMEOUT)?);
+                let tls = self.dest.is_tls().then(|| self.sending.tls.clone());
+                self.grpc = Some(super::otlp_grpc_out::GrpcOut::new(url, tls, &self.sending.headers, CONNECT_TIMEOUT, ACK_TIMEOUT)?);
             }
             return Ok(());
         }
@@ -210,7 +216,7 @@ impl Conn {
                 }
             }
             Dest::Stdout | Dest::OtlpHttp(_) => Ok(Taken::All),
-            Dest::OtlpGrpc(a) => Err(format!("otlp-grpc://{a}: this turbolog was built without OTLP/gRPC")),
+            Dest::OtlpGrpc(url) => Err(format!("{url}: this turbolog was built without OTLP/gRPC")),
         }
     }
 }
@@ -443,5 +449,8 @@ mod tests {
         assert_eq!("otlp-https://c:4318".parse::<Dest>().unwrap(), Dest::OtlpHttp("https://c:4318/v1/logs".into()));
         assert_eq!("forward+tls://h:24224".parse::<Dest>().unwrap().to_string(), "forward+tls://h:24224");
         assert!("tcp+tls://h:1".parse::<Dest>().unwrap().is_tls() && !"tcp://h:1".parse::<Dest>().unwrap().is_tls());
+        assert_eq!("otlp-grpcs://c:4317".parse::<Dest>().unwrap().to_string(), "otlp-grpcs://c:4317");
+        assert_eq!("otlp-grpc://c:4317".parse::<Dest>().unwrap(), Dest::OtlpGrpc("http://c:4317".into()));
+        assert!("otlp-grpcs://c:4317".parse::<Dest>().unwrap().is_tls());
     }
 }

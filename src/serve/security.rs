@@ -24,7 +24,7 @@ pub struct SecurityArgs {
     /// Inputs take only senders with a client certificate signed by these CAs (PEM; needs --tls-cert).
     #[arg(long, value_name = "PEM", env = "TURBOLOG_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
-    /// Outputs over TLS (tcp+tls://, forward+tls://, otlp-https://) verify the downstream's
+    /// Outputs over TLS (tcp+tls://, forward+tls://, otlp-https://, otlp-grpcs://) verify the downstream's
     /// certificate against these CAs (PEM) instead of the public web CAs.
     #[arg(long, value_name = "PEM", env = "TURBOLOG_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
