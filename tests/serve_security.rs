@@ -250,6 +250,38 @@ fn forward_shared_key_handshake_admits_the_key_only() {
     assert!(err.contains("does not prove"), "{err}");
 }
 
+/// `--to forward://` with `--to-shared-key-file` into a Forward input that requires the key:
+/// delivered with the key; with another one the output holds the records and /readyz says why.
+#[test]
+fn forward_output_proves_the_shared_key() {
+    let pki = Pki::new();
+    std::fs::write(pki.dir.path().join("shared"), "fluent-key\n").unwrap();
+    std::fs::write(pki.dir.path().join("other-key"), "not-it\n").unwrap();
+    let sink = Serve::start(&["--forward", "127.0.0.1:0", "--shared-key-file", &pki.path("shared")]);
+    let to = format!("forward://{}", sink.addr("forward"));
+    let relay = Serve::start(&["--http", "127.0.0.1:0", "--to", &to, "--to-shared-key-file", &pki.path("shared")]);
+    let (status, body) = common::serve::http(relay.addr("http"), "POST", "/", &[("Content-Type", "application/x-ndjson")], b"{\"message\":\"with the key\"}\n");
+    assert_eq!(status, 200, "{body}");
+    let wrong = Serve::start(&["--http", "127.0.0.1:0", "--to", &to, "--to-shared-key-file", &pki.path("other-key"), "--drain-timeout", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ready = wrong.get("/readyz");
+    while !ready.1.contains("refused the shared key") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        ready = wrong.get("/readyz");
+    }
+    assert_eq!(ready.0, 503, "{ready:?}");
+    assert!(ready.1.contains("refused the shared key"), "{ready:?}");
+    drop(wrong);
+    relay.sigterm();
+    let (code, _, err) = relay.wait(30);
+    assert_eq!(code, 0, "{err}");
+    sink.sigterm();
+    let (code, out, err) = sink.wait(30);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("with the key"), "{out} {err}");
+}
+
 fn fluent_bit() -> Option<PathBuf> {
     match std::env::var_os("FLUENT_BIT_BIN") {
         Some(p) if Path::new(&p).exists() => Some(PathBuf::from(p)),

@@ -58,6 +58,86 @@ async fn run(s: &mut Stream, key: &Secret, buf: &mut Vec<u8>) -> Result<(), Stri
     Ok(())
 }
 
+/// The sender's side, for `--to forward://` with `--to-shared-key-file`: reads HELO, sends PING,
+/// and checks that PONG says yes and proves the key back. `s` is a new blocking connection.
+pub fn client_handshake(s: &mut (impl std::io::Read + std::io::Write + ?Sized), key: &[u8]) -> Result<(), String> {
+    let mut buf = Vec::new();
+    let helo = read_message(s, &mut buf, "HELO")?;
+    let nonce = parse_helo(&buf[..helo]).map_err(|e| format!("the receiver's first message is not a Forward HELO ({e}): is shared_key set on it?"))?.to_vec();
+    let mut salt = [0u8; 16];
+    rustls::crypto::ring::default_provider().secure_random.fill(&mut salt).map_err(|_| "no random numbers for the salt".to_string())?;
+    let mut ping = Vec::with_capacity(256);
+    let _ = rmp::encode::write_array_len(&mut ping, 6);
+    let _ = rmp::encode::write_str(&mut ping, "PING");
+    let _ = rmp::encode::write_str(&mut ping, SELF_HOSTNAME);
+    let _ = rmp::encode::write_bin(&mut ping, &salt);
+    let _ = rmp::encode::write_str(&mut ping, &digest(&salt, SELF_HOSTNAME.as_bytes(), &nonce, key));
+    let _ = rmp::encode::write_str(&mut ping, "");
+    let _ = rmp::encode::write_str(&mut ping, "");
+    s.write_all(&ping).map_err(|e| format!("sending PING: {e}"))?;
+    buf.drain(..helo);
+    let end = read_message(s, &mut buf, "PONG")?;
+    let mut r = Reader::new(&buf[..end]);
+    let e = |e: Error| format!("the receiver's PONG is not msgpack: {e}");
+    let n = r.array_len().map_err(e)?.ok_or("the receiver's answer to PING is not a PONG array")?;
+    fn field<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], String> {
+        forward::bin_or_str(r).map_err(|err| format!("the receiver's PONG: {err}"))
+    }
+    if n < 5 || field(&mut r)? != b"PONG" {
+        return Err("the receiver's answer to PING is not a PONG".into());
+    }
+    let ok = matches!(r.marker().map_err(e)?, rmp::Marker::True);
+    let reason = String::from_utf8_lossy(field(&mut r)?).into_owned();
+    if !ok {
+        return Err(format!("the receiver refused the shared key ({reason}): --to-shared-key-file must hold its shared_key"));
+    }
+    let hostname = field(&mut r)?.to_vec();
+    if !key_matches(&digest(&salt, &hostname, &nonce, key), field(&mut r)?) {
+        return Err("the receiver's PONG does not prove the shared key: it is not the receiver it claims to be".into());
+    }
+    Ok(())
+}
+
+/// Reads until `buf` holds one complete msgpack message; returns its end.
+fn read_message(s: &mut (impl std::io::Read + ?Sized), buf: &mut Vec<u8>, what: &str) -> Result<usize, String> {
+    let mut chunk = [0u8; 1024];
+    loop {
+        match forward::message_end(buf) {
+            Ok(Some(end)) => return Ok(end),
+            Ok(None) if buf.len() > MAX_PING => return Err(format!("more than 4 KiB without a complete {what}")),
+            Ok(None) => {}
+            Err(e) => return Err(format!("the receiver's {what} is not msgpack: {e}")),
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => return Err(format!("the receiver closed the connection before its {what}")),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(format!("waiting for the receiver's {what}: {e}")),
+        }
+    }
+}
+
+/// The nonce of `["HELO", {"nonce": …, …}]`.
+fn parse_helo(msg: &[u8]) -> Result<&[u8], String> {
+    let mut r = Reader::new(msg);
+    let e = |e: Error| e.to_string();
+    if r.array_len().map_err(e)? != Some(2) || forward::bin_or_str(&mut r).map_err(e)? != b"HELO" {
+        return Err("not [\"HELO\", options]".into());
+    }
+    let n = r.map_len().map_err(e)?.ok_or("its options are not a map")?;
+    let mut nonce = None;
+    for _ in 0..n {
+        match r.str_bytes().map_err(e)? {
+            Some(b"nonce") => nonce = Some(forward::bin_or_str(&mut r).map_err(e)?),
+            Some(_) => r.skip().map_err(e)?,
+            None => {
+                r.skip().map_err(e)?;
+                r.skip().map_err(e)?;
+            }
+        }
+    }
+    nonce.ok_or_else(|| "no nonce in it".to_string())
+}
+
 fn key_matches(expected: &str, got: &[u8]) -> bool {
     expected.len() == got.len() && expected.bytes().zip(got).fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase())) == 0
 }

@@ -157,7 +157,11 @@ impl Conn {
                     let _ = s.set_nodelay(true);
                     let _ = s.set_read_timeout(Some(ACK_TIMEOUT));
                     let _ = s.set_write_timeout(Some(ACK_TIMEOUT));
-                    self.stream = Some(if self.dest.is_tls() { Box::new(tls_connect(&self.sending, a, s)?) } else { Box::new(s) });
+                    let mut stream: Box<dyn ReadWrite> = if self.dest.is_tls() { Box::new(tls_connect(&self.sending, a, s)?) } else { Box::new(s) };
+                    if let (Some(key), Dest::Forward(_) | Dest::ForwardTls(_)) = (&self.sending.shared_key, &self.dest) {
+                        super::forward_auth::client_handshake(&mut *stream, key.bytes()).map_err(|e| format!("{a}: {e}"))?;
+                    }
+                    self.stream = Some(stream);
                     return Ok(());
                 }
                 Err(e) => last = format!("cannot connect to {addr}: {e}"),

@@ -48,6 +48,10 @@ pub struct SecurityArgs {
     /// The output sends `Authorization: Bearer <the token in this file>` (OTLP/HTTP).
     #[arg(long, value_name = "FILE", env = "TURBOLOG_TO_TOKEN_FILE")]
     pub to_token_file: Option<PathBuf>,
+    /// A Forward output proves this shared key to its receiver (Fluent Bit's and Fluentd's
+    /// `shared_key` on their `forward` input).
+    #[arg(long, value_name = "FILE", env = "TURBOLOG_TO_SHARED_KEY_FILE")]
+    pub to_shared_key_file: Option<PathBuf>,
 }
 
 /// What the listeners require, ready to use.
@@ -63,6 +67,7 @@ pub struct Listening {
 pub struct Sending {
     pub tls: Arc<ClientConfig>,
     pub headers: Vec<(String, String)>,
+    pub shared_key: Option<Arc<Secret>>,
 }
 
 /// A secret from a file: compared in constant time, never printed.
@@ -163,7 +168,8 @@ impl SecurityArgs {
             let token = String::from_utf8(token.0).map_err(|_| format!("--to-token-file {}: the token is not text", p.display()))?;
             headers.push(("Authorization".into(), format!("Bearer {token}")));
         }
-        Ok(Sending { tls: Arc::new(config), headers })
+        let shared_key = self.to_shared_key_file.as_deref().map(|p| Secret::read(p, "--to-shared-key-file key").map(Arc::new)).transpose()?;
+        Ok(Sending { tls: Arc::new(config), headers, shared_key })
     }
 }
 
