@@ -12,6 +12,9 @@ The input is the 13 loghub systems repeated to N records (default 1,000,000) as 
   serve otlp-http: the same records as OTLP/HTTP protobuf requests of 1,000 records (service.name
           set) to `serve --otlp-http`, on to `--to tcp://` (target >= 0.7 of serve per CPU-second);
           needs opentelemetry-proto (scripts/fetch-otel.sh; the script re-runs itself in its venv).
+  serve otlp-https: the same over TLS (`--tls-cert/--tls-key`, a self-signed certificate made
+          with the openssl CLI): the cost of TLS.
+  serve otlp-grpc: the same request bodies through `serve --otlp-grpc` (grpcio's unary call).
 Prints, for each: wall seconds, CPU seconds of the turbolog process, records per CPU-second,
 records per wall second; the ratios serve/filter (target >= 0.8); serve's peak RSS; and, for
 Kubernetes sizing, serve's RSS with many templates (RSS per million templates, extrapolated from
@@ -105,7 +108,7 @@ class Receiver:
 
 
 def start_serve(extra, to, otlp=False):
-    inputs = ["--otlp-http", "127.0.0.1:0"] if otlp else ["--tcp", "127.0.0.1:0"]
+    inputs = {False: ["--tcp", "127.0.0.1:0"], True: ["--otlp-http", "127.0.0.1:0"], "grpc": ["--otlp-grpc", "127.0.0.1:0"]}[otlp]
     child = subprocess.Popen(
         ["taskset", "-c", "0", BIN, "serve"] + inputs + ["--admin", "127.0.0.1:0", "--to", f"tcp://{to}"] + extra,
         stdout=subprocess.DEVNULL,
@@ -117,7 +120,7 @@ def start_serve(extra, to, otlp=False):
         line = child.stderr.readline()
         if not line:
             break
-    m = re.search(r"admin http://([\d.:]+), (?:tcp |otlp-http http://)([\d.:]+)", line)
+    m = re.search(r"admin http://([\d.:]+), (?:tcp |otlp-http https?://|otlp-grpc https?://)([\d.:]+)", line)
     if not m:
         child.kill()
         sys.exit(f"serve did not start: {line}")
@@ -177,10 +180,18 @@ def otlp_requests(path, per=1000):
     return bodies
 
 
-def send_otlp(addr, bodies):
+def send_otlp(addr, bodies, tls=False):
     import http.client
+    import ssl
     h, p = addr.rsplit(":", 1)
-    c = http.client.HTTPConnection(h, int(p))
+    if tls:
+        # the bench's own self-signed certificate: not verified, the cost measured is serve's
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection(h, int(p), context=ctx)
+    else:
+        c = http.client.HTTPConnection(h, int(p))
     for b in bodies:
         while True:
             c.request("POST", "/v1/logs", body=b, headers={"Content-Type": "application/x-protobuf"})
@@ -194,14 +205,41 @@ def send_otlp(addr, bodies):
     c.close()
 
 
-def run_serve_otlp(bodies, n):
+def send_otlp_grpc(addr, bodies):
+    """The request bodies as they are (no re-encoding) through grpcio's unary call."""
+    import grpc
+    with grpc.insecure_channel(addr) as ch:
+        export = ch.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+        for b in bodies:
+            while True:
+                try:
+                    export(b, timeout=30)
+                    break
+                except grpc.RpcError as e:
+                    if e.code() != grpc.StatusCode.UNAVAILABLE:
+                        sys.exit(f"serve answered {e.code()} to an OTLP/gRPC export")
+                    time.sleep(0.01)
+
+
+def self_signed(tmp):
+    """A certificate and key for localhost (openssl CLI), for the TLS rows."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    return ["--tls-cert", cert, "--tls-key", key]
+
+
+def run_serve_otlp(bodies, n, kind=True, extra=()):
     rx = Receiver()
     rx.target = n
-    child, addr, admin = start_serve([], rx.addr, otlp=True)
+    child, addr, admin = start_serve(list(extra), rx.addr, otlp=kind)
     time.sleep(0.2)
     cpu0 = cpu_of(child.pid)
     t = time.perf_counter()
-    send_otlp(addr, bodies)
+    if kind == "grpc":
+        send_otlp_grpc(addr, bodies)
+    else:
+        send_otlp(addr, bodies, tls=bool(extra))
     if not rx.done.wait(600):
         sys.exit(f"serve delivered {rx.count} of {n} OTLP records")
     wall = time.perf_counter() - t
@@ -242,7 +280,7 @@ def main():
     ap.add_argument("--templates", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-rss", action="store_true", help="skip the many-templates RSS measurement")
-    ap.add_argument("--no-otlp", action="store_true", help="skip the OTLP/HTTP input")
+    ap.add_argument("--no-otlp", action="store_true", help="skip the OTLP inputs (HTTP, HTTPS, gRPC)")
     a = ap.parse_args()
     otlp = not a.no_otlp
     if otlp:
@@ -265,8 +303,10 @@ def main():
         kinds = ["filter", "serve", "serve+queue"]
         if otlp:
             bodies = otlp_requests(path)
-            rows["serve otlp-http"] = []
-            kinds.append("serve otlp-http")
+            tls = self_signed(tmp)
+            for k in ["serve otlp-http", "serve otlp-https", "serve otlp-grpc"]:
+                rows[k] = []
+                kinds.append(k)
         rss = 0.0
         for run in range(a.runs):
             # rotate the order: none always runs on a warmer machine
@@ -280,6 +320,10 @@ def main():
                     rss = max(rss, r)
                 elif which == "serve otlp-http":
                     rows[which].append(run_serve_otlp(bodies, n))
+                elif which == "serve otlp-https":
+                    rows[which].append(run_serve_otlp(bodies, n, True, tls))
+                elif which == "serve otlp-grpc":
+                    rows[which].append(run_serve_otlp(bodies, n, "grpc"))
                 else:
                     import shutil
                     q = os.path.join(tmp, "queue")
@@ -301,6 +345,11 @@ def main():
             o_cpu = best["serve"][1] / best["serve otlp-http"][1]
             o_wall = best["serve"][0] / best["serve otlp-http"][0]
             print(f"ratio OTLP/HTTP in / NDJSON over TCP in: {o_cpu:.2f} per CPU-second, {o_wall:.2f} per wall second (target >= 0.7 per CPU-second)")
+            g_cpu = best["serve"][1] / best["serve otlp-grpc"][1]
+            g_wall = best["serve"][0] / best["serve otlp-grpc"][0]
+            print(f"ratio OTLP/gRPC in / NDJSON over TCP in: {g_cpu:.2f} per CPU-second, {g_wall:.2f} per wall second (target >= 0.7 per CPU-second)")
+            t_cpu = best["serve otlp-http"][1] / best["serve otlp-https"][1]
+            print(f"cost of TLS on OTLP/HTTP in: HTTPS takes {best['serve otlp-https'][1] / best['serve otlp-http'][1] - 1:+.0%} CPU-seconds ({t_cpu:.2f} of the plain rate)")
         print(f"serve peak RSS: {rss:.0f} MiB")
         if a.no_rss:
             return

@@ -128,6 +128,51 @@ fn fluent_bit_forward_http_and_tcp_through_serve_and_back() {
     assert!(state.join("templates.tls").exists());
 }
 
+/// plugin-conf/otel/fluent-bit.yaml: Fluent Bit's `opentelemetry` output → `serve --otlp-http`
+/// → `--to otlp-http://` → Fluent Bit's `opentelemetry` input → a file: every line once.
+#[test]
+fn fluent_bit_opentelemetry_output_through_serve_to_its_opentelemetry_input() {
+    let Some(fb) = host("FLUENT_BIT_BIN", "Fluent Bit") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let n = 300;
+    let (log, lines) = log_lines(dir.path(), n);
+    let return_port = free_port().rsplit(':').next().unwrap().to_string();
+    let serve = Serve::start(&["--otlp-http", "127.0.0.1:0", "--to", &format!("otlp-http://127.0.0.1:{return_port}")]);
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let _fb = Killed(
+        Command::new(&fb)
+            .arg("-c")
+            .arg(conf("otel/fluent-bit.yaml"))
+            .env("LOG_PATH", &log)
+            .env("TURBOLOG_OTLP_PORT", serve.addr("otlp-http").rsplit(':').next().unwrap())
+            .env("RETURN_PORT", &return_port)
+            .env("OUT_DIR", &out_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = out_dir.join("tagged.jsonl");
+    let read = || -> Vec<serde_json::Value> { std::fs::read_to_string(&out).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect() };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read().len() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // a duplicate would show up now
+    std::thread::sleep(Duration::from_millis(500));
+    let got = read();
+    assert_eq!(got.len(), n, "every line once: serve said {}", serve.stderr.lock().unwrap());
+    for want in &lines {
+        assert_eq!(got.iter().filter(|v| v["log"] == *want.as_str()).count(), 1, "{want}");
+    }
+    assert_eq!(serve.metric("turbolog_records_in_total{input=\"otlp_http\"}"), n as f64);
+    assert_eq!(serve.metric("turbolog_records_out_total"), n as f64);
+    serve.sigterm();
+    let (code, _, err) = serve.wait(30);
+    assert_eq!(code, 0, "{err}");
+}
+
 /// Runs Vector with a committed config, its addresses and paths replaced by the test's.
 fn vector_round_trip(config: &str, serve_input: &[&str]) {
     let Some(vector) = host("VECTOR_BIN", "Vector") else { return };

@@ -15,7 +15,7 @@
 //! `log.record.template` (the Collector's Drain processor's name) and `turbolog.reason`.
 //! Consecutive records with the same resource and scope stay grouped under them.
 
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -48,16 +48,32 @@ impl Encoding {
     }
 }
 
-/// Appends one NDJSON line per log record of an OTLP request to `out`; returns how many.
+/// What [`decode`] made of a request: records appended, and records refused (with why).
+#[derive(Debug, Default, PartialEq)]
+pub struct Decoded {
+    pub records: usize,
+    /// Records whose line would be longer than `max_line`: not appended, reported back to the
+    /// sender as an OTLP partial success.
+    pub rejected: usize,
+    pub why: String,
+}
+
+/// Appends one NDJSON line per log record of an OTLP request to `out`, each at most `max_line`
+/// bytes (longer ones are left out and counted in `rejected`).
 /// Written straight from the decoded messages (no JSON tree per record); the resource and the
 /// scope are written once per group and copied into each of its records.
-pub fn decode(body: &[u8], encoding: Encoding, out: &mut String) -> Result<usize, String> {
+pub fn decode(body: &[u8], encoding: Encoding, out: &mut String, max_line: usize) -> Result<Decoded, String> {
     let request = match encoding {
         Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| format!("the body is not an OTLP ExportLogsServiceRequest in protobuf: {e}"))?,
         Encoding::Json => serde_json::from_slice(body).map_err(|e| format!("the body is not an OTLP ExportLogsServiceRequest in OTLP JSON: {e}"))?,
     };
+    decode_request(&request, out, max_line)
+}
+
+/// [`decode`] for a request already decoded (OTLP/gRPC).
+pub fn decode_request(request: &ExportLogsServiceRequest, out: &mut String, max_line: usize) -> Result<Decoded, String> {
     let mut buf = std::mem::take(out).into_bytes();
-    let mut n = 0;
+    let mut decoded = Decoded::default();
     let mut resource = Vec::new();
     let mut scope = Vec::new();
     for rl in &request.resource_logs {
@@ -71,14 +87,23 @@ pub fn decode(body: &[u8], encoding: Encoding, out: &mut String) -> Result<usize
                 write_scope(&mut scope, sc);
             }
             for record in &sl.log_records {
+                let start = buf.len();
                 write_record(&mut buf, record, &resource, &scope);
-                n += 1;
+                if buf.len() - start > max_line {
+                    buf.truncate(start);
+                    decoded.rejected += 1;
+                } else {
+                    decoded.records += 1;
+                }
             }
         }
     }
     // every piece written is UTF-8 (JSON text from strings)
     *out = String::from_utf8(buf).map_err(|e| format!("internal: OTLP records as JSON are not UTF-8: {e}"))?;
-    Ok(n)
+    if decoded.rejected > 0 {
+        decoded.why = format!("{} log records are longer than --max-line {max_line} bytes as JSON lines: send smaller records, or raise --max-line", decoded.rejected);
+    }
+    Ok(decoded)
 }
 
 fn write_str(buf: &mut Vec<u8>, s: &str) {
@@ -278,6 +303,64 @@ pub fn accepted_response(encoding: Encoding) -> Vec<u8> {
     }
 }
 
+/// The reply to a request of which `rejected` records were refused (`why`) and the rest
+/// accepted: an OTLP partial success.
+pub fn partial_response(rejected: usize, why: &str, encoding: Encoding) -> Vec<u8> {
+    let response = ExportLogsServiceResponse {
+        partial_success: Some(ExportLogsPartialSuccess { rejected_log_records: rejected as i64, error_message: why.to_string() }),
+    };
+    match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&response).unwrap_or_default(),
+    }
+}
+
+/// `google.rpc.Status`, the body OTLP/HTTP answers a refused request with (its `details` left
+/// empty); `code` is a gRPC status code (see [`grpc_code`]).
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
+pub struct Status {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+/// The gRPC status code of an HTTP status, as the OTLP and gRPC specifications map them.
+pub fn grpc_code(http: u16) -> i32 {
+    match http {
+        400 | 413 => 3,   // INVALID_ARGUMENT
+        401 => 16,        // UNAUTHENTICATED
+        403 => 7,         // PERMISSION_DENIED
+        404 => 5,         // NOT_FOUND
+        405 | 415 => 12,  // UNIMPLEMENTED
+        429 => 8,         // RESOURCE_EXHAUSTED
+        502..=504 => 14,  // UNAVAILABLE
+        _ => 2,           // UNKNOWN
+    }
+}
+
+/// A refusal's body: a `google.rpc.Status` in the request's encoding.
+pub fn status_body(http: u16, message: &str, encoding: Encoding) -> Vec<u8> {
+    let status = Status { code: grpc_code(http), message: message.trim_end().to_string() };
+    match encoding {
+        Encoding::Protobuf => status.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&status).unwrap_or_default(),
+    }
+}
+
+/// The message of a refusal's body, when it is a `google.rpc.Status` (else the body as text).
+pub fn status_message(body: &[u8], content_type: &str) -> String {
+    let status = match Encoding::from_content_type(content_type) {
+        Some(Encoding::Protobuf) => Status::decode(body).ok(),
+        Some(Encoding::Json) => serde_json::from_slice::<Status>(body).ok(),
+        None => None,
+    };
+    match status {
+        Some(s) if !s.message.is_empty() => s.message,
+        _ => String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string(),
+    }
+}
+
 /// How many records a downstream's reply says it rejected, and why (OTLP partial success).
 pub fn rejected_by(reply: &[u8], encoding: Encoding) -> Option<(i64, String)> {
     let response: ExportLogsServiceResponse = match encoding {
@@ -341,6 +424,15 @@ const VERDICT_NAMES: [(&str, &str); 5] = [
 
 /// Tagged NDJSON (one object, or a plain text line, per line) as an OTLP request.
 pub fn encode(ndjson: &str, encoding: Encoding) -> Vec<u8> {
+    let request = to_request(ndjson);
+    match encoding {
+        Encoding::Protobuf => request.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&request).unwrap_or_default(),
+    }
+}
+
+/// Tagged NDJSON as an OTLP request message (for OTLP/gRPC, which frames it itself).
+pub fn to_request(ndjson: &str) -> ExportLogsServiceRequest {
     let mut request = ExportLogsServiceRequest::default();
     let mut last_group: Option<(Option<Value>, Option<Value>)> = None;
     for line in ndjson.lines().filter(|l| !l.trim().is_empty()) {
@@ -361,10 +453,7 @@ pub fn encode(ndjson: &str, encoding: Encoding) -> Vec<u8> {
             sl.log_records.push(record);
         }
     }
-    match encoding {
-        Encoding::Protobuf => request.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(&request).unwrap_or_default(),
-    }
+    request
 }
 
 fn record_from(mut o: Map<String, Value>) -> (LogRecord, Option<Value>, Option<Value>) {
@@ -459,6 +548,8 @@ fn any(v: Value) -> AnyValue {
 mod tests {
     use super::*;
 
+    const MAX: usize = usize::MAX;
+
     fn kv(key: &str, s: &str) -> KeyValue {
         KeyValue { key: key.into(), value: Some(string_value(s.into())), ..Default::default() }
     }
@@ -492,13 +583,13 @@ mod tests {
     fn protobuf_and_json_requests_become_the_same_lines() {
         let req = request();
         let mut from_pb = String::new();
-        assert_eq!(decode(&req.encode_to_vec(), Encoding::Protobuf, &mut from_pb).unwrap(), 2);
+        assert_eq!(decode(&req.encode_to_vec(), Encoding::Protobuf, &mut from_pb, MAX).unwrap().records, 2);
         let json = serde_json::to_vec(&req).unwrap();
         let text = String::from_utf8(json.clone()).unwrap();
         // the OTLP JSON encoding: hex ids, 64-bit integers as strings
         assert!(text.contains(&"ab".repeat(16)) && text.contains("\"1700000000123456789\""), "{text}");
         let mut from_json = String::new();
-        assert_eq!(decode(&json, Encoding::Json, &mut from_json).unwrap(), 2);
+        assert_eq!(decode(&json, Encoding::Json, &mut from_json, MAX).unwrap().records, 2);
         assert_eq!(from_pb, from_json);
         let lines: Vec<Value> = from_pb.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines[0]["message"], "user alice logged in");
@@ -516,7 +607,7 @@ mod tests {
     fn json_with_integers_as_numbers_is_taken_too() {
         let body = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":1700000000000000000,"severityNumber":13,"body":{"stringValue":"slow"},"attributes":[{"key":"k","value":{"intValue":5}}]}]}]}]}"#;
         let mut out = String::new();
-        assert_eq!(decode(body, Encoding::Json, &mut out).unwrap(), 1);
+        assert_eq!(decode(body, Encoding::Json, &mut out, MAX).unwrap().records, 1);
         let v: Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!((v["level"].as_str(), v["attributes"]["k"].as_i64()), (Some("WARN"), Some(5)));
     }
@@ -534,7 +625,7 @@ mod tests {
                 }],
             };
             let mut out = String::new();
-            decode(&req.encode_to_vec(), Encoding::Protobuf, &mut out).unwrap();
+            decode(&req.encode_to_vec(), Encoding::Protobuf, &mut out, MAX).unwrap();
             assert_eq!(out.matches("\"dup\"").count(), 1, "{out}");
             let v: Value = serde_json::from_str(out.trim()).unwrap();
             assert_eq!(v["attributes"]["dup"], "last");
@@ -543,10 +634,40 @@ mod tests {
     }
 
     #[test]
+    fn records_longer_than_max_line_are_left_out_and_counted_for_a_partial_success() {
+        let mut req = request();
+        let long = "x".repeat(500);
+        req.resource_logs[0].scope_logs[0].log_records[1].body = Some(string_value(long));
+        let mut out = String::new();
+        let d = decode(&req.encode_to_vec(), Encoding::Protobuf, &mut out, 400).unwrap();
+        assert_eq!((d.records, d.rejected), (1, 1), "{out}");
+        assert!(d.why.contains("--max-line 400"), "{}", d.why);
+        assert_eq!(out.lines().count(), 1);
+        assert!(!out.contains("xxxx"));
+        for enc in [Encoding::Protobuf, Encoding::Json] {
+            let reply = partial_response(d.rejected, &d.why, enc);
+            assert_eq!(rejected_by(&reply, enc), Some((1, d.why.clone())), "{enc:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_are_google_rpc_status_bodies_in_the_request_encoding() {
+        let pb = status_body(400, "the body is not protobuf\n", Encoding::Protobuf);
+        assert_eq!(Status::decode(&pb[..]).unwrap(), Status { code: 3, message: "the body is not protobuf".into() });
+        let json = status_body(503, "the queue is full", Encoding::Json);
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!((v["code"].as_i64(), v["message"].as_str()), (Some(14), Some("the queue is full")));
+        assert_eq!(status_message(&pb, "application/x-protobuf"), "the body is not protobuf");
+        assert_eq!(status_message(&json, "application/json"), "the queue is full");
+        assert_eq!(status_message(b"nope", "text/plain"), "nope");
+        assert_eq!(grpc_code(401), 16);
+    }
+
+    #[test]
     fn bad_bodies_say_what_was_expected() {
         let mut out = String::new();
-        assert!(decode(b"\xff\xff\xff", Encoding::Protobuf, &mut out).unwrap_err().contains("protobuf"));
-        assert!(decode(b"[1,2]", Encoding::Json, &mut out).unwrap_err().contains("OTLP JSON"));
+        assert!(decode(b"\xff\xff\xff", Encoding::Protobuf, &mut out, MAX).unwrap_err().contains("protobuf"));
+        assert!(decode(b"[1,2]", Encoding::Json, &mut out, MAX).unwrap_err().contains("OTLP JSON"));
         assert!(out.is_empty());
         assert_eq!(Encoding::from_content_type("application/json; charset=utf-8"), Some(Encoding::Json));
         assert_eq!(Encoding::from_content_type("text/plain"), None);
@@ -555,7 +676,7 @@ mod tests {
     #[test]
     fn tagged_lines_go_back_grouped_with_the_verdict_as_attributes() {
         let mut lines = String::new();
-        decode(&request().encode_to_vec(), Encoding::Protobuf, &mut lines).unwrap();
+        decode(&request().encode_to_vec(), Encoding::Protobuf, &mut lines, MAX).unwrap();
         let tagged: String = lines
             .lines()
             .enumerate()
@@ -592,6 +713,6 @@ mod tests {
         assert_eq!(other[1].body, Some(string_value("plain text line".into())));
         // and as OTLP JSON, which our own decoder reads back
         let mut again = String::new();
-        assert_eq!(decode(&encode(&tagged, Encoding::Json), Encoding::Json, &mut again).unwrap(), 4);
+        assert_eq!(decode(&encode(&tagged, Encoding::Json), Encoding::Json, &mut again, MAX).unwrap().records, 4);
     }
 }

@@ -83,7 +83,7 @@ pub fn decode(bytes: &[u8], max_unpacked: usize) -> Result<Message, String> {
     Ok(m)
 }
 
-fn bin_or_str<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], Error> {
+pub fn bin_or_str<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], Error> {
     if let Some(s) = r.str_bytes()? {
         return Ok(s);
     }

@@ -6,23 +6,34 @@
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use super::forward;
+use super::forward_auth;
 use super::metrics::Input;
 use super::pipeline::{Batch, Shared};
+use super::stream::Stream;
 use super::tcp_in::{accept, accept_until_stopped, read_some, NotAccepted};
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
-    accept_until_stopped(listener, "a Forward", stop, |s, stop| connection(s, shared.clone(), stop)).await
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let sh = shared.clone();
+    accept_until_stopped(listener, "a Forward", tls, sh, stop, move |s, stop| connection(s, shared.clone(), stop)).await
 }
 
-async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+async fn connection(mut s: Stream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let peer = s.peer();
     shared.metrics.connection(Input::Forward, 1);
     let max = shared.limits.max_body;
     let mut buf: Vec<u8> = Vec::new();
+    if let Some(key) = &shared.shared_key {
+        if let Err(why) = forward_auth::handshake(&mut s, key, &mut buf).await {
+            shared.metrics.refused_credentials("shared_key", &format!("a Forward connection from {peer}: {why}"));
+            shared.metrics.connection(Input::Forward, -1);
+            return;
+        }
+    }
     let mut stopped = None;
     'conn: loop {
         // every complete message in the buffer

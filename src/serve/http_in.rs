@@ -15,8 +15,12 @@ use super::forward;
 use super::http_server::{reply, text, Reply};
 use super::metrics::Input;
 use super::pipeline::{push_lines, Admitted, Batch, Shared};
+use super::security::bearer_ok;
 
 pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Reply {
+    if let Err(refusal) = authorized(&req, &shared) {
+        return refused(&shared, refusal);
+    }
     match ingest(req, &shared).await {
         Ok(n) => reply(StatusCode::OK, "application/json", format!("{{\"accepted\":{n}}}\n")),
         Err(refusal) => refused(&shared, refusal),
@@ -27,16 +31,40 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Reply {
 pub fn refused(shared: &Shared, (status, why, reason): Refusal) -> Reply {
     shared.metrics.rejected(reason);
     let mut r = text(status, why);
+    refusal_headers(&mut r, status);
+    r
+}
+
+/// What a refusal's status asks of the sender: when to retry, which method to use.
+pub fn refusal_headers(r: &mut Reply, status: StatusCode) {
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         r.headers_mut().insert(header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
         r.headers_mut().insert(header::ALLOW, hyper::header::HeaderValue::from_static("POST"));
     }
-    r
 }
 
 pub type Refusal = (StatusCode, String, &'static str);
+
+/// With --auth-token-file: the request's bearer token is that one, or the refusal (401).
+pub fn authorized(req: &Request<Incoming>, shared: &Shared) -> Result<(), Refusal> {
+    let Some(token) = &shared.token else { return Ok(()) };
+    let header = req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if bearer_ok(token, header) {
+        return Ok(());
+    }
+    let why = match header {
+        None => "no Authorization header: send `Authorization: Bearer <token>` with the token of serve's --auth-token-file",
+        Some(_) => "the bearer token is not the one serve's --auth-token-file holds",
+    };
+    // said once in a while on stderr; the reply's own count is `rejected` below
+    shared.metrics.say_refused_credentials(&format!("an HTTP request ({})", why.split(':').next().unwrap_or(why)));
+    Err((StatusCode::UNAUTHORIZED, why.to_string(), "token"))
+}
 
 async fn ingest(req: Request<Incoming>, shared: &Shared) -> Result<usize, Refusal> {
     let (body, content_type) = read_body(req, shared, "records (JSON, NDJSON or msgpack)").await?;

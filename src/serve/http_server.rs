@@ -12,6 +12,9 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::pipeline::Shared;
 
 pub type Reply = Response<Full<Bytes>>;
 
@@ -32,13 +35,13 @@ pub fn text(status: StatusCode, body: impl Into<String>) -> Reply {
     reply(status, "text/plain; charset=utf-8", b)
 }
 
-pub async fn serve<H, F>(listener: TcpListener, handler: H, stop: watch::Receiver<bool>)
+pub async fn serve<H, F>(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>, handler: H, stop: watch::Receiver<bool>)
 where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Reply> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    super::tcp_in::accept_until_stopped(listener, "an HTTP", stop, move |s, mut stop| {
+    super::tcp_in::accept_until_stopped(listener, "an HTTP", tls, shared, stop, move |s, mut stop| {
         let handler = handler.clone();
         async move {
             let service = hyper::service::service_fn(move |req| {

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub queue_bytes_capacity: Gauge,
     pub redelivered_records: Counter,
     pub replayed_records: Counter,
+    /// Senders refused for their credentials so far (how many of them were said on stderr).
+    credential_refusals: std::sync::atomic::AtomicU64,
 }
 
 /// Where records come in.
@@ -41,6 +43,7 @@ pub enum Input {
     Http,
     Forward,
     OtlpHttp,
+    OtlpGrpc,
 }
 
 impl Input {
@@ -50,6 +53,7 @@ impl Input {
             Input::Http => "http",
             Input::Forward => "forward",
             Input::OtlpHttp => "otlp_http",
+            Input::OtlpGrpc => "otlp_grpc",
         }
     }
 }
@@ -79,6 +83,7 @@ impl Metrics {
             queue_bytes_capacity: Gauge::default(),
             redelivered_records: Counter::default(),
             replayed_records: Counter::default(),
+            credential_refusals: Default::default(),
             registry: Registry::default(),
         };
         registry.register("turbolog_records_in", "Records accepted, by input", m.records_in.clone());
@@ -119,6 +124,21 @@ impl Metrics {
 
     pub fn dropped(&self, reason: &'static str, n: usize) {
         self.dropped.get_or_create(&vec![("reason", reason)]).inc_by(n as u64);
+    }
+
+    /// A sender refused for its credentials (`tls`, `token`, `shared_key`): counted in
+    /// `turbolog_requests_rejected` and said on stderr (the first ten, then every thousandth).
+    pub fn refused_credentials(&self, reason: &'static str, why: &str) {
+        self.rejected(reason);
+        self.say_refused_credentials(why);
+    }
+
+    /// Says a refusal for credentials on stderr: the first ten, then every thousandth.
+    pub fn say_refused_credentials(&self, why: &str) {
+        let n = self.credential_refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n < 10 || n.is_multiple_of(1000) {
+            eprintln!("turbolog: warning: refused {why}; counted in turbolog_requests_rejected");
+        }
     }
 
     pub fn rejected(&self, reason: &'static str) {

@@ -9,15 +9,22 @@
 mod admin;
 mod disk_queue;
 mod forward;
+mod forward_auth;
 mod forward_in;
 mod http_in;
 mod http_server;
 mod metrics;
+#[cfg(feature = "otlp-grpc")]
+mod otlp_grpc;
+#[cfg(feature = "otlp-grpc")]
+mod otlp_grpc_out;
 mod otlp_http;
 mod outbox;
 mod output;
 mod pipeline;
 mod process;
+mod security;
+mod stream;
 mod tcp_in;
 
 use std::net::{IpAddr, SocketAddr};
@@ -53,8 +60,14 @@ pub struct ServeArgs {
     /// OpenTelemetry SDKs' and Collector's `otlphttp` exporters, Fluent Bit's `opentelemetry` output).
     #[arg(long, value_name = "ADDR", env = "TURBOLOG_OTLP_HTTP")]
     pub otlp_http: Option<SocketAddr>,
-    /// Where tagged records go: stdout, tcp://HOST:PORT (NDJSON, Vector's `socket` source) or
-    /// forward://HOST:PORT (Fluent Bit's `forward` input, Vector's `fluent` source).
+    /// Take OTLP/gRPC logs here (`LogsService/Export`, gzip or not; the OpenTelemetry SDKs' and
+    /// Collector's `otlp` exporters, port 4317 by convention).
+    #[arg(long, value_name = "ADDR", env = "TURBOLOG_OTLP_GRPC")]
+    pub otlp_grpc: Option<SocketAddr>,
+    /// Where tagged records go: stdout, tcp://HOST:PORT (NDJSON, Vector's `socket` source),
+    /// forward://HOST:PORT (Fluent Bit's `forward` input, Vector's `fluent` source) or
+    /// otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs); over TLS: tcp+tls://, forward+tls://,
+    /// otlp-https://, otlp-grpcs:// (verified against --tls-ca, or the public web CAs).
     #[arg(long, value_name = "DEST", env = "TURBOLOG_TO", default_value = "stdout")]
     pub to: Dest,
     /// `/healthz`, `/readyz` and `/metrics` here; `off` for none.
@@ -79,23 +92,44 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", env = "TURBOLOG_MAX_BODY", default_value_t = 16 << 20)]
     pub max_body: usize,
     #[command(flatten)]
+    pub security: security::SecurityArgs,
+    #[command(flatten)]
     pub queue_opts: disk_queue::QueueArgs,
     #[command(flatten)]
     pub stream: StreamArgs,
 }
 
 pub fn run(args: ServeArgs) -> Result<u8, CmdError> {
-    if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() && args.otlp_http.is_none() {
-        return Err("serve needs an input: --tcp ADDR, --http ADDR, --forward ADDR or --otlp-http ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD, TURBOLOG_OTLP_HTTP); for a pipe use `turbolog filter`".into());
+    if args.tcp.is_none() && args.http.is_none() && args.forward.is_none() && args.otlp_http.is_none() && args.otlp_grpc.is_none() {
+        return Err("serve needs an input: --tcp ADDR, --http ADDR, --forward ADDR, --otlp-http ADDR or --otlp-grpc ADDR (or TURBOLOG_TCP, TURBOLOG_HTTP, TURBOLOG_FORWARD, TURBOLOG_OTLP_HTTP, TURBOLOG_OTLP_GRPC); for a pipe use `turbolog filter`".into());
+    }
+    if cfg!(not(feature = "otlp-grpc")) && (args.otlp_grpc.is_some() || matches!(args.to, Dest::OtlpGrpc(_))) {
+        return Err("this turbolog was built without OTLP/gRPC: build it with `--features otlp-grpc` (on by default), or use --otlp-http / otlp-http://".into());
     }
     let admin = match args.admin.as_str() {
         "off" | "none" | "" => None,
         a => Some(a.parse::<SocketAddr>().map_err(|e| format!("--admin `{a}` is not ADDR:PORT or off: {e}"))?),
     };
-    for (what, addr) in [("--tcp", args.tcp), ("--http", args.http), ("--forward", args.forward), ("--otlp-http", args.otlp_http), ("--admin", admin)] {
+    for (what, addr) in [("--tcp", args.tcp), ("--http", args.http), ("--forward", args.forward), ("--otlp-http", args.otlp_http), ("--otlp-grpc", args.otlp_grpc), ("--admin", admin)] {
         if let Some(a) = addr {
             allowed(what, a, args.listen)?;
         }
+    }
+    let sec = &args.security;
+    let tls = sec.tls_cert.is_some();
+    for (what, addr, credentials) in [
+        ("--tcp", args.tcp, sec.tls_client_ca.is_some()),
+        ("--http", args.http, sec.auth_token_file.is_some()),
+        ("--forward", args.forward, sec.shared_key_file.is_some()),
+        ("--otlp-http", args.otlp_http, sec.auth_token_file.is_some()),
+        ("--otlp-grpc", args.otlp_grpc, sec.auth_token_file.is_some()),
+    ] {
+        if let Some(a) = addr {
+            exposed(what, a, tls, credentials, sec.insecure)?;
+        }
+    }
+    if sec.insecure && args.to.is_tls() {
+        eprintln!("turbolog: warning: --insecure: the certificate of {} is NOT verified; anyone on the path can read and change the records", args.to);
     }
     if !(args.drain_timeout.is_finite() && args.drain_timeout > 0.0 && args.drain_timeout <= 3600.0) {
         return Err(format!("--drain-timeout {} is not a number of seconds in (0, 3600]", args.drain_timeout).into());
@@ -118,6 +152,23 @@ fn allowed(what: &str, addr: SocketAddr, listen: Option<IpAddr>) -> Result<(), S
     ))
 }
 
+/// A listener other hosts reach needs TLS or credentials, or `--insecure` (said on stderr).
+fn exposed(what: &str, addr: SocketAddr, tls: bool, credentials: bool, insecure: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || tls || credentials {
+        return Ok(());
+    }
+    if insecure {
+        eprintln!("turbolog: warning: --insecure: {what} {addr} takes records from other hosts in the clear and without credentials");
+        return Ok(());
+    }
+    let how = match what {
+        "--tcp" => "--tls-cert/--tls-key (and --tls-client-ca for client certificates)",
+        "--forward" => "--tls-cert/--tls-key or --shared-key-file",
+        _ => "--tls-cert/--tls-key or --auth-token-file",
+    };
+    Err(format!("{what} {addr} would take records from other hosts in the clear and without credentials: add {how}, or pass --insecure to accept that"))
+}
+
 async fn bind(what: &str, addr: SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
 }
@@ -129,6 +180,11 @@ fn local(l: &TcpListener) -> String {
 async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdError> {
     // before anything is announced: a SIGTERM from then on is a graceful stop
     let signals = Signals::new()?;
+    let listening = args.security.listening(&[])?;
+    let http_tls = args.security.listening(&[b"http/1.1"])?.tls;
+    #[cfg(feature = "otlp-grpc")]
+    let grpc_tls = args.security.listening(&[b"h2"])?.tls;
+    let sending = args.security.sending()?;
     let (to_engine, from_inputs) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
         gate: Gate::new(args.queue as usize),
@@ -142,15 +198,17 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
         limits: Limits { max_line: args.max_line, max_body: args.max_body },
         output_gone: tokio::sync::Notify::new(),
         disk_queue: args.queue_opts.open(args.stream.engine.state.as_deref().filter(|_| !args.stream.engine.frozen))?,
+        token: listening.token.clone(),
+        shared_key: listening.shared_key.clone(),
     });
     let (admin_stop_tx, admin_stop) = watch::channel(false);
-    let mut listening = Vec::new();
+    let mut listening_on = Vec::new();
     let admin_task = match admin {
         Some(addr) => {
             let l = bind("--admin", addr).await?;
-            listening.push(format!("admin http://{}", local(&l)));
+            listening_on.push(format!("admin http://{}", local(&l)));
             let sh = shared.clone();
-            Some(tokio::spawn(http_server::serve(l, move |req| admin::handle(req, sh.clone()), admin_stop)))
+            Some(tokio::spawn(http_server::serve(l, None, shared.clone(), move |req| admin::handle(req, sh.clone()), admin_stop)))
         }
         None => None,
     };
@@ -174,7 +232,7 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
             process::run(stream, from_inputs, out_tx, sh)
         })
         .map_err(|e| format!("cannot start the engine thread: {e}"))?;
-    let writer = Writer { dest: args.to.clone(), state: args.stream.engine.state.clone().filter(|_| !args.stream.engine.frozen) };
+    let writer = Writer { dest: args.to.clone(), sending, state: args.stream.engine.state.clone().filter(|_| !args.stream.engine.frozen) };
     let sh = shared.clone();
     let writer = std::thread::Builder::new()
         .name("turbolog-writer".into())
@@ -204,25 +262,31 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
     let bound = async {
         if let Some(a) = args.tcp {
             let l = bind("--tcp", a).await?;
-            listening.push(format!("tcp {}", local(&l)));
-            inputs.spawn(tcp_in::serve(l, shared.clone(), stop.clone()));
+            listening_on.push(format!("tcp {}{}", if listening.tls.is_some() { "tls://" } else { "" }, local(&l)));
+            inputs.spawn(tcp_in::serve(l, listening.tls.clone(), shared.clone(), stop.clone()));
         }
         if let Some(a) = args.http {
             let l = bind("--http", a).await?;
-            listening.push(format!("http {}", local(&l)));
+            listening_on.push(format!("http {}{}", if http_tls.is_some() { "https://" } else { "" }, local(&l)));
             let sh = shared.clone();
-            inputs.spawn(http_server::serve(l, move |req| http_in::handle(req, sh.clone()), stop.clone()));
+            inputs.spawn(http_server::serve(l, http_tls.clone(), shared.clone(), move |req| http_in::handle(req, sh.clone()), stop.clone()));
         }
         if let Some(a) = args.forward {
             let l = bind("--forward", a).await?;
-            listening.push(format!("forward {}", local(&l)));
-            inputs.spawn(forward_in::serve(l, shared.clone(), stop.clone()));
+            listening_on.push(format!("forward {}{}", if listening.tls.is_some() { "tls://" } else { "" }, local(&l)));
+            inputs.spawn(forward_in::serve(l, listening.tls.clone(), shared.clone(), stop.clone()));
         }
         if let Some(a) = args.otlp_http {
             let l = bind("--otlp-http", a).await?;
-            listening.push(format!("otlp-http http://{}", local(&l)));
+            listening_on.push(format!("otlp-http {}://{}", if http_tls.is_some() { "https" } else { "http" }, local(&l)));
             let sh = shared.clone();
-            inputs.spawn(http_server::serve(l, move |req| otlp_http::handle(req, sh.clone()), stop.clone()));
+            inputs.spawn(http_server::serve(l, http_tls.clone(), shared.clone(), move |req| otlp_http::handle(req, sh.clone()), stop.clone()));
+        }
+        #[cfg(feature = "otlp-grpc")]
+        if let Some(a) = args.otlp_grpc {
+            let l = bind("--otlp-grpc", a).await?;
+            listening_on.push(format!("otlp-grpc {}://{}", if grpc_tls.is_some() { "https" } else { "http" }, local(&l)));
+            inputs.spawn(otlp_grpc::serve(l, grpc_tls.clone(), shared.clone(), stop.clone()));
         }
         Ok::<(), String>(())
     }
@@ -232,7 +296,7 @@ async fn serve(args: ServeArgs, admin: Option<SocketAddr>) -> Result<u8, CmdErro
         let _ = tokio::task::spawn_blocking(move || (engine.join(), writer.join())).await;
         return Err(e.into());
     }
-    eprintln!("turbolog: serve: listening on {} → {}", listening.join(", "), args.to);
+    eprintln!("turbolog: serve: listening on {} → {}", listening_on.join(", "), args.to);
 
     tokio::select! {
         _ = signals.wait() => {}

@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::forward;
 use super::outbox;
 use super::pipeline::{Out, Pending, Shared};
+use super::security::Sending;
 
 /// Where tagged records go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,10 +26,27 @@ pub enum Dest {
     Stdout,
     /// NDJSON over TCP.
     Tcp(String),
+    /// NDJSON over TLS.
+    TcpTls(String),
     /// Fluent Forward over TCP.
     Forward(String),
-    /// OTLP/HTTP logs (protobuf): the URL records are POSTed to.
+    /// Fluent Forward over TLS.
+    ForwardTls(String),
+    /// OTLP/HTTP logs (protobuf): the URL records are POSTed to (http:// or https://).
     OtlpHttp(String),
+    /// OTLP/gRPC logs: http://HOST:PORT, or https://HOST:PORT over TLS.
+    OtlpGrpc(String),
+}
+
+impl Dest {
+    /// Over TLS: the downstream's certificate is verified (unless --insecure).
+    pub fn is_tls(&self) -> bool {
+        match self {
+            Dest::TcpTls(_) | Dest::ForwardTls(_) => true,
+            Dest::OtlpHttp(url) | Dest::OtlpGrpc(url) => url.starts_with("https://"),
+            Dest::Stdout | Dest::Tcp(_) | Dest::Forward(_) => false,
+        }
+    }
 }
 
 impl std::str::FromStr for Dest {
@@ -45,13 +63,21 @@ impl std::str::FromStr for Dest {
             Ok(Dest::Stdout)
         } else if let Some(rest) = s.strip_prefix("tcp://") {
             addr(rest).map(Dest::Tcp)
+        } else if let Some(rest) = s.strip_prefix("tcp+tls://") {
+            addr(rest).map(Dest::TcpTls)
         } else if let Some(rest) = s.strip_prefix("forward://") {
             addr(rest).map(Dest::Forward)
-        } else if let Some(rest) = s.strip_prefix("otlp-http://") {
+        } else if let Some(rest) = s.strip_prefix("forward+tls://") {
+            addr(rest).map(Dest::ForwardTls)
+        } else if let Some(rest) = s.strip_prefix("otlp-grpc://") {
+            addr(rest.trim_end_matches('/')).map(|a| Dest::OtlpGrpc(format!("http://{a}")))
+        } else if let Some(rest) = s.strip_prefix("otlp-grpcs://") {
+            addr(rest.trim_end_matches('/')).map(|a| Dest::OtlpGrpc(format!("https://{a}")))
+        } else if let Some((scheme, rest)) = s.strip_prefix("otlp-http://").map(|r| ("http", r)).or_else(|| s.strip_prefix("otlp-https://").map(|r| ("https", r))) {
             let (host_port, path) = rest.find('/').map_or((rest, super::otlp_http::PATH), |i| (&rest[..i], &rest[i..]));
-            addr(host_port).map(|a| Dest::OtlpHttp(format!("http://{a}{path}")))
+            addr(host_port).map(|a| Dest::OtlpHttp(format!("{scheme}://{a}{path}")))
         } else {
-            Err(format!("unknown destination `{s}`: use stdout, tcp://HOST:PORT (NDJSON), forward://HOST:PORT (Fluent Forward) or otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs, /v1/logs by default)"))
+            Err(format!("unknown destination `{s}`: use stdout, tcp://HOST:PORT (NDJSON), forward://HOST:PORT (Fluent Forward), otlp-http://HOST:PORT[/PATH] (OTLP/HTTP logs, /v1/logs by default), otlp-grpc://HOST:PORT (OTLP/gRPC), or over TLS tcp+tls://, forward+tls://, otlp-https://, otlp-grpcs://"))
         }
     }
 }
@@ -61,8 +87,14 @@ impl std::fmt::Display for Dest {
         match self {
             Dest::Stdout => f.write_str("stdout"),
             Dest::Tcp(a) => write!(f, "tcp://{a}"),
+            Dest::TcpTls(a) => write!(f, "tcp+tls://{a}"),
             Dest::Forward(a) => write!(f, "forward://{a}"),
+            Dest::ForwardTls(a) => write!(f, "forward+tls://{a}"),
             Dest::OtlpHttp(url) => write!(f, "otlp-{url}"),
+            Dest::OtlpGrpc(url) => match url.strip_prefix("https://") {
+                Some(a) => write!(f, "otlp-grpcs://{a}"),
+                None => write!(f, "otlp-grpc://{}", url.trim_start_matches("http://")),
+            },
         }
     }
 }
@@ -72,18 +104,25 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// A connection to the downstream, in the clear or over TLS.
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
 struct Conn {
     dest: Dest,
-    stream: Option<TcpStream>,
+    sending: Sending,
+    stream: Option<Box<dyn ReadWrite>>,
     chunks: u64,
     reply: Vec<u8>,
     /// OTLP/HTTP: one agent, its connections kept alive between requests.
     agent: Option<ureq::Agent>,
+    #[cfg(feature = "otlp-grpc")]
+    grpc: Option<super::otlp_grpc_out::GrpcOut>,
 }
 
 /// What a downstream did with records it answered for.
 #[derive(Debug, PartialEq)]
-enum Taken {
+pub(super) enum Taken {
     All,
     /// The downstream took the rest but refused these for good (OTLP: a partial success or a
     /// status that says not to retry): counted and said, not retried.
@@ -97,11 +136,19 @@ impl Conn {
         }
         if let Dest::OtlpHttp(_) = self.dest {
             if self.agent.is_none() {
-                self.agent = Some(ureq::AgentBuilder::new().timeout_connect(CONNECT_TIMEOUT).timeout(ACK_TIMEOUT).build());
+                self.agent = Some(ureq::AgentBuilder::new().timeout_connect(CONNECT_TIMEOUT).timeout(ACK_TIMEOUT).tls_config(self.sending.tls.clone()).build());
             }
             return Ok(());
         }
-        let (Dest::Tcp(a) | Dest::Forward(a)) = &self.dest else { return Ok(()) };
+        #[cfg(feature = "otlp-grpc")]
+        if let Dest::OtlpGrpc(url) = &self.dest {
+            if self.grpc.is_none() {
+                let tls = self.dest.is_tls().then(|| self.sending.tls.clone());
+                self.grpc = Some(super::otlp_grpc_out::GrpcOut::new(url, tls, &self.sending.headers, CONNECT_TIMEOUT, ACK_TIMEOUT)?);
+            }
+            return Ok(());
+        }
+        let (Dest::Tcp(a) | Dest::Forward(a) | Dest::TcpTls(a) | Dest::ForwardTls(a)) = &self.dest else { return Ok(()) };
         let addrs = a.to_socket_addrs().map_err(|e| format!("cannot resolve {a}: {e}"))?;
         let mut last = format!("{a} resolves to no address");
         for addr in addrs {
@@ -110,7 +157,11 @@ impl Conn {
                     let _ = s.set_nodelay(true);
                     let _ = s.set_read_timeout(Some(ACK_TIMEOUT));
                     let _ = s.set_write_timeout(Some(ACK_TIMEOUT));
-                    self.stream = Some(s);
+                    let mut stream: Box<dyn ReadWrite> = if self.dest.is_tls() { Box::new(tls_connect(&self.sending, a, s)?) } else { Box::new(s) };
+                    if let (Some(key), Dest::Forward(_) | Dest::ForwardTls(_)) = (&self.sending.shared_key, &self.dest) {
+                        super::forward_auth::client_handshake(&mut *stream, key.bytes()).map_err(|e| format!("{a}: {e}"))?;
+                    }
+                    self.stream = Some(stream);
                     return Ok(());
                 }
                 Err(e) => last = format!("cannot connect to {addr}: {e}"),
@@ -130,7 +181,11 @@ impl Conn {
         on_wire();
         if let Dest::OtlpHttp(url) = &self.dest {
             let agent = self.agent.as_ref().ok_or("no HTTP agent")?;
-            return otlp_post(agent, url, p);
+            return otlp_post(agent, url, &self.sending.headers, p);
+        }
+        #[cfg(feature = "otlp-grpc")]
+        if let Some(grpc) = self.grpc.as_mut() {
+            return grpc.export(p);
         }
         let result = self.send(p);
         if result.is_err() {
@@ -142,8 +197,8 @@ impl Conn {
     fn send(&mut self, p: &Pending) -> Result<Taken, String> {
         let s = self.stream.as_mut().ok_or("not connected")?;
         match &self.dest {
-            Dest::Tcp(a) => s.write_all(p.text.as_bytes()).map(|_| Taken::All).map_err(|e| format!("writing to {a}: {e}")),
-            Dest::Forward(a) => {
+            Dest::Tcp(a) | Dest::TcpTls(a) => s.write_all(p.text.as_bytes()).map(|_| Taken::All).map_err(|e| format!("writing to {a}: {e}")),
+            Dest::Forward(a) | Dest::ForwardTls(a) => {
                 self.chunks += 1;
                 let chunk = format!("turbolog-{}-{}", std::process::id(), self.chunks);
                 let msg = forward::encode(p.tag.as_deref().unwrap_or("turbolog"), &p.text, &p.times, &chunk);
@@ -165,6 +220,7 @@ impl Conn {
                 }
             }
             Dest::Stdout | Dest::OtlpHttp(_) => Ok(Taken::All),
+            Dest::OtlpGrpc(url) => Err(format!("{url}: this turbolog was built without OTLP/gRPC")),
         }
     }
 }
@@ -172,7 +228,7 @@ impl Conn {
 /// POSTs tagged records as one OTLP `ExportLogsServiceRequest` (protobuf). Retryable statuses
 /// (429, 502, 503, 504) and broken connections are errors, retried by the writer; any other
 /// refusal is permanent, as OTLP/HTTP says.
-fn otlp_post(agent: &ureq::Agent, url: &str, p: &Pending) -> Result<Taken, String> {
+fn otlp_post(agent: &ureq::Agent, url: &str, headers: &[(String, String)], p: &Pending) -> Result<Taken, String> {
     use turbolog::codec::otlp::{self, Encoding};
     let body = otlp::encode(&p.text, Encoding::Protobuf);
     let read = |r: ureq::Response| {
@@ -180,23 +236,40 @@ fn otlp_post(agent: &ureq::Agent, url: &str, p: &Pending) -> Result<Taken, Strin
         let _ = r.into_reader().take(1 << 20).read_to_end(&mut reply);
         reply
     };
-    match agent.post(url).set("Content-Type", Encoding::Protobuf.content_type()).send_bytes(&body) {
+    let mut request = agent.post(url).set("Content-Type", Encoding::Protobuf.content_type());
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    match request.send_bytes(&body) {
         Ok(r) => Ok(match otlp::rejected_by(&read(r), Encoding::Protobuf) {
             Some((n, why)) => Taken::AllBut(n.max(0) as u64, format!("{url} rejected {n} of {} records: {why}", p.records)),
             None => Taken::All,
         }),
         Err(ureq::Error::Status(code @ (429 | 502 | 503 | 504), _)) => Err(format!("{url} answered {code}: busy")),
         Err(ureq::Error::Status(code, r)) => {
-            let reply = read(r);
-            let why = String::from_utf8_lossy(&reply[..reply.len().min(300)]).trim().to_string();
+            let content_type = r.content_type().to_string();
+            let why = otlp::status_message(&read(r), &content_type);
             Ok(Taken::AllBut(p.records as u64, format!("{url} refused {} records with {code} (not retried): {why}", p.records)))
         }
         Err(e) => Err(format!("posting to {url}: {e}")),
     }
 }
 
+/// A TLS connection to `addr` (HOST:PORT) over `tcp`, its handshake done (a certificate the
+/// downstream presents that does not verify fails here, so `/readyz` says it at once).
+fn tls_connect(sending: &Sending, addr: &str, mut tcp: TcpStream) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("{host} is not a name TLS can verify: {e}"))?;
+    let mut conn = rustls::ClientConnection::new(sending.tls.clone(), name).map_err(|e| format!("TLS to {addr}: {e}"))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+    }
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
 pub struct Writer {
     pub dest: Dest,
+    pub sending: Sending,
     pub state: Option<PathBuf>,
 }
 
@@ -204,7 +277,7 @@ impl Writer {
     /// Runs until the engine thread is done and everything is delivered or kept in the outbox.
     /// Returns how many records went to the outbox.
     pub fn run(self, outs: Receiver<Out>, shared: Arc<Shared>) -> Result<usize, String> {
-        let mut conn = Conn { dest: self.dest.clone(), stream: None, chunks: 0, reply: Vec::new(), agent: None };
+        let mut conn = Conn { dest: self.dest.clone(), sending: self.sending.clone(), stream: None, chunks: 0, reply: Vec::new(), agent: None, #[cfg(feature = "otlp-grpc")] grpc: None };
         let mut backoff = Duration::from_millis(50);
         let mut failing = false;
         let up = |shared: &Shared, ok: bool, why: &str| {
@@ -247,7 +320,7 @@ impl Writer {
                     Ok(o) => queue.push_back(o),
                     Err(RecvTimeoutError::Disconnected) => engine_done = true,
                     Err(RecvTimeoutError::Timeout) => {
-                        if !failing && conn.stream.is_none() && matches!(conn.dest, Dest::Tcp(_) | Dest::Forward(_)) {
+                        if !failing && conn.stream.is_none() && matches!(conn.dest, Dest::Tcp(_) | Dest::Forward(_) | Dest::TcpTls(_) | Dest::ForwardTls(_)) {
                             // idle and not connected: keep `/readyz` honest
                             connect(&mut conn);
                         }
@@ -377,5 +450,11 @@ mod tests {
         assert_eq!("otlp-http://collector:4318".parse::<Dest>().unwrap(), Dest::OtlpHttp("http://collector:4318/v1/logs".into()));
         assert_eq!("otlp-http://c:4318/ingest/logs".parse::<Dest>().unwrap().to_string(), "otlp-http://c:4318/ingest/logs");
         assert!("otlp-http://c/v1/logs".parse::<Dest>().unwrap_err().contains("no port"));
+        assert_eq!("otlp-https://c:4318".parse::<Dest>().unwrap(), Dest::OtlpHttp("https://c:4318/v1/logs".into()));
+        assert_eq!("forward+tls://h:24224".parse::<Dest>().unwrap().to_string(), "forward+tls://h:24224");
+        assert!("tcp+tls://h:1".parse::<Dest>().unwrap().is_tls() && !"tcp://h:1".parse::<Dest>().unwrap().is_tls());
+        assert_eq!("otlp-grpcs://c:4317".parse::<Dest>().unwrap().to_string(), "otlp-grpcs://c:4317");
+        assert_eq!("otlp-grpc://c:4317".parse::<Dest>().unwrap(), Dest::OtlpGrpc("http://c:4317".into()));
+        assert!("otlp-grpcs://c:4317".parse::<Dest>().unwrap().is_tls());
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::disk_queue::{DiskQueue, Refused};
 use super::metrics::Metrics;
+use super::security::Secret;
 use super::msgpack_json::EventTime;
 
 /// Records accepted from one read, request or Forward message, in arrival order.
@@ -124,6 +125,10 @@ pub struct Shared {
     pub output_gone: tokio::sync::Notify,
     /// Accepted batches on disk until delivered (`--state` or `--queue-dir`).
     pub disk_queue: Option<DiskQueue>,
+    /// HTTP and OTLP senders must present it as `Authorization: Bearer` (--auth-token-file).
+    pub token: Option<Arc<Secret>>,
+    /// Forward senders must prove it in the HELO/PING/PONG handshake (--shared-key-file).
+    pub shared_key: Option<Arc<Secret>>,
 }
 
 /// What became of a batch handed to [`Shared::admit`].

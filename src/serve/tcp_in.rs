@@ -8,9 +8,11 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use super::metrics::Input;
 use super::pipeline::{Admitted, Batch, Shared};
+use super::stream::Stream;
 
 const READ_SIZE: usize = 64 * 1024;
 /// A TCP sender waits for no acknowledgement, so its batches are synced in groups: one fsync per
@@ -20,25 +22,46 @@ const SYNC_EVERY: usize = 1 << 20;
 pub const QUIET: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Accepts connections until `stop`, then waits for each to drain.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
-    accept_until_stopped(listener, "a TCP", stop, |s, stop| connection(s, shared.clone(), stop)).await
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let sh = shared.clone();
+    accept_until_stopped(listener, "a TCP", tls, sh, stop, move |s, stop| connection(s, shared.clone(), stop)).await
 }
 
-/// Runs `handle` on each connection `listener` accepts until `stop`; then takes the connections
-/// the kernel completed but that were not accepted yet (they hold records too), and waits for
-/// every one to drain.
-pub async fn accept_until_stopped<F, Fut>(listener: TcpListener, what: &str, mut stop: watch::Receiver<bool>, handle: F)
+/// How long a sender has to complete its TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `handle` on each connection `listener` accepts until `stop` (after its TLS handshake,
+/// with `tls`: a failed one is counted and said, and the connection closed); then takes the
+/// connections the kernel completed but that were not accepted yet (they hold records too), and
+/// waits for every one to drain.
+pub async fn accept_until_stopped<F, Fut>(listener: TcpListener, what: &'static str, tls: Option<TlsAcceptor>, shared: Arc<Shared>, mut stop: watch::Receiver<bool>, handle: F)
 where
-    F: Fn(TcpStream, watch::Receiver<bool>) -> Fut,
+    F: Fn(Stream, watch::Receiver<bool>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let handle = Arc::new(handle);
+    let start = |conns: &mut JoinSet<()>, s: TcpStream, stop: watch::Receiver<bool>| {
+        let (handle, tls, shared) = (handle.clone(), tls.clone(), shared.clone());
+        conns.spawn(async move {
+            let stream = match tls {
+                None => Stream::Plain(s),
+                Some(acceptor) => {
+                    let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(s)).await {
+                        Ok(Ok(t)) => Stream::Tls(Box::new(t)),
+                        Ok(Err(e)) => return shared.metrics.refused_credentials("tls", &format!("{what} connection from {peer}: its TLS handshake failed: {e}")),
+                        Err(_) => return shared.metrics.refused_credentials("tls", &format!("{what} connection from {peer}: no TLS handshake within {} s", HANDSHAKE_TIMEOUT.as_secs())),
+                    }
+                }
+            };
+            handle(stream, stop).await
+        });
+    };
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((s, _)) => {
-                    conns.spawn(handle(s, stop.clone()));
-                }
+                Ok((s, _)) => start(&mut conns, s, stop.clone()),
                 Err(e) => {
                     eprintln!("turbolog: warning: accepting {what} connection: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -49,7 +72,7 @@ where
         while conns.try_join_next().is_some() {}
     }
     while let Ok(Ok((s, _))) = tokio::time::timeout(std::time::Duration::from_millis(5), listener.accept()).await {
-        conns.spawn(handle(s, stop.clone()));
+        start(&mut conns, s, stop.clone());
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
@@ -61,7 +84,7 @@ pub const READ_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(
 /// Reads one connection: `Some(0)` at its end, `None` when it failed, or during shutdown when it
 /// was quiet past [`QUIET`] or has been read for [`READ_AFTER_STOP`] (`stopped` holds when the
 /// connection first saw the shutdown).
-pub async fn read_some(s: &mut TcpStream, buf: &mut Vec<u8>, stop: &mut watch::Receiver<bool>, stopped: &mut Option<std::time::Instant>) -> Option<usize> {
+pub async fn read_some(s: &mut Stream, buf: &mut Vec<u8>, stop: &mut watch::Receiver<bool>, stopped: &mut Option<std::time::Instant>) -> Option<usize> {
     // appends to `buf`, up to its spare capacity (at least READ_SIZE)
     buf.reserve(READ_SIZE);
     if *stop.borrow() {
@@ -148,8 +171,8 @@ async fn sync(shared: &Shared, owed: Option<u64>) {
     }
 }
 
-async fn connection(mut s: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+async fn connection(mut s: Stream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let peer = s.peer();
     shared.metrics.connection(Input::Tcp, 1);
     let max_line = shared.limits.max_line;
     // bytes read and not yet handed on: the complete lines become the batch as they are (no

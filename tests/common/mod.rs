@@ -2,6 +2,7 @@
 //! path directly: `[[time, {}], {"log": message, extra…}]`.
 #![allow(dead_code)] // each test file uses its part
 
+pub mod pki;
 pub mod serve;
 
 /// Appends one record; `extra` values are strings or unsigned numbers.

@@ -66,7 +66,7 @@ impl Serve {
             .split(", ")
             .map(|p| {
                 let (k, v) = p.split_once(' ').unwrap();
-                (k.to_string(), v.trim_start_matches("http://").to_string())
+                (k.to_string(), ["http://", "https://", "tls://"].iter().fold(v, |v, scheme| v.trim_start_matches(scheme)).to_string())
             })
             .collect();
         Serve { child, stderr, stdout, ports }
