@@ -13,6 +13,9 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Default)]
 pub struct Wanted {
     keys: Vec<String>,
+    /// Per first byte, the lengths (bit `min(len, 63)`) of the keys starting with it: most keys
+    /// of a record are told apart by one lookup, without comparing any string.
+    lengths: Vec<u64>,
 }
 
 impl Wanted {
@@ -31,14 +34,23 @@ impl Wanted {
     }
 
     fn add(&mut self, k: &str) {
-        if !self.keys.iter().any(|x| x == k) {
-            self.keys.push(k.to_string());
+        if k.is_empty() || self.keys.iter().any(|x| x == k) {
+            return;
         }
+        if self.lengths.is_empty() {
+            self.lengths = vec![0; 256];
+        }
+        self.lengths[k.as_bytes()[0] as usize] |= 1 << k.len().min(63);
+        self.keys.push(k.to_string());
     }
 
     #[inline]
     fn keeps(&self, k: &str) -> bool {
-        self.keys.iter().any(|x| x == k)
+        let Some(&first) = k.as_bytes().first() else { return false };
+        match self.lengths.get(first as usize) {
+            Some(mask) if mask & (1 << k.len().min(63)) != 0 => self.keys.iter().any(|x| x == k),
+            _ => false,
+        }
     }
 }
 
@@ -123,6 +135,17 @@ mod tests {
         assert_eq!(keys, ["message", "level", "req", "log", "time", "anomaly"]);
         assert_eq!(m["log"]["message"], "m");
         assert_eq!(m["req"], 7);
+    }
+
+    #[test]
+    fn keys_are_told_apart_by_first_byte_and_length_then_compared() {
+        let w = Wanted::new(["log.message", "a_very_long_message_key_of_more_than_sixty_four_bytes_written_by_someone"], Some("req"));
+        for k in ["log", "log.message", "level", "req", "a_very_long_message_key_of_more_than_sixty_four_bytes_written_by_someone", "anomaly"] {
+            assert!(w.keeps(k), "{k}");
+        }
+        for k in ["", "lag", "logs", "req_id", "resource", "severity_number", "a_very_long_message_key_of_more_than_sixty_four_bytes_written_by_someonf", "x"] {
+            assert!(!w.keeps(k), "{k}");
+        }
     }
 
     #[test]
