@@ -62,7 +62,10 @@ pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a s
 fn message_at<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<(Shape, &'a str)> {
     let at = |(i, v): (usize, Option<&'a Value>)| v.and_then(Value::as_str).map(|m| (i.min(TEXT as usize - 1) as Shape, m));
     if keys.is_empty() {
-        DEFAULT_KEYS.iter().map(|k| get(obj, k)).enumerate().find_map(at)
+        DEFAULT_KEYS.iter().map(|k| get(obj, k)).enumerate().find_map(at).or_else(|| {
+            // one level down, as Logstash's own `{"logEvent":{"message":…}}` writes it
+            obj.values().filter_map(Value::as_object).find_map(|inner| DEFAULT_KEYS.iter().map(|k| get(inner, k)).enumerate().find_map(at))
+        })
     } else {
         keys.iter().map(|k| field(obj, k)).enumerate().find_map(at)
     }
@@ -245,7 +248,18 @@ impl LineTagger {
     /// Tags a line already parsed as the JSON object `obj` (by [`Self::parse`], or whole; see
     /// [`Self::tag_line_scored`]).
     pub fn tag_object(&mut self, line: &str, obj: Map<String, Value>, scored: Option<&str>, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
+        self.tag_parsed(line, obj, false, scored, seq, scorer, out)
+    }
+
+    /// [`Self::tag_object`]; `whole` when `obj` holds every field of the line.
+    #[allow(clippy::too_many_arguments)]
+    fn tag_parsed(&mut self, line: &str, obj: Map<String, Value>, whole: bool, scored: Option<&str>, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
         match record_scored(&obj, &self.keys, scored) {
+            None if !whole && self.keys.is_empty() => {
+                // the message may sit one level down, under a key the reading skipped
+                let whole = parse_object(line).and_then(Result::ok).unwrap_or(obj);
+                self.tag_parsed(line, whole, true, scored, seq, scorer, out)
+            }
             None => {
                 if !self.only_anomalies {
                     out.push_str(line);
@@ -420,6 +434,23 @@ fn push_json_str(buf: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_one_level_down_is_found_under_the_default_keys_only() {
+        // Logstash's own JSON log (realworld/logstash)
+        let line = r#"{"level":"WARN","loggerName":"logstash.outputs.elasticsearch","timeMillis":1612827484046,"thread":"[foo]>worker1","logEvent":{"message":"Could not index event to Elasticsearch."}}"#;
+        let obj = parse_object(line).unwrap().unwrap();
+        let m = record(&obj, &[]).unwrap();
+        assert_eq!((m.message.as_ref(), m.level), ("Could not index event to Elasticsearch.", Some(Level::Warn)));
+        // a top-level message wins; named keys are not searched below their own path
+        let obj = parse_object(r#"{"ctx":{"msg":"inner"},"msg":"outer"}"#).unwrap().unwrap();
+        assert_eq!(record(&obj, &[]).unwrap().message, "outer");
+        assert!(record(&obj, &["text".to_string()]).is_none());
+        let mut tagger = LineTagger::default();
+        let mut out = String::new();
+        assert!(matches!(tagger.tag_line(line, 1, &mut crate::detect::Engine::new(Default::default()), &mut out), Outcome::Tagged(_)), "{out}");
+        assert!(out.starts_with(&line[..line.len() - 1]) && out.contains("\"anomaly\":"), "{out}");
+    }
 
     #[test]
     fn record_times_from_fields_and_headers() {
