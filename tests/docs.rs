@@ -396,8 +396,17 @@ fn run_block(block: &Block, skipped: &mut Vec<String>) -> (usize, Vec<String>) {
             Kind::Skip(why) => skipped.push(format!("{at}: `{line}`: {why}")),
             Kind::Once => {
                 ran += 1;
-                let child = ws.command(&line).spawn().unwrap();
-                match wait_with_timeout(child, Duration::from_secs(180)) {
+                let mut result = wait_with_timeout(ws.command(&line).spawn().unwrap(), Duration::from_secs(180));
+                // curl's 7 (connection refused) while what it talks to is still starting on a busy
+                // machine: tried again for a few seconds, as a reader would
+                for _ in 0..20 {
+                    if !(line.starts_with("curl ") && !background.is_empty() && matches!(result, Ok((7, _, _)))) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
+                    result = wait_with_timeout(ws.command(&line).spawn().unwrap(), Duration::from_secs(180));
+                }
+                match result {
                     Err(e) => failures.push(format!("{at}: `{line}` {e}")),
                     // 1 is scan's and diff's "anomalies found"
                     Ok((code, _, err)) if code != 0 && code != 1 => failures.push(format!("{at}: `{line}` exited {code}:\n{err}")),
