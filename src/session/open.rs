@@ -43,6 +43,8 @@ pub struct Open {
     pub flagged: bool,
     /// Closed once and continued: it was counted when it first closed.
     pub reopened: bool,
+    /// Judged while still open in its current quiet spell (see `Tracker::judge_waiting`).
+    pub judged_quiet: bool,
 }
 
 impl Open {
@@ -162,7 +164,7 @@ impl OpenSessions {
         let mut counts = Counts::new();
         counts.push((template, 1));
         let i = self.slots.len() as u32; // under MAX_OPEN: the tracker never opens more
-        self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, held_back: 0, counts, last_template: template, flagged: false, reopened: false });
+        self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, held_back: 0, counts, last_template: template, flagged: false, reopened: false, judged_quiet: false });
         let slots = &self.slots;
         self.index.insert_unique(hash, i, |&j| slots[j as usize].hash);
     }

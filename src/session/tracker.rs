@@ -44,11 +44,9 @@ pub const LEARNED_IDLE_SECS: i64 = 86_400;
 /// until the next sweep.
 const REMEMBER: u64 = 4;
 
-/// With `learned_close`, the open sessions are judged (for a missing event) every this many sweeps.
-const JUDGE_OPEN_EVERY: u64 = 16;
 
 /// An event had by at most this share of the sessions a stream opened is rare there too.
-const RARE_HERE: f64 = 0.01;
+const RARE_HERE: f64 = 0.02;
 
 /// Verdicts of a batch by (counts, bit length of the quiet).
 type Judged<'a> = HashMap<(&'a [(u32, u32)], Option<u32>), SessionVerdict, foldhash::fast::RandomState>;
@@ -134,9 +132,13 @@ pub struct Tracker {
     /// first, not a fair sample).
     opened: u64,
     had: Vec<u32>,
+    /// The events nearly every session this stream opened has had so far (open ones counted
+    /// as they are: a lower bound of the share), as [`Profile::common`] gives them, worked out
+    /// at each sweep: what a session that ended is missing while the profile holds only the
+    /// sessions that ended first (the short ones, in a stream whose sessions last for hours).
+    stream_common: Vec<(u32, f64, f64)>,
     /// Sessions forgotten after closing by what was learned: a few bytes each, to the cap.
     forgotten: crate::session::forgotten::Forgotten,
-    sweeps: u64,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
@@ -175,8 +177,8 @@ impl Tracker {
             dormant: OpenSessions::default(),
             opened: 0,
             had: Vec::new(),
+            stream_common: Vec::new(),
             forgotten: Default::default(),
-            sweeps: 0,
             total_closed: 0,
             total_anomalous: 0,
             last_session: None,
@@ -298,6 +300,7 @@ impl Tracker {
                 }
                 s.last_template = template;
                 s.last_record = now;
+                s.judged_quiet = false;
                 s.last_time = time.or(s.last_time);
                 s.last_line = line;
                 s.lines += 1;
@@ -420,10 +423,8 @@ impl Tracker {
         });
         if learned {
             self.quiet.update(&self.profile);
-            self.sweeps += 1;
-            if self.sweeps.is_multiple_of(JUDGE_OPEN_EVERY) {
-                self.judge_open(engine);
-            }
+            self.update_stream_common();
+            self.judge_waiting(engine);
         }
         let (ended, finished): (Vec<Open>, Vec<Open>) = done.into_iter().partition(|s| capped(s));
         self.close_batch(ended, Closing::Ended, engine);
@@ -442,6 +443,21 @@ impl Tracker {
             (Some(secs), Some(t), Some(last)) => t - last > secs,
             _ => now - last_record > idle,
         });
+    }
+
+    /// See [`Tracker::stream_common`].
+    fn update_stream_common(&mut self) {
+        self.stream_common.clear();
+        if !self.learning || self.opened < crate::session::profile::MIN_SESSIONS {
+            return;
+        }
+        let n = self.opened as f64;
+        for (t, &had) in self.had.iter().enumerate() {
+            let p = had as f64 / n;
+            if p >= crate::session::profile::ALWAYS {
+                self.stream_common.push((t as u32, p.min(1.0), self.profile.mean_position(t as u32)));
+            }
+        }
     }
 
     /// Remembered sessions that ended for good (judged and learned already): their last
@@ -481,7 +497,7 @@ impl Tracker {
         if sessions.is_empty() {
             return;
         }
-        let said = self.judge_batch(&sessions, how, engine);
+        let said = self.judge_batch(&sessions.iter().collect::<Vec<_>>(), how, engine);
         if how == Closing::Finished {
             for (mut s, said) in sessions.into_iter().zip(said) {
                 s.flagged |= said;
@@ -496,21 +512,34 @@ impl Tracker {
         }
     }
 
-    /// Every open session judged as if the input ended now; those missing an event past its
-    /// learned wait are said now (and not again).
-    fn judge_open(&mut self, engine: &Engine) {
-        let open = std::mem::take(&mut self.open);
-        let said = self.judge_batch(open.slots(), Closing::Provisional, engine);
-        self.open = open;
-        for (i, said) in said.into_iter().enumerate() {
-            if said {
-                self.open.at(i).flagged = true;
+    /// The open sessions that have gone quiet for longer than sessions go quiet between their
+    /// records (they are waiting, not working), once per quiet spell: judged as if the input
+    /// ended now; those missing an event past its learned wait, or one they went past, are
+    /// said now (and not again).
+    fn judge_waiting(&mut self, engine: &Engine) {
+        let Some(long_gap) = self.pace.long_gap().or_else(|| self.profile.long_gap()) else { return };
+        let now = self.records;
+        let mut open = std::mem::take(&mut self.open);
+        let mut due: Vec<u32> = Vec::new();
+        for (i, s) in open.slots().iter().enumerate() {
+            if !s.flagged && !s.judged_quiet && now - s.last_record > long_gap {
+                due.push(i as u32);
             }
         }
+        if !due.is_empty() {
+            let waiting: Vec<&Open> = due.iter().map(|&i| &open.slots()[i as usize]).collect();
+            let said = self.judge_batch(&waiting, Closing::Provisional, engine);
+            for (&i, said) in due.iter().zip(said) {
+                let s = open.at(i as usize);
+                s.judged_quiet = true;
+                s.flagged |= said;
+            }
+        }
+        self.open = open;
     }
 
     /// Judges a batch (see [`Tracker::close_batch`]): which sessions were said anomalous here.
-    fn judge_batch(&mut self, sessions: &[Open], how: Closing, engine: &Engine) -> Vec<bool> {
+    fn judge_batch(&mut self, sessions: &[&Open], how: Closing, engine: &Engine) -> Vec<bool> {
         let now = self.records;
         let provisional = how == Closing::Provisional;
         let end_of_input = matches!(how, Closing::EndOfInput | Closing::Provisional);
@@ -560,7 +589,16 @@ impl Tracker {
             self.profile.add_all(open.into_iter().map(|o| o.1));
         }
         let text_of = |t: u32| engine.template_text(t).to_string();
-        let common = self.profile.common(in_profile);
+        let mut common = self.profile.common(in_profile);
+        {
+            // missing what nearly every session of the stream has had, closed or not
+            for &c in &self.stream_common {
+                if !common.iter().any(|k| k.0 == c.0) {
+                    common.push(c);
+                }
+            }
+            common.sort_unstable_by_key(|&(t, _, _)| t);
+        }
         let (waits, profile, censored) = (&self.waits, &self.profile, &censored);
         // how long an event may take: as this stream has shown it, else as learned before
         // (the same answer for every session of the batch: worked out once per template)
@@ -595,7 +633,7 @@ impl Tracker {
             let verdict = match judged.get(&key) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.profile.judge(&common, &s.counts, in_profile, quiet(s), long_gap, &wait_for, &text_of);
+                    let v = self.profile.judge_for(&common, &s.counts, in_profile, quiet(s), long_gap, &wait_for, &text_of, !provisional);
                     judged.insert(key, v.clone());
                     v
                 }
