@@ -50,6 +50,13 @@ fn a_session_that_skips_a_step_is_flagged_when_it_closes() {
     let flagged: Vec<&str> = sessions.iter().filter(|s| s["anomaly"] == true).map(|s| s["session"].as_str().unwrap()).collect();
     assert_eq!(flagged, ["req-0004d", "req-0012d"], "{sessions:?}");
     let s = sessions.iter().find(|s| s["session"] == "req-0004d").unwrap();
+    // judged when it was over (quiet past what follows its step), mid-stream: every other
+    // session so far had the step (the other broken one comes later)
+    assert_eq!(s["reason"], "missing \"<*> response sent with <*> bytes\" (present in 100.0% of sessions)");
+    assert!(rows.iter().position(|r| r["session"] == "req-0004d").unwrap() < rows.len() - 500, "said mid-stream");
+    // by idleness alone, at the end: 398 of the 399 others had it
+    let rows = scan(&input, &["--session-close", "idle", "--session-idle", "100000"]);
+    let s = rows.iter().find(|s| s["session"] == "req-0004d").unwrap();
     assert_eq!(s["reason"], "missing \"<*> response sent with <*> bytes\" (present in 99.7% of sessions)");
     assert_eq!(s["lines"], 3);
     assert!(s.get("line").is_none() && s["first_line"].as_u64() < s["last_line"].as_u64());
@@ -190,7 +197,7 @@ fn timed_requests(n: usize, stuck: usize) -> String {
 }
 
 #[test]
-fn with_learned_close_filter_says_a_stuck_session_long_before_the_input_ends() {
+fn by_default_filter_says_a_stuck_session_long_before_the_input_ends() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("in.log");
     std::fs::write(&log, timed_requests(3000, 300)).unwrap();
@@ -205,9 +212,10 @@ fn with_learned_close_filter_says_a_stuck_session_long_before_the_input_ends() {
         (i, recs.len())
     };
     // by idleness alone (a day) it is said when the input ends…
-    let (i, n) = at(&[]);
+    let (i, n) = at(&["--session-close", "idle"]);
     assert!(i + 1 == n, "at {i} of {n}");
-    // …when over as learned, a few sweeps after its last step (300 s into 2 500 records)
-    let (i, n) = at(&["--session-close", "learned"]);
+    // …by default (closed when over as learned), a few sweeps after its last step (300 s into
+    // 2 500 records)
+    let (i, n) = at(&[]);
     assert!(i < 3000, "at {i} of {n}");
 }

@@ -30,14 +30,32 @@ pub struct SessionConfig {
 }
 
 impl Default for SessionConfig {
+    /// Closed when over as learned, a day of quiet the cap.
     fn default() -> Self {
-        SessionConfig { idle_secs: Some(30), idle_records: 10_000, learned_close: false, max_records: 0, max_sessions: 100_000, report_normal: false }
+        SessionConfig { idle_secs: Some(LEARNED_IDLE_SECS), idle_records: 10_000, learned_close: true, max_records: 0, max_sessions: 100_000, report_normal: false }
     }
 }
 
-/// The cap on a session's quiet suggested with `learned_close`: a day of record time (sessions
-/// close when they are over, as learned, long before: the cap is for those that never say).
+impl SessionConfig {
+    /// By idleness alone (`--session-close idle`), as before sessions closed when over: 30 s.
+    pub fn idle() -> Self {
+        SessionConfig { idle_secs: Some(IDLE_SECS), learned_close: false, ..SessionConfig::default() }
+    }
+}
+
+/// The cap on a session's quiet with `learned_close` (the default): a day of record time
+/// (sessions close when they are over, as learned, long before: the cap is for those that
+/// never say).
 pub const LEARNED_IDLE_SECS: i64 = 86_400;
+
+/// The idleness that closes a session by default when closing by idleness alone.
+pub const IDLE_SECS: i64 = 30;
+
+/// The idleness `--session-idle` / `session_idle` means when not given: `learned` a cap of
+/// [`LEARNED_IDLE_SECS`], `idle` [`IDLE_SECS`] (records without a time: 10 000 either way).
+pub fn default_idle(learned_close: bool) -> (Option<i64>, u64) {
+    (Some(if learned_close { LEARNED_IDLE_SECS } else { IDLE_SECS }), 10_000)
+}
 
 /// A session closed by what was learned is remembered (for a continuation) until it has been
 /// quiet this many times its event's limit (as it is then), or the cap; one at its ending event
