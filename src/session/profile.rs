@@ -310,11 +310,13 @@ impl Profile {
         wait_for: &dyn Fn(u32) -> Option<u64>,
         text_of: &dyn Fn(u32) -> String,
     ) -> SessionVerdict {
-        self.judge_for(common, counts, learned_it, quiet, long_gap, wait_for, text_of, true)
+        self.judge_for(common, counts, learned_it, quiet, long_gap, wait_for, text_of, true, 0)
     }
 
     /// [`Profile::judge`]; `rare_events`: false leaves out the evidence of an event (almost)
-    /// no session has (said when it came, for a session still open).
+    /// no session has (said when it came, for a session still open); `stream`: the sessions
+    /// outside the profile `common` was also worked out from (a stream's, open ones too), which
+    /// judge when the profile knows too few.
     #[allow(clippy::too_many_arguments)]
     pub fn judge_for(
         &self,
@@ -326,11 +328,12 @@ impl Profile {
         wait_for: &dyn Fn(u32) -> Option<u64>,
         text_of: &dyn Fn(u32) -> String,
         rare_events: bool,
+        stream: u64,
     ) -> SessionVerdict {
         let unfinished = quiet.is_some();
         let own = learned_it as u64;
         let n = self.sessions.saturating_sub(own);
-        if n < MIN_SESSIONS {
+        if n < MIN_SESSIONS && stream < MIN_SESSIONS {
             return SessionVerdict { anomaly: false, score: 0.0, reason: None };
         }
         let mut best: Option<(f64, String)> = None;

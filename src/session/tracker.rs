@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::detect::engine::Engine;
-use crate::session::open::{Open, OpenSessions};
+use crate::session::open::{Open, OpenSessions, Sweep};
 use crate::session::profile::{Profile, SessionVerdict};
 use crate::session::quiet::{Quiet, RECORDS, TIME};
 use crate::session::waits::{bucket, long_wait, long_wait_censored, Waits};
@@ -168,7 +168,7 @@ pub struct Tracker {
 const MAX_ID: usize = 256;
 
 /// How often (in records) idle and overlong sessions are looked for, at least; with many open
-/// sessions, every half as many records as are open.
+/// sessions, every as many records as are open (a pass reads each: one slot per record).
 const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
@@ -253,7 +253,7 @@ impl Tracker {
         if self.records >= self.next_sweep {
             self.sweep(engine);
             // a sweep reads every open session: spaced so that it costs O(1) per record
-            self.next_sweep = self.records + SWEEP_EVERY.max(self.open.len() as u64 / 2);
+            self.next_sweep = self.records + SWEEP_EVERY.max(self.open.len() as u64);
         }
     }
 
@@ -423,26 +423,31 @@ impl Tracker {
             idle || (max > 0 && now - s.first_record >= max)
         };
         let learned = self.config.learned_close;
+        // waiting rather than working: quiet for longer than sessions go quiet between records
+        let waiting = self.pace.long_gap().or_else(|| self.profile.long_gap()).filter(|_| learned).unwrap_or(u64::MAX);
         // one pass: what is over is taken out, the rest counted by how long it has been quiet
-        // at its event (for the limits of the next sweep)
+        // at its event (for the limits of the next sweep), and those newly waiting noted
         let quiet = &mut self.quiet;
-        let done = self.open.take_if(|s| {
+        let (done, due) = self.open.take_or_note(|s| {
             if capped(s) {
-                return true;
+                return Sweep::Take;
             }
             if learned {
                 let (unit, q) = quiet_of(s);
                 if q >= quiet.limit(s.last_template, unit) {
-                    return true;
+                    return Sweep::Take;
                 }
                 quiet.add_still(s.last_template, unit, q);
+                if !s.flagged && !s.judged_quiet && now - s.last_record > waiting {
+                    return Sweep::Note;
+                }
             }
-            false
+            Sweep::Keep
         });
         if learned {
             self.quiet.update(&self.profile);
             self.update_stream_common();
-            self.judge_waiting(engine);
+            self.judge_waiting(&due, engine);
         }
         let (ended, finished): (Vec<Open>, Vec<Open>) = done.into_iter().partition(|s| capped(s));
         self.close_batch(ended, Closing::Ended, engine);
@@ -534,24 +539,17 @@ impl Tracker {
     /// records (they are waiting, not working), once per quiet spell: judged as if the input
     /// ended now; those missing an event past its learned wait, or one they went past, are
     /// said now (and not again).
-    fn judge_waiting(&mut self, engine: &Engine) {
-        let Some(long_gap) = self.pace.long_gap().or_else(|| self.profile.long_gap()) else { return };
-        let now = self.records;
-        let mut open = std::mem::take(&mut self.open);
-        let mut due: Vec<u32> = Vec::new();
-        for (i, s) in open.slots().iter().enumerate() {
-            if !s.flagged && !s.judged_quiet && now - s.last_record > long_gap {
-                due.push(i as u32);
-            }
+    fn judge_waiting(&mut self, due: &[u32], engine: &Engine) {
+        if due.is_empty() {
+            return;
         }
-        if !due.is_empty() {
-            let waiting: Vec<&Open> = due.iter().map(|&i| &open.slots()[i as usize]).collect();
-            let said = self.judge_batch(&waiting, Closing::Provisional, engine);
-            for (&i, said) in due.iter().zip(said) {
-                let s = open.at(i as usize);
-                s.judged_quiet = true;
-                s.flagged |= said;
-            }
+        let mut open = std::mem::take(&mut self.open);
+        let waiting: Vec<&Open> = due.iter().map(|&i| &open.slots()[i as usize]).collect();
+        let said = self.judge_batch(&waiting, Closing::Provisional, engine);
+        for (&i, said) in due.iter().zip(said) {
+            let s = open.at(i as usize);
+            s.judged_quiet = true;
+            s.flagged |= said;
         }
         self.open = open;
     }
@@ -590,24 +588,16 @@ impl Tracker {
             }
         }
         self.waits.hand_over(&mut self.profile);
-        // judged as if the input ended now: against the profile with the open sessions in it,
-        // as at the end (each left out of its own figures), then the profile as it was
-        let in_profile = learn_now || (provisional && self.learning);
-        // closing while the profile knows too few sessions (none has ended yet): judged as at
-        // the end, with the open sessions in the profile too (for this batch only)
-        let young = self.config.learned_close && !provisional && self.learning && self.profile.sessions < crate::session::profile::MIN_SESSIONS;
-        let mut before = (provisional && self.learning).then(|| self.profile.clone());
+        // sessions still open are judged against the profile as it is (not in it)
+        let in_profile = learn_now;
         if in_profile {
             self.profile.add_all(order.iter().map(|&(_, i)| sessions[i as usize].counts.as_slice()));
         }
-        if young {
-            before = Some(self.profile.clone());
-            let mut open: Vec<(u64, &[(u32, u32)])> = self.open.slots().iter().map(|s| (s.first_record, s.counts.as_slice())).collect();
-            open.sort_unstable_by_key(|o| o.0);
-            self.profile.add_all(open.into_iter().map(|o| o.1));
-        }
         let text_of = |t: u32| engine.template_text(t).to_string();
         let mut common = self.profile.common(in_profile);
+        // while the profile knows too few (in a live stream whose sessions last, few have
+        // ended), the stream's sessions judge what is missing
+        let stream = if self.stream_common.is_empty() { 0 } else { self.opened };
         {
             // missing what nearly every session of the stream has had, closed or not
             for &c in &self.stream_common {
@@ -651,7 +641,7 @@ impl Tracker {
             let verdict = match judged.get(&key) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.profile.judge_for(&common, &s.counts, in_profile, quiet(s), long_gap, &wait_for, &text_of, !provisional);
+                    let v = self.profile.judge_for(&common, &s.counts, in_profile, quiet(s), long_gap, &wait_for, &text_of, !provisional, stream);
                     judged.insert(key, v.clone());
                     v
                 }
@@ -668,9 +658,6 @@ impl Tracker {
             if new_anomaly || (self.config.report_normal && !verdict.anomaly && !s.reopened) {
                 self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, held_back: s.held_back, verdict });
             }
-        }
-        if let Some(p) = before {
-            self.profile = p;
         }
         said
     }
