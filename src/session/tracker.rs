@@ -162,6 +162,9 @@ pub struct Tracker {
     pub total_anomalous: u64,
     /// The id hash of the last record's session, when it had one.
     last_session: Option<u64>,
+    /// The last record was the one that got its session judged anomalous (an event as good as
+    /// never seen): it goes out before the verdict, as every record of the session before it.
+    last_said: bool,
 }
 
 /// Characters of a session id kept.
@@ -200,6 +203,7 @@ impl Tracker {
             total_closed: 0,
             total_anomalous: 0,
             last_session: None,
+            last_said: false,
         }
     }
 
@@ -247,6 +251,7 @@ impl Tracker {
             self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
         }
         self.last_session = None;
+        self.last_said = false;
         if let Some(id) = id {
             self.session_record(id, template, line, time, engine);
         }
@@ -369,6 +374,7 @@ impl Tracker {
         let Some((score, why)) = self.profile.rare(template, 0, &text_of) else { return };
         let s = self.open.at(i);
         s.flagged = true;
+        self.last_said = true;
         self.total_anomalous += 1;
         let verdict = SessionVerdict { anomaly: true, score: score.min(1.0) as f32, reason: Some(why) };
         self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, held_back: s.held_back, verdict });
@@ -396,6 +402,12 @@ impl Tracker {
     /// Whether session `id` is open (not closed, not yet seen, or forgotten).
     pub fn is_open(&self, id: &str) -> bool {
         self.open.find(id).is_ok()
+    }
+
+    /// Whether the last record got its session judged anomalous (its verdict is among those
+    /// closed now, after it).
+    pub fn last_said(&self) -> bool {
+        self.last_said
     }
 
     /// Whether the last record's session was judged anomalous while still open.
