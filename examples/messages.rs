@@ -9,7 +9,8 @@ use turbolog::detect::message;
 use turbolog::codec::ndjson;
 
 fn main() {
-    let keys: Vec<String> = ndjson::DEFAULT_KEYS.iter().map(|k| k.to_string()).collect();
+    // no --message-key: the default keys, as `scan` reads them
+    let keys: Vec<String> = Vec::new();
     let stdin = std::io::stdin();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for raw in stdin.lock().split(b'\n') {

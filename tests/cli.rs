@@ -717,8 +717,15 @@ fn nested_and_dotted_keys_through_scan_and_filter() {
     let scanned: Vec<serde_json::Value> = String::from_utf8(scan.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(scanned.len(), 201);
     assert!(scanned[0]["template"].as_str().unwrap().starts_with("request <*> served in"), "{}", scanned[0]);
-    // without the key: said once, with what to set
+    // without the key: a message one level down under a default key is found as well
     let plain = run_with_stdin(bin().args(["scan", "--format", "jsonl"]), input.as_bytes());
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(!err.contains("no string message"), "{err}");
+    let found: Vec<serde_json::Value> = String::from_utf8(plain.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(found[0]["template"].as_str().unwrap().starts_with("request <*> served in"), "{}", found[0]);
+    // under a key no default names: said once, with what to set
+    let other = input.replace("\"event\":{\"message\"", "\"event\":{\"text\"");
+    let plain = run_with_stdin(bin().args(["scan", "--format", "jsonl"]), other.as_bytes());
     let err = String::from_utf8_lossy(&plain.stderr);
     assert_eq!(err.matches("no string message").count(), 1, "{err}");
     assert!(err.contains("--message-key"), "{err}");

@@ -27,7 +27,7 @@ const SKIP: &[(&str, &str)] = &[
 ];
 
 /// Helpers a docs line may use beside `turbolog` (all offline).
-const HELPERS: &[&str] = &["sleep", "curl", "printf", "cat", "tail", "fluent-bit"];
+const HELPERS: &[&str] = &["sleep", "curl", "printf", "cat", "tail", "fluent-bit", "openssl", "head"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -185,6 +185,25 @@ struct Workspace {
     path_env: String,
 }
 
+/// A CA (`ca.crt`), a certificate for localhost and its key (`tls.crt`, `tls.key`), a bearer
+/// token and a Forward shared key, as the docs' recipe makes them with openssl.
+fn write_pki(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "turbolog-ca");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string(), "turbolog.logging.svc".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("token"), "a-docs-token\n").unwrap();
+    std::fs::write(dir.join("shared_key"), "a-long-shared-key").unwrap();
+}
+
 fn workspace() -> Workspace {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path();
@@ -205,6 +224,12 @@ fn workspace() -> Workspace {
     for name in ["samples", "plugin-conf", "scripts"] {
         std::os::unix::fs::symlink(repo().join(name), ws.join(name)).unwrap();
     }
+    // what the serve chapters name under /etc/turbolog (a CA, turbolog's certificate, tokens),
+    // and the token a downstream Collector would have given
+    let etc = ws.join("etc-turbolog");
+    std::fs::create_dir(&etc).unwrap();
+    write_pki(&etc);
+    std::fs::write(ws.join("collector-token"), "the-collector-token\n").unwrap();
     let bin_dir = ws.join(".bin");
     std::fs::create_dir(&bin_dir).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_turbolog"), bin_dir.join("turbolog")).unwrap();
@@ -258,7 +283,8 @@ fn command_lines(text: &str, ws: &Path) -> Vec<String> {
             continue;
         }
         let line = line.replacen("cargo run --release -- ", "turbolog ", 1);
-        out.push(line.replace("/var/lib/turbolog", &ws.join("var-lib-turbolog").display().to_string()));
+        let line = line.replace("/var/lib/turbolog", &ws.join("var-lib-turbolog").display().to_string());
+        out.push(line.replace("/etc/turbolog/", &format!("{}/", ws.join("etc-turbolog").display())));
     }
     out
 }

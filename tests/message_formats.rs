@@ -144,3 +144,28 @@ fn exception_only_line_keeps_its_class_and_is_flagged() {
     assert_eq!(engine.template_text(v.template_id), "java.lang.IllegalStateException: Connection pool shut down");
     assert!(v.anomaly, "{v:?}");
 }
+
+/// Node's bunyan (and pino, which writes the same `level`/`msg` fields): real records of
+/// realworld/json-lines, read as `scan` and `filter` read a JSON record: `msg` is the message and
+/// the number is the level on bunyan's scale (10 trace … 60 fatal).
+#[test]
+fn bunyan_records_give_msg_and_their_numeric_level() {
+    let text = realworld("json-lines/logfile_bunyan.0");
+    let mut n = 0;
+    for line in text.lines() {
+        let obj = turbolog::codec::ndjson::parse_object(line).unwrap().unwrap();
+        let r = turbolog::codec::ndjson::record(&obj, &[]).unwrap();
+        assert_eq!(r.message, obj["msg"].as_str().unwrap(), "{line}");
+        let want = match obj["level"].as_u64().unwrap() {
+            10..=19 => Level::Trace,
+            20..=29 => Level::Debug,
+            30..=39 => Level::Info,
+            40..=49 => Level::Warn,
+            50..=59 => Level::Error,
+            _ => Level::Critical,
+        };
+        assert_eq!(r.level, Some(want), "{line}");
+        n += 1;
+    }
+    assert!(n >= 10, "{n} bunyan records");
+}

@@ -40,8 +40,8 @@ pub fn cri(line: &str) -> Option<Cri<'_>> {
 /// A Docker json-file record `{"log":"text\n","stream":"stdout","time":"…"}`: its `log` and its
 /// stream. A `log` without its final `\n` is a partial: the next record of the stream goes on.
 pub fn docker(obj: &Map<String, Value>) -> Option<(&str, &str)> {
-    let log = obj.get("log")?.as_str()?;
-    let stream = obj.get("stream")?.as_str()?;
+    let log = super::ndjson::get(obj, "log")?.as_str()?;
+    let stream = super::ndjson::get(obj, "stream")?.as_str()?;
     Some((log, stream))
 }
 

@@ -20,7 +20,8 @@ pub fn level_of_text(s: &[u8]) -> Option<Level> {
     }
 }
 
-/// syslog / journald severities (0–7) and pino / bunyan levels (10–60).
+/// syslog / journald / GELF severities (0–7), pino / bunyan levels (10–60) and Monolog's
+/// (PHP, Laravel: 100 debug, 200 info, 250 notice, 300 warning, 400 error, 500–600 critical).
 pub fn level_of_number(n: u64) -> Option<Level> {
     Some(match n {
         0..=2 => Level::Critical,
@@ -35,6 +36,12 @@ pub fn level_of_number(n: u64) -> Option<Level> {
         40..=49 => Level::Warn,
         50..=59 => Level::Error,
         60..=69 => Level::Critical,
+        100..=199 => Level::Debug,
+        200..=249 => Level::Info,
+        250..=299 => Level::Notice,
+        300..=399 => Level::Warn,
+        400..=499 => Level::Error,
+        500..=600 => Level::Critical,
         _ => return None,
     })
 }
@@ -121,6 +128,13 @@ mod tests {
         assert_eq!(level_of_number(50), Some(Level::Error));
         assert_eq!(level_of_number(60), Some(Level::Critical));
         assert_eq!(level_of_number(99), None);
+        // Monolog's JSON formatter: `"level":200,"level_name":"INFO"`
+        assert_eq!(level_of_number(200), Some(Level::Info));
+        assert_eq!(level_of_number(250), Some(Level::Notice));
+        assert_eq!(level_of_number(300), Some(Level::Warn));
+        assert_eq!(level_of_number(400), Some(Level::Error));
+        assert_eq!(level_of_number(550), Some(Level::Critical));
+        assert_eq!(level_of_number(601), None);
         assert_eq!(status(503), Some(503));
         assert_eq!(status(42), None);
     }

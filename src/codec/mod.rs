@@ -12,6 +12,7 @@ pub mod forward_json;
 pub mod msgpack;
 pub mod ndjson;
 pub mod otlp;
+pub mod skim;
 pub mod summary;
 
 use crate::detect::level::Level;

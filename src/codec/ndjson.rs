@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use crate::codec::fields::{self as record_fields, FieldPolicy};
+use crate::codec::skim::Wanted;
 use crate::codec::summary::{Shape, Summary, TEXT};
 use crate::codec::{Record, Scorer};
 use crate::detect::level::Level;
@@ -21,18 +22,29 @@ pub const DEFAULT_KEYS: &[&str] = &["log", "message", "msg", "MESSAGE", "@messag
 /// The value under `key`: a key of the record as written (`"log.level": …`), else a path into
 /// nested objects (`log.level` → `{"log": {"level": …}}`, as ECS writes it).
 pub fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    if let Some(v) = obj.get(key) {
+    if let Some(v) = get(obj, key) {
         return Some(v);
     }
     if !key.contains('.') {
         return None;
     }
     let mut parts = key.split('.');
-    let mut v = obj.get(parts.next()?)?;
+    let mut v = get(obj, parts.next()?)?;
     for p in parts {
-        v = v.as_object()?.get(p)?;
+        v = get(v.as_object()?, p)?;
     }
     Some(v)
+}
+
+/// `obj.get(key)`, by comparing keys when there are few: a record read for tagging holds a
+/// handful, and each is looked up under some thirty names (cheaper than hashing each name).
+#[inline]
+pub fn get<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if obj.len() <= 8 {
+        obj.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        obj.get(key)
+    }
 }
 
 /// What to say, once, about a JSON record without a string message under `keys`.
@@ -50,7 +62,10 @@ pub fn message<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<&'a s
 fn message_at<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<(Shape, &'a str)> {
     let at = |(i, v): (usize, Option<&'a Value>)| v.and_then(Value::as_str).map(|m| (i.min(TEXT as usize - 1) as Shape, m));
     if keys.is_empty() {
-        DEFAULT_KEYS.iter().map(|k| obj.get(*k)).enumerate().find_map(at)
+        DEFAULT_KEYS.iter().map(|k| get(obj, k)).enumerate().find_map(at).or_else(|| {
+            // one level down, as Logstash's own `{"logEvent":{"message":…}}` writes it
+            obj.values().filter_map(Value::as_object).find_map(|inner| DEFAULT_KEYS.iter().map(|k| get(inner, k)).enumerate().find_map(at))
+        })
     } else {
         keys.iter().map(|k| field(obj, k)).enumerate().find_map(at)
     }
@@ -61,11 +76,11 @@ fn message_at<'a>(obj: &'a Map<String, Value>, keys: &[String]) -> Option<(Shape
 /// or a text line's header.
 pub fn record_time(line: &str, record: Option<&Map<String, Value>>) -> Option<i64> {
     let Some(obj) = record else { return crate::detect::time::of_line(line) };
-    if let Some(us) = obj.get("__REALTIME_TIMESTAMP").and_then(Value::as_str).and_then(|v| v.parse::<i64>().ok()) {
+    if let Some(us) = get(obj, "__REALTIME_TIMESTAMP").and_then(Value::as_str).and_then(|v| v.parse::<i64>().ok()) {
         return Some(us / 1_000_000);
     }
     for k in ["time", "timestamp", "@timestamp", "ts"] {
-        match obj.get(k) {
+        match get(obj, k) {
             Some(Value::String(v)) => {
                 if let Some(t) = crate::detect::time::of_value(v) {
                     return Some(t);
@@ -175,11 +190,28 @@ pub struct LineTagger {
     /// The session id of a record whose session field is a number (the buffer is reused).
     number: String,
     reason: String,
+    /// The keys a record is read for, made at its first record.
+    wanted: Option<Wanted>,
 }
 
 impl LineTagger {
     pub fn new(keys: Vec<String>, only_anomalies: bool, policy: FieldPolicy) -> Self {
-        LineTagger { keys, only_anomalies, policy, number: String::new(), reason: String::new() }
+        LineTagger { keys, only_anomalies, policy, number: String::new(), reason: String::new(), wanted: None }
+    }
+
+    /// [`parse_object`], reading only the fields tagging needs ([`crate::codec::skim`]): what
+    /// [`Self::tag_object`] takes. `session_field` is the scorer's.
+    pub fn parse(&mut self, line: &str, session_field: Option<&str>) -> Option<Result<Map<String, Value>, serde_json::Error>> {
+        let t = line.trim_start_matches(JSON_WS);
+        if !t.starts_with('{') {
+            return None;
+        }
+        let keys = &self.keys;
+        let wanted = self.wanted.get_or_insert_with(|| match keys.is_empty() {
+            true => Wanted::new(DEFAULT_KEYS.iter().copied(), session_field),
+            false => Wanted::new(keys.iter().map(String::as_str), session_field),
+        });
+        Some(crate::codec::skim::parse(t, wanted))
     }
 
     /// Scores `line` (the `seq`th of its stream) and appends what is to be written out (without
@@ -190,7 +222,7 @@ impl LineTagger {
 
     /// [`Self::tag_line`] for a JSON record scored as `scored` rather than its message's text.
     pub fn tag_line_scored(&mut self, line: &str, scored: Option<&str>, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
-        match parse_object(line) {
+        match self.parse(line, scorer.session_field()) {
             None => {
                 let time = if scorer.wants_time() { record_time(line, None) } else { None };
                 let r = Record { message: line.as_bytes(), original: line.as_bytes(), level: None, session_field: None, time, seq: Some(seq) };
@@ -213,9 +245,21 @@ impl LineTagger {
         }
     }
 
-    /// Tags a line already parsed as the JSON object `obj` (see [`Self::tag_line_scored`]).
+    /// Tags a line already parsed as the JSON object `obj` (by [`Self::parse`], or whole; see
+    /// [`Self::tag_line_scored`]).
     pub fn tag_object(&mut self, line: &str, obj: Map<String, Value>, scored: Option<&str>, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
+        self.tag_parsed(line, obj, false, scored, seq, scorer, out)
+    }
+
+    /// [`Self::tag_object`]; `whole` when `obj` holds every field of the line.
+    #[allow(clippy::too_many_arguments)]
+    fn tag_parsed(&mut self, line: &str, obj: Map<String, Value>, whole: bool, scored: Option<&str>, seq: u64, scorer: &mut impl Scorer, out: &mut String) -> Outcome {
         match record_scored(&obj, &self.keys, scored) {
+            None if !whole && self.keys.is_empty() => {
+                // the message may sit one level down, under a key the reading skipped
+                let whole = parse_object(line).and_then(Result::ok).unwrap_or(obj);
+                self.tag_parsed(line, whole, true, scored, seq, scorer, out)
+            }
             None => {
                 if !self.only_anomalies {
                     out.push_str(line);
@@ -224,7 +268,7 @@ impl LineTagger {
             }
             Some(m) => {
                 let original = message(&obj, &self.keys).unwrap_or(line);
-                let session_field = scorer.session_field().and_then(|f| match obj.get(f) {
+                let session_field = scorer.session_field().and_then(|f| match get(&obj, f) {
                     Some(Value::String(s)) => Some(s.as_bytes()),
                     Some(Value::Number(n)) => {
                         self.number.clear();
@@ -241,8 +285,10 @@ impl LineTagger {
                 if self.keep(&v) && scorer.pass(&v, key) {
                     let explanation = self.explanation(&v, original, scorer);
                     let template = scorer.template(v.template_id);
-                    if FIELDS.iter().any(|f| obj.contains_key(*f)) {
-                        tagged_object(out, obj, &v, template, self.policy, &mut self.reason, explanation.as_ref());
+                    if FIELDS.iter().any(|f| get(&obj, f).is_some()) {
+                        // fields of ours already there are replaced: the record is written anew, whole
+                        let whole = parse_object(line).and_then(Result::ok).unwrap_or(obj);
+                        tagged_object(out, whole, &v, template, self.policy, &mut self.reason, explanation.as_ref());
                     } else {
                         append_fields(out, line, obj.is_empty(), &v, template, self.policy, &mut self.reason, explanation.as_ref());
                     }
@@ -388,6 +434,23 @@ fn push_json_str(buf: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_one_level_down_is_found_under_the_default_keys_only() {
+        // Logstash's own JSON log (realworld/logstash)
+        let line = r#"{"level":"WARN","loggerName":"logstash.outputs.elasticsearch","timeMillis":1612827484046,"thread":"[foo]>worker1","logEvent":{"message":"Could not index event to Elasticsearch."}}"#;
+        let obj = parse_object(line).unwrap().unwrap();
+        let m = record(&obj, &[]).unwrap();
+        assert_eq!((m.message.as_ref(), m.level), ("Could not index event to Elasticsearch.", Some(Level::Warn)));
+        // a top-level message wins; named keys are not searched below their own path
+        let obj = parse_object(r#"{"ctx":{"msg":"inner"},"msg":"outer"}"#).unwrap().unwrap();
+        assert_eq!(record(&obj, &[]).unwrap().message, "outer");
+        assert!(record(&obj, &["text".to_string()]).is_none());
+        let mut tagger = LineTagger::default();
+        let mut out = String::new();
+        assert!(matches!(tagger.tag_line(line, 1, &mut crate::detect::Engine::new(Default::default()), &mut out), Outcome::Tagged(_)), "{out}");
+        assert!(out.starts_with(&line[..line.len() - 1]) && out.contains("\"anomaly\":"), "{out}");
+    }
 
     #[test]
     fn record_times_from_fields_and_headers() {

@@ -40,6 +40,9 @@ pub fn extract(line: &str) -> Message<'_> {
     if let Some(m) = extract_piped(line) {
         return m;
     }
+    if let Some(m) = extract_csv(line) {
+        return m;
+    }
     extract_spaced(line)
 }
 
@@ -674,6 +677,66 @@ fn extract_piped(line: &str) -> Option<Message<'_>> {
     Some(Message { text: if text.is_empty() { line.trim() } else { text }, level })
 }
 
+/// A CSV record (PostgreSQL's csvlog, CSV exports): `2021-01-04 01:06:13.270 UTC,,,1,,5ff26a05.1,
+/// 2,,2021-01-04 01:06:13 UTC,,0,LOG,00000,"listening on IPv4 address ""0.0.0.0"", port 5432",,,`.
+/// The fields up to a severity field are header; the message is the first quoted field with a
+/// space after it (its `""` escapes stay: nothing is allocated). A quoted field still open at the
+/// end of the line (a multi-line record) runs to the end.
+fn extract_csv(line: &str) -> Option<Message<'_>> {
+    let b = line.as_bytes();
+    if !b.first()?.is_ascii_digit() {
+        return None;
+    }
+    // cheap rejection: a CSV record has many fields early
+    if b[..b.len().min(160)].iter().filter(|&&c| c == b',').count() < 6 {
+        return None;
+    }
+    let mut level = None;
+    let mut i = 0;
+    let mut fields = 0;
+    loop {
+        if b.get(i) == Some(&b'"') {
+            let start = i + 1;
+            let mut j = start;
+            let end = loop {
+                match b[j..].iter().position(|&c| c == b'"') {
+                    None => break None,
+                    Some(k) if b.get(j + k + 1) == Some(&b'"') => j += k + 2,
+                    Some(k) => break Some(j + k),
+                }
+            };
+            let inner = &line[start..end.unwrap_or(b.len())];
+            if end.is_some_and(|e| !matches!(b.get(e + 1), None | Some(b','))) {
+                return None; // text after a closing quote: not CSV
+            }
+            if level.is_some() && inner.contains(' ') {
+                return Some(Message { text: inner.trim(), level });
+            }
+            i = end? + 1;
+        } else {
+            let end = b[i..].iter().position(|&c| c == b',').map_or(b.len(), |k| i + k);
+            if level.is_none() && fields > 0 {
+                level = severity_field(&line[i..end]);
+            }
+            i = end;
+        }
+        fields += 1;
+        match b.get(i) {
+            Some(b',') => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+/// A CSV severity column: an upper-case level word (`ERROR`, `WARNING`) or PostgreSQL's `LOG`,
+/// `DETAIL`, `HINT` ….
+fn severity_field(field: &str) -> Option<Level> {
+    if field.len() < 3 || !field.bytes().all(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    Level::parse(field, false).or_else(|| matches!(field, "LOG" | "DETAIL" | "HINT" | "STATEMENT" | "CONTEXT" | "LOCATION" | "QUERY").then_some(Level::Info))
+}
+
 /// `time=... level=warn msg="disk almost full" path=/var`: the message is the `msg` value.
 fn extract_logfmt(line: &str) -> Option<Message<'_>> {
     let bytes = line.as_bytes();
@@ -730,6 +793,36 @@ mod tests {
     fn msg(line: &str) -> (&str, Option<Level>) {
         let m = extract(line);
         (m.text, m.level)
+    }
+
+    #[test]
+    fn csv_records_give_their_quoted_message_after_the_severity_field() {
+        // PostgreSQL 13 csvlog (realworld/postgresql-csv), one record per line and one open at the end
+        assert_eq!(
+            msg(r#"2021-01-04 01:06:13.270 UTC,,,1,,5ff26a05.1,1,,2021-01-04 01:06:13 UTC,,0,LOG,00000,"starting PostgreSQL 13.1 (Debian 13.1-1.pgdg100+1) on x86_64-pc-linux-gnu, compiled by gcc (Debian 8.3.0-6) 8.3.0, 64-bit",,,,,,,,,"","postmaster""#),
+            ("starting PostgreSQL 13.1 (Debian 13.1-1.pgdg100+1) on x86_64-pc-linux-gnu, compiled by gcc (Debian 8.3.0-6) 8.3.0, 64-bit", Some(Level::Info))
+        );
+        assert_eq!(
+            msg(r#"2021-01-04 01:06:13.270 UTC,,,1,,5ff26a05.1,2,,2021-01-04 01:06:13 UTC,,0,LOG,00000,"listening on IPv4 address ""0.0.0.0"", port 5432",,,,,,,,,"","postmaster""#),
+            (r#"listening on IPv4 address ""0.0.0.0"", port 5432"#, Some(Level::Info))
+        );
+        assert_eq!(
+            msg(r#"2021-01-04 00:22:01.903 UTC,"postgres","postgres",59,"172.24.0.1:42642",5ff25f96.3b,3,"SELECT",2021-01-04 00:21:42 UTC,3/0,0,LOG,00000,"duration: 0.658 ms  statement: SELECT 'multi',"#),
+            ("duration: 0.658 ms  statement: SELECT 'multi',", Some(Level::Info))
+        );
+        assert_eq!(
+            msg(r#"2021-01-04 01:07:01.111 UTC,"postgres","app",77,"10.0.0.9:5000",5ff26a35.4d,1,"idle",2021-01-04 01:07:00 UTC,4/2,0,ERROR,42P01,"relation ""users"" does not exist",,,,,,"select * from users;",15,,"psql""#),
+            (r#"relation ""users"" does not exist"#, Some(Level::Error))
+        );
+        // lines with commas that are not CSV records keep their old reading
+        for line in [
+            "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster for application appattempt_1445144423722_0020_000001",
+            "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505",
+            r#"1,2,3,4,5,6,7 values "a b" without a severity field"#,
+            r#"2024-01-01,a,b,c,d,e,ERROR,"x y"z,more"#,
+        ] {
+            assert_eq!(extract_csv(line), None, "{line}");
+        }
     }
 
     #[test]

@@ -147,7 +147,8 @@ impl LineStream {
             }
             return result;
         }
-        match ndjson::parse_object(line) {
+        let session_field = self.pipeline.session_field();
+        match self.tagging.tagger.parse(line, session_field) {
             Some(Ok(obj)) => {
                 if let Some((log, stream)) = container::docker(&obj) {
                     let lane = self.lane(stream, "docker:");
@@ -157,7 +158,8 @@ impl LineStream {
                     };
                     // the record moves into its shape: its text is copied out first
                     let text = text.to_string();
-                    let shape = || Shape::Docker(line.to_string(), obj);
+                    // the record is written again around its joined text: all of it, not what was read
+                    let shape = || Shape::Docker(line.to_string(), ndjson::parse_object(line).and_then(Result::ok).unwrap_or(obj));
                     if let Some((text, shape, reassembled)) = self.lanes[lane].put_together(&text, partial, shape, joining.max_bytes) {
                         self.push(lane, &text, shape, reassembled, seq, out, &mut result);
                     }
