@@ -439,17 +439,19 @@ impl Tracker {
         let waiting = self.pace.long_gap().or_else(|| self.profile.long_gap()).filter(|_| learned).unwrap_or(u64::MAX);
         // one pass: what is over is taken out, the rest counted by how long it has been quiet
         // at its event (for the limits of the next sweep), and those newly waiting noted
+        // the cap by unit: compared with `quiet_of`'s quiet, exactly `capped` (one reading of
+        // the quiet per session for both)
+        let caps = [idle_secs.map_or(u64::MAX, |secs| secs.max(0) as u64), idle];
         let quiet = &mut self.quiet;
         let (done, due) = self.open.take_or_note(|s| {
-            if capped(s) {
+            let (unit, q) = quiet_of(s);
+            if q > caps[unit] || (max > 0 && now - s.first_record >= max) {
                 return Sweep::Take;
             }
             if learned {
-                let (unit, q) = quiet_of(s);
-                if q >= quiet.limit(s.last_template, unit) {
+                if quiet.over_or_still(s.last_template, unit, q) {
                     return Sweep::Take;
                 }
-                quiet.add_still(s.last_template, unit, q);
                 if !s.flagged && !s.judged_quiet && now - s.last_record > waiting {
                     return Sweep::Note;
                 }
