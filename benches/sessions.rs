@@ -3,8 +3,8 @@
 //!
 //! 1. The HDFS lines (session key `blk_-?[0-9]+`) through the engine alone and through the
 //!    engine plus session tracking, interleaved, best of 15: the difference per record — as a
-//!    user runs it (closed when over as learned), by idleness alone as before issue 26 (1 d,
-//!    30 s) and with every session open to the end; and, in a run of its own, the peak of open
+//!    user runs it (the default: closed when over as learned), by idleness alone as before
+//!    issue 26 (`--session-close idle`: 1 d, 30 s) and with every session open to the end; and, in a run of its own, the peak of open
 //!    sessions and of the bytes they hold.
 //! 2. 1 000 000 sessions opened and left open (one record each): resident memory before and
 //!    after, from /proc/self/status.
@@ -24,13 +24,13 @@ fn main() {
     let text = std::fs::read_to_string(&path).expect("../shared/datasets/hdfs beside the repository");
     let lines: Vec<&str> = text.lines().collect();
     let key = SessionKey::pattern(r"blk_-?[0-9]+").unwrap();
-    // as a user runs it (closed when over as learned, a day of quiet the cap), as before issue
-    // 26 with a day of idleness (closed after a day of record time without a record), and with
-    // every session open to the end (one batch, the most open)
+    // as a user runs it (the default: closed when over as learned, a day of quiet the cap), by
+    // idleness alone as before issue 26 (`--session-close idle`: a day, and 30 s, the old
+    // default), and with every session open to the end (one batch, the most open)
     let configs = [
-        ("--session-close learned --session-idle 1d (closed when over as learned, cap 1 d)", SessionConfig { learned_close: true, idle_secs: Some(turbolog::session::tracker::LEARNED_IDLE_SECS), ..SessionConfig::default() }),
-        ("--session-idle 1d (by idleness alone)", SessionConfig { idle_secs: Some(86_400), ..SessionConfig::default() }),
-        ("default (idle 30 s)", SessionConfig::default()),
+        ("default (closed when over as learned, cap 1 d)", SessionConfig::default()),
+        ("--session-close idle --session-idle 1d", SessionConfig { idle_secs: Some(86_400), ..SessionConfig::idle() }),
+        ("--session-close idle (30 s, the default before)", SessionConfig::idle()),
         ("all open to the end", SessionConfig { idle_secs: None, idle_records: 1 << 40, learned_close: false, ..SessionConfig::default() }),
     ];
     println!("sessions, {} HDFS lines, key blk_-?[0-9]+ (best of 15, interleaved)", lines.len());

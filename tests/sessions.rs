@@ -50,6 +50,14 @@ fn a_session_that_skips_a_step_is_flagged_when_it_closes() {
     let flagged: Vec<&str> = sessions.iter().filter(|s| s["anomaly"] == true).map(|s| s["session"].as_str().unwrap()).collect();
     assert_eq!(flagged, ["req-0004d", "req-0012d"], "{sessions:?}");
     let s = sessions.iter().find(|s| s["session"] == "req-0004d").unwrap();
+    // judged while waiting (quiet past its learned wait for the step), mid-stream, when too
+    // few sessions have ended: against the sessions opened so far (those under way, that have
+    // not had it yet, count against it: a lower bound)
+    assert_eq!(s["reason"], "missing \"<*> response sent with <*> bytes\" (present in 99.2% of sessions)");
+    assert!(rows.iter().position(|r| r["session"] == "req-0004d").unwrap() < rows.len() - 500, "said mid-stream");
+    // by idleness alone, at the end: 398 of the 399 others had it
+    let rows = scan(&input, &["--session-close", "idle", "--session-idle", "100000"]);
+    let s = rows.iter().find(|s| s["session"] == "req-0004d").unwrap();
     assert_eq!(s["reason"], "missing \"<*> response sent with <*> bytes\" (present in 99.7% of sessions)");
     assert_eq!(s["lines"], 3);
     assert!(s.get("line").is_none() && s["first_line"].as_u64() < s["last_line"].as_u64());
@@ -190,7 +198,7 @@ fn timed_requests(n: usize, stuck: usize) -> String {
 }
 
 #[test]
-fn with_learned_close_filter_says_a_stuck_session_long_before_the_input_ends() {
+fn by_default_filter_says_a_stuck_session_long_before_the_input_ends() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("in.log");
     std::fs::write(&log, timed_requests(3000, 300)).unwrap();
@@ -205,9 +213,48 @@ fn with_learned_close_filter_says_a_stuck_session_long_before_the_input_ends() {
         (i, recs.len())
     };
     // by idleness alone (a day) it is said when the input ends…
-    let (i, n) = at(&[]);
+    let (i, n) = at(&["--session-close", "idle"]);
     assert!(i + 1 == n, "at {i} of {n}");
-    // …when over as learned, a few sweeps after its last step (300 s into 2 500 records)
-    let (i, n) = at(&["--session-close", "learned"]);
+    // …by default (closed when over as learned), a few sweeps after its last step (300 s into
+    // 2 500 records)
+    let (i, n) = at(&[]);
     assert!(i < 3000, "at {i} of {n}");
+}
+
+/// The verdicts a host gets through the C API for `lines`, 30 records a chunk, each chunk 10 s
+/// of event time after the one before: (chunk, session id).
+fn verdicts_through_the_c_api(config: &str, lines: &[String]) -> Vec<(usize, String)> {
+    let config = CString::new(config).unwrap();
+    let t = unsafe { turbolog_new(config.as_ptr()) };
+    assert!(!t.is_null());
+    let mut found = Vec::new();
+    for (i, part) in lines.chunks(30).enumerate() {
+        let data = chunk(part, 1_795_515_600 + 10 * i as u64);
+        let (mut out, mut len) = (std::ptr::null_mut(), 0usize);
+        let rc = unsafe { turbolog_filter(t, data.as_ptr().cast(), data.len(), &mut out, &mut len) };
+        if rc == 1 {
+            let bytes = unsafe { std::slice::from_raw_parts(out as *const u8, len) }.to_vec();
+            unsafe { turbolog_free(out) };
+            let text = String::from_utf8_lossy(&bytes).to_string();
+            for (at, _) in text.match_indices("turbolog_session") {
+                let id = text[at..].split("req-").nth(1).map(|r| format!("req-{}", &r[..5]));
+                found.push((i, id.unwrap_or_default()));
+            }
+        }
+    }
+    unsafe { turbolog_destroy(t) };
+    found
+}
+
+#[test]
+fn through_the_c_api_a_stuck_session_is_said_by_default_long_before_the_host_stops() {
+    let lines: Vec<String> = timed_requests(3000, 300).lines().map(String::from).collect();
+    let chunks = lines.len().div_ceil(30);
+    // the default: closed when over as learned (the same tracker as filter and serve)
+    let found = verdicts_through_the_c_api(r#"{"session_field": "trace_id", "mode": "only_anomalies"}"#, &lines);
+    assert_eq!(found.iter().map(|f| f.1.as_str()).collect::<Vec<_>>(), ["req-0012c"], "only the stuck one, once");
+    assert!(found[0].0 < chunks / 2, "said in chunk {} of {chunks}", found[0].0);
+    // by idleness alone, a day: still open when the host stops, never said
+    let found = verdicts_through_the_c_api(r#"{"session_field": "trace_id", "session_close": "idle", "session_idle": "1d", "mode": "only_anomalies"}"#, &lines);
+    assert!(found.is_empty(), "{found:?}");
 }

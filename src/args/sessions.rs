@@ -15,16 +15,18 @@ pub struct SessionArgs {
     /// JSON records: the field holding the session id (e.g. `trace_id`).
     #[arg(long, value_name = "FIELD")]
     pub session_field: Option<String>,
-    /// A session quiet this long closes: a duration of record time (`30s`, `5m`, `2h`, `1d`) for
-    /// records that carry a time (10 000 records for those that do not), or a number of records.
-    /// With `--session-close learned`, a cap.
-    #[arg(long, value_name = "DURATION|RECORDS", default_value = "30s", value_parser = parse_idle)]
-    pub session_idle: Idle,
-    /// `learned` (experimental): a session also closes when it is over as learned — its ending
-    /// event came, or it has been quiet longer than nearly every session was after the event it
-    /// is at — and an event as good as never seen is flagged when it comes; `idle`: by
-    /// `--session-idle` alone.
-    #[arg(long, value_name = "idle|learned", default_value = "idle", value_parser = ["idle", "learned"])]
+    /// A session quiet this long closes whatever was learned: a duration of record time (`30s`,
+    /// `5m`, `2h`, `1d`) for records that carry a time (10 000 records for those that do not),
+    /// or a number of records. Default: `1d` (a cap: sessions close when they are over, as
+    /// learned), `30s` with `--session-close idle`.
+    #[arg(long, value_name = "DURATION|RECORDS", value_parser = parse_idle)]
+    pub session_idle: Option<Idle>,
+    /// `learned` (the default): a session closes when it is over as learned — its ending event
+    /// came, or it has been quiet longer than nearly every session was after the event it is at
+    /// (`--session-idle` a cap) — an event as good as never seen is flagged when it comes, and a
+    /// step missing past its learned wait while the session waits; `idle`: by `--session-idle`
+    /// alone (30 s by default), judged at close.
+    #[arg(long, value_name = "learned|idle", default_value = "learned", value_parser = ["learned", "idle"])]
     pub session_close: String,
     /// A session open for this many records closes whatever comes (0 = no limit).
     #[arg(long, value_name = "RECORDS", default_value_t = 0)]
@@ -37,12 +39,6 @@ pub struct SessionArgs {
 /// `--session-idle`: (seconds of record time, records).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Idle(pub Option<i64>, pub u64);
-
-impl Default for Idle {
-    fn default() -> Self {
-        Idle(Some(30), 10_000)
-    }
-}
 
 pub fn parse_idle(s: &str) -> Result<Idle, String> {
     turbolog::session::parse_idle(s).map(|(secs, records)| Idle(secs, records))
@@ -69,11 +65,15 @@ impl SessionArgs {
     }
 
     fn session_config(&self) -> SessionConfig {
-        let Idle(idle_secs, idle_records) = self.session_idle;
+        let learned_close = self.session_close == "learned";
+        let (idle_secs, idle_records) = match self.session_idle {
+            Some(Idle(secs, records)) => (secs, records),
+            None => turbolog::session::tracker::default_idle(learned_close),
+        };
         SessionConfig {
             idle_secs,
             idle_records,
-            learned_close: self.session_close == "learned",
+            learned_close,
             max_records: self.session_max,
             max_sessions: self.max_sessions as usize,
             report_normal: false,

@@ -38,8 +38,8 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "field_explanation", default: "anomaly_explanation", description: "Name of the explanation field, added to anomalies once the LLM has answered for their template (with explain on)" },
     Property { name: "session_key", default: "", description: "Regular expression: records whose message matches it (first match) form a session with that id, e.g. blk_-?[0-9]+; a closed session's verdict is appended as a record of its own (turbolog_session, anomaly, anomaly_score, anomaly_reason) with the closing record's timestamp; only anomalous sessions" },
     Property { name: "session_field", default: "", description: "Record field holding the session id (instead of session_key), e.g. trace_id" },
-    Property { name: "session_idle", default: "30s", description: "A session quiet this long closes and is judged: a duration of record time (30s, 5m, 2h, 1d; 10000 records for records without a time) or a number of records" },
-    Property { name: "session_close", default: "idle", description: "idle: a session closes after session_idle of quiet; learned (experimental): also when it is over as learned (its ending event, or quiet longer than nearly every session was after its last event; session_idle a cap), and sessions under way are judged for a step missing past its learned wait" },
+    Property { name: "session_idle", default: "", description: "A session quiet this long closes and is judged whatever was learned: a duration of record time (30s, 5m, 2h, 1d; 10000 records for records without a time) or a number of records; empty: 1d (a cap) with session_close learned, 30s with idle" },
+    Property { name: "session_close", default: "learned", description: "learned: a session closes when it is over as learned (its ending event, or quiet longer than nearly every session was after its last event; session_idle a cap), an event as good as never seen is flagged when it comes and a step missing past its learned wait while the session waits; idle: a session closes after session_idle of quiet" },
     Property { name: "session_max", default: "0", description: "A session open for this many records closes whatever comes; 0 = no limit" },
     Property { name: "max_sessions", default: "100000", description: "Open sessions at most (up to 100000000); past it the least recently seen are closed and judged (memory stays bounded)" },
     Property { name: "reduce", default: "off", description: "on: send on only what matters. Per template and window, the first reduce_keep records pass, then only anomalous ones (every anomaly passes, always), plus 1 in reduce_sample of the rest; at each window's end one summary record per template that had records held back (turbolog_summary, template_id, template, suppressed, seen, passed, window_start, window_end and the message: N more records like …)" },
@@ -202,7 +202,15 @@ impl Settings {
             ("", f) => Some(crate::session::SessionKey::field(f).map_err(|e| format!("property session_field: {e}"))?),
             _ => return Err("properties session_key and session_field exclude each other: set one".into()),
         };
-        let (idle_secs, idle_records) = crate::session::parse_idle(get("session_idle")).map_err(|e| format!("property session_idle: {e}"))?;
+        let learned_close = match get("session_close") {
+            "idle" => false,
+            "learned" => true,
+            other => return Err(format!("property session_close: `{other}` is not learned or idle")),
+        };
+        let (idle_secs, idle_records) = match get("session_idle") {
+            "" => crate::session::tracker::default_idle(learned_close),
+            idle => crate::session::parse_idle(idle).map_err(|e| format!("property session_idle: {e}"))?,
+        };
         let max_sessions: usize = parse_num("max_sessions", get("max_sessions"), "a positive whole number")?;
         if max_sessions == 0 || max_sessions > crate::session::open::MAX_OPEN {
             return Err(format!("property max_sessions: {max_sessions} is outside 1..{}", crate::session::open::MAX_OPEN));
@@ -213,11 +221,7 @@ impl Settings {
         let sessions = match sessions {
             Some((k, mut c)) => {
                 c.max_records = parse_num("session_max", get("session_max"), "a whole number of records")?;
-                c.learned_close = match get("session_close") {
-                    "idle" => false,
-                    "learned" => true,
-                    other => return Err(format!("property session_close: `{other}` is not idle or learned")),
-                };
+                c.learned_close = learned_close;
                 Some((k, c))
             }
             None => None,
@@ -382,10 +386,14 @@ mod tests {
         assert!(err(&[("max_sessions", "200000000")]).contains("is outside 1..100000000"));
         assert!(err(&[("session_idle", "0")]).contains("at least 1"));
         assert!(err(&[("session_idle", "5x")]).contains("unit must be"));
-        assert!(err(&[("session_key", "blk_[0-9]+"), ("session_close", "soon")]).contains("property session_close: `soon` is not idle or learned"));
-        let learned = Settings::from_pairs([("session_key", "blk_[0-9]+"), ("session_close", "learned")]).unwrap();
-        assert!(learned.sessions.unwrap().1.learned_close);
-        assert!(!Settings::from_pairs([("session_key", "blk_[0-9]+")]).unwrap().sessions.unwrap().1.learned_close);
+        assert!(err(&[("session_key", "blk_[0-9]+"), ("session_close", "soon")]).contains("property session_close: `soon` is not learned or idle"));
+        // learned by default, a day the cap; idle: 30 s unless said
+        let learned = Settings::from_pairs([("session_key", "blk_[0-9]+")]).unwrap().sessions.unwrap().1;
+        assert_eq!((learned.learned_close, learned.idle_secs), (true, Some(86_400)));
+        let idle = Settings::from_pairs([("session_key", "blk_[0-9]+"), ("session_close", "idle")]).unwrap().sessions.unwrap().1;
+        assert_eq!((idle.learned_close, idle.idle_secs), (false, Some(30)));
+        let capped = Settings::from_pairs([("session_key", "blk_[0-9]+"), ("session_idle", "2h")]).unwrap().sessions.unwrap().1;
+        assert_eq!((capped.learned_close, capped.idle_secs), (true, Some(7_200)));
         let s = Settings::from_pairs([("session_field", "trace_id")]).unwrap();
         assert_eq!(s.sessions.unwrap().0.field_name(), Some("trace_id"));
         assert!(err(&[("message_key", " , ")]).contains("at least one key"));

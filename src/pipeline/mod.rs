@@ -405,6 +405,12 @@ impl Scorer for Pipeline {
     #[inline]
     fn pass(&mut self, v: &Verdict, shape: crate::codec::summary::Shape) -> bool {
         let Some(r) = &mut self.reducer else { return true };
+        if self.keep_sessions && self.sessions.as_ref().is_some_and(|s| s.tracker.last_said()) {
+            // the record that got its session judged anomalous goes out before the verdict,
+            // as the session's records before it do
+            r.decide(v.template_id, true, shape, false);
+            return true;
+        }
         let deferrable = self.keep_sessions
             && !self.session_id.is_empty()
             // a session already judged anomalous: its records go on

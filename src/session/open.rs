@@ -19,6 +19,14 @@ pub const COUNTS_INLINE: usize = 10;
 /// Open sessions at most, whatever `max_sessions` says (≈ 21 GB of slots; slot numbers are u32).
 pub const MAX_OPEN: usize = 100_000_000;
 
+/// What a pass over the open sessions does with one.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Sweep {
+    Take,
+    Keep,
+    Note,
+}
+
 /// (template, times), one entry per template, in the order first seen.
 pub type Counts = SmallVec<[(u32, u32); COUNTS_INLINE]>;
 
@@ -43,6 +51,8 @@ pub struct Open {
     pub flagged: bool,
     /// Closed once and continued: it was counted when it first closed.
     pub reopened: bool,
+    /// Judged while still open in its current quiet spell (see `Tracker::judge_waiting`).
+    pub judged_quiet: bool,
 }
 
 impl Open {
@@ -162,7 +172,7 @@ impl OpenSessions {
         let mut counts = Counts::new();
         counts.push((template, 1));
         let i = self.slots.len() as u32; // under MAX_OPEN: the tracker never opens more
-        self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, held_back: 0, counts, last_template: template, flagged: false, reopened: false });
+        self.slots.push(Open { hash, id: SmallVec::from_slice(id.as_bytes()), first_record: record, last_record: record, last_time: time, first_line: line, last_line: line, lines: 1, held_back: 0, counts, last_template: template, flagged: false, reopened: false, judged_quiet: false });
         let slots = &self.slots;
         self.index.insert_unique(hash, i, |&j| slots[j as usize].hash);
     }
@@ -220,16 +230,26 @@ impl OpenSessions {
     /// Takes out the sessions `close` says to (one pass over the slots; the index is touched
     /// only for those taken).
     pub fn take_if(&mut self, mut close: impl FnMut(&Open) -> bool) -> Vec<Open> {
-        let mut taken = Vec::new();
+        self.take_or_note(|s| if close(s) { Sweep::Take } else { Sweep::Keep }).0
+    }
+
+    /// [`OpenSessions::take_if`], where `what` may also keep a session and note it: the slot
+    /// numbers of those noted (valid until the slots change again), in slot order.
+    pub fn take_or_note(&mut self, mut what: impl FnMut(&Open) -> Sweep) -> (Vec<Open>, Vec<u32>) {
+        let (mut taken, mut noted) = (Vec::new(), Vec::new());
         let mut i = 0;
         while i < self.slots.len() {
-            if close(&self.slots[i]) {
-                taken.push(self.take(i)); // the last slot is now at `i`: look at it next
-            } else {
-                i += 1;
+            match what(&self.slots[i]) {
+                // the last slot is now at `i`: look at it next (the slots before stay put)
+                Sweep::Take => taken.push(self.take(i)),
+                Sweep::Keep => i += 1,
+                Sweep::Note => {
+                    noted.push(i as u32);
+                    i += 1;
+                }
             }
         }
-        taken
+        (taken, noted)
     }
 
     /// Takes out every session.

@@ -13,7 +13,7 @@ pub const TRACKED: usize = 32;
 /// Sessions a profile needs before its verdicts mean anything.
 pub const MIN_SESSIONS: u64 = 50;
 /// "Nearly every session has it": missing it is evidence.
-const ALWAYS: f64 = 0.97;
+pub const ALWAYS: f64 = 0.97;
 /// "Almost no session has it": having it is evidence.
 const RARE: f64 = 0.02;
 /// Sessions a pair must have been seen in before its relation counts.
@@ -231,7 +231,7 @@ impl Profile {
     }
 
     /// Where a template usually first comes in a session (0 first … 1 last); unknown → 1.
-    fn mean_position(&self, t: u32) -> f64 {
+    pub fn mean_position(&self, t: u32) -> f64 {
         match (self.position.get(t), self.with.get(t)) {
             (Some(sum), Some(&n)) if n > 0 => sum / n as f64,
             _ => 1.0,
@@ -310,10 +310,30 @@ impl Profile {
         wait_for: &dyn Fn(u32) -> Option<u64>,
         text_of: &dyn Fn(u32) -> String,
     ) -> SessionVerdict {
+        self.judge_for(common, counts, learned_it, quiet, long_gap, wait_for, text_of, true, 0)
+    }
+
+    /// [`Profile::judge`]; `rare_events`: false leaves out the evidence of an event (almost)
+    /// no session has (said when it came, for a session still open); `stream`: the sessions
+    /// outside the profile `common` was also worked out from (a stream's, open ones too), which
+    /// judge when the profile knows too few.
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge_for(
+        &self,
+        common: &[(u32, f64, f64)],
+        counts: &[(u32, u32)],
+        learned_it: bool,
+        quiet: Option<u64>,
+        long_gap: Option<u64>,
+        wait_for: &dyn Fn(u32) -> Option<u64>,
+        text_of: &dyn Fn(u32) -> String,
+        rare_events: bool,
+        stream: u64,
+    ) -> SessionVerdict {
         let unfinished = quiet.is_some();
         let own = learned_it as u64;
         let n = self.sessions.saturating_sub(own);
-        if n < MIN_SESSIONS {
+        if n < MIN_SESSIONS && stream < MIN_SESSIONS {
             return SessionVerdict { anomaly: false, score: 0.0, reason: None };
         }
         let mut best: Option<(f64, String)> = None;
@@ -367,7 +387,7 @@ impl Profile {
             }
         }
         // an event (almost) no session has
-        for &(t, _) in counts {
+        for &(t, _) in counts.iter().filter(|_| rare_events) {
             if let Some((score, why)) = self.rare(t, own, text_of) {
                 offer(score, why);
             }

@@ -71,12 +71,17 @@ pub struct Quiet {
 }
 
 impl Quiet {
+    #[inline]
     fn slot(&mut self, template: u32) -> Option<usize> {
-        let t = template as usize;
-        match self.slot_of.get(t) {
-            Some(&i) if i != NONE => return Some(i as usize),
-            _ => {}
+        match self.slot_of.get(template as usize) {
+            Some(&i) if i != NONE => Some(i as usize),
+            _ => self.new_slot(template),
         }
+    }
+
+    #[cold]
+    fn new_slot(&mut self, template: u32) -> Option<usize> {
+        let t = template as usize;
         if self.slots.len() >= MAX_QUIET {
             return None;
         }
@@ -122,6 +127,23 @@ impl Quiet {
             Some(&i) if i != NONE => self.slots[i as usize].limit[unit],
             _ => u64::MAX,
         }
+    }
+
+    /// Whether a session at `template`, quiet `q` (in `unit`), has ended ([`Quiet::limit`]);
+    /// if not, it is counted as by [`Quiet::add_still`] (one lookup for both).
+    #[inline]
+    pub fn over_or_still(&mut self, template: u32, unit: usize, q: u64) -> bool {
+        let Some(i) = self.slot(template) else { return false };
+        let slot = &mut self.slots[i];
+        if q >= slot.limit[unit] {
+            return true;
+        }
+        slot.still[unit][bucket(q)] += 1;
+        if !slot.touched {
+            slot.touched = true;
+            self.touched.push(i as u32);
+        }
+        false
     }
 
     /// An open session at `template` has been quiet `q` (in `unit`) so far: read with the gaps

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::detect::engine::Engine;
-use crate::session::open::{Open, OpenSessions};
+use crate::session::open::{Open, OpenSessions, Sweep};
 use crate::session::profile::{Profile, SessionVerdict};
 use crate::session::quiet::{Quiet, RECORDS, TIME};
 use crate::session::waits::{bucket, long_wait, long_wait_censored, Waits};
@@ -30,25 +30,41 @@ pub struct SessionConfig {
 }
 
 impl Default for SessionConfig {
+    /// Closed when over as learned, a day of quiet the cap.
     fn default() -> Self {
-        SessionConfig { idle_secs: Some(30), idle_records: 10_000, learned_close: false, max_records: 0, max_sessions: 100_000, report_normal: false }
+        SessionConfig { idle_secs: Some(LEARNED_IDLE_SECS), idle_records: 10_000, learned_close: true, max_records: 0, max_sessions: 100_000, report_normal: false }
     }
 }
 
-/// The cap on a session's quiet suggested with `learned_close`: a day of record time (sessions
-/// close when they are over, as learned, long before: the cap is for those that never say).
+impl SessionConfig {
+    /// By idleness alone (`--session-close idle`), as before sessions closed when over: 30 s.
+    pub fn idle() -> Self {
+        SessionConfig { idle_secs: Some(IDLE_SECS), learned_close: false, ..SessionConfig::default() }
+    }
+}
+
+/// The cap on a session's quiet with `learned_close` (the default): a day of record time
+/// (sessions close when they are over, as learned, long before: the cap is for those that
+/// never say).
 pub const LEARNED_IDLE_SECS: i64 = 86_400;
+
+/// The idleness that closes a session by default when closing by idleness alone.
+pub const IDLE_SECS: i64 = 30;
+
+/// The idleness `--session-idle` / `session_idle` means when not given: `learned` a cap of
+/// [`LEARNED_IDLE_SECS`], `idle` [`IDLE_SECS`] (records without a time: 10 000 either way).
+pub fn default_idle(learned_close: bool) -> (Option<i64>, u64) {
+    (Some(if learned_close { LEARNED_IDLE_SECS } else { IDLE_SECS }), 10_000)
+}
 
 /// A session closed by what was learned is remembered (for a continuation) until it has been
 /// quiet this many times its event's limit (as it is then), or the cap; one at its ending event
 /// until the next sweep.
 const REMEMBER: u64 = 4;
 
-/// With `learned_close`, the open sessions are judged (for a missing event) every this many sweeps.
-const JUDGE_OPEN_EVERY: u64 = 16;
 
 /// An event had by at most this share of the sessions a stream opened is rare there too.
-const RARE_HERE: f64 = 0.01;
+const RARE_HERE: f64 = 0.02;
 
 /// Verdicts of a batch by (counts, bit length of the quiet).
 type Judged<'a> = HashMap<(&'a [(u32, u32)], Option<u32>), SessionVerdict, foldhash::fast::RandomState>;
@@ -134,21 +150,28 @@ pub struct Tracker {
     /// first, not a fair sample).
     opened: u64,
     had: Vec<u32>,
+    /// The events nearly every session this stream opened has had so far (open ones counted
+    /// as they are: a lower bound of the share), as [`Profile::common`] gives them, worked out
+    /// at each sweep: what a session that ended is missing while the profile holds only the
+    /// sessions that ended first (the short ones, in a stream whose sessions last for hours).
+    stream_common: Vec<(u32, f64, f64)>,
     /// Sessions forgotten after closing by what was learned: a few bytes each, to the cap.
     forgotten: crate::session::forgotten::Forgotten,
-    sweeps: u64,
     /// Sessions closed so far, and how many were anomalous.
     pub total_closed: u64,
     pub total_anomalous: u64,
     /// The id hash of the last record's session, when it had one.
     last_session: Option<u64>,
+    /// The last record was the one that got its session judged anomalous (an event as good as
+    /// never seen): it goes out before the verdict, as every record of the session before it.
+    last_said: bool,
 }
 
 /// Characters of a session id kept.
 const MAX_ID: usize = 256;
 
 /// How often (in records) idle and overlong sessions are looked for, at least; with many open
-/// sessions, every half as many records as are open.
+/// sessions, every as many records as are open (a pass reads each: one slot per record).
 const SWEEP_EVERY: u64 = 1024;
 
 impl Tracker {
@@ -175,11 +198,12 @@ impl Tracker {
             dormant: OpenSessions::default(),
             opened: 0,
             had: Vec::new(),
+            stream_common: Vec::new(),
             forgotten: Default::default(),
-            sweeps: 0,
             total_closed: 0,
             total_anomalous: 0,
             last_session: None,
+            last_said: false,
         }
     }
 
@@ -227,13 +251,14 @@ impl Tracker {
             self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
         }
         self.last_session = None;
+        self.last_said = false;
         if let Some(id) = id {
             self.session_record(id, template, line, time, engine);
         }
         if self.records >= self.next_sweep {
             self.sweep(engine);
             // a sweep reads every open session: spaced so that it costs O(1) per record
-            self.next_sweep = self.records + SWEEP_EVERY.max(self.open.len() as u64 / 2);
+            self.next_sweep = self.records + SWEEP_EVERY.max(self.open.len() as u64);
         }
     }
 
@@ -298,6 +323,7 @@ impl Tracker {
                 }
                 s.last_template = template;
                 s.last_record = now;
+                s.judged_quiet = false;
                 s.last_time = time.or(s.last_time);
                 s.last_line = line;
                 s.lines += 1;
@@ -348,6 +374,7 @@ impl Tracker {
         let Some((score, why)) = self.profile.rare(template, 0, &text_of) else { return };
         let s = self.open.at(i);
         s.flagged = true;
+        self.last_said = true;
         self.total_anomalous += 1;
         let verdict = SessionVerdict { anomaly: true, score: score.min(1.0) as f32, reason: Some(why) };
         self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, held_back: s.held_back, verdict });
@@ -377,6 +404,12 @@ impl Tracker {
         self.open.find(id).is_ok()
     }
 
+    /// Whether the last record got its session judged anomalous (its verdict is among those
+    /// closed now, after it).
+    pub fn last_said(&self) -> bool {
+        self.last_said
+    }
+
     /// Whether the last record's session was judged anomalous while still open.
     pub fn last_flagged(&mut self) -> bool {
         let records = self.records;
@@ -402,28 +435,33 @@ impl Tracker {
             idle || (max > 0 && now - s.first_record >= max)
         };
         let learned = self.config.learned_close;
+        // waiting rather than working: quiet for longer than sessions go quiet between records
+        let waiting = self.pace.long_gap().or_else(|| self.profile.long_gap()).filter(|_| learned).unwrap_or(u64::MAX);
         // one pass: what is over is taken out, the rest counted by how long it has been quiet
-        // at its event (for the limits of the next sweep)
+        // at its event (for the limits of the next sweep), and those newly waiting noted
+        // the cap by unit: compared with `quiet_of`'s quiet, exactly `capped` (one reading of
+        // the quiet per session for both)
+        let caps = [idle_secs.map_or(u64::MAX, |secs| secs.max(0) as u64), idle];
         let quiet = &mut self.quiet;
-        let done = self.open.take_if(|s| {
-            if capped(s) {
-                return true;
+        let (done, due) = self.open.take_or_note(|s| {
+            let (unit, q) = quiet_of(s);
+            if q > caps[unit] || (max > 0 && now - s.first_record >= max) {
+                return Sweep::Take;
             }
             if learned {
-                let (unit, q) = quiet_of(s);
-                if q >= quiet.limit(s.last_template, unit) {
-                    return true;
+                if quiet.over_or_still(s.last_template, unit, q) {
+                    return Sweep::Take;
                 }
-                quiet.add_still(s.last_template, unit, q);
+                if !s.flagged && !s.judged_quiet && now - s.last_record > waiting {
+                    return Sweep::Note;
+                }
             }
-            false
+            Sweep::Keep
         });
         if learned {
             self.quiet.update(&self.profile);
-            self.sweeps += 1;
-            if self.sweeps.is_multiple_of(JUDGE_OPEN_EVERY) {
-                self.judge_open(engine);
-            }
+            self.update_stream_common();
+            self.judge_waiting(&due, engine);
         }
         let (ended, finished): (Vec<Open>, Vec<Open>) = done.into_iter().partition(|s| capped(s));
         self.close_batch(ended, Closing::Ended, engine);
@@ -442,6 +480,21 @@ impl Tracker {
             (Some(secs), Some(t), Some(last)) => t - last > secs,
             _ => now - last_record > idle,
         });
+    }
+
+    /// See [`Tracker::stream_common`].
+    fn update_stream_common(&mut self) {
+        self.stream_common.clear();
+        if !self.learning || self.opened < crate::session::profile::MIN_SESSIONS {
+            return;
+        }
+        let n = self.opened as f64;
+        for (t, &had) in self.had.iter().enumerate() {
+            let p = had as f64 / n;
+            if p >= crate::session::profile::ALWAYS {
+                self.stream_common.push((t as u32, p.min(1.0), self.profile.mean_position(t as u32)));
+            }
+        }
     }
 
     /// Remembered sessions that ended for good (judged and learned already): their last
@@ -481,7 +534,7 @@ impl Tracker {
         if sessions.is_empty() {
             return;
         }
-        let said = self.judge_batch(&sessions, how, engine);
+        let said = self.judge_batch(&sessions.iter().collect::<Vec<_>>(), how, engine);
         if how == Closing::Finished {
             for (mut s, said) in sessions.into_iter().zip(said) {
                 s.flagged |= said;
@@ -496,21 +549,27 @@ impl Tracker {
         }
     }
 
-    /// Every open session judged as if the input ended now; those missing an event past its
-    /// learned wait are said now (and not again).
-    fn judge_open(&mut self, engine: &Engine) {
-        let open = std::mem::take(&mut self.open);
-        let said = self.judge_batch(open.slots(), Closing::Provisional, engine);
-        self.open = open;
-        for (i, said) in said.into_iter().enumerate() {
-            if said {
-                self.open.at(i).flagged = true;
-            }
+    /// The open sessions that have gone quiet for longer than sessions go quiet between their
+    /// records (they are waiting, not working), once per quiet spell: judged as if the input
+    /// ended now; those missing an event past its learned wait, or one they went past, are
+    /// said now (and not again).
+    fn judge_waiting(&mut self, due: &[u32], engine: &Engine) {
+        if due.is_empty() {
+            return;
         }
+        let mut open = std::mem::take(&mut self.open);
+        let waiting: Vec<&Open> = due.iter().map(|&i| &open.slots()[i as usize]).collect();
+        let said = self.judge_batch(&waiting, Closing::Provisional, engine);
+        for (&i, said) in due.iter().zip(said) {
+            let s = open.at(i as usize);
+            s.judged_quiet = true;
+            s.flagged |= said;
+        }
+        self.open = open;
     }
 
     /// Judges a batch (see [`Tracker::close_batch`]): which sessions were said anomalous here.
-    fn judge_batch(&mut self, sessions: &[Open], how: Closing, engine: &Engine) -> Vec<bool> {
+    fn judge_batch(&mut self, sessions: &[&Open], how: Closing, engine: &Engine) -> Vec<bool> {
         let now = self.records;
         let provisional = how == Closing::Provisional;
         let end_of_input = matches!(how, Closing::EndOfInput | Closing::Provisional);
@@ -543,24 +602,25 @@ impl Tracker {
             }
         }
         self.waits.hand_over(&mut self.profile);
-        // judged as if the input ended now: against the profile with the open sessions in it,
-        // as at the end (each left out of its own figures), then the profile as it was
-        let in_profile = learn_now || (provisional && self.learning);
-        // closing while the profile knows too few sessions (none has ended yet): judged as at
-        // the end, with the open sessions in the profile too (for this batch only)
-        let young = self.config.learned_close && !provisional && self.learning && self.profile.sessions < crate::session::profile::MIN_SESSIONS;
-        let mut before = (provisional && self.learning).then(|| self.profile.clone());
+        // sessions still open are judged against the profile as it is (not in it)
+        let in_profile = learn_now;
         if in_profile {
             self.profile.add_all(order.iter().map(|&(_, i)| sessions[i as usize].counts.as_slice()));
         }
-        if young {
-            before = Some(self.profile.clone());
-            let mut open: Vec<(u64, &[(u32, u32)])> = self.open.slots().iter().map(|s| (s.first_record, s.counts.as_slice())).collect();
-            open.sort_unstable_by_key(|o| o.0);
-            self.profile.add_all(open.into_iter().map(|o| o.1));
-        }
         let text_of = |t: u32| engine.template_text(t).to_string();
-        let common = self.profile.common(in_profile);
+        let mut common = self.profile.common(in_profile);
+        // while the profile knows too few (in a live stream whose sessions last, few have
+        // ended), the stream's sessions judge what is missing
+        let stream = if self.stream_common.is_empty() { 0 } else { self.opened };
+        {
+            // missing what nearly every session of the stream has had, closed or not
+            for &c in &self.stream_common {
+                if !common.iter().any(|k| k.0 == c.0) {
+                    common.push(c);
+                }
+            }
+            common.sort_unstable_by_key(|&(t, _, _)| t);
+        }
         let (waits, profile, censored) = (&self.waits, &self.profile, &censored);
         // how long an event may take: as this stream has shown it, else as learned before
         // (the same answer for every session of the batch: worked out once per template)
@@ -595,7 +655,7 @@ impl Tracker {
             let verdict = match judged.get(&key) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.profile.judge(&common, &s.counts, in_profile, quiet(s), long_gap, &wait_for, &text_of);
+                    let v = self.profile.judge_for(&common, &s.counts, in_profile, quiet(s), long_gap, &wait_for, &text_of, !provisional, stream);
                     judged.insert(key, v.clone());
                     v
                 }
@@ -612,9 +672,6 @@ impl Tracker {
             if new_anomaly || (self.config.report_normal && !verdict.anomaly && !s.reopened) {
                 self.closed.push(ClosedSession { id: s.id(), first_line: s.first_line, last_line: s.last_line, lines: s.lines, held_back: s.held_back, verdict });
             }
-        }
-        if let Some(p) = before {
-            self.profile = p;
         }
         said
     }
