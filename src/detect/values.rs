@@ -209,8 +209,9 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-/// `RAW`: also the fingerprint of the value as written (only learning needs it).
-fn look<const RAW: bool>(v: &[u8]) -> Look {
+/// `SHAPE`: the fingerprint of the value's shape (judging needs it only where the baseline's
+/// values were stable); `RAW`: also that of the value as written (only learning needs it).
+fn look<const SHAPE: bool, const RAW: bool>(v: &[u8]) -> Look {
     let (mut h, mut word, mut in_word) = (0x5151_5151u64, 0u64, 0u32);
     let (mut raw, mut raw_word) = (0x7272_7272u64, 0u64);
     let (mut len, mut classes) = (0u16, 0u16);
@@ -244,23 +245,35 @@ fn look<const RAW: bool>(v: &[u8]) -> Look {
             }
             b
         };
-        word = (word << 8) | emit as u64;
-        in_word += 1;
         len = len.saturating_add(1);
-        if in_word == 8 {
-            h = fold(h, word);
-            word = 0;
-            in_word = 0;
+        if SHAPE {
+            word = (word << 8) | emit as u64;
+            in_word += 1;
+            if in_word == 8 {
+                h = fold(h, word);
+                word = 0;
+                in_word = 0;
+            }
         }
         i += 1;
     }
-    h = fold(fold(h, word), len as u64);
+    let fingerprint = if SHAPE {
+        h = fold(fold(h, word), len as u64);
+        (h ^ (h >> 32)) as u32
+    } else {
+        0
+    };
     let segment = is_path.then(|| {
         let end = segment_end.unwrap_or(v.len());
         segment_fingerprint(&v[..end])
     });
-    let raw = fold(fold(raw, raw_word), v.len() as u64);
-    Look { fingerprint: (h ^ (h >> 32)) as u32, raw: (raw ^ (raw >> 32)) as u32, len, classes, segment }
+    let raw = if RAW {
+        let raw = fold(fold(raw, raw_word), v.len() as u64);
+        (raw ^ (raw >> 32)) as u32
+    } else {
+        0
+    };
+    Look { fingerprint, raw, len, classes, segment }
 }
 
 fn segment_fingerprint(s: &[u8]) -> u32 {
@@ -328,6 +341,11 @@ fn stable(seen: u64, singles: u32) -> bool {
 }
 
 impl Position {
+    /// Whether the baseline's values were stable enough here that a new one means something.
+    fn steady(&self) -> bool {
+        !self.wide && !self.raw_wide && stable(self.seen, self.singles) && stable(self.seen, self.raw_singles)
+    }
+
     fn judge(&self, l: &Look) -> Option<What> {
         if self.seen < MIN_SEEN {
             return None;
@@ -341,8 +359,7 @@ impl Position {
                 return Some(What::NewSegment);
             }
         }
-        let steady = !self.wide && !self.raw_wide && stable(self.seen, self.singles) && stable(self.seen, self.raw_singles);
-        if steady && !known(&self.values, l.fingerprint) {
+        if self.steady() && !known(&self.values, l.fingerprint) {
             return Some(What::NewValue);
         }
         let longest = self.longest as u32;
@@ -424,6 +441,24 @@ fn name_of(t: &Template, pos: usize, msg: &str, tok: &Token) -> String {
     format!("token {}", pos + 1)
 }
 
+/// Where the value at position `pos` of a message of `t` is: a variable's value, or a whole word
+/// where the template has `<*>` (without the quotes around it, `"-"`, as a value's are).
+fn span(t: &Template, pos: usize, tok: &Token, msg: &str) -> Option<(usize, usize)> {
+    if tok.is_var() {
+        return Some((tok.var_start as usize, tok.var_end as usize));
+    }
+    if !t.is_wild(pos) {
+        return None;
+    }
+    let (s, e) = (tok.start as usize, tok.end as usize);
+    let b = &msg.as_bytes()[s..e];
+    if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') {
+        Some((s + 1, e - 1))
+    } else {
+        Some((s, e))
+    }
+}
+
 impl Values {
     /// Positions with a baseline.
     pub fn len(&self) -> usize {
@@ -451,74 +486,45 @@ impl Values {
     /// `how.generalised`: the message just widened its template (a constant became `<*>`), which had
     /// this many records: the word it brought is a new value where the baseline had one.
     pub fn visit(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, how: Visit) -> Option<Finding> {
-        let Visit { judge, learn, generalised } = how;
         let t = miner.get(id)?;
-        if tokens.len() != t.len() || !(judge || learn) {
+        if tokens.len() != t.len() || !(how.judge || how.learn) {
             return None;
         }
-        let mut siblings: Option<Vec<TemplateId>> = None;
+        if !how.learn && how.generalised.is_none() {
+            return self.judge_only(miner, id, tokens, msg);
+        }
+        let Visit { judge, learn, generalised } = how;
+        if self.by_template.len() <= id as usize {
+            self.by_template.resize_with(id as usize + 1, Vec::new);
+        }
         let mut found = None;
+        // the template's positions are sorted as its tokens are: one cursor walks both
+        let mut at = 0;
         for (pos, tok) in tokens.iter().enumerate() {
-            let (s, e) = if tok.is_var() {
-                (tok.var_start as usize, tok.var_end as usize)
-            } else if t.is_wild(pos) {
-                // a whole word: without the quotes around it (`"-"`), as a value's are
-                let (s, e) = (tok.start as usize, tok.end as usize);
-                let b = &msg.as_bytes()[s..e];
-                if b.len() >= 2 && b[0] == b[b.len() - 1] && matches!(b[0], b'"' | b'\'') {
-                    (s + 1, e - 1)
-                } else {
-                    (s, e)
-                }
-            } else {
-                continue;
-            };
-            let value = &msg.as_bytes()[s..e];
-            let l = if learn { look::<true>(value) } else { look::<false>(value) };
-            if self.by_template.len() <= id as usize {
-                self.by_template.resize_with(id as usize + 1, Vec::new);
-            }
+            let Some((s, e)) = span(t, pos, tok, msg) else { continue };
             let list = &mut self.by_template[id as usize];
-            let at = match list.binary_search_by_key(&(pos as u16), |e| e.0) {
-                Ok(at) => at,
-                Err(at) => {
-                    let widened = generalised.filter(|&seen| seen >= MIN_SEEN);
-                    if let (Some(seen), true, None) = (widened, judge, &found) {
-                        // a word where the baseline had one constant: the template just widened
-                        let name = name_of(t, pos, msg, tok);
-                        found = Some(Finding { what: What::NewValue, position: Snippet::new(&name), value: Snippet::new(&msg[s..e]), seen });
-                    }
-                    if !learn || self.positions >= MAX_POSITIONS {
-                        continue;
-                    }
-                    list.insert(at, (pos as u16, Position { name: name_of(t, pos, msg, tok), ..Position::default() }));
-                    self.positions += 1;
-                    at
-                }
-            };
-            let p = &self.by_template[id as usize][at].1;
-            let mut what = if judge && found.is_none() { p.judge(&l) } else { None };
-            if what.is_some() {
-                let sibs = siblings.get_or_insert_with(|| {
-                    let mut out = Vec::new();
-                    miner.siblings(id, msg, tokens, &mut out);
-                    out
-                });
-                let known_elsewhere = sibs.iter().any(|&u| {
-                    // a constant there: it fits, so it is this very word
-                    if miner.get(u).and_then(|o| o.slot_text(pos)).is_some_and(|c| !c.contains(crate::detect::token::WILDCARD)) {
-                        return true;
-                    }
-                    self.get(u, pos).is_some_and(|o| o.seen >= MIN_SEEN && o.judge(&l).is_none())
-                });
-                if known_elsewhere {
-                    what = None;
-                }
+            while at < list.len() && (list[at].0 as usize) < pos {
+                at += 1;
             }
+            if at == list.len() || list[at].0 as usize != pos {
+                let widened = generalised.filter(|&seen| seen >= MIN_SEEN);
+                if let (Some(seen), true, None) = (widened, judge, &found) {
+                    // a word where the baseline had one constant: the template just widened
+                    let name = name_of(t, pos, msg, tok);
+                    found = Some(Finding { what: What::NewValue, position: Snippet::new(&name), value: Snippet::new(&msg[s..e]), seen });
+                }
+                if !learn || self.positions >= MAX_POSITIONS {
+                    continue;
+                }
+                list.insert(at, (pos as u16, Position { name: name_of(t, pos, msg, tok), ..Position::default() }));
+                self.positions += 1;
+            }
+            let value = &msg.as_bytes()[s..e];
+            let l = if learn { look::<true, true>(value) } else { look::<true, false>(value) };
+            let judged = if judge && found.is_none() { self.judge_at(miner, id, at, pos, tokens, msg, &l) } else { None };
             let p = &mut self.by_template[id as usize][at].1;
-            if let Some(what) = what {
-                let seen = if what == What::NewSegment { p.paths } else { p.seen };
-                found = Some(Finding { what, position: Snippet::new(&p.name), value: Snippet::new(&msg[s..e]), seen });
+            if let Some(what) = judged {
+                found = Some(Self::finding(p, what, &msg[s..e]));
                 if learn && what == What::NewValue {
                     p.learn(&l);
                 }
@@ -527,6 +533,54 @@ impl Values {
             }
         }
         found
+    }
+
+    /// [`Values::visit`] of a frozen engine: only the positions with a baseline are read, and a
+    /// value's shape only where the baseline's values were stable.
+    fn judge_only(&self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str) -> Option<Finding> {
+        let t = miner.get(id)?;
+        let list = self.by_template.get(id as usize)?;
+        for (at, (pos, p)) in list.iter().enumerate() {
+            let pos = *pos as usize;
+            if p.seen < MIN_SEEN {
+                continue;
+            }
+            let Some(tok) = tokens.get(pos) else { continue };
+            let Some((s, e)) = span(t, pos, tok, msg) else { continue };
+            let value = &msg.as_bytes()[s..e];
+            let l = if p.steady() { look::<true, false>(value) } else { look::<false, false>(value) };
+            if p.judge(&l).is_none() {
+                continue;
+            }
+            // rare: the siblings' positions may need the shape
+            let l = look::<true, false>(value);
+            if let Some(what) = self.judge_at(miner, id, at, pos, tokens, msg, &l) {
+                return Some(Self::finding(p, what, &msg[s..e]));
+            }
+        }
+        None
+    }
+
+    /// What position `pos` (entry `at` of template `id`) finds in a value: a finding stands
+    /// only if no other template the message fits (see [`Miner::siblings`]) learned that value.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_at(&self, miner: &Miner, id: TemplateId, at: usize, pos: usize, tokens: &[Token], msg: &str, l: &Look) -> Option<What> {
+        let what = self.by_template[id as usize][at].1.judge(l)?;
+        let mut siblings = Vec::new();
+        miner.siblings(id, msg, tokens, &mut siblings);
+        let known_elsewhere = siblings.iter().any(|&u| {
+            // a constant there: it fits, so it is this very word
+            if miner.get(u).and_then(|o| o.slot_text(pos)).is_some_and(|c| !c.contains(crate::detect::token::WILDCARD)) {
+                return true;
+            }
+            self.get(u, pos).is_some_and(|o| o.seen >= MIN_SEEN && o.judge(l).is_none())
+        });
+        (!known_elsewhere).then_some(what)
+    }
+
+    fn finding(p: &Position, what: What, value: &str) -> Finding {
+        let seen = if what == What::NewSegment { p.paths } else { p.seen };
+        Finding { what, position: Snippet::new(&p.name), value: Snippet::new(value), seen }
     }
 
     pub fn save(&self) -> Saved {
@@ -565,13 +619,13 @@ mod tests {
 
     #[test]
     fn shapes_abstract_digits_and_classes_are_found() {
-        let a = look::<true>(b"/item/123?page=2");
-        let b = look::<true>(b"/item/98765?page=10");
+        let a = look::<true, true>(b"/item/123?page=2");
+        let b = look::<true, true>(b"/item/98765?page=10");
         assert_eq!(a.fingerprint, b.fingerprint);
-        assert_eq!(a.segment, look::<true>(b"/item").segment);
-        assert_ne!(a.fingerprint, look::<true>(b"/items/1?page=2").fingerprint);
+        assert_eq!(a.segment, look::<true, true>(b"/item").segment);
+        assert_ne!(a.fingerprint, look::<true, true>(b"/items/1?page=2").fingerprint);
         assert_eq!(a.classes, 0);
-        let c = |v: &str| look::<true>(v.as_bytes()).classes;
+        let c = |v: &str| look::<true, true>(v.as_bytes()).classes;
         assert_eq!(c("/a.php?id=1'"), class::QUOTE);
         assert_eq!(c("/../../etc/passwd"), class::DOT_DOT);
         assert_eq!(c("/x?q=%27%20OR%201=1"), class::ENCODED_META);
@@ -579,7 +633,7 @@ mod tests {
         assert_eq!(c("$(id)"), class::SUBSTITUTION | class::PARENS);
         assert_eq!(c("/a;b"), class::SEMICOLON);
         assert_eq!(c("/search?q=hello%20world"), 0);
-        assert_eq!(look::<true>(b"/.git/config").segment, look::<true>(b"/.GIT").segment);
+        assert_eq!(look::<true, true>(b"/.git/config").segment, look::<true, true>(b"/.GIT").segment);
     }
 
     #[test]
@@ -593,7 +647,7 @@ mod tests {
         let mut p = Position::default();
         for _ in 0..times {
             for v in values {
-                p.learn(&look::<true>(v.as_bytes()));
+                p.learn(&look::<true, true>(v.as_bytes()));
             }
         }
         p
@@ -602,7 +656,7 @@ mod tests {
     #[test]
     fn stable_positions_judge_new_values_and_ids_stay_silent() {
         let p = position(&["/", "/index.html", "/static/app.js", "/img/1.png"], 50);
-        let j = |v: &str| p.judge(&look::<true>(v.as_bytes()));
+        let j = |v: &str| p.judge(&look::<true, true>(v.as_bytes()));
         assert_eq!(j("/index.html"), None);
         assert_eq!(j("/img/42.png"), None);
         assert_eq!(j("/.git/config"), Some(What::NewSegment));
@@ -611,18 +665,18 @@ mod tests {
         // an id position: a new value on every line
         let mut ids = Position::default();
         for i in 0..500 {
-            ids.learn(&look::<true>(format!("sess-{}", ["a", "b", "c", "d", "e", "f", "g"][i % 7].repeat(i % 13 + 1)).as_bytes()));
+            ids.learn(&look::<true, true>(format!("sess-{}", ["a", "b", "c", "d", "e", "f", "g"][i % 7].repeat(i % 13 + 1)).as_bytes()));
         }
         for i in 0..500u32 {
-            ids.learn(&look::<true>(format!("k{:x}", i.wrapping_mul(2_654_435_761)).as_bytes()));
+            ids.learn(&look::<true, true>(format!("k{:x}", i.wrapping_mul(2_654_435_761)).as_bytes()));
         }
         assert!(ids.wide);
-        assert_eq!(ids.judge(&look::<true>(b"sess-zzz")), None);
+        assert_eq!(ids.judge(&look::<true, true>(b"sess-zzz")), None);
         // too few values to say anything
-        assert_eq!(position(&["a"], 5).judge(&look::<true>(b"b'")), None);
+        assert_eq!(position(&["a"], 5).judge(&look::<true, true>(b"b'")), None);
         // far longer than anything learned
         let long = format!("/static/{}", "A".repeat(100));
-        assert!(matches!(p.judge(&look::<true>(long.as_bytes())), Some(What::TooLong { .. }) | Some(What::NewValue)));
+        assert!(matches!(p.judge(&look::<true, true>(long.as_bytes())), Some(What::TooLong { .. }) | Some(What::NewValue)));
     }
 
     #[test]
