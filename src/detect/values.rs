@@ -29,6 +29,10 @@ const MIN_SEEN: u64 = 100;
 const STABLE: u64 = 5000;
 /// Positions kept in all: the memory bound (a position is under a kilobyte).
 const MAX_POSITIONS: usize = 1 << 15;
+/// A position's values are counted in windows of this many; a share is judged over the last two.
+const WINDOW: u16 = 100;
+/// Positions of one template whose shares are watched (the first ones of its line).
+const MAX_WATCHED: usize = 2;
 
 /// Character classes a value can contain, as bits.
 pub mod class {
@@ -85,6 +89,224 @@ pub struct Position {
     segments: Vec<(u32, u32)>,
     segment_singles: u32,
     segments_wide: bool,
+    /// How much of its values one value took.
+    pub share: Share,
+}
+
+/// How much of a position's values one value took (a client making most requests): over two
+/// windows of [`WINDOW`] values, counted by a bounded heavy-hitter sketch. The value is read as
+/// the whitespace field of the raw line that holds it, so that a line the engine's line cache
+/// takes (no tokens) counts the same as one that was read through.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
+pub struct Share {
+    /// Which field of the line the value is (`None`: not yet seen)…
+    field: Option<u8>,
+    /// …or that it is not a whole field, or not always the same one: not watched.
+    fieldless: bool,
+    /// The most values one value took in two windows of the baseline, and the windows counted.
+    most: u16,
+    windows: u32,
+    #[serde(skip)]
+    live: Heavy,
+}
+
+/// Values kept per window (Misra–Gries: a value that took more than 1/9 of a window is kept).
+const HEAVY: usize = 8;
+
+/// The live windows: the previous one and the current one.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Heavy {
+    previous: [(u32, u16); HEAVY],
+    current: [(u32, u16); HEAVY],
+    counted: u16,
+    /// A share jump was found in the current window (it is not learned).
+    jumped: bool,
+}
+
+fn count_of(slots: &[(u32, u16); HEAVY], key: u32) -> u16 {
+    slots.iter().find(|e| e.1 > 0 && e.0 == key).map_or(0, |e| e.1)
+}
+
+impl Heavy {
+    /// Counts `key`; returns its count over both windows.
+    fn add(&mut self, key: u32) -> u16 {
+        let cur = &mut self.current;
+        let now = if let Some(e) = cur.iter_mut().find(|e| e.1 > 0 && e.0 == key) {
+            e.1 += 1;
+            e.1
+        } else if let Some(e) = cur.iter_mut().find(|e| e.1 == 0) {
+            *e = (key, 1);
+            1
+        } else {
+            for e in cur.iter_mut() {
+                e.1 -= 1;
+            }
+            0
+        };
+        self.counted += 1;
+        now + count_of(&self.previous, key)
+    }
+
+    /// The most any value took over both windows.
+    fn top(&self) -> u16 {
+        self.current.iter().filter(|e| e.1 > 0).map(|e| e.1 + count_of(&self.previous, e.0)).max().unwrap_or(0)
+    }
+
+    fn turn(&mut self) {
+        self.previous = self.current;
+        self.current = Default::default();
+        self.counted = 0;
+        self.jumped = false;
+    }
+}
+
+impl Share {
+    /// Watched: always one whole field, and no value ever took more than a quarter of two
+    /// windows of the baseline (a position with a usual value, a method or a status, is not).
+    fn watched(&self) -> bool {
+        self.windows >= 3 && !self.fieldless && self.field.is_some() && self.most as u32 * 4 <= 2 * WINDOW as u32
+    }
+
+    /// The count over two windows that is a jump: double the baseline's most, and a half window more.
+    fn bar(&self) -> u16 {
+        (2 * self.most).max(self.most + WINDOW / 2)
+    }
+
+    /// The share of field `f` before a message: watched only while every value learned was
+    /// [`who_like`].
+    fn header(f: u8) -> Share {
+        Share { field: Some(f), ..Share::default() }
+    }
+
+    /// Notes the field the value was found in (`None`: not a whole field).
+    fn place(&mut self, field: Option<u8>) {
+        match (field, self.field) {
+            (None, _) => self.fieldless = true,
+            (Some(f), None) => self.field = Some(f),
+            (Some(f), Some(g)) if f != g => self.fieldless = true,
+            _ => {}
+        }
+    }
+
+    /// Counts one value (`key`, its field's fingerprint): judged when `judge`, learned when
+    /// `learn`. Returns its count over both windows and how many values those hold, when that is
+    /// a jump.
+    fn observe(&mut self, key: u32, judge: bool, learn: bool) -> Option<(u16, u16)> {
+        let watched = self.watched();
+        let count = self.live.add(key);
+        let span = WINDOW + self.live.counted;
+        let jump = judge && watched && count >= self.bar();
+        self.live.jumped |= jump;
+        if self.live.counted >= WINDOW {
+            if learn && !self.live.jumped {
+                self.most = self.most.max(self.live.top());
+                self.windows = self.windows.saturating_add(1);
+            }
+            self.live.turn();
+        }
+        jump.then_some((count, span))
+    }
+}
+
+/// Fields before a message that have a share: the first few.
+const MAX_HEADER_FIELDS: u8 = 8;
+
+/// Whether a field before a message names who or where (an address, a host, a node, a user)
+/// rather than when or how much: an IP address, or a word with a letter and no clock (`10:00:01`).
+fn who_like(b: &[u8]) -> bool {
+    let b = trim_wrappers(b);
+    let clock = b.windows(3).any(|w| w[0].is_ascii_digit() && w[1] == b':' && w[2].is_ascii_digit());
+    if clock {
+        return false;
+    }
+    let parts = b.split(|&c| c == b'.').count();
+    let ipv4 = parts == 4 && b.iter().all(|c| c.is_ascii_digit() || *c == b'.');
+    let ipv6 = b.iter().filter(|&&c| c == b':').count() >= 2 && b.iter().all(|c| c.is_ascii_hexdigit() || matches!(c, b':' | b'.'));
+    ipv4 || ipv6 || b.iter().any(u8::is_ascii_alphabetic)
+}
+
+fn trim_wrappers(b: &[u8]) -> &[u8] {
+    let s = b.iter().position(|c| !matches!(c, b'"' | b'\'' | b'[' | b'(')).unwrap_or(b.len());
+    let e = b.iter().rposition(|c| !matches!(c, b'"' | b'\'' | b']' | b')' | b',' | b':')).map_or(s, |e| e + 1);
+    &b[s..e.max(s)]
+}
+
+/// The fingerprint of a field's bytes, as written.
+fn field_key(b: &[u8]) -> u32 {
+    let mut h = 0x4646_4646u64;
+    for chunk in b.chunks(8) {
+        let mut w = 0u64;
+        for &c in chunk {
+            w = (w << 8) | c as u64;
+        }
+        h = fold(h, w);
+    }
+    h = fold(h, b.len() as u64);
+    (h ^ (h >> 32)) as u32
+}
+
+/// Walks the whitespace fields of a raw line forwards: which field starts where.
+struct Fields<'a> {
+    line: &'a [u8],
+    at: usize,
+    /// Fields begun before `at`.
+    begun: usize,
+}
+
+fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+impl<'a> Fields<'a> {
+    fn new(line: &'a [u8]) -> Self {
+        Fields { line, at: 0, begun: 0 }
+    }
+
+    /// The field index and bytes of a value starting at `o` (or just inside a quote or bracket
+    /// that starts a field), when that is where a field starts; `o` must not go backwards.
+    fn at_value(&mut self, o: usize) -> Option<(u8, &'a [u8])> {
+        let line = self.line;
+        let start = if o > 0 && o <= line.len() && matches!(line[o - 1], b'"' | b'\'' | b'[' | b'(') { o - 1 } else { o };
+        if start > line.len() || start < self.at || (start > 0 && !is_space(line[start - 1])) {
+            return None;
+        }
+        while self.at < start {
+            if !is_space(line[self.at]) && (self.at == 0 || is_space(line[self.at - 1])) {
+                self.begun += 1;
+            }
+            self.at += 1;
+        }
+        let end = line[start..].iter().position(|&b| is_space(b)).map_or(line.len(), |e| start + e);
+        (self.begun < u8::MAX as usize && end > start).then(|| (self.begun as u8, &line[start..end]))
+    }
+
+    /// Where the next field starts.
+    fn next_start(&self) -> Option<usize> {
+        let skip = self.line[self.at..].iter().position(|&b| !is_space(b))?;
+        Some(self.at + skip)
+    }
+
+    /// The bytes of field `f` (at or after the fields walked so far).
+    fn field(&mut self, f: u8) -> Option<&'a [u8]> {
+        let line = self.line;
+        let f = f as usize;
+        loop {
+            while self.at < line.len() && is_space(line[self.at]) {
+                self.at += 1;
+            }
+            if self.at >= line.len() || self.begun > f {
+                return None;
+            }
+            let end = line[self.at..].iter().position(|&b| is_space(b)).map_or(line.len(), |e| self.at + e);
+            let field = &line[self.at..end];
+            self.at = end;
+            self.begun += 1;
+            if self.begun == f + 1 {
+                return Some(field);
+            }
+        }
+    }
 }
 
 /// What was found unlike the baseline in one value.
@@ -94,6 +316,8 @@ pub enum What {
     NewClasses(u16),
     NewSegment,
     TooLong { len: u16, longest: u16 },
+    /// One value took `count` of the last `span` values (the baseline: at most `most`).
+    ShareJump { count: u16, span: u16, most: u16 },
 }
 
 /// A value finding: what, where, which value, against how many learned values.
@@ -125,6 +349,9 @@ impl fmt::Display for Finding {
             What::NewSegment => write!(f, "new first path segment in {pos}: {value} (never seen in {seen} paths of this template)"),
             What::TooLong { len, longest } => {
                 write!(f, "value far longer than learned in {pos}: {len} characters, at most {longest} in {seen} values: {value}")
+            }
+            What::ShareJump { count, span, most } => {
+                write!(f, "share jump in {pos}: {value} took {count} of the last {span} values (no value took more than {most} of {} in {seen} values of this template)", 2 * WINDOW)
             }
         }
     }
@@ -408,12 +635,18 @@ pub struct Values {
     /// Per template id, its positions with a baseline, sorted by token position.
     by_template: Vec<Vec<(u16, Position)>>,
     positions: usize,
+    /// Per template id, the shares of the fields of the line before its message (a client
+    /// address, a host), sorted by field.
+    headers: Vec<Vec<Share>>,
 }
 
-/// The saved form: (template, token position, what its values looked like).
+/// The saved form: (template, token position, what its values looked like), and the shares of
+/// the fields before each template's message (a version without them reads with none).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(default)]
 pub struct Saved {
     pub positions: Vec<(TemplateId, u16, Position)>,
+    pub headers: Vec<(TemplateId, Share)>,
 }
 
 
@@ -439,6 +672,88 @@ fn name_of(t: &Template, pos: usize, msg: &str, tok: &Token) -> String {
         }
     }
     format!("token {}", pos + 1)
+}
+
+/// The raw line a message came from, and where the message starts in it.
+pub type Line<'a> = (&'a [u8], usize);
+
+/// The share counting of one message's positions: the first [`MAX_WATCHED`] that are always one
+/// whole field of the line (the same ones [`Values::count_shares`] counts on a cached line).
+struct Shares<'a> {
+    fields: Option<(Fields<'a>, usize)>,
+    tracked: usize,
+}
+
+impl<'a> Shares<'a> {
+    fn new(line: Option<Line<'a>>) -> Self {
+        Shares { fields: line.map(|(l, off)| (Fields::new(l), off)), tracked: 0 }
+    }
+
+    fn done(&self) -> bool {
+        self.tracked >= MAX_WATCHED
+    }
+
+    /// Counts the fields before the message (see [`Values::headers`]); `create` makes their
+    /// shares (the template's first learned line).
+    fn headers(&mut self, shares: &mut Vec<Share>, judge: bool, learn: bool, create: bool) -> Option<Finding> {
+        let Some((fields, off)) = self.fields.as_mut() else { return None };
+        let off = *off;
+        if create && learn && shares.is_empty() {
+            let mut walk = Fields::new(fields.line);
+            let mut f = 0u8;
+            while f < MAX_HEADER_FIELDS && walk.next_start().is_some_and(|at| at < off) {
+                shares.push(Share::header(f));
+                let _ = walk.field(f);
+                f += 1;
+            }
+        }
+        let mut found = None;
+        for share in shares.iter_mut() {
+            if share.fieldless || self.tracked >= MAX_WATCHED {
+                continue;
+            }
+            let f = share.field.unwrap_or(u8::MAX);
+            let Some(value) = fields.field(f).filter(|_| fields.at <= off) else { break };
+            if learn && !who_like(value) {
+                share.fieldless = true;
+                continue;
+            }
+            self.tracked += 1;
+            if let Some((count, span)) = share.observe(field_key(value), judge, learn) {
+                found = found.or(Some(header_finding(share, count, span, value)));
+            }
+        }
+        found
+    }
+
+    /// Counts the value at `s` of the message (in position `p`); a share jump when judged.
+    fn count(&mut self, p: &mut Position, s: usize, judge: bool, learn: bool) -> Option<What> {
+        if self.done() || p.share.fieldless || p.seen < MIN_SEEN && !learn {
+            return None;
+        }
+        let Some((fields, off)) = self.fields.as_mut() else {
+            // a message rewritten from its line: its values are not fields of the line
+            p.share.fieldless |= learn;
+            return None;
+        };
+        let found = fields.at_value(*off + s);
+        if learn {
+            p.share.place(found.map(|f| f.0));
+        }
+        let (f, value) = found?;
+        if p.seen < MIN_SEEN || p.share.fieldless || p.share.field != Some(f) {
+            return None;
+        }
+        self.tracked += 1;
+        let (count, span) = p.share.observe(field_key(value), judge, learn)?;
+        Some(What::ShareJump { count, span, most: p.share.most })
+    }
+}
+
+fn header_finding(share: &Share, count: u16, span: u16, value: &[u8]) -> Finding {
+    let name = format!("field {}", share.field.map_or(0, |f| f as u32 + 1));
+    let text = String::from_utf8_lossy(trim_wrappers(value));
+    Finding { what: What::ShareJump { count, span, most: share.most }, position: Snippet::new(&name), value: Snippet::new(&text), seen: share.windows as u64 * WINDOW as u64 }
 }
 
 /// Where the value at position `pos` of a message of `t` is: a variable's value, or a whole word
@@ -485,19 +800,23 @@ impl Values {
     ///
     /// `how.generalised`: the message just widened its template (a constant became `<*>`), which had
     /// this many records: the word it brought is a new value where the baseline had one.
-    pub fn visit(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, how: Visit) -> Option<Finding> {
+    pub fn visit(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, line: Option<Line>, how: Visit) -> Option<Finding> {
         let t = miner.get(id)?;
         if tokens.len() != t.len() || !(how.judge || how.learn) {
             return None;
         }
         if !how.learn && how.generalised.is_none() {
-            return self.judge_only(miner, id, tokens, msg);
+            return self.judge_only(miner, id, tokens, msg, line);
         }
         let Visit { judge, learn, generalised } = how;
         if self.by_template.len() <= id as usize {
             self.by_template.resize_with(id as usize + 1, Vec::new);
         }
-        let mut found = None;
+        let mut shares = Shares::new(line);
+        if self.headers.len() <= id as usize {
+            self.headers.resize_with(id as usize + 1, Vec::new);
+        }
+        let mut found = shares.headers(&mut self.headers[id as usize], judge, learn, true);
         // the template's positions are sorted as its tokens are: one cursor walks both
         let mut at = 0;
         for (pos, tok) in tokens.iter().enumerate() {
@@ -523,6 +842,7 @@ impl Values {
             let l = if learn { look::<true, true>(value) } else { look::<true, false>(value) };
             let judged = if judge && found.is_none() { self.judge_at(miner, id, at, pos, tokens, msg, &l) } else { None };
             let p = &mut self.by_template[id as usize][at].1;
+            let jump = shares.count(p, s, judge, learn);
             if let Some(what) = judged {
                 found = Some(Self::finding(p, what, &msg[s..e]));
                 if learn && what == What::NewValue {
@@ -531,22 +851,42 @@ impl Values {
             } else if learn {
                 p.learn(&l);
             }
+            if let (None, Some(what)) = (&found, jump) {
+                found = Some(Self::finding(p, what, &msg[s..e]));
+            }
         }
         found
     }
 
     /// [`Values::visit`] of a frozen engine: only the positions with a baseline are read, and a
     /// value's shape only where the baseline's values were stable.
-    fn judge_only(&self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str) -> Option<Finding> {
+    fn judge_only(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, line: Option<Line>) -> Option<Finding> {
         let t = miner.get(id)?;
-        let list = self.by_template.get(id as usize)?;
-        for (at, (pos, p)) in list.iter().enumerate() {
+        let mut shares = Shares::new(line);
+        let mut found = match self.headers.get_mut(id as usize) {
+            Some(hs) => shares.headers(hs, true, false, false),
+            None => None,
+        };
+        let n = self.by_template.get(id as usize)?.len();
+        for at in 0..n {
+            let (pos, p) = &self.by_template[id as usize][at];
             let pos = *pos as usize;
             if p.seen < MIN_SEEN {
                 continue;
             }
             let Some(tok) = tokens.get(pos) else { continue };
             let Some((s, e)) = span(t, pos, tok, msg) else { continue };
+            let p = &mut self.by_template[id as usize][at].1;
+            if let (Some(what), None) = (shares.count(p, s, true, false), &found) {
+                found = Some(Self::finding(p, what, &msg[s..e]));
+            }
+            if found.is_some() {
+                if shares.done() {
+                    break;
+                }
+                continue;
+            }
+            let p = &self.by_template[id as usize][at].1;
             let value = &msg.as_bytes()[s..e];
             let l = if p.steady() { look::<true, false>(value) } else { look::<false, false>(value) };
             if p.judge(&l).is_none() {
@@ -555,10 +895,36 @@ impl Values {
             // rare: the siblings' positions may need the shape
             let l = look::<true, false>(value);
             if let Some(what) = self.judge_at(miner, id, at, pos, tokens, msg, &l) {
-                return Some(Self::finding(p, what, &msg[s..e]));
+                found = Some(Self::finding(&self.by_template[id as usize][at].1, what, &msg[s..e]));
             }
         }
-        None
+        found
+    }
+
+    /// Counts the shares of a line the engine's line cache took (no tokens: its watched values
+    /// are read as the fields of the line they were found in); judged when `judge`, learned when
+    /// `learn`.
+    pub fn count_shares(&mut self, id: TemplateId, line: &[u8], judge: bool, learn: bool) -> Option<Finding> {
+        let mut shares = Shares::new(Some((line, usize::MAX)));
+        let mut found = match self.headers.get_mut(id as usize) {
+            Some(hs) => shares.headers(hs, judge, learn, false),
+            None => None,
+        };
+        let list = self.by_template.get_mut(id as usize)?;
+        let Some((fields, _)) = shares.fields.as_mut() else { return found };
+        for (_, p) in list.iter_mut() {
+            if shares.tracked >= MAX_WATCHED {
+                break;
+            }
+            let Some(f) = p.share.field.filter(|_| !p.share.fieldless && p.seen >= MIN_SEEN) else { continue };
+            shares.tracked += 1;
+            let Some(value) = fields.field(f) else { break };
+            if let Some((count, span)) = p.share.observe(field_key(value), judge, learn) {
+                let text = String::from_utf8_lossy(trim_wrappers(value));
+                found = found.or(Some(Self::finding(p, What::ShareJump { count, span, most: p.share.most }, &text)));
+            }
+        }
+        found
     }
 
     /// What position `pos` (entry `at` of template `id`) finds in a value: a finding stands
@@ -588,7 +954,8 @@ impl Values {
         for (id, list) in self.by_template.iter().enumerate() {
             positions.extend(list.iter().map(|(pos, p)| (id as TemplateId, *pos, p.clone())));
         }
-        Saved { positions }
+        let headers = self.headers.iter().enumerate().flat_map(|(id, hs)| hs.iter().map(move |h| (id as TemplateId, h.clone()))).collect();
+        Saved { positions, headers }
     }
 
     /// Continues from a saved form; positions of templates the engine does not know (`known`
@@ -596,6 +963,20 @@ impl Values {
     pub fn restore(&mut self, saved: &Saved, known: impl Fn(TemplateId) -> bool) {
         self.by_template.clear();
         self.positions = 0;
+        self.headers.clear();
+        for (id, share) in &saved.headers {
+            let id = *id as usize;
+            if !known(id as TemplateId) || share.field.is_none() {
+                continue;
+            }
+            if self.headers.len() <= id {
+                self.headers.resize_with(id + 1, Vec::new);
+            }
+            let hs = &mut self.headers[id];
+            if hs.len() < MAX_HEADER_FIELDS as usize && hs.last().is_none_or(|l| l.field < share.field) {
+                hs.push(share.clone());
+            }
+        }
         for (id, pos, p) in &saved.positions {
             if self.positions >= MAX_POSITIONS || !known(*id) || p.values.len() > MAX_VALUES || p.raw.len() > MAX_VALUES || p.segments.len() > MAX_SEGMENTS {
                 continue;
