@@ -249,8 +249,9 @@ fn field_key(b: &[u8]) -> u32 {
 /// Walks the whitespace fields of a raw line forwards: which field starts where.
 struct Fields<'a> {
     line: &'a [u8],
+    /// Where the fields not yet walked begin (the end of the last one walked).
     at: usize,
-    /// Fields begun before `at`.
+    /// Fields walked.
     begun: usize,
 }
 
@@ -263,49 +264,52 @@ impl<'a> Fields<'a> {
         Fields { line, at: 0, begun: 0 }
     }
 
-    /// The field index and bytes of a value starting at `o` (or just inside a quote or bracket
-    /// that starts a field), when that is where a field starts; `o` must not go backwards.
-    fn at_value(&mut self, o: usize) -> Option<(u8, &'a [u8])> {
-        let line = self.line;
-        let start = if o > 0 && o <= line.len() && matches!(line[o - 1], b'"' | b'\'' | b'[' | b'(') { o - 1 } else { o };
-        if start > line.len() || start < self.at || (start > 0 && !is_space(line[start - 1])) {
-            return None;
-        }
-        while self.at < start {
-            if !is_space(line[self.at]) && (self.at == 0 || is_space(line[self.at - 1])) {
-                self.begun += 1;
-            }
-            self.at += 1;
-        }
-        let end = line[start..].iter().position(|&b| is_space(b)).map_or(line.len(), |e| start + e);
-        (self.begun < u8::MAX as usize && end > start).then(|| (self.begun as u8, &line[start..end]))
-    }
-
     /// Where the next field starts.
     fn next_start(&self) -> Option<usize> {
         let skip = self.line[self.at..].iter().position(|&b| !is_space(b))?;
         Some(self.at + skip)
     }
 
-    /// The bytes of field `f` (at or after the fields walked so far).
-    fn field(&mut self, f: u8) -> Option<&'a [u8]> {
+    /// The next field, walked.
+    fn next(&mut self) -> Option<&'a [u8]> {
         let line = self.line;
-        let f = f as usize;
+        let start = self.next_start()?;
+        let end = memchr::memchr2(b' ', b'\t', &line[start..]).map_or(line.len(), |e| start + e);
+        self.at = end;
+        self.begun += 1;
+        Some(&line[start..end])
+    }
+
+    /// The field index and bytes of a value starting at `o` (or just inside a quote or bracket
+    /// that starts a field), when that is where a field starts; `o` must not go backwards.
+    fn at_value(&mut self, o: usize) -> Option<(u8, &'a [u8])> {
+        let line = self.line;
+        let start = if o > 0 && o <= line.len() && matches!(line[o - 1], b'"' | b'\'' | b'[' | b'(') { o - 1 } else { o };
         loop {
-            while self.at < line.len() && is_space(line[self.at]) {
-                self.at += 1;
-            }
-            if self.at >= line.len() || self.begun > f {
+            let next = self.next_start()?;
+            if next > start {
                 return None;
             }
-            let end = line[self.at..].iter().position(|&b| is_space(b)).map_or(line.len(), |e| self.at + e);
-            let field = &line[self.at..end];
-            self.at = end;
-            self.begun += 1;
-            if self.begun == f + 1 {
-                return Some(field);
+            let index = self.begun;
+            let field = self.next()?;
+            if next == start {
+                return (index < u8::MAX as usize).then_some((index as u8, field));
+            }
+            if self.at > start {
+                return None;
             }
         }
+    }
+
+    /// The bytes of field `f` (at or after the fields walked so far).
+    fn field(&mut self, f: u8) -> Option<&'a [u8]> {
+        while self.begun < f as usize {
+            self.next()?;
+        }
+        if self.begun > f as usize {
+            return None;
+        }
+        self.next()
     }
 }
 
@@ -638,6 +642,9 @@ pub struct Values {
     /// Per template id, the shares of the fields of the line before its message (a client
     /// address, a host), sorted by field.
     headers: Vec<Vec<Share>>,
+    /// Per template id, whether a frozen engine watches any of its shares: 0 not known yet
+    /// (learning clears it), 1 none, 2 some.
+    watching: Vec<u8>,
 }
 
 /// The saved form: (template, token position, what its values looked like), and the shares of
@@ -709,7 +716,7 @@ impl<'a> Shares<'a> {
         }
         let mut found = None;
         for share in shares.iter_mut() {
-            if share.fieldless || self.tracked >= MAX_WATCHED {
+            if share.fieldless || self.tracked >= MAX_WATCHED || !learn && !share.watched() {
                 continue;
             }
             let f = share.field.unwrap_or(u8::MAX);
@@ -728,7 +735,8 @@ impl<'a> Shares<'a> {
 
     /// Counts the value at `s` of the message (in position `p`); a share jump when judged.
     fn count(&mut self, p: &mut Position, s: usize, judge: bool, learn: bool) -> Option<What> {
-        if self.done() || p.share.fieldless || p.seen < MIN_SEEN && !learn {
+        // a frozen engine counts only what it judges
+        if self.done() || p.share.fieldless || !learn && !p.share.watched() {
             return None;
         }
         let Some((fields, off)) = self.fields.as_mut() else {
@@ -784,6 +792,21 @@ impl Values {
         self.positions == 0
     }
 
+    /// Whether any share of template `id` is watched (see [`Share::watched`]), remembered until
+    /// the template is learned again.
+    fn watching(&mut self, id: TemplateId) -> bool {
+        let id = id as usize;
+        if self.watching.len() <= id {
+            self.watching.resize(id + 1, 0);
+        }
+        if self.watching[id] == 0 {
+            let heads = self.headers.get(id).is_some_and(|hs| hs.iter().any(Share::watched));
+            let positions = self.by_template.get(id).is_some_and(|ps| ps.iter().any(|(_, p)| p.seen >= MIN_SEEN && p.share.watched()));
+            self.watching[id] = if heads || positions { 2 } else { 1 };
+        }
+        self.watching[id] == 2
+    }
+
     fn get(&self, id: TemplateId, pos: usize) -> Option<&Position> {
         let list = self.by_template.get(id as usize)?;
         list.binary_search_by_key(&(pos as u16), |e| e.0).ok().map(|i| &list[i].1)
@@ -809,6 +832,9 @@ impl Values {
             return self.judge_only(miner, id, tokens, msg, line);
         }
         let Visit { judge, learn, generalised } = how;
+        if let Some(w) = self.watching.get_mut(id as usize) {
+            *w = 0;
+        }
         if self.by_template.len() <= id as usize {
             self.by_template.resize_with(id as usize + 1, Vec::new);
         }
@@ -862,7 +888,7 @@ impl Values {
     /// value's shape only where the baseline's values were stable.
     fn judge_only(&mut self, miner: &Miner, id: TemplateId, tokens: &[Token], msg: &str, line: Option<Line>) -> Option<Finding> {
         let t = miner.get(id)?;
-        let mut shares = Shares::new(line);
+        let mut shares = Shares::new(if self.watching(id) { line } else { None });
         let mut found = match self.headers.get_mut(id as usize) {
             Some(hs) => shares.headers(hs, true, false, false),
             None => None,
@@ -905,6 +931,13 @@ impl Values {
     /// are read as the fields of the line they were found in); judged when `judge`, learned when
     /// `learn`.
     pub fn count_shares(&mut self, id: TemplateId, line: &[u8], judge: bool, learn: bool) -> Option<Finding> {
+        if learn {
+            if let Some(w) = self.watching.get_mut(id as usize) {
+                *w = 0;
+            }
+        } else if !self.watching(id) {
+            return None;
+        }
         let mut shares = Shares::new(Some((line, usize::MAX)));
         let mut found = match self.headers.get_mut(id as usize) {
             Some(hs) => shares.headers(hs, judge, learn, false),
@@ -916,7 +949,7 @@ impl Values {
             if shares.tracked >= MAX_WATCHED {
                 break;
             }
-            let Some(f) = p.share.field.filter(|_| !p.share.fieldless && p.seen >= MIN_SEEN) else { continue };
+            let Some(f) = p.share.field.filter(|_| !p.share.fieldless && p.seen >= MIN_SEEN && (learn || p.share.watched())) else { continue };
             shares.tracked += 1;
             let Some(value) = fields.field(f) else { break };
             if let Some((count, span)) = p.share.observe(field_key(value), judge, learn) {
@@ -964,6 +997,7 @@ impl Values {
         self.by_template.clear();
         self.positions = 0;
         self.headers.clear();
+        self.watching.clear();
         for (id, share) in &saved.headers {
             let id = *id as usize;
             if !known(id as TemplateId) || share.field.is_none() {
@@ -1015,6 +1049,61 @@ mod tests {
         assert_eq!(c("/a;b"), class::SEMICOLON);
         assert_eq!(c("/search?q=hello%20world"), 0);
         assert_eq!(look::<true, true>(b"/.git/config").segment, look::<true, true>(b"/.GIT").segment);
+    }
+
+    #[test]
+    fn a_value_is_found_as_the_same_field_of_its_line_as_a_cached_line_reads_it() {
+        let line = b"10.0.0.1 - -  [10/Dec/2016:10:00:01 +0000] \"GET /x?a=1 HTTP/1.1\" 200 5 \"-\"";
+        let at = |needle: &[u8]| line.windows(needle.len()).position(|w| w == needle).unwrap();
+        let mut walk = Fields::new(line);
+        assert_eq!(walk.at_value(0), Some((0, &b"10.0.0.1"[..])));
+        assert_eq!(walk.at_value(at(b"GET")), Some((5, &b"\"GET"[..])));
+        assert_eq!(walk.at_value(at(b"a=1")), None, "not where a field starts");
+        assert_eq!(walk.at_value(at(b"200")), Some((8, &b"200"[..])));
+        assert_eq!(walk.at_value(at(b"-\"")), Some((10, &b"\"-\""[..])));
+        let mut cached = Fields::new(line);
+        assert_eq!(cached.field(0), Some(&b"10.0.0.1"[..]));
+        assert_eq!(cached.field(5), Some(&b"\"GET"[..]));
+        assert_eq!(cached.field(8), Some(&b"200"[..]));
+        assert_eq!(cached.field(8), None, "fields are walked forwards");
+        assert_eq!(cached.field(11), None);
+        for (field, who) in [
+            ("10.0.0.1", true),
+            ("2001:db8::1", true),
+            ("R02-M1-N0-C:J12-U11", true),
+            ("sshd[4242]:", true),
+            ("[10/Dec/2016:10:00:01", false),
+            ("+0000]", false),
+            ("-", false),
+            ("2005.06.03", false),
+            ("1117838570", false),
+        ] {
+            assert_eq!(who_like(field.as_bytes()), who, "{field}");
+        }
+    }
+
+    #[test]
+    fn a_share_jump_is_double_the_baselines_most_and_half_a_window_more() {
+        let mut s = Share::header(0);
+        // a baseline where no value took more than 10 of 200
+        for i in 0..2_000u32 {
+            assert_eq!(s.observe(i % 20, false, true), None);
+        }
+        // (the sketch counts from below: a value it keeps may have lost up to 1/9 of a window)
+        assert!(s.most <= 10, "{}", s.most);
+        assert!(s.watched());
+        // one value then takes every other slot
+        let jumps: Vec<u16> = (0..400u32).filter_map(|i| s.observe(if i % 2 == 0 { 7 } else { 1_000 + i }, true, false).map(|j| j.0)).collect();
+        assert!(!jumps.is_empty());
+        assert!(jumps[0] >= s.bar() && s.bar() == s.most + WINDOW / 2, "{jumps:?}");
+        assert!(jumps.len() >= 120, "{} of 200", jumps.len());
+        // a position with a usual value is not watched
+        let mut usual = Share::header(1);
+        for i in 0..1_000u32 {
+            usual.observe(if i % 3 == 0 { i } else { 0 }, false, true);
+        }
+        assert!(!usual.watched());
+        assert_eq!(usual.observe(0, true, false), None);
     }
 
     #[test]
