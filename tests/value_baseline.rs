@@ -451,4 +451,11 @@ fn one_client_making_most_requests_is_a_share_jump() {
     assert!(on_scraper >= scraper.len() / 2, "{on_scraper} of {} scraper lines flagged as a share jump", scraper.len());
     assert_eq!(jumps.len(), on_scraper, "share jumps on other lines");
     assert!(jumps[0]["reason"].as_str().unwrap().contains("share jump in field 1: 203.0.113.77 took "), "{}", jumps[0]);
+    // `filter --state` (still learning, lines from stdin) flags the scraper's lines the same way
+    let out = run_with_stdin(bin().args(["filter", "--state"]).arg(&s.state), std::fs::read(&path).unwrap().as_slice());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let filtered = jsonl(&out.stdout);
+    let filter_jumps: Vec<u64> = (1..=filtered.len() as u64).filter(|&i| filtered[i as usize - 1]["anomaly_reason"].as_str().unwrap_or("").starts_with("share jump in field 1: 203.0.113.77")).collect();
+    println!("filter --state: {} share jumps on the scraper's lines", filter_jumps.len());
+    assert!(filter_jumps.len() >= scraper.len() / 2 && filter_jumps.iter().all(|i| scraper.contains(i)), "{filter_jumps:?}");
 }
