@@ -90,7 +90,7 @@ pub struct Position {
     segment_singles: u32,
     segments_wide: bool,
     /// How much of its values one value took.
-    pub share: Share,
+    share: Share,
 }
 
 /// How much of a position's values one value took (a client making most requests): over two
@@ -700,7 +700,7 @@ impl<'a> Shares<'a> {
         self.tracked >= MAX_WATCHED
     }
 
-    /// Counts the fields before the message (see [`Values::headers`]); `create` makes their
+    /// Counts the fields of the line before the message; `create` makes their
     /// shares (the template's first learned line).
     fn headers(&mut self, shares: &mut Vec<Share>, judge: bool, learn: bool, create: bool) -> Option<Finding> {
         let Some((fields, off)) = self.fields.as_mut() else { return None };
