@@ -5,6 +5,7 @@
 //!   one only in digits, and values are not read again (their shapes abstract digits too);
 //! - full path: every record through header, tokens, template and values (`process_uncached`):
 //!   what a line with a new shape costs;
+//! - steady state again with both engines still learning (as `serve` and `filter --state` run);
 //! - unlearned halves: each file's first half learned, its second half scanned by a fresh engine
 //!   (a cold line cache, as after a restart): the mix a deployment sees.
 //!
@@ -126,6 +127,14 @@ fn main() {
         println!("{name:28} values off {a:7.1} ns/record   on {b:7.1} ns/record   cost {:+6.1} ns/record", b - a);
         println!("{:28} records flagged: {flagged_off} off, {flagged_on} on", "");
     }
+    // still learning after the baseline (`serve`, `filter --state`): values and shares are learned too
+    off.set_learning(true);
+    on.set_learning(true);
+    let hits = [off.line_cache_hits(), on.line_cache_hits()];
+    let [(a, flagged_off), (b, flagged_on)] = compare(&lines, &mut off, &mut on, false);
+    println!("{:28} values off {a:7.1} ns/record   on {b:7.1} ns/record   cost {:+6.1} ns/record", "steady state, still learning", b - a);
+    let full = |e: &Engine, before: u64| 100.0 - 100.0 * (e.line_cache_hits() - before) as f64 / (7 * lines.len()) as f64;
+    println!("{:28} records flagged: {flagged_off} off, {flagged_on} on; {:.1}% off, {:.1}% on took the full path", "", full(&off, hits[0]), full(&on, hits[1]));
     let [(a, full_off, flagged_off), (b, full_on, flagged_on)] = fresh(&files().unwrap_or_default());
     println!("{:28} values off {a:7.1} ns/record   on {b:7.1} ns/record   cost {:+6.1} ns/record", "unlearned halves, cold cache", b - a);
     println!("{:28} records flagged: {flagged_off} off, {flagged_on} on", "");

@@ -102,8 +102,9 @@ pub struct Position {
 pub struct Share {
     /// Which field of the line the value is (`None`: not yet seen)…
     field: Option<u8>,
-    /// …or that it is not a whole field, or not always the same one: not watched.
-    fieldless: bool,
+    /// …or that it is not followed: not a whole field, or not always the same one, a clock or a
+    /// count, or a field where one value took more than a quarter (it can never be watched).
+    ignored: bool,
     /// The most values one value took in two windows of the baseline, and the windows counted.
     most: u16,
     windows: u32,
@@ -114,48 +115,62 @@ pub struct Share {
 /// Values kept per window (Misra–Gries: a value that took more than 1/9 of a window is kept).
 const HEAVY: usize = 8;
 
-/// The live windows: the previous one and the current one.
+/// The live windows, the previous one and the current one: per value kept, its count in each.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Heavy {
-    previous: [(u32, u16); HEAVY],
-    current: [(u32, u16); HEAVY],
+    slots: [Slot; HEAVY],
     counted: u16,
     /// A share jump was found in the current window (it is not learned).
     jumped: bool,
 }
 
-fn count_of(slots: &[(u32, u16); HEAVY], key: u32) -> u16 {
-    slots.iter().find(|e| e.1 > 0 && e.0 == key).map_or(0, |e| e.1)
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Slot {
+    key: u32,
+    previous: u16,
+    current: u16,
 }
 
 impl Heavy {
     /// Counts `key`; returns its count over both windows.
     fn add(&mut self, key: u32) -> u16 {
-        let cur = &mut self.current;
-        let now = if let Some(e) = cur.iter_mut().find(|e| e.1 > 0 && e.0 == key) {
-            e.1 += 1;
-            e.1
-        } else if let Some(e) = cur.iter_mut().find(|e| e.1 == 0) {
-            *e = (key, 1);
-            1
-        } else {
-            for e in cur.iter_mut() {
-                e.1 -= 1;
-            }
-            0
-        };
         self.counted += 1;
-        now + count_of(&self.previous, key)
+        // room: a slot not counted in this window, the one that took least of the previous
+        let (mut free, mut least) = (None, u16::MAX);
+        for (i, e) in self.slots.iter_mut().enumerate() {
+            if e.key == key && (e.current > 0 || e.previous > 0) {
+                e.current += 1;
+                return e.current + e.previous;
+            }
+            if e.current == 0 && e.previous < least {
+                (free, least) = (Some(i), e.previous);
+            }
+        }
+        match free {
+            Some(i) => {
+                self.slots[i] = Slot { key, previous: 0, current: 1 };
+                1
+            }
+            None => {
+                // Misra–Gries: a value that finds no room takes one off every current count
+                for e in self.slots.iter_mut() {
+                    e.current = e.current.saturating_sub(1);
+                }
+                0
+            }
+        }
     }
 
     /// The most any value took over both windows.
     fn top(&self) -> u16 {
-        self.current.iter().filter(|e| e.1 > 0).map(|e| e.1 + count_of(&self.previous, e.0)).max().unwrap_or(0)
+        self.slots.iter().map(|e| e.current + e.previous).max().unwrap_or(0)
     }
 
     fn turn(&mut self) {
-        self.previous = self.current;
-        self.current = Default::default();
+        for e in self.slots.iter_mut() {
+            e.previous = e.current;
+            e.current = 0;
+        }
         self.counted = 0;
         self.jumped = false;
     }
@@ -165,7 +180,11 @@ impl Share {
     /// Watched: always one whole field, and no value ever took more than a quarter of two
     /// windows of the baseline (a position with a usual value, a method or a status, is not).
     fn watched(&self) -> bool {
-        self.windows >= 3 && !self.fieldless && self.field.is_some() && self.most as u32 * 4 <= 2 * WINDOW as u32
+        self.windows >= 3 && !self.ignored && self.field.is_some() && self.below_a_quarter()
+    }
+
+    fn below_a_quarter(&self) -> bool {
+        self.most as u32 * 4 <= 2 * WINDOW as u32
     }
 
     /// The count over two windows that is a jump: double the baseline's most, and a half window more.
@@ -182,9 +201,9 @@ impl Share {
     /// Notes the field the value was found in (`None`: not a whole field).
     fn place(&mut self, field: Option<u8>) {
         match (field, self.field) {
-            (None, _) => self.fieldless = true,
+            (None, _) => self.ignored = true,
             (Some(f), None) => self.field = Some(f),
-            (Some(f), Some(g)) if f != g => self.fieldless = true,
+            (Some(f), Some(g)) if f != g => self.ignored = true,
             _ => {}
         }
     }
@@ -702,7 +721,8 @@ impl<'a> Shares<'a> {
 
     /// Counts the fields of the line before the message; `create` makes their
     /// shares (the template's first learned line).
-    fn headers(&mut self, shares: &mut Vec<Share>, judge: bool, learn: bool, create: bool) -> Option<Finding> {
+    /// `all`: every share not ignored, not only the watched ones (a line read through, learning).
+    fn headers(&mut self, shares: &mut Vec<Share>, judge: bool, learn: bool, create: bool, all: bool) -> Option<Finding> {
         let Some((fields, off)) = self.fields.as_mut() else { return None };
         let off = *off;
         if create && learn && shares.is_empty() {
@@ -716,13 +736,14 @@ impl<'a> Shares<'a> {
         }
         let mut found = None;
         for share in shares.iter_mut() {
-            if share.fieldless || self.tracked >= MAX_WATCHED || !learn && !share.watched() {
+            if share.ignored || self.tracked >= MAX_WATCHED || !all && !share.watched() {
                 continue;
             }
             let f = share.field.unwrap_or(u8::MAX);
             let Some(value) = fields.field(f).filter(|_| fields.at <= off) else { break };
-            if learn && !who_like(value) {
-                share.fieldless = true;
+            // looked at once a window: a field that is a clock or a count is one from its first value
+            if learn && share.live.counted == 0 && !who_like(value) {
+                share.ignored = true;
                 continue;
             }
             self.tracked += 1;
@@ -736,12 +757,12 @@ impl<'a> Shares<'a> {
     /// Counts the value at `s` of the message (in position `p`); a share jump when judged.
     fn count(&mut self, p: &mut Position, s: usize, judge: bool, learn: bool) -> Option<What> {
         // a frozen engine counts only what it judges
-        if self.done() || p.share.fieldless || !learn && !p.share.watched() {
+        if self.done() || p.share.ignored || !learn && !p.share.watched() {
             return None;
         }
         let Some((fields, off)) = self.fields.as_mut() else {
             // a message rewritten from its line: its values are not fields of the line
-            p.share.fieldless |= learn;
+            p.share.ignored |= learn;
             return None;
         };
         let found = fields.at_value(*off + s);
@@ -749,7 +770,7 @@ impl<'a> Shares<'a> {
             p.share.place(found.map(|f| f.0));
         }
         let (f, value) = found?;
-        if p.seen < MIN_SEEN || p.share.fieldless || p.share.field != Some(f) {
+        if p.seen < MIN_SEEN || p.share.ignored || p.share.field != Some(f) {
             return None;
         }
         self.tracked += 1;
@@ -842,7 +863,7 @@ impl Values {
         if self.headers.len() <= id as usize {
             self.headers.resize_with(id as usize + 1, Vec::new);
         }
-        let mut found = shares.headers(&mut self.headers[id as usize], judge, learn, true);
+        let mut found = shares.headers(&mut self.headers[id as usize], judge, learn, true, learn);
         // the template's positions are sorted as its tokens are: one cursor walks both
         let mut at = 0;
         for (pos, tok) in tokens.iter().enumerate() {
@@ -890,7 +911,7 @@ impl Values {
         let t = miner.get(id)?;
         let mut shares = Shares::new(if self.watching(id) { line } else { None });
         let mut found = match self.headers.get_mut(id as usize) {
-            Some(hs) => shares.headers(hs, true, false, false),
+            Some(hs) => shares.headers(hs, true, false, false, false),
             None => None,
         };
         let n = self.by_template.get(id as usize)?.len();
@@ -931,16 +952,14 @@ impl Values {
     /// are read as the fields of the line they were found in); judged when `judge`, learned when
     /// `learn`.
     pub fn count_shares(&mut self, id: TemplateId, line: &[u8], judge: bool, learn: bool) -> Option<Finding> {
-        if learn {
-            if let Some(w) = self.watching.get_mut(id as usize) {
-                *w = 0;
-            }
-        } else if !self.watching(id) {
+        // only what is watched: a share becomes watched from lines read through (all of them
+        // in `learn`); once it is, every line counts it, learning or not
+        if !self.watching(id) {
             return None;
         }
         let mut shares = Shares::new(Some((line, usize::MAX)));
         let mut found = match self.headers.get_mut(id as usize) {
-            Some(hs) => shares.headers(hs, judge, learn, false),
+            Some(hs) => shares.headers(hs, judge, learn, false, false),
             None => None,
         };
         let list = self.by_template.get_mut(id as usize)?;
@@ -949,7 +968,7 @@ impl Values {
             if shares.tracked >= MAX_WATCHED {
                 break;
             }
-            let Some(f) = p.share.field.filter(|_| !p.share.fieldless && p.seen >= MIN_SEEN && (learn || p.share.watched())) else { continue };
+            let Some(f) = p.share.field.filter(|_| p.seen >= MIN_SEEN && p.share.watched()) else { continue };
             shares.tracked += 1;
             let Some(value) = fields.field(f) else { break };
             if let Some((count, span)) = p.share.observe(field_key(value), judge, learn) {
