@@ -108,8 +108,9 @@ pub struct Share {
     /// The most values one value took in two windows of the baseline, and the windows counted.
     most: u16,
     windows: u32,
+    /// Made when the first value is counted (most positions never are: a position stays small).
     #[serde(skip)]
-    live: Heavy,
+    live: Option<Box<Heavy>>,
 }
 
 /// Values kept per window (Misra–Gries: a value that took more than 1/9 of a window is kept).
@@ -213,16 +214,18 @@ impl Share {
     /// a jump.
     fn observe(&mut self, key: u32, judge: bool, learn: bool) -> Option<(u16, u16)> {
         let watched = self.watched();
-        let count = self.live.add(key);
-        let span = WINDOW + self.live.counted;
-        let jump = judge && watched && count >= self.bar();
-        self.live.jumped |= jump;
-        if self.live.counted >= WINDOW {
-            if learn && !self.live.jumped {
-                self.most = self.most.max(self.live.top());
+        let bar = self.bar();
+        let live = self.live.get_or_insert_with(Box::default);
+        let count = live.add(key);
+        let span = WINDOW + live.counted;
+        let jump = judge && watched && count >= bar;
+        live.jumped |= jump;
+        if live.counted >= WINDOW {
+            if learn && !live.jumped {
+                self.most = self.most.max(live.top());
                 self.windows = self.windows.saturating_add(1);
             }
-            self.live.turn();
+            live.turn();
         }
         jump.then_some((count, span))
     }
@@ -742,7 +745,7 @@ impl<'a> Shares<'a> {
             let f = share.field.unwrap_or(u8::MAX);
             let Some(value) = fields.field(f).filter(|_| fields.at <= off) else { break };
             // looked at once a window: a field that is a clock or a count is one from its first value
-            if learn && share.live.counted == 0 && !who_like(value) {
+            if learn && share.live.as_ref().is_none_or(|l| l.counted == 0) && !who_like(value) {
                 share.ignored = true;
                 continue;
             }
