@@ -726,7 +726,7 @@ impl<'a> Shares<'a> {
     /// shares (the template's first learned line).
     /// `all`: every share not ignored, not only the watched ones (a line read through, learning).
     fn headers(&mut self, shares: &mut Vec<Share>, judge: bool, learn: bool, create: bool, all: bool) -> Option<Finding> {
-        let Some((fields, off)) = self.fields.as_mut() else { return None };
+        let (fields, off) = self.fields.as_mut()?;
         let off = *off;
         if create && learn && shares.is_empty() {
             let mut walk = Fields::new(fields.line);
