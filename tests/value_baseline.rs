@@ -412,3 +412,50 @@ fn diff_and_a_frozen_scan_agree_on_bgl() {
     assert_eq!(unseen.len(), new_lines, "lines of templates the baseline never held, frozen scan against diff");
     assert!(unseen.iter().all(|r| r["anomaly"] == true));
 }
+
+/// One client making most requests — of pages, agents and statuses all learned — is a share the
+/// baseline never saw: flagged with its position and value once it has taken most of a window,
+/// through the line cache as without it.
+#[test]
+fn one_client_making_most_requests_is_a_share_jump() {
+    let s = learned_site(6_000);
+    let site = Site::from_realworld();
+    let mut r = Rng(99);
+    // a scraper: 400 requests for the site's own pages, from one address with one of the site's
+    // user agents, within 500 lines
+    let agent = site.agents.iter().find(|a| a.starts_with("Mozilla/5.0 (Macintosh")).unwrap_or(&site.agents[0]).clone();
+    let mut lines = s.lines.clone();
+    let from = 3_000;
+    let mut scraper = Vec::new();
+    for k in 0..400 {
+        let (path, status) = site.request(&mut r);
+        let at = from + k + k / 4;
+        let line = site.line(&mut r, 3, at, &path, status, Some(&agent));
+        let ip = line.split(' ').next().unwrap().to_string();
+        lines.insert(at, line.replacen(&ip, "203.0.113.77", 1));
+        scraper.push(at as u64 + 1);
+    }
+    let path = s.test_path.with_file_name("scraped.log");
+    write(&path, &lines);
+    let out = bin().args(["scan", "--format", "jsonl", "--frozen", "--state"]).arg(&s.state).arg(&path).output().unwrap();
+    let rows = jsonl(&out.stdout);
+    assert_eq!(rows.len(), lines.len());
+    let share = |r: &serde_json::Value| r["reason"].as_str().unwrap_or("").starts_with("share jump in ");
+    let jumps: Vec<&serde_json::Value> = rows.iter().filter(|r| share(r)).collect();
+    let on_scraper = jumps.iter().filter(|r| scraper.contains(&r["line"].as_u64().unwrap())).count();
+    println!("share jumps: {} rows, {on_scraper} of them the scraper's {} requests", jumps.len(), scraper.len());
+    for j in jumps.iter().take(3) {
+        println!("  {}", j["reason"]);
+    }
+
+    assert!(on_scraper >= scraper.len() / 2, "{on_scraper} of {} scraper lines flagged as a share jump", scraper.len());
+    assert_eq!(jumps.len(), on_scraper, "share jumps on other lines");
+    assert!(jumps[0]["reason"].as_str().unwrap().contains("share jump in field 1: 203.0.113.77 took "), "{}", jumps[0]);
+    // `filter --state` (still learning, lines from stdin) flags the scraper's lines the same way
+    let out = run_with_stdin(bin().args(["filter", "--state"]).arg(&s.state), std::fs::read(&path).unwrap().as_slice());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let filtered = jsonl(&out.stdout);
+    let filter_jumps: Vec<u64> = (1..=filtered.len() as u64).filter(|&i| filtered[i as usize - 1]["anomaly_reason"].as_str().unwrap_or("").starts_with("share jump in field 1: 203.0.113.77")).collect();
+    println!("filter --state: {} share jumps on the scraper's lines", filter_jumps.len());
+    assert!(filter_jumps.len() >= scraper.len() / 2 && filter_jumps.iter().all(|i| scraper.contains(i)), "{filter_jumps:?}");
+}

@@ -381,7 +381,10 @@ impl Engine {
             self.line_cache_hits += 1;
             self.miner.count(id);
             self.epoch_started |= self.records == 0;
-            let v = self.observe(Match { id, created: false, generalised: false }, level_field.or(level));
+            let mut v = self.observe(Match { id, created: false, generalised: false }, level_field.or(level));
+            if self.baseline && !self.config.no_values {
+                self.count_shares(&mut v, line);
+            }
             self.note_epoch_start(line);
             return v;
         }
@@ -395,7 +398,7 @@ impl Engine {
         self.epoch_started |= self.records == 0;
         let mut fields = std::mem::take(&mut self.fields_scratch);
         let fielded = self.with_fields(line_text, msg, &mut fields);
-        let v = self.process(Message { level: level_field.or(msg.level), ..fielded });
+        let v = self.process_from(Message { level: level_field.or(msg.level), ..fielded }, Some(line));
         self.fields_scratch = fields;
         if v.new_template {
             // the time is read only for the line that creates a template
@@ -456,7 +459,7 @@ impl Engine {
         self.warmup_until = 0; // a learned baseline needs no warm-up
         self.baseline = true;
         self.teaching = true;
-        let v = self.process(msg);
+        let v = self.process_from(msg, Some(line.as_bytes()));
         self.teaching = false;
         self.fields_scratch = fields;
         self.establish(v.template_id);
@@ -468,7 +471,7 @@ impl Engine {
         let msg = if self.config.no_header { message::plain(line) } else { message::extract(line) };
         let mut fields = std::mem::take(&mut self.fields_scratch);
         let fielded = self.with_fields(line, msg, &mut fields);
-        let v = self.process(fielded);
+        let v = self.process_from(fielded, Some(line.as_bytes()));
         self.fields_scratch = fields;
         v
     }
@@ -490,25 +493,50 @@ impl Engine {
 
     /// Scores a message and, when learning, learns from it.
     pub fn process(&mut self, msg: Message<'_>) -> Verdict {
+        self.process_from(msg, None)
+    }
+
+    /// [`Engine::process`] of a message read from `line` (its values' shares are counted by the
+    /// fields of the line, as a cached line's are).
+    fn process_from(&mut self, msg: Message<'_>, line: Option<&[u8]>) -> Verdict {
         let m = self.miner.add(msg.text);
         let mut v = self.observe(m, msg.level);
         self.value_flagged = false;
         if self.baseline && !self.config.no_values {
-            self.visit_values(&mut v, msg.text, m.generalised);
+            // where the message is in the line, when it is a piece of it (not rewritten)
+            let within = line.and_then(|l| {
+                let off = (msg.text.as_ptr() as usize).checked_sub(l.as_ptr() as usize)?;
+                (off + msg.text.len() <= l.len()).then_some((l, off))
+            });
+            self.visit_values(&mut v, msg.text, within, m.generalised);
         }
         v
     }
 
     /// Judges (after a baseline, on a known template) and learns the values of the message just
     /// mined; a finding flags the record, held to the base threshold.
-    fn visit_values(&mut self, v: &mut Verdict, text: &str, generalised: bool) {
+    fn visit_values(&mut self, v: &mut Verdict, text: &str, line: Option<crate::detect::values::Line>, generalised: bool) {
         let id = v.template_id as usize;
         // what is being learned as normal is not judged
         let judge = !self.teaching && self.stats[id].established && !v.anomaly;
         let widened = generalised.then(|| self.stats[id].count);
         let how = crate::detect::values::Visit { judge, learn: self.learning, generalised: widened };
-        let Some(finding) = self.values.visit(&self.miner, v.template_id, self.miner.last_tokens(), text, how) else { return };
+        let Some(finding) = self.values.visit(&self.miner, v.template_id, self.miner.last_tokens(), text, line, how) else { return };
         self.value_flagged = true;
+        self.flag_value(v, finding);
+    }
+
+    /// The shares of a line the line cache took (see [`Values::count_shares`]).
+    fn count_shares(&mut self, v: &mut Verdict, line: &[u8]) {
+        let id = v.template_id as usize;
+        let judge = self.stats[id].established && !v.anomaly;
+        if let Some(finding) = self.values.count_shares(v.template_id, line, judge, self.learning) {
+            self.flag_value(v, finding);
+        }
+    }
+
+    /// A value finding flags the record, held to the base threshold.
+    fn flag_value(&mut self, v: &mut Verdict, finding: crate::detect::values::Finding) {
         v.score = v.score.max(VALUE_SCORE);
         v.anomaly = true;
         v.reason = Reason { kind: Kind::Value(finding), ..v.reason };
@@ -1136,6 +1164,49 @@ mod tests {
             assert!(matches!(v.reason.kind, Kind::NewTemplate { distance } if distance < 0.5), "{v:?}");
             assert!(!e.process_line("INFO request 8 served in 4ms by worker 1").anomaly);
         }
+    }
+
+    #[test]
+    fn one_value_taking_most_of_a_position_is_a_share_jump_cached_or_not() {
+        // clients of a site: many, none making more than a few of any 200 requests
+        let line = |client: u32, i: usize| {
+            let page = ["/", "/index.html", "/about", "/products/12", "/search?q=shoes"][i % 5];
+            format!("10.0.{}.{} - - [10/Dec/2016:10:{:02}:{:02} +0000] \"GET {page} HTTP/1.1\" 200 {} \"-\" \"Mozilla/5.0\"", client / 250, client % 250, i / 60 % 60, i % 60, 500 + i % 700)
+        };
+        let mut e = engine();
+        let mut r = 0x1234_5678u64;
+        for i in 0..5_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            e.learn_line(&line((r % 3_000) as u32, i));
+        }
+        e.set_learning(false);
+        let mut uncached = engine();
+        uncached.restore(&e.snapshot()).unwrap();
+        uncached.set_learning(false);
+        let (mut cached_jumps, mut uncached_jumps) = (Vec::new(), Vec::new());
+        for i in 0..600 {
+            // one address makes two requests in three
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let client = if i % 3 != 0 { 77 } else { (r % 3_000) as u32 };
+            let l = line(client, i);
+            let (a, b) = (e.process_line(&l), uncached.process_uncached(&l));
+            for (v, out) in [(a, &mut cached_jumps), (b, &mut uncached_jumps)] {
+                if let Kind::Value(f) = v.reason.kind {
+                    if let crate::detect::values::What::ShareJump { .. } = f.what {
+                        out.push((i, f.to_string()));
+                    }
+                }
+            }
+        }
+        assert!(cached_jumps.len() > 250, "{} share jumps: {:?}", cached_jumps.len(), cached_jumps.first());
+        assert!(cached_jumps.iter().all(|(i, _)| i % 3 != 0), "only the one address jumps");
+        assert!(cached_jumps[0].1.starts_with("share jump in field 1: 10.0.0.77 took "), "{}", cached_jumps[0].1);
+        assert!(e.line_cache_hits() >= 300, "the cached engine took half the lines or more from its cache: {}", e.line_cache_hits());
+        assert_eq!(cached_jumps, uncached_jumps, "the line cache counts shares as reading every record does");
     }
 
     #[test]
