@@ -154,6 +154,16 @@ fn vectors_match_sentence_transformers_for_every_reference_template() {
     let mut again = vec![0f32; DIM];
     m.embed_batch(&[refs_text[5]], &mut again).unwrap();
     assert_eq!(again, one);
+    // within the default model_memory (filter, serve, the plugin) one plan runs every shape:
+    // the same vectors as the fixed plans give
+    let mut bounded = vec![0f32; texts.len() * DIM];
+    m.embed_within(&refs_text, &mut bounded, 160).unwrap();
+    assert!(m.has_plan_for_every_shape());
+    let worst = (0..texts.len()).map(|i| cosine(&bounded[i * DIM..(i + 1) * DIM], &got[i * DIM..(i + 1) * DIM])).fold(1.0f32, f32::min);
+    assert!(worst >= 0.99999, "lowest cosine {worst} between the plan for every shape and the fixed ones");
+    // a host that goes off the record path keeps no fixed plan past its bound
+    m.trim_to(160);
+    assert_eq!(m.plans(), 1, "only the plan for every shape is kept within 160 MiB");
 }
 
 /// A CSV field as the loghub files write it.

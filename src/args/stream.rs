@@ -18,6 +18,11 @@ pub struct StreamArgs {
     /// Output anomalous records only.
     #[arg(long)]
     pub only_anomalies: bool,
+    /// With --model: MiB the sentence model may take (it embeds new templates off the record
+    /// path here). Below what a plan per input shape needs (about 460), one plan runs every
+    /// shape at half the speed, with fixed ones beside it while they fit. 0 = no bound.
+    #[arg(long, value_name = "MIB", default_value_t = 160)]
+    pub model_memory: u64,
     /// Which fields each record gets: lean (anomaly, anomaly_score, template_id on every record;
     /// template and anomaly_reason on anomalies), minimal (anomaly only, all on anomalies), all.
     #[arg(long, value_enum, default_value_t = Fields::Lean)]
@@ -117,6 +122,7 @@ impl StreamArgs {
         if !self.message_keys.is_empty() {
             s.message_keys = self.message_keys.clone();
         }
+        s.model_memory_mib = self.model_memory;
         s.mode = if self.only_anomalies { Mode::OnlyAnomalies } else { Mode::Tag };
         s.field_policy = self.fields.policy();
         s.window_secs = self.window;

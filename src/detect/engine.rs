@@ -209,10 +209,10 @@ impl Engine {
     /// With a model embedder: new templates are embedded on a worker thread from now on, and a
     /// record is scored with what is known when it comes (its template's vector is in place for
     /// the next one). Returns whether it applies (the built-in embedder needs no worker).
-    pub fn defer_embedding(&mut self) -> Result<bool, String> {
+    pub fn defer_embedding(&mut self, memory_mib: u64) -> Result<bool, String> {
         match self.embedder.model() {
             Some(m) if self.deferred.is_none() => {
-                self.deferred = Some(crate::embed::deferred::Deferred::start(m)?);
+                self.deferred = Some(crate::embed::deferred::Deferred::start(m, memory_mib)?);
                 Ok(true)
             }
             Some(_) => Ok(true),

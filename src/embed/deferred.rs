@@ -33,7 +33,10 @@ const MAX_BATCH: usize = 64;
 const IDLE: Duration = Duration::from_secs(30);
 
 impl Deferred {
-    pub fn start(model: Arc<Model>) -> Result<Deferred, String> {
+    /// The worker for `model`, which embeds within `memory_mib` (0 = no bound, see
+    /// [`Model::embed_within`]).
+    pub fn start(model: Arc<Model>, memory_mib: u64) -> Result<Deferred, String> {
+        model.trim_to(memory_mib);
         let (req_tx, req_rx) = channel::<(u32, String, Instant)>();
         let (res_tx, res_rx) = channel::<Embedded>();
         std::thread::Builder::new()
@@ -58,7 +61,7 @@ impl Deferred {
                     }
                     let texts: Vec<&str> = batch.iter().map(|(_, t, _)| t.as_str()).collect();
                     let mut out = vec![0f32; texts.len() * DIM];
-                    if let Err(e) = model.embed_batch(&texts, &mut out) {
+                    if let Err(e) = model.embed_within(&texts, &mut out, memory_mib) {
                         eprintln!("turbolog: warning: the model could not embed {} templates ({e}); they are compared by their text only", texts.len());
                     }
                     for (i, (id, text, asked)) in batch.into_iter().enumerate() {

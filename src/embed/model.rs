@@ -34,8 +34,27 @@ const SEQ_BUCKETS: [usize; 4] = [16, 32, 64, 128];
 const BATCH: usize = 8;
 
 type Plan = TypedSimplePlan;
-/// Plans by (rows, tokens), with when each was last used.
+/// Plans by (rows, tokens), with when each was last used; [`ANY_SHAPE`] for the one plan that
+/// runs every shape.
 type Plans = HashMap<(usize, usize), (Arc<Plan>, std::time::Instant)>;
+/// The key of the plan with symbolic rows and tokens (half the speed of a fixed one).
+const ANY_SHAPE: (usize, usize) = (0, 0);
+
+/// Fixed-shape plans a memory bound of `mib` leaves room for (all of them without a bound):
+/// the plan for every shape first, then what fits beside it.
+fn fixed_plans_allowed(mib: u64) -> u64 {
+    if mib == 0 || mib >= BASE_MIB + FIXED_PLANS * PLAN_MIB {
+        FIXED_PLANS
+    } else {
+        mib.saturating_sub(BASE_MIB + PLAN_MIB) / PLAN_MIB
+    }
+}
+/// What the model holds without plans (the typed graph's f32 weights, the int8 word table) and
+/// what one plan adds (its packed weights and scratch), MiB: `cargo bench --bench embed`.
+pub const BASE_MIB: u64 = 76;
+pub const PLAN_MIB: u64 = 48;
+/// Every fixed plan the buckets need: [`SEQ_BUCKETS`] × 1 and [`BATCH`] rows.
+const FIXED_PLANS: u64 = 2 * SEQ_BUCKETS.len() as u64;
 
 pub struct Model {
     tokenizer: WordPiece,
@@ -116,14 +135,47 @@ impl Model {
         &self.dir
     }
 
-    /// The plan for `batch` rows of `seq` tokens, built the first time it is needed.
-    fn plan(&self, batch: usize, seq: usize) -> Result<Arc<Plan>, String> {
+    /// Drops the plans a host embedding within `mib` (see [`Model::embed_within`]) would not
+    /// keep: fixed plans past the number that fits, the least recently used first. For a host
+    /// that starts embedding off the record path after embedding in place (restored vectors).
+    pub fn trim_to(&self, mib: u64) {
+        let fixed = fixed_plans_allowed(mib);
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        let mut by_use: Vec<_> = plans.iter().filter(|(k, _)| **k != ANY_SHAPE).map(|(k, (_, used))| (*used, *k)).collect();
+        by_use.sort();
+        let before = plans.len();
+        for (_, k) in by_use.iter().take(by_use.len().saturating_sub(fixed as usize)) {
+            plans.remove(k);
+        }
+        if plans.len() < before {
+            drop(plans);
+            give_back_memory();
+        }
+    }
+
+    /// Whether the plan that runs every shape has been built (and is kept).
+    pub fn has_plan_for_every_shape(&self) -> bool {
+        self.plans.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&ANY_SHAPE)
+    }
+
+    /// The plan for `batch` rows of `seq` tokens within `mib` (0 = no bound), built the first
+    /// time it is needed: its own fixed plan, or with no room for one, the plan for every shape.
+    fn plan(&self, batch: usize, seq: usize, mib: u64) -> Result<Arc<Plan>, String> {
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((p, used)) = plans.get_mut(&(batch, seq)) {
             *used = std::time::Instant::now();
             return Ok(p.clone());
         }
+        let fixed_now = plans.keys().filter(|k| **k != ANY_SHAPE).count() as u64;
+        let key = if fixed_now < fixed_plans_allowed(mib) { (batch, seq) } else { ANY_SHAPE };
+        if let Some((p, used)) = plans.get_mut(&key) {
+            *used = std::time::Instant::now();
+            return Ok(p.clone());
+        }
         let build = || -> TractResult<Arc<Plan>> {
+            if key == ANY_SHAPE {
+                return self.typed.clone().into_optimized()?.into_runnable();
+            }
             let mut values = HashMap::new();
             values.insert(self.batch.clone(), TDim::from(batch as i64));
             values.insert(self.sequence.clone(), TDim::from(seq as i64));
@@ -133,7 +185,7 @@ impl Model {
         };
         let plan = build().map_err(|e| format!("cannot plan the model for {batch} × {seq} tokens: {e}"))?;
         give_back_memory();
-        plans.insert((batch, seq), (plan.clone(), std::time::Instant::now()));
+        plans.insert(key, (plan.clone(), std::time::Instant::now()));
         Ok(plan)
     }
 
@@ -168,8 +220,17 @@ impl Model {
     }
 
     /// Embeds `texts` into `out` (`DIM` floats each), grouped by length: texts of one length
-    /// bucket run together, eight rows at a time when there are enough of them.
+    /// bucket run together, eight rows at a time when there are enough of them. A fixed plan
+    /// per shape: the fastest, ≈ 460 MiB with every shape (`scan`, `learn`).
     pub fn embed_batch(&self, texts: &[&str], out: &mut [f32]) -> Result<(), String> {
+        self.embed_within(texts, out, 0)
+    }
+
+    /// [`Model::embed_batch`] with the model's memory bounded to `mib` (0 = no bound): below what
+    /// a fixed plan per shape needs, one plan runs every shape (half the speed, the same
+    /// vectors), with fixed ones beside it while they fit (none at 160 MiB). For hosts that embed
+    /// off the record path (`filter`, `serve`, the plugin: `model_memory`).
+    pub fn embed_within(&self, texts: &[&str], out: &mut [f32], mib: u64) -> Result<(), String> {
         assert_eq!(out.len(), texts.len() * DIM);
         let mut encoded: Vec<Vec<u32>> = Vec::with_capacity(texts.len());
         for t in texts {
@@ -189,15 +250,15 @@ impl Model {
             while !rest.is_empty() {
                 let rows = if rest.len() >= BATCH / 2 { BATCH } else { 1 };
                 let take = rest.len().min(rows);
-                self.run(rows, seq, &rest[..take], &encoded, out)?;
+                self.run(rows, seq, mib, &rest[..take], &encoded, out)?;
                 rest = &rest[take..];
             }
         }
         Ok(())
     }
 
-    fn run(&self, rows: usize, seq: usize, members: &[usize], encoded: &[Vec<u32>], out: &mut [f32]) -> Result<(), String> {
-        let plan = self.plan(rows, seq)?;
+    fn run(&self, rows: usize, seq: usize, mib: u64, members: &[usize], encoded: &[Vec<u32>], out: &mut [f32]) -> Result<(), String> {
+        let plan = self.plan(rows, seq, mib)?;
         // padding is token 0 (`[PAD]`), as the graph would have read it
         let mut vectors = vec![0f32; rows * seq * DIM];
         for v in vectors.chunks_exact_mut(DIM) {

@@ -50,6 +50,7 @@ pub const PROPERTIES: &[Property] = &[
     Property { name: "multiline", default: "off", description: "auto: in each buffer, records that continue the event of the record before them (stack trace frames, Caused by:, Python tracebacks, Go goroutine dumps, indented continuation lines) are joined into that record: its fields, the joined message, lines: N; scored as the first line plus its root cause. A record is never held for the next buffer: an event a buffer boundary cuts goes out as two records (counted at exit); Fluent Bit's multiline.parser before turbolog joins across buffers. off: a record is an event" },
     Property { name: "multiline_max_bytes", default: "1048576", description: "With multiline auto: longest joined message; a record that would make it longer stands alone (nothing is cut)" },
     Property { name: "model_path", default: "", description: "Sentence model directory (all-MiniLM-L6-v2 int8: model.onnx and vocab.txt, as scripts/fetch-model.sh lays them out); empty = the built-in embedder. New templates are embedded on a worker thread: no record waits for the model" },
+    Property { name: "model_memory", default: "160", description: "With model_path: MiB the sentence model may take (embedding is off the record path here, so memory matters more than its speed). Below what a plan per input shape needs (about 460), one plan runs every shape (half the speed), with fixed ones beside it while they fit; 0 = no bound (a plan per shape, as scan and learn use)" },
     Property { name: "explain", default: "false", description: "true: ask a local LLM about anomalous templates, in the background, one request per template; answers ride on later anomalies of the template and are kept in state_dir. On as well when explain_url is set" },
     Property { name: "explain_url", default: "", description: "LLM server, e.g. http://127.0.0.1:11434; empty = probe Ollama :11434, LM Studio :1234, llama.cpp :8080 on this machine" },
     Property { name: "explain_model", default: "", description: "Model to ask; empty = the first the server lists" },
@@ -63,6 +64,8 @@ pub struct Settings {
     pub state_dir: Option<PathBuf>,
     /// The sentence model's directory, when one is used.
     pub model_path: Option<PathBuf>,
+    /// What the model may take once embedding is off the record path (MiB; 0 = no bound).
+    pub model_memory_mib: u64,
     pub message_keys: Vec<String>,
     pub mode: Mode,
     pub threshold: Option<f32>,
@@ -252,6 +255,7 @@ impl Settings {
                 "" => None,
                 p => Some(PathBuf::from(p)),
             },
+            model_memory_mib: parse_num("model_memory", get("model_memory"), "a whole number of MiB (0 = no bound)")?,
             state_dir: match get("state_dir") {
                 "" => None,
                 v => Some(PathBuf::from(v)),

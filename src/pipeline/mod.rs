@@ -48,6 +48,8 @@ pub struct Pipeline {
     explainer: Option<Arc<Explainer>>,
     learning: bool,
     window_secs: f64,
+    /// `model_memory`: what the sentence model may take once embedding is off the record path.
+    model_memory_mib: u64,
     last_seal: Instant,
     /// Records the engine had seen at the last seal: nothing to save when unchanged.
     sealed_records: u64,
@@ -115,6 +117,7 @@ impl Pipeline {
                 explainer,
                 learning: settings.learning,
                 window_secs: settings.window_secs,
+                model_memory_mib: settings.model_memory_mib,
                 last_seal: Instant::now(),
                 store_failing: false,
                 limit_logged: false,
@@ -128,9 +131,10 @@ impl Pipeline {
         ))
     }
 
-    /// From here on no record waits for the model: new templates are embedded on a worker thread.
+    /// From here on no record waits for the model: new templates are embedded on a worker
+    /// thread, within the `model_memory` bound.
     pub fn defer_embedding(&mut self) -> Result<(), String> {
-        self.engine.defer_embedding().map(|_| ())
+        self.engine.defer_embedding(self.model_memory_mib).map(|_| ())
     }
 
     pub fn explainer(&self) -> Option<&Arc<Explainer>> {
