@@ -9,6 +9,9 @@
 //! line the runner does not know fails the test, so a new command in the docs is either run or
 //! given a reason.
 
+#[path = "common/pki.rs"]
+mod pki;
+
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -185,22 +188,14 @@ struct Workspace {
     path_env: String,
 }
 
-/// A CA (`ca.crt`), a certificate for localhost and its key (`tls.crt`, `tls.key`), a bearer
-/// token and a Forward shared key, as the docs' recipe makes them with openssl.
+/// A CA (`ca.crt`), a certificate for localhost and its key (`tls.crt`, `tls.key`) and a bearer
+/// token (the tests' own, `common/pki.rs`), and a Forward shared key, under the names the docs'
+/// recipe gives them.
 fn write_pki(dir: &Path) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "turbolog-ca");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string(), "turbolog.logging.svc".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
-    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
-    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
-    std::fs::write(dir.join("token"), "a-docs-token\n").unwrap();
+    let pki = pki::Pki::new();
+    for (from, to) in [("ca.pem", "ca.crt"), ("server.pem", "tls.crt"), ("server.key", "tls.key"), ("token", "token")] {
+        std::fs::copy(pki.path(from), dir.join(to)).unwrap();
+    }
     std::fs::write(dir.join("shared_key"), "a-long-shared-key").unwrap();
 }
 

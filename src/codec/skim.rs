@@ -10,7 +10,7 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// The top-level keys whose values tagging reads.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Wanted {
     keys: Vec<String>,
     /// Per first byte, the lengths (bit `min(len, 63)`) of the keys starting with it: most keys
@@ -22,7 +22,7 @@ impl Wanted {
     /// For message keys `message_keys` (dotted keys reach nested objects: their first part is
     /// kept whole), the session field, and every key tagging and containers read.
     pub fn new<'a>(message_keys: impl IntoIterator<Item = &'a str>, session_field: Option<&'a str>) -> Wanted {
-        let mut w = Wanted::default();
+        let mut w = Wanted { keys: Vec::new(), lengths: vec![0; 256] };
         let fixed = crate::codec::fields::LEVEL_KEYS.iter().chain(crate::codec::fields::STATUS_KEYS).chain(TIME_KEYS).chain(crate::codec::ndjson::FIELDS.iter()).chain(CONTAINER_KEYS);
         for k in message_keys.into_iter().chain(fixed.copied()).chain(session_field) {
             w.add(k);
@@ -37,9 +37,6 @@ impl Wanted {
         if k.is_empty() || self.keys.iter().any(|x| x == k) {
             return;
         }
-        if self.lengths.is_empty() {
-            self.lengths = vec![0; 256];
-        }
         self.lengths[k.as_bytes()[0] as usize] |= 1 << k.len().min(63);
         self.keys.push(k.to_string());
     }
@@ -47,10 +44,7 @@ impl Wanted {
     #[inline]
     fn keeps(&self, k: &str) -> bool {
         let Some(&first) = k.as_bytes().first() else { return false };
-        match self.lengths.get(first as usize) {
-            Some(mask) if mask & (1 << k.len().min(63)) != 0 => self.keys.iter().any(|x| x == k),
-            _ => false,
-        }
+        self.lengths[first as usize] & (1 << k.len().min(63)) != 0 && self.keys.iter().any(|x| x == k)
     }
 }
 

@@ -237,9 +237,12 @@ fn is_zone(tok: &str) -> bool {
 /// A level as a header writes it: a level word, or PostgreSQL's `LOG:`, `DETAIL:`, `HINT:`…
 /// (upper case and a colon: these are the severity column of its log).
 fn header_level(tok: &str) -> Option<Level> {
-    Level::parse(tok, false).or_else(|| {
-        matches!(tok, "LOG:" | "DETAIL:" | "HINT:" | "STATEMENT:" | "CONTEXT:" | "LOCATION:" | "QUERY:").then_some(Level::Info)
-    })
+    Level::parse(tok, false).or_else(|| postgres_severity(tok.strip_suffix(':')?))
+}
+
+/// PostgreSQL's severity words that are not levels (its log's and its csvlog's column): info.
+fn postgres_severity(word: &str) -> Option<Level> {
+    matches!(word, "LOG" | "DETAIL" | "HINT" | "STATEMENT" | "CONTEXT" | "LOCATION" | "QUERY").then_some(Level::Info)
 }
 
 /// `sshd[24200]:`, `kernel:`, `WindowManager:`, `dfs.DataNode$PacketResponder:`,
@@ -734,7 +737,7 @@ fn severity_field(field: &str) -> Option<Level> {
     if field.len() < 3 || !field.bytes().all(|c| c.is_ascii_uppercase()) {
         return None;
     }
-    Level::parse(field, false).or_else(|| matches!(field, "LOG" | "DETAIL" | "HINT" | "STATEMENT" | "CONTEXT" | "LOCATION" | "QUERY").then_some(Level::Info))
+    Level::parse(field, false).or_else(|| postgres_severity(field))
 }
 
 /// `time=... level=warn msg="disk almost full" path=/var`: the message is the `msg` value.
