@@ -164,6 +164,9 @@ fn filter_tags_ndjson_and_text_keeps_order_and_survives_bad_lines() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3 is not valid JSON") && err.contains("1 malformed JSON lines"), "{err}");
     assert!(err.contains("2 records had no string message"), "{err}");
+    // the first one is said when it comes (a `serve` never reaches the end), with what to set
+    assert_eq!(err.matches("is a JSON record with no string message").count(), 1, "{err}");
+    assert!(err.contains("line 4 is a JSON record with no string message under log, message") && err.contains("--message-key"), "{err}");
 }
 
 /// The default field policy: template and reason only on anomalies; `minimal` and `all`.

@@ -115,6 +115,16 @@ const LAYOUTS: &[(&str, &str, Option<Level>)] = &[
      "An application event log entry", Some(Level::Notice)),
     // a logger with no message after it is the message
     ("2024-03-05 10:11:12,123 INFO com.example.Foo", "com.example.Foo", Some(Level::Info)),
+    // the level first, then the time: log4j `%-5p %d [%t] %c - %m`, Django's documented
+    // `{levelname} {asctime} {module} {process:d} {thread:d} {message}`
+    ("INFO  2024-03-05 10:11:12,123 [main] com.example.Foo - Started in 3 s", "Started in 3 s", Some(Level::Info)),
+    ("ERROR 2024-03-05 10:11:12,123 log 1234 140000 Internal Server Error: /polls/", "log 1234 140000 Internal Server Error: /polls/", Some(Level::Error)),
+    ("ERROR 404 page not found", "404 page not found", Some(Level::Error)),
+    // Django's runserver (`django.server`: `[{server_time}] {message}`)
+    ("[05/Mar/2024 10:11:12] \"GET /admin/ HTTP/1.1\" 302 0", "\"GET /admin/ HTTP/1.1\" 302 0", None),
+    // Windows CBS (loghub's Windows): the level after the time, the component stays with the message
+    ("2016-09-28 04:30:31, Error                 CSI    00000001@2016/9/27:20:30:31.455 WcpInitialize (wcp.dll version 0.0.0.6) called",
+     "CSI    00000001@2016/9/27:20:30:31.455 WcpInitialize (wcp.dll version 0.0.0.6) called", Some(Level::Error)),
 ];
 
 #[test]
@@ -168,4 +178,26 @@ fn bunyan_records_give_msg_and_their_numeric_level() {
         n += 1;
     }
     assert!(n >= 10, "{n} bunyan records");
+}
+
+/// JSON loggers the corpus has no file of, as their documentation shows their output: pino
+/// (numeric level), winston (`message`), zap's production encoder (`msg`, `ts`) and logrus's
+/// JSON formatter (`warning`, `fatal`). The message is the logger's message field; the level
+/// field beats any word inside the message.
+#[test]
+fn json_loggers_give_their_message_and_level() {
+    const RECORDS: &[(&str, &str, Level)] = &[
+        (r#"{"level":30,"time":1531171074631,"msg":"hello world","pid":657,"hostname":"Davids-MBP-3.fritz.box"}"#, "hello world", Level::Info),
+        (r#"{"level":50,"time":1531171082399,"msg":"request failed: ECONNREFUSED","pid":657,"hostname":"Davids-MBP-3.fritz.box"}"#, "request failed: ECONNREFUSED", Level::Error),
+        (r#"{"level":"info","message":"Error budget report sent","service":"user-service"}"#, "Error budget report sent", Level::Info),
+        (r#"{"level":"error","message":"connect ECONNREFUSED 127.0.0.1:5432","service":"user-service","timestamp":"2024-03-05T10:11:12.123Z"}"#, "connect ECONNREFUSED 127.0.0.1:5432", Level::Error),
+        (r#"{"level":"info","ts":1600000000.123,"caller":"main.go:10","msg":"failed to fetch URL","url":"http://example.com","attempt":3}"#, "failed to fetch URL", Level::Info),
+        (r#"{"level":"warning","msg":"The group's number increased tremendously!","number":122,"omg":true,"time":"2014-03-10 19:57:38.562471297 -0400 EDT"}"#, "The group's number increased tremendously!", Level::Warn),
+        (r#"{"level":"fatal","msg":"The ice breaks!","number":100,"omg":true,"time":"2014-03-10 19:57:38.562543128 -0400 EDT"}"#, "The ice breaks!", Level::Critical),
+    ];
+    for &(line, message, level) in RECORDS {
+        let obj = turbolog::codec::ndjson::parse_object(line).unwrap().unwrap();
+        let r = turbolog::codec::ndjson::record(&obj, &[]).unwrap();
+        assert_eq!((r.message.as_ref(), r.level), (message, Some(level)), "{line}");
+    }
 }

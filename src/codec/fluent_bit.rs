@@ -62,6 +62,8 @@ pub struct ChunkStats {
     pub suppressed: u64,
     /// Summary records appended at a window's end.
     pub summaries: u64,
+    /// Records passed through untouched because no message key held a string.
+    pub no_message: u64,
     /// The records came joined (`multiline auto`): fewer than the host gave.
     pub joined: bool,
 }
@@ -284,6 +286,7 @@ impl Tagger {
             self.entries.push((entry_start, r.pos));
         }
         let Some((key_index, msg)) = message else {
+            stats.no_message += 1;
             return Ok(Outcome::Untouched);
         };
         // invalid UTF-8 is replaced for scoring only; the record keeps its bytes

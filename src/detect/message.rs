@@ -225,6 +225,17 @@ fn is_header_token(tok: &str) -> bool {
     is_month_or_day(tok) || matches!(tok, "UTC" | "GMT" | "Z" | "AM" | "PM") || is_zone(tok)
 }
 
+/// `2024-03-05`, `10:11:12,123`, `2024-03-05T10:11:12.123Z`, `05/Mar/2024:10:11:12`: a date or a
+/// clock time (six digits or more with date or clock separators), never a plain number.
+fn is_date_or_time(tok: &str) -> bool {
+    let t = tok.trim_start_matches('[').trim_end_matches([']', ',']);
+    let digits = t.bytes().filter(u8::is_ascii_digit).count();
+    digits >= 6
+        && t.bytes().any(|b| matches!(b, b':' | b'-' | b'/'))
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-:/.,+".contains(&b))
+        && t.bytes().filter(u8::is_ascii_alphabetic).count() <= 3
+}
+
 /// Time-zone abbreviations as `strftime("%Z")` writes them (PostgreSQL's `log_line_prefix %t`).
 fn is_zone(tok: &str) -> bool {
     const ZONES: &[&str] = &[
@@ -439,7 +450,12 @@ fn extract_spaced(line: &str) -> Message<'_> {
             }
             // `debug/Component:` names its component itself
             let named = (0..i).any(|k| is_logger(tok(k))) || (t.contains('/') && t.ends_with(':'));
-            return message_from(after_decorations_from(line, &buf, n, i + 1, named || t.ends_with(':')), Some(level));
+            // the level first, then the time (log4j `%-5p %d`, Django's `{levelname} {asctime}`)
+            let mut from = i + 1;
+            while i == 0 && from + 1 < n && is_date_or_time(tok(from)) {
+                from += 1;
+            }
+            return message_from(after_decorations_from(line, &buf, n, from, named || t.ends_with(':')), Some(level));
         }
         if i > 0 && is_tag(t) {
             // syslog `host prog[pid]: message`: a level word after the tag stays in the message

@@ -913,6 +913,15 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_value_and_a_filled_one_are_one_template() {
+        let mut m = miner();
+        let a = m.add("connection from 10.0.0.1 () at Sun Jul 10 03:55:21 2005");
+        let b = m.add("connection from 24.54.76.216 (24-54-76-216.bflony.adelphia.net) at Sun Jul 10 03:55:22 2005");
+        assert_eq!(a.id, b.id);
+        assert_eq!(m.get(a.id).unwrap().text(), "connection from <*> (<*>) at <*> <*> <*> <*> <*>");
+    }
+
+    #[test]
     fn key_value_words_are_words_until_they_change() {
         let mut m = miner();
         let a = m.add("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4 user=root");

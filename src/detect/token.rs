@@ -23,6 +23,10 @@ pub struct Token {
     pub shape: u8,
 }
 
+/// [`Token::shape`] of an empty value: `()`, `[]`, `""` — the same template as the filled
+/// `(<*>)`. Its variable part is the empty range where the value would be.
+const EMPTY_VALUE: u8 = u8::MAX;
+
 /// Closing punctuation a shaped value may carry (the [`CLOSERS`] a token can end in, or none).
 const SHAPE_SUFFIXES: [&str; 14] = ["", ")", "]", "}", ">", "\"", "'", "`", ",", ";", ":", ".", "!", "?"];
 
@@ -91,7 +95,7 @@ pub const WILDCARD: &str = "<*>";
 
 impl Token {
     pub fn is_var(&self) -> bool {
-        self.var_start < self.var_end && self.class == 0
+        (self.var_start < self.var_end || self.shape == EMPTY_VALUE) && self.class == 0
     }
 
     /// The raw text of the token.
@@ -108,7 +112,7 @@ impl Token {
         }
         if self.is_var() {
             let post = match self.shape {
-                0 => &msg[self.var_end as usize..self.end as usize],
+                0 | EMPTY_VALUE => &msg[self.var_end as usize..self.end as usize],
                 k => SHAPED[k as usize - 1],
             };
             (&msg[self.start as usize..self.var_start as usize], true, post)
@@ -321,7 +325,7 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
     }
     let constant = Token { start: start as u32, end: end as u32, var_start: 0, var_end: 0, class: 0, shape: 0 };
     if a >= b {
-        return constant;
+        return empty_pair(bytes, start, end).map_or(constant, |v| Token { var_start: v as u32, var_end: v as u32, shape: EMPTY_VALUE, ..constant });
     }
     // `key=value`: only the value can be variable.
     if let Some(eq) = bytes[a..b].iter().position(|&c| c == b'=') {
@@ -350,6 +354,7 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
             if v < b {
                 return Token { var_start: v as u32, var_end: b as u32, shape: shape_of(bytes, v, b, end), ..constant };
             }
+            // `logname=` stays as written: the benchmark's templates keep an empty key's `=`
             return constant;
         }
     }
@@ -362,6 +367,14 @@ fn classify(msg: &str, start: usize, end: usize) -> Token {
         return Token { var_start: a as u32, var_end: b as u32, shape: shape_of(bytes, a, b, end), ..constant };
     }
     constant
+}
+
+/// Where the value would be in an empty pair (`()`, `[]`, `{}`, `""`, `''`, perhaps followed by
+/// closing punctuation: `(),`): the offset between opener and closer.
+fn empty_pair(bytes: &[u8], start: usize, end: usize) -> Option<usize> {
+    let pair = bytes.get(start..start + 2).filter(|_| end >= start + 2)?;
+    let closers_after = bytes[start + 2..end].iter().all(|c| b",;:.!?".contains(c));
+    (closers_after && matches!(pair, b"()" | b"[]" | b"{}" | b"\"\"" | b"''")).then_some(start + 1)
 }
 
 /// Where the value starts in a name glued to a number: `core.2275`, `node-246` (letters, one
@@ -512,11 +525,21 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_pair_is_an_empty_value() {
+        assert_eq!(masked("args [] env {} name \"\" host (), done"), ["args", "[<*>]", "env", "{<*>}", "name", "\"<*>\"", "host", "(<*>),", "done"]);
+        // not a pair: a call, a lone bracket, an operator
+        assert_eq!(masked("jk2_init() ( ) [ x ] a == b"), ["jk2_init()", "(", ")", "[", "x", "]", "a", "==", "b"]);
+        let mut toks = Vec::new();
+        tokenize("from () at", &mut toks, 256);
+        assert!(toks[1].is_var() && toks[1].var_start == toks[1].var_end, "{toks:?}");
+    }
+
+    #[test]
     fn dates_inside_messages_are_values() {
         // loghub Linux: one template per weekday before
         assert_eq!(
             masked("connection from 10.0.0.1 () at Sun Jul 10 03:55:21 2005"),
-            ["connection", "from", "<*>", "()", "at", "<*>", "<*>", "<*>", "<*>", "<*>"]
+            ["connection", "from", "<*>", "(<*>)", "at", "<*>", "<*>", "<*>", "<*>", "<*>"]
         );
         assert_eq!(masked("backup done on 3 March, 2024"), ["backup", "done", "on", "<*>", "<*>,", "<*>"]);
         assert_eq!(masked("Next run: Mon, 12:00"), ["Next", "run:", "<*>,", "<*>"]);

@@ -46,6 +46,8 @@ pub struct Embedded {
     untouched_after_error: AtomicU64,
     /// Buffers that were not valid msgpack, passed through untouched.
     invalid_buffers: AtomicU64,
+    /// Records with no string message under the message keys (passed through untouched).
+    no_message: AtomicU64,
 }
 
 /// What a filter call produced.
@@ -138,6 +140,7 @@ impl Embedded {
             sealing: AtomicBool::new(false),
             untouched_after_error: AtomicU64::new(0),
             invalid_buffers: AtomicU64::new(0),
+            no_message: AtomicU64::new(0),
         })
     }
 
@@ -171,6 +174,17 @@ impl Embedded {
             }
             Ok::<ChunkStats, crate::codec::msgpack::Error>(stats)
         });
+        if let Ok(Ok(stats)) = &result {
+            if stats.no_message > 0 && self.no_message.fetch_add(stats.no_message, Ordering::Relaxed) == 0 {
+                log(
+                    LogLevel::Warn,
+                    &format!(
+                        "a record has no string message under {}: passed through untouched, not scored (set message_key to the key that holds it; a.b reaches nested maps; further ones are counted at exit)",
+                        options.message_keys.join(", ")
+                    ),
+                );
+            }
+        }
         let r = match result {
             Ok(Ok(stats)) if stats.modified() => emit(Filtered::Modified(out, stats)),
             Ok(Ok(_)) => emit(Filtered::Untouched),
@@ -231,6 +245,11 @@ impl Embedded {
     /// Records passed through untouched because of an internal error (each kind is logged once).
     pub fn untouched_after_error(&self) -> u64 {
         self.untouched_after_error.load(Ordering::Relaxed)
+    }
+
+    /// Records with no string message under the message keys (the first one is logged).
+    pub fn no_message(&self) -> u64 {
+        self.no_message.load(Ordering::Relaxed)
     }
 
     /// Buffers that were not valid msgpack (passed through untouched; the first one is logged).
@@ -346,6 +365,36 @@ mod tests {
             });
             assert!(tagged, "round {round}: the engine must keep tagging after a caught panic");
         }
+    }
+
+    /// A record whose message is under a key nobody named is passed through; the first is said
+    /// (with the keys and what to set), the rest are counted.
+    #[test]
+    fn records_without_a_message_are_said_once_and_counted() {
+        use std::sync::Mutex;
+        static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        fn keep(_: LogLevel, text: &str) {
+            SAID.lock().unwrap().push(text.to_string());
+        }
+        let mut chunk = Vec::new();
+        for i in 0..3 {
+            rmp::encode::write_array_len(&mut chunk, 2).unwrap();
+            rmp::encode::write_array_len(&mut chunk, 2).unwrap();
+            rmp::encode::write_uint(&mut chunk, 1_795_515_600 + i).unwrap();
+            rmp::encode::write_map_len(&mut chunk, 0).unwrap();
+            rmp::encode::write_map_len(&mut chunk, 1).unwrap();
+            rmp::encode::write_str(&mut chunk, "text").unwrap();
+            rmp::encode::write_str(&mut chunk, "request served").unwrap();
+        }
+        let e = Embedded::open(Settings::default(), quiet).unwrap();
+        for _ in 0..2 {
+            assert!(e.filter(&chunk, keep, |f| matches!(f, Filtered::Untouched)), "nothing to tag: the buffer is the host's own");
+        }
+        assert_eq!(e.no_message(), 6);
+        let said = SAID.lock().unwrap();
+        let warned: Vec<_> = said.iter().filter(|t| t.contains("no string message")).collect();
+        assert_eq!(warned.len(), 1, "{said:?}");
+        assert!(warned[0].contains("log, message") && warned[0].contains("set message_key"), "{}", warned[0]);
     }
 
     #[test]

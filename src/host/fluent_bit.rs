@@ -262,6 +262,8 @@ unsafe extern "C" fn cb_exit(ctx: *mut c_void, _config: *mut c_void) -> c_int {
         let panics = caught_total();
         let invalid = ctx.engine.invalid_buffers();
         let invalid = if invalid > 0 { format!(", {invalid} buffers that were not msgpack passed through") } else { String::new() };
+        let no_message = ctx.engine.no_message();
+        let invalid = if no_message > 0 { format!("{invalid}, {no_message} records with no message passed through unscored") } else { invalid };
         let past_limit = ctx.engine.template_limit_hits();
         let limit = if past_limit > 0 { format!(", {past_limit} records past the template limit") } else { String::new() };
         let errors = if panics > 0 { format!(", {panics} internal errors caught ({untouched} records passed through untouched)") } else { String::new() };

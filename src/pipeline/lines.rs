@@ -477,7 +477,13 @@ fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>,
                 (pipeline.log)(LogLevel::Warn, &format!("line {seq} is not valid JSON ({e}); passed through untouched"));
             }
         }
-        Outcome::NoMessage => counts.no_message += 1,
+        Outcome::NoMessage => {
+            counts.no_message += 1;
+            if counts.no_message == 1 {
+                let keys = if tagger.keys.is_empty() { ndjson::DEFAULT_KEYS.join(", ") } else { tagger.keys.join(", ") };
+                (pipeline.log)(LogLevel::Warn, &format!("line {seq} is a JSON record with no string message under {keys}: passed through untouched, not scored (set --message-key KEY; a.b reaches nested objects; further ones are counted at the end)"));
+            }
+        }
     }
     // what was learned reaches the WAL before the record goes out
     pipeline.after_record();
