@@ -734,6 +734,38 @@ fn nested_and_dotted_keys_through_scan_and_filter() {
     assert!(err.contains("--message-key"), "{err}");
 }
 
+/// A file the real `zstd` tool wrote (two frames, as `cat a.zst b.zst` gives) is read like
+/// the plain file, by name and through standard input.
+#[test]
+fn zstd_input_is_read_through_like_the_plain_file() {
+    let Ok(v) = Command::new("zstd").arg("--version").output() else {
+        eprintln!("*** SKIPPED zstd_input_is_read_through_like_the_plain_file: no zstd tool on PATH (apt-get install zstd) ***");
+        return;
+    };
+    assert!(v.status.success());
+    let plain = loghub("OpenSSH");
+    let text = std::fs::read(&plain).unwrap();
+    let half = text.len() / 2 + text[text.len() / 2..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let mut z = Vec::new();
+    for part in [&text[..half], &text[half..]] {
+        let out = run_with_stdin(Command::new("zstd").args(["-q", "-c", "-"]), part);
+        assert!(out.status.success(), "{out:?}");
+        z.extend(out.stdout);
+    }
+    let z_path = dir.path().join("OpenSSH_2k.log.zst");
+    std::fs::write(&z_path, &z).unwrap();
+    let want = bin().args(["scan", "--format", "jsonl"]).arg(&plain).output().unwrap();
+    let got = bin().args(["scan", "--format", "jsonl"]).arg(&z_path).output().unwrap();
+    assert_eq!(got.status.code(), want.status.code(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(got.stdout, want.stdout, "zstd and plain give the same verdicts");
+    let piped = run_with_stdin(bin().args(["scan", "--format", "jsonl"]), &z);
+    assert_eq!(piped.stdout, want.stdout);
+    // cut short: said, exit 2
+    let cut = run_with_stdin(bin().args(["scan"]), &z[..z.len() / 3]);
+    assert_eq!(cut.status.code(), Some(2), "{cut:?}");
+}
+
 #[test]
 fn gzip_input_is_read_through_like_the_plain_file() {
     let plain = loghub("OpenSSH");

@@ -1,8 +1,9 @@
-//! What an input is, from its first bytes: gzip is opened transparently (as `zgrep` and lnav do),
+//! What an input is, from its first bytes: gzip and zstd are opened transparently (as `zgrep`
+//! and lnav do),
 //! anything else that is not text is refused with a message that says what it seems to be — a
 //! scan that reports "no anomalies" on a compressed or binary file would be a CI gate that lies.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 
 /// Bytes a reader is given: large enough that the first block of a file is looked at whole.
 pub const BLOCK: usize = 1 << 16;
@@ -23,11 +24,53 @@ pub fn open_text(name: &str, mut inner: Box<dyn Read>) -> io::Result<BufReader<B
         head = first_read(&mut gz)
             .map_err(|e| io::Error::new(e.kind(), format!("{name} is gzip-compressed but cannot be decompressed: {e}")))?;
         src = gz;
+    } else if head.starts_with(&ZSTD_MAGIC) {
+        let mut z: Box<dyn Read> = Box::new(ZstdFrames::new(Box::new(io::Cursor::new(head).chain(src))));
+        head = first_read(&mut z)
+            .map_err(|e| io::Error::new(e.kind(), format!("{name} is zstd-compressed but cannot be decompressed: {e}")))?;
+        src = z;
     }
     if let Some(what) = not_text(&head) {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{name} is not a text log: {what}")));
     }
     Ok(BufReader::with_capacity(BLOCK, Box::new(io::Cursor::new(head).chain(src))))
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Every frame of a zstd stream, one after another (`cat a.zst b.zst`, `zstd` on a growing
+/// file), as `zstd -dc` reads them; ruzstd's decoder reads one frame.
+struct ZstdFrames {
+    frame: Option<ruzstd::decoding::StreamingDecoder<BufReader<Box<dyn Read>>, ruzstd::decoding::FrameDecoder>>,
+    source: Option<BufReader<Box<dyn Read>>>,
+}
+
+impl ZstdFrames {
+    fn new(inner: Box<dyn Read>) -> ZstdFrames {
+        ZstdFrames { frame: None, source: Some(BufReader::with_capacity(BLOCK, inner)) }
+    }
+}
+
+impl Read for ZstdFrames {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(frame) = self.frame.as_mut() {
+                let n = frame.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                let (source, _) = self.frame.take().expect("a frame is open").into_parts();
+                self.source = Some(source);
+            }
+            let mut source = self.source.take().expect("between frames the source is held");
+            if source.fill_buf()?.is_empty() {
+                self.source = Some(source);
+                return Ok(0);
+            }
+            let frame = ruzstd::decoding::StreamingDecoder::new(source).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad zstd frame: {e}")))?;
+            self.frame = Some(frame);
+        }
+    }
 }
 
 /// One read of up to a block (retried only when interrupted).
@@ -46,7 +89,6 @@ fn first_read(r: &mut dyn Read) -> io::Result<Vec<u8>> {
 /// Why `head` (the first block of an input) is not a text log, if it is not; `None` for text.
 pub fn not_text(head: &[u8]) -> Option<String> {
     const MAGIC: &[(&[u8], &str)] = &[
-        (&[0x28, 0xb5, 0x2f, 0xfd], "it seems to be zstd-compressed: decompress it first (`zstd -dc FILE | turbolog …`)"),
         (b"BZh", "it seems to be bzip2-compressed: decompress it first (`bzip2 -dc FILE | turbolog …`)"),
         (&[0xfd, b'7', b'z', b'X', b'Z', 0], "it seems to be xz-compressed: decompress it first (`xz -dc FILE | turbolog …`)"),
         (b"PK\x03\x04", "it seems to be a zip archive: extract the log files first (`unzip -p FILE | turbolog …`)"),
@@ -119,12 +161,22 @@ mod tests {
     }
 
     #[test]
+    fn zstd_is_decompressed_frame_after_frame() {
+        use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+        let a: String = (0..5_000).map(|i| format!("2024-01-01 INFO request {i} served\n")).collect();
+        let b: String = (0..300).map(|i| format!("2024-01-02 WARN slow request {i}\n")).collect();
+        let mut z = compress_to_vec(a.as_bytes(), CompressionLevel::Fastest);
+        z.extend(compress_to_vec(b.as_bytes(), CompressionLevel::Fastest));
+        assert_eq!(read_all(z).unwrap(), a + &b);
+    }
+
+    #[test]
     fn binary_is_refused_with_what_it_seems_to_be() {
         let err = |b: &[u8]| read_all(b.to_vec()).unwrap_err().to_string();
         let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
         elf.extend([0u8; 100]);
         assert!(err(&elf).contains("ELF"), "{}", err(&elf));
-        assert!(err(&[0x28, 0xb5, 0x2f, 0xfd, 0, 0]).contains("zstd"));
+        assert!(err(&[0x28, 0xb5, 0x2f, 0xfd, 0, 0]).contains("zstd-compressed but cannot be decompressed"));
         let utf16: Vec<u8> = "hello log line\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
         assert!(err(&utf16).contains("UTF-16"), "{}", err(&utf16));
         let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
