@@ -43,8 +43,8 @@ impl LogsService for Logs {
             shared.metrics.rejected("stopping");
             return Err(Status::unavailable("shutting down: send to another replica or retry"));
         }
-        let mut batch = Batch { text: String::new(), records: 0, times: Vec::new(), tag: None, permit: None };
-        let decoded = otlp::decode_request(request.get_ref(), &mut batch.text, shared.limits.max_line).map_err(Status::internal)?;
+        let mut batch = Batch { text: String::new(), records: 0, times: Vec::new(), tag: None, permit: None, known: Vec::new() };
+        let decoded = otlp::decode_request(request.into_inner(), &mut batch.text, Some(&mut batch.known), shared.limits.max_line);
         batch.records = decoded.records;
         if let Err((_, why, reason)) = admit(batch, shared, Input::OtlpGrpc).await {
             shared.metrics.rejected(reason);
