@@ -86,6 +86,9 @@ pub fn decode_request(request: ExportLogsServiceRequest, out: &mut String, mut k
     let mut decoded = Decoded::default();
     let mut resource = String::new();
     let mut scope = String::new();
+    if let Some(k) = known.as_deref_mut() {
+        k.reserve(request.resource_logs.iter().flat_map(|rl| &rl.scope_logs).map(|sl| sl.log_records.len()).sum());
+    }
     for rl in request.resource_logs {
         resource.clear();
         if let Some(r) = rl.resource.as_ref().filter(|r| !r.attributes.is_empty()) {
@@ -96,6 +99,7 @@ pub fn decode_request(request: ExportLogsServiceRequest, out: &mut String, mut k
             if let Some(sc) = &sl.scope {
                 write_scope(&mut scope, sc);
             }
+            out.reserve(lines_len(&sl.log_records, resource.len() + scope.len()));
             for record in sl.log_records {
                 let start = out.len();
                 let written = write_record(out, &record, &resource, &scope);
@@ -115,6 +119,17 @@ pub fn decode_request(request: ExportLogsServiceRequest, out: &mut String, mut k
         decoded.why = format!("{} log records are longer than --max-line {max_line} bytes as JSON lines: send smaller records, or raise --max-line", decoded.rejected);
     }
     decoded
+}
+
+/// About how long the lines of `records` will be (each with `group` bytes of resource and
+/// scope), so the text grows once; never much more than what their messages hold, whatever
+/// a request of many empty records makes of the fixed part.
+fn lines_len(records: &[LogRecord], group: usize) -> usize {
+    let messages: usize = records.iter().map(|r| match r.body.as_ref().and_then(|b| b.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.len(),
+        _ => 0,
+    }).sum();
+    (messages + records.len() * (group + 112)).min(4 * messages + (1 << 20))
 }
 
 /// What [`write_record`] wrote: the top-level keys (bits of [`known::KEYS`]), and which entry
