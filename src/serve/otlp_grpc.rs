@@ -61,10 +61,9 @@ impl LogsService for Logs {
 
 pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let max = shared.limits.max_body;
-    let service = LogsServiceServer::new(Logs { shared: shared.clone() })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max);
+    // replies go uncompressed: a reply is a few bytes, and gzip would set up a deflate state
+    // (hundreds of KB, cleared) for each of them
+    let service = LogsServiceServer::new(Logs { shared: shared.clone() }).accept_compressed(CompressionEncoding::Gzip).max_decoding_message_size(max);
     super::tcp_in::accept_until_stopped(listener, "an OTLP/gRPC", tls, shared, stop, move |s, mut stop| {
         let service = TowerToHyperService::new(service.clone());
         async move {
