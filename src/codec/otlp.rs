@@ -89,20 +89,21 @@ pub fn decode_request(request: ExportLogsServiceRequest, out: &mut String, mut k
     if let Some(k) = known.as_deref_mut() {
         k.reserve(request.resource_logs.iter().flat_map(|rl| &rl.scope_logs).map(|sl| sl.log_records.len()).sum());
     }
-    for rl in request.resource_logs {
+    // walked in place: a record's strings are taken, the record itself (large) is not moved
+    for mut rl in request.resource_logs {
         resource.clear();
         if let Some(r) = rl.resource.as_ref().filter(|r| !r.attributes.is_empty()) {
             write_key_values(&mut resource, &r.attributes);
         }
-        for sl in rl.scope_logs {
+        for sl in &mut rl.scope_logs {
             scope.clear();
             if let Some(sc) = &sl.scope {
                 write_scope(&mut scope, sc);
             }
             out.reserve(lines_len(&sl.log_records, resource.len() + scope.len()));
-            for record in sl.log_records {
+            for record in &mut sl.log_records {
                 let start = out.len();
-                let written = write_record(out, &record, &resource, &scope);
+                let written = write_record(out, record, &resource, &scope);
                 if out.len() - start > max_line {
                     out.truncate(start);
                     decoded.rejected += 1;
@@ -140,9 +141,9 @@ struct Written {
     map_message: Option<usize>,
 }
 
-/// A written record's [`Known`], its strings moved out of it.
-fn known_of(r: LogRecord, w: Written) -> Known {
-    let message = match r.body.and_then(|b| b.value) {
+/// A written record's [`Known`], its strings taken out of it.
+fn known_of(r: &mut LogRecord, w: Written) -> Known {
+    let message = match r.body.take().and_then(|b| b.value) {
         Some(any_value::Value::StringValue(s)) => Some(s),
         Some(any_value::Value::KvlistValue(mut kv)) => w.map_message.and_then(|i| match kv.values.swap_remove(i).value?.value? {
             any_value::Value::StringValue(s) => Some(s),
@@ -151,7 +152,7 @@ fn known_of(r: LogRecord, w: Written) -> Known {
         _ => None,
     };
     let level = match r.severity_text.is_empty() {
-        false => Some(Cow::Owned(r.severity_text)),
+        false => Some(Cow::Owned(std::mem::take(&mut r.severity_text))),
         true => severity_name(r.severity_number).map(Cow::Borrowed),
     };
     Known {
@@ -161,8 +162,8 @@ fn known_of(r: LogRecord, w: Written) -> Known {
         severity_number: r.severity_number,
         time_unix_nano: r.time_unix_nano,
         observed_time_unix_nano: r.observed_time_unix_nano,
-        trace_id: r.trace_id,
-        span_id: r.span_id,
+        trace_id: std::mem::take(&mut r.trace_id),
+        span_id: std::mem::take(&mut r.span_id),
     }
 }
 
