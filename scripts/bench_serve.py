@@ -26,7 +26,7 @@ import argparse, os, random, re, socket, string, subprocess, sys, threading, tim
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "../shared/datasets/loghub")
-BIN = os.environ.get("TLBIN", os.path.join(ROOT, "target/release/turbolog"))
+BIN = os.path.join(ROOT, "target/release/turbolog")
 
 
 def json_str(s):
