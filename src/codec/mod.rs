@@ -9,6 +9,8 @@ pub mod container;
 pub mod fields;
 pub mod fluent_bit;
 pub mod forward_json;
+pub mod json_text;
+pub mod known;
 pub mod msgpack;
 pub mod ndjson;
 pub mod otlp;

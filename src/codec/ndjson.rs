@@ -199,6 +199,15 @@ impl LineTagger {
         LineTagger { keys, only_anomalies, policy, number: String::new(), reason: String::new(), wanted: None }
     }
 
+    /// The keys [`Self::parse`] reads a record for (`session_field`: the scorer's).
+    pub fn wanted(&mut self, session_field: Option<&str>) -> &Wanted {
+        let keys = &self.keys;
+        self.wanted.get_or_insert_with(|| match keys.is_empty() {
+            true => Wanted::new(DEFAULT_KEYS.iter().copied(), session_field),
+            false => Wanted::new(keys.iter().map(String::as_str), session_field),
+        })
+    }
+
     /// [`parse_object`], reading only the fields tagging needs ([`crate::codec::skim`]): what
     /// [`Self::tag_object`] takes. `session_field` is the scorer's.
     pub fn parse(&mut self, line: &str, session_field: Option<&str>) -> Option<Result<Map<String, Value>, serde_json::Error>> {
@@ -206,12 +215,7 @@ impl LineTagger {
         if !t.starts_with('{') {
             return None;
         }
-        let keys = &self.keys;
-        let wanted = self.wanted.get_or_insert_with(|| match keys.is_empty() {
-            true => Wanted::new(DEFAULT_KEYS.iter().copied(), session_field),
-            false => Wanted::new(keys.iter().map(String::as_str), session_field),
-        });
-        Some(crate::codec::skim::parse(t, wanted))
+        Some(crate::codec::skim::parse(t, self.wanted(session_field)))
     }
 
     /// Scores `line` (the `seq`th of its stream) and appends what is to be written out (without

@@ -41,8 +41,9 @@ impl Wanted {
         self.keys.push(k.to_string());
     }
 
+    /// Whether a record is read for `k`'s value.
     #[inline]
-    fn keeps(&self, k: &str) -> bool {
+    pub fn keeps(&self, k: &str) -> bool {
         let Some(&first) = k.as_bytes().first() else { return false };
         self.lengths[first as usize] & (1 << k.len().min(63)) != 0 && self.keys.iter().any(|x| x == k)
     }

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::codec::container;
 use crate::codec::fields::Mode;
+use crate::codec::known::Known;
 use crate::codec::ndjson::{self, LineTagger, Outcome};
 use crate::codec::Scorer;
 use crate::session::ClosedSession;
@@ -179,6 +180,26 @@ impl LineStream {
         }
         let lane = self.lane("", "");
         self.push(lane, line, Shape::Text, false, seq, out, &mut result);
+        result
+    }
+
+    /// [`Self::line`] for a line whose writer knows its top-level fields (`known`, an OTLP
+    /// record): tagged from them as from the line read, without reading it; read when tagging
+    /// wants a field they do not carry.
+    pub fn known_line(&mut self, line: &str, known: Known, out: &mut String) -> LineOutput {
+        let session_field = self.pipeline.session_field();
+        let wanted = self.tagging.tagger.wanted(session_field);
+        let Some(obj) = known.object(|k| wanted.keeps(k)).filter(|o| container::docker(o).is_none()) else {
+            return self.line(line, out);
+        };
+        self.lines += 1;
+        let seq = self.lines;
+        let mut result = LineOutput::default();
+        if self.joining.is_some() {
+            // a structured record is whole: what the text lines were joining goes out first
+            self.release_lane("", out, &mut result);
+        }
+        tag_record(line, Some(obj), None, seq, &mut self.tagging, &mut self.pipeline, out, &mut result);
         result
     }
 
@@ -509,6 +530,90 @@ fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>,
         result.lines += lines;
         if let Some(h) = hold {
             settle(h, pipeline);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::otlp;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, AnyValue, KeyValue, KeyValueList};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use prost::Message as _;
+
+    fn any(v: V) -> Option<AnyValue> {
+        Some(AnyValue { value: Some(v) })
+    }
+
+    fn attr(k: &str, v: &str) -> KeyValue {
+        KeyValue { key: k.into(), value: any(V::StringValue(v.into())), ..Default::default() }
+    }
+
+    /// OTLP lines of many shapes, and their known fields.
+    fn otlp_lines() -> (String, Vec<Known>) {
+        let mut records = Vec::new();
+        for i in 0..60u64 {
+            let body = match i % 5 {
+                0 => any(V::StringValue(format!("user {} logged in from 10.0.0.{}", i % 7, i))),
+                1 => any(V::StringValue(format!("disk \"sda{i}\" full\tretrying"))),
+                2 => any(V::KvlistValue(KeyValueList { values: vec![attr("msg", &format!("job {i} done")), attr("code", "7")] })),
+                3 => any(V::IntValue(i as i64)),
+                _ => None,
+            };
+            records.push(LogRecord {
+                time_unix_nano: 1_700_000_000_000_000_000 + i,
+                severity_number: [9, 13, 17, 0][i as usize % 4],
+                severity_text: if i % 6 == 0 { "Notice".into() } else { String::new() },
+                body,
+                attributes: if i % 3 == 0 { vec![attr("user", &format!("u{}", i % 4)), attr("message", "from attributes")] } else { Vec::new() },
+                trace_id: if i % 2 == 0 { vec![(i % 5) as u8; 16] } else { Vec::new() },
+                span_id: vec![1; 8],
+                ..Default::default()
+            });
+        }
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource { attributes: vec![attr("service.name", "checkout")], ..Default::default() }),
+                scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        let (mut text, mut known) = (String::new(), Vec::new());
+        otlp::decode_known(&request.encode_to_vec(), otlp::Encoding::Protobuf, &mut text, Some(&mut known), usize::MAX).unwrap();
+        (text, known)
+    }
+
+    fn stream(pairs: &[(&str, &str)], joining: bool) -> LineStream {
+        let settings = Settings::from_pairs(pairs.iter().copied()).unwrap();
+        let (pipeline, _) = Pipeline::open(&settings, Box::new(crate::embed::HashEmbedder::default()), |_, _| {}).unwrap();
+        LineStream::new(pipeline, Vec::new(), &settings).unwrap().join(joining.then(Joining::default))
+    }
+
+    #[test]
+    fn lines_tagged_from_their_known_fields_go_out_as_the_lines_read() {
+        let (text, known) = otlp_lines();
+        let configs: [&[(&str, &str)]; 4] = [&[], &[("session_field", "trace_id"), ("session_idle", "2")], &[("session_field", "attributes.user")], &[("mode", "only_anomalies")]];
+        for pairs in configs {
+            for joining in [false, true] {
+                let (mut read, mut from_known) = (stream(pairs, joining), stream(pairs, joining));
+                let (mut a, mut b) = (String::new(), String::new());
+                for _ in 0..3 {
+                    for (line, k) in text.lines().zip(known.iter().cloned()) {
+                        let ra = read.line(line, &mut a);
+                        let rb = from_known.known_line(line, k, &mut b);
+                        assert_eq!(ra, rb, "{pairs:?} joining {joining}: {line}");
+                    }
+                }
+                let (ra, rb) = (read.release(&mut a), from_known.release(&mut b));
+                assert_eq!(ra, rb);
+                assert_eq!(read.close_sessions(&mut a), from_known.close_sessions(&mut b));
+                assert!(a.lines().count() >= if pairs.is_empty() { 180 } else { 1 }, "{pairs:?}: {a}");
+                assert_eq!(a, b, "{pairs:?} joining {joining}");
+                assert_eq!(read.lines_read(), from_known.lines_read());
+            }
         }
     }
 }

@@ -56,7 +56,7 @@ async fn connection(mut s: Stream, shared: Arc<Shared>, mut stop: watch::Receive
             buf.drain(..end);
             let records = m.times.len();
             if records > 0 {
-                let batch = Batch { text: m.text, records, times: m.times, tag: Some(m.tag.into()), permit: None };
+                let batch = Batch { text: m.text, records, times: m.times, tag: Some(m.tag.into()), permit: None, known: Vec::new() };
                 match accept(&shared, batch, Input::Forward, &mut stop, true).await {
                     Ok(_) => {}
                     Err(NotAccepted::NotDurable) if m.chunk.is_none() => {}

@@ -139,7 +139,7 @@ pub async fn admit(mut batch: Batch, shared: &Shared, input: Input) -> Result<us
 
 /// A body as records, by its content type (sniffed when the type says nothing useful).
 pub fn decode(body: &[u8], content_type: &str) -> Result<Batch, String> {
-    let mut batch = Batch { text: String::new(), records: 0, times: Vec::new(), tag: None, permit: None };
+    let mut batch = Batch { text: String::new(), records: 0, times: Vec::new(), tag: None, permit: None, known: Vec::new() };
     if content_type.contains("msgpack") {
         let mut m = forward::Message::default();
         forward::entries(body, &mut m).map_err(|e| format!("the msgpack body is not Fluent Bit records ([time, map] entries): {e}"))?;

@@ -43,8 +43,8 @@ impl LogsService for Logs {
             shared.metrics.rejected("stopping");
             return Err(Status::unavailable("shutting down: send to another replica or retry"));
         }
-        let mut batch = Batch { text: String::new(), records: 0, times: Vec::new(), tag: None, permit: None };
-        let decoded = otlp::decode_request(request.get_ref(), &mut batch.text, shared.limits.max_line).map_err(Status::internal)?;
+        let mut batch = Batch { text: String::new(), records: 0, times: Vec::new(), tag: None, permit: None, known: Vec::new() };
+        let decoded = otlp::decode_request(request.into_inner(), &mut batch.text, Some(&mut batch.known), shared.limits.max_line);
         batch.records = decoded.records;
         if let Err((_, why, reason)) = admit(batch, shared, Input::OtlpGrpc).await {
             shared.metrics.rejected(reason);
@@ -61,10 +61,9 @@ impl LogsService for Logs {
 
 pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let max = shared.limits.max_body;
-    let service = LogsServiceServer::new(Logs { shared: shared.clone() })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max);
+    // replies go uncompressed: a reply is a few bytes, and gzip would set up a deflate state
+    // (hundreds of KB, cleared) for each of them
+    let service = LogsServiceServer::new(Logs { shared: shared.clone() }).accept_compressed(CompressionEncoding::Gzip).max_decoding_message_size(max);
     super::tcp_in::accept_until_stopped(listener, "an OTLP/gRPC", tls, shared, stop, move |s, mut stop| {
         let service = TowerToHyperService::new(service.clone());
         async move {

@@ -39,8 +39,8 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Reply {
         let why = format!("content-type `{content_type}` is not OTLP: send application/x-protobuf or application/json");
         return refused(&shared, (StatusCode::UNSUPPORTED_MEDIA_TYPE, why, "content_type"), answer);
     };
-    let mut batch = Batch { text: String::new(), records: 0, times: Vec::new(), tag: None, permit: None };
-    let decoded = match otlp::decode(&body, encoding, &mut batch.text, shared.limits.max_line) {
+    let mut batch = Batch { text: String::new(), records: 0, times: Vec::new(), tag: None, permit: None, known: Vec::new() };
+    let decoded = match otlp::decode_known(&body, encoding, &mut batch.text, Some(&mut batch.known), shared.limits.max_line) {
         Ok(d) => d,
         Err(why) => return refused(&shared, (StatusCode::BAD_REQUEST, why, "bad_request"), encoding),
     };

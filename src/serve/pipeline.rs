@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use turbolog::codec::known::Known;
 
 use super::disk_queue::{DiskQueue, Refused};
 use super::metrics::Metrics;
@@ -25,6 +26,9 @@ pub struct Batch {
     /// The Forward tag the records came with.
     pub tag: Option<Arc<str>>,
     pub permit: Option<Held>,
+    /// One per record when its decoder knows the line's top-level fields (OTLP), or empty:
+    /// the engine reads those lines from it. Not kept in the disk queue: a replayed line is read.
+    pub known: Vec<Known>,
 }
 
 /// What a batch holds until its output is delivered: its room in the [`Gate`], and its place

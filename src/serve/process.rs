@@ -148,12 +148,17 @@ fn tag(stream: &mut Stream, b: Batch, shared: &Shared) -> Out {
     let mut p = Pending { text: String::with_capacity(b.text.len() + b.records * 48), tag: b.tag.map(|t| t.to_string()), ..Pending::default() };
     let (mut anomalies, mut session_anomalies) = (0u64, 0u64);
     let timed = !b.times.is_empty();
+    // one per line when the decoder made them (each of its lines is a record, none blank)
+    let mut known = (b.known.len() == b.records).then_some(b.known.into_iter());
     for (i, line) in b.text.split_terminator('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if is_blank(line) {
             continue;
         }
-        let r = stream.line(line, &mut p.text);
+        let r = match known.as_mut().and_then(Iterator::next) {
+            Some(k) => stream.known_line(line, k, &mut p.text),
+            None => stream.line(line, &mut p.text),
+        };
         anomalies += r.anomalies as u64;
         session_anomalies += r.session_anomalies as u64;
         let added = r.lines as usize;

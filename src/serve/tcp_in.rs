@@ -223,7 +223,7 @@ async fn connection(mut s: Stream, shared: Arc<Shared>, mut stop: watch::Receive
             let records = memchr::memchr_iter(b'\n', &lines).count();
             let text = String::from_utf8(lines).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             let bytes = text.len();
-            let batch = Batch { text, records, times: Vec::new(), tag: None, permit: None };
+            let batch = Batch { text, records, times: Vec::new(), tag: None, permit: None, known: Vec::new() };
             // no acknowledgement over TCP: a batch not on disk is still delivered
             match accept(&shared, batch, Input::Tcp, &mut stop, false).await {
                 Ok(Some(seq)) => {

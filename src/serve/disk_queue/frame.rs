@@ -142,5 +142,5 @@ pub fn decode_batch(body: &[u8]) -> Result<Batch, String> {
     if text.matches('\n').count() != records || (!times.is_empty() && times.len() != records) {
         return Err("its record count does not match its lines".into());
     }
-    Ok(Batch { text, records, times, tag, permit: None })
+    Ok(Batch { text, records, times, tag, permit: None, known: Vec::new() })
 }

@@ -481,7 +481,7 @@ mod tests {
 
     fn batch(text: &str, tag: Option<&str>, times: usize) -> Batch {
         let records = text.matches('\n').count();
-        Batch { text: text.into(), records, times: vec![EventTime { secs: 7, nanos: 9 }; times], tag: tag.map(Into::into), permit: None }
+        Batch { text: text.into(), records, times: vec![EventTime { secs: 7, nanos: 9 }; times], tag: tag.map(Into::into), permit: None, known: Vec::new() }
     }
 
     fn open(dir: &Path, max: u64) -> (DiskQueue, Vec<String>) {
