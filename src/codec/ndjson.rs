@@ -47,9 +47,14 @@ pub fn get<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     }
 }
 
+/// The message keys a record is read for, as a message names them (`[]` = the defaults).
+pub fn keys_text(keys: &[String]) -> String {
+    if keys.is_empty() { DEFAULT_KEYS.join(", ") } else { keys.join(", ") }
+}
+
 /// What to say, once, about a JSON record without a string message under `keys`.
 pub fn no_message_warning(line_no: u64, keys: &[String]) -> String {
-    let keys = if keys.is_empty() { DEFAULT_KEYS.join(", ") } else { keys.join(", ") };
+    let keys = keys_text(keys);
     format!("line {line_no} is a JSON object with no string message under {keys}: scored as text (set --message-key KEY; a.b reaches nested objects)")
 }
 

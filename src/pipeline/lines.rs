@@ -372,7 +372,7 @@ impl LineStream {
             log(LogLevel::Warn, &format!("--reduce-session-mb was reached {} times: those sessions' waiting records were counted as held back", h.overflows));
         }
         if counts.no_message > 0 {
-            let keys = if self.message_keys.is_empty() { ndjson::DEFAULT_KEYS.join(", ") } else { self.message_keys.join(", ") };
+            let keys = ndjson::keys_text(&self.message_keys);
             log(LogLevel::Warn, &format!("{} records had no string message under {keys}; passed through untouched (set --message-key)", counts.no_message));
         }
         Ok(())
@@ -501,7 +501,7 @@ fn tag_record(line: &str, obj: Option<Map<String, Value>>, scored: Option<&str>,
         Outcome::NoMessage => {
             counts.no_message += 1;
             if counts.no_message == 1 {
-                let keys = if tagger.keys.is_empty() { ndjson::DEFAULT_KEYS.join(", ") } else { tagger.keys.join(", ") };
+                let keys = ndjson::keys_text(&tagger.keys);
                 (pipeline.log)(LogLevel::Warn, &format!("line {seq} is a JSON record with no string message under {keys}: passed through untouched, not scored (set --message-key KEY; a.b reaches nested objects; further ones are counted at the end)"));
             }
         }
