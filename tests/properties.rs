@@ -129,9 +129,10 @@ proptest! {
             end = start + text.len();
             let (pre, _, post) = t.masked(&line);
             prop_assert!(text.starts_with(pre));
-            // the closing text is the token's own; a shaped value (`<*>:<*>`) writes its shape before it
+            // the closing text is the token's own; a shaped value (`<*>:<*>`) writes its shape before
+            // it; an empty value (`[]`) masks the empty range between its brackets
             let tail = &line[t.var_end as usize..t.end as usize];
-            if t.shape == 0 || !t.is_var() {
+            if !t.is_shaped() || !t.is_var() {
                 prop_assert!(text.ends_with(post));
             } else {
                 prop_assert!(post.ends_with(tail) && post.starts_with([':', '/']) && post.contains("<*>"), "{post:?} {tail:?}");

@@ -98,6 +98,11 @@ impl Token {
         (self.var_start < self.var_end || self.shape == EMPTY_VALUE) && self.class == 0
     }
 
+    /// Whether the masked form writes a value's own separators (`<*>:<*>`) rather than one `<*>`.
+    pub fn is_shaped(&self) -> bool {
+        self.shape != 0 && self.shape != EMPTY_VALUE
+    }
+
     /// The raw text of the token.
     pub fn text<'a>(&self, msg: &'a str) -> &'a str {
         &msg[self.start as usize..self.end as usize]
