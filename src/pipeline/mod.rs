@@ -110,7 +110,9 @@ impl Pipeline {
         engine.track_dirty(persist.is_some() && settings.learning);
         Ok((
             Pipeline {
-                sealed_records: engine.records(),
+                // templates replayed from a WAL are in no templates.tls yet: the first seal writes
+                // one even before a record comes (it moves the WAL into a chunk, vectors only)
+                sealed_records: if opened.as_ref().is_some_and(|o| o.report.from_wal > 0) { u64::MAX } else { engine.records() },
                 engine,
                 persist,
                 sessions,
@@ -434,5 +436,45 @@ impl Scorer for Pipeline {
             }
         }
         pass
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(state: &Path) -> Pipeline {
+        let settings = Settings { state_dir: Some(state.to_path_buf()), ..Settings::default() };
+        Pipeline::open(&settings, Box::new(crate::embed::HashEmbedder::default()), |_, _| {}).unwrap().0
+    }
+
+    /// A run killed before its first seal leaves its templates in the WAL only; the next run
+    /// (a `serve` whose input is quiet) seals on time before any record: that seal moves the WAL
+    /// into a chunk, which keeps vectors only, so it must write the replayed texts first.
+    #[test]
+    fn a_seal_before_any_record_keeps_the_templates_replayed_from_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        {
+            let mut first = open(&state);
+            for l in ["Accepted password for root from 1.2.3.4 port 22 ssh2", "Invalid user admin from 5.6.7.8", "disk full on /var"] {
+                first.engine.process_line(l);
+                first.after_record();
+            }
+            first.seal().unwrap();
+            for l in ["session opened for user root", "connection reset by peer 10.0.0.1"] {
+                first.engine.process_line(l);
+                first.after_record();
+            }
+            std::mem::forget(first); // killed: no seal, no drop
+        }
+        let mut second = open(&state);
+        assert_eq!(second.engine.templates().count(), 5, "the WAL brings back what the seal had not saved");
+        second.seal().unwrap();
+        drop(second);
+        let third = open(&state);
+        let texts: Vec<String> = third.engine.templates().map(|t| t.template.text().to_string()).collect();
+        assert_eq!(texts.len(), 5, "{texts:?}");
+        assert!(texts.iter().any(|t| t.starts_with("connection reset by peer")), "{texts:?}");
     }
 }
