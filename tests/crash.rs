@@ -131,8 +131,8 @@ fn sigkill_at_random_moments_loses_nothing_written_out() {
 }
 
 /// Templates a killed run left only in its WAL come back at the next start; if that run seals
-/// a window before any record arrives (a quiet input), they must reach `templates.tls` then,
-/// since the seal moves the WAL into a chunk, which keeps vectors only.
+/// a window before any record is counted, they must reach `templates.tls` then, since the seal
+/// moves the WAL into a chunk, which keeps vectors only.
 #[test]
 fn templates_replayed_from_the_wal_survive_a_seal_with_no_record() {
     let lines = real_lines();
@@ -148,19 +148,24 @@ fn templates_replayed_from_the_wal_survive_a_seal_with_no_record() {
             .spawn()
             .unwrap()
     };
+    // 0: a clean run, so templates.tls exists
+    let mut first = filter("0");
+    let text: String = lines[..500].iter().map(|l| format!("{l}\n")).collect();
+    first.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    assert!(first.wait_with_output().unwrap().status.success());
     // 1: learn, never seal, killed once every record is out (its templates are in the WAL only)
     let mut child = filter("0");
     let mut emitted = BTreeSet::new();
     {
         let mut stdin = child.stdin.take().unwrap();
         let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let text: String = lines[..3000].iter().map(|l| format!("{l}\n")).collect();
+        let text: String = lines[500..3000].iter().map(|l| format!("{l}\n")).collect();
         let feeder = std::thread::spawn(move || {
             let _ = stdin.write_all(text.as_bytes());
             stdin // kept open: the process must not reach its end-of-input seal
         });
         let mut line = String::new();
-        for _ in 0..3000 {
+        for _ in 500..3000 {
             line.clear();
             assert!(reader.read_line(&mut line).unwrap() > 0);
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -170,10 +175,14 @@ fn templates_replayed_from_the_wal_survive_a_seal_with_no_record() {
         child.wait().unwrap();
         drop(feeder.join());
     }
-    // 2: a quiet input: windows of 50 ms seal with no record at all, then a kill
+    // 2: the window (50 ms) is over when the first line comes, and that line is no record (an
+    // empty one): the seal runs with no record counted since the start, then a kill
     let mut child = filter("0.05");
-    let stdin = child.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(b"\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
     drop(stdin);

@@ -116,10 +116,7 @@ impl Token {
             return (STATUS_CLASSES[c / 5][c % 5], false, "");
         }
         if self.is_var() {
-            let post = match self.shape {
-                0 | EMPTY_VALUE => &msg[self.var_end as usize..self.end as usize],
-                k => SHAPED[k as usize - 1],
-            };
+            let post = if self.is_shaped() { SHAPED[self.shape as usize - 1] } else { &msg[self.var_end as usize..self.end as usize] };
             (&msg[self.start as usize..self.var_start as usize], true, post)
         } else {
             (self.text(msg), false, "")
