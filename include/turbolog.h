@@ -51,7 +51,10 @@ turbolog *turbolog_new_kv(const char *const *keys, const char *const *values, si
  * (allocated with malloc) and *out_len hold the output; *out_len may be 0 when mode is
  * only_anomalies and no record was anomalous. With "reduce": "on", records held back are not in
  * the output, and at a window's end its summary records follow; an empty buffer (len 0) ends the
- * window now and returns its summaries (call it before turbolog_destroy to get the last ones). */
+ * window now and returns its summaries (call it before turbolog_destroy to get the last ones).
+ * With sessions on, an empty buffer is also the host's clock while its input is quiet: sessions
+ * over by now (as learned, or past session_idle, record time moving on with the wall clock since
+ * the last record) close, and their verdict records are returned. Call it every second or so. */
 int turbolog_filter(turbolog *t, const void *data, size_t len, void **out_buf, size_t *out_len);
 
 /* Seals the window: saves what was learned to state_dir now. 0 on success, -1 on error. */

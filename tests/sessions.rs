@@ -258,3 +258,58 @@ fn through_the_c_api_a_stuck_session_is_said_by_default_long_before_the_host_sto
     let found = verdicts_through_the_c_api(r#"{"session_field": "trace_id", "session_close": "idle", "session_idle": "1d", "mode": "only_anomalies"}"#, &lines);
     assert!(found.is_empty(), "{found:?}");
 }
+
+/// A live pipe: requests up to now, the last one stuck before its last step, and then nothing
+/// (stdin stays open). `filter` says the stuck one on its own clock, while the input is quiet,
+/// not when the input ends.
+#[test]
+fn filter_on_a_quiet_pipe_says_a_stuck_session_while_the_input_stays_open() {
+    use std::io::{BufRead, Write};
+    let n = 3000;
+    let lines = common::live_requests(n);
+    let mut child = bin()
+        .args(["filter", "--session-key", "req-[0-9a-f]+"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // read while writing: the output must not fill its pipe while the input is written
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    for l in &lines {
+        stdin.write_all(l.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+    }
+    stdin.flush().unwrap();
+    let stuck = format!("req-{:05x}", n - 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut verdict = None;
+    let mut records = 0;
+    while verdict.is_none() && std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) else { continue };
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        match v.get("turbolog_session") {
+            Some(id) if id == stuck.as_str() => verdict = Some(v),
+            Some(_) => {}
+            None => records += 1,
+        }
+    }
+    // stdin is still open here: only the quiet clock can have closed it
+    let v = verdict.unwrap_or_else(|| panic!("no verdict on {stuck} within 60 s of a quiet, open input ({records} records out)"));
+    assert_eq!(v["anomaly"], true, "{v}");
+    assert!(v["anomaly_reason"].as_str().unwrap().starts_with("missing"), "{v}");
+    assert_eq!(records, lines.len(), "every record went out before the verdict");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let rest: Vec<String> = rx.iter().collect();
+    assert!(!rest.iter().any(|l| l.contains(&stuck)), "said once: {rest:?}");
+}

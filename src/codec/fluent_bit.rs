@@ -485,6 +485,20 @@ enum Outcome {
 }
 
 /// What a reducing pipeline held back of one template in a window, as one event:
+/// The verdict records of sessions closed while no record came (the host's clock, on an empty
+/// buffer), timed `now` (seconds since the epoch); how many.
+pub fn quiet_session_records<O: OutBuf + std::io::Write>(out: &mut O, closed: &[crate::session::ClosedSession], now: f64) -> u64 {
+    let secs = now.max(0.0);
+    let mut header = Vec::with_capacity(16);
+    let _ = rmp::encode::write_array_len(&mut header, 2);
+    crate::codec::forward_json::write_event_time(&mut header, crate::codec::forward_json::EventTime { secs: secs as u32, nanos: (secs.fract() * 1e9) as u32 });
+    let _ = rmp::encode::write_map_len(&mut header, 0);
+    for c in closed {
+        session_record(out, &header, c);
+    }
+    closed.len() as u64
+}
+
 /// `[[end, {}], {"turbolog_summary": true, "template_id", "template", "suppressed", "seen",
 /// "passed", "window_start", "window_end", KEY: "N more records like …"}]`, timed at the
 /// window's end; the message under the key the input used (`keys[shape]`).

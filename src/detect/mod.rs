@@ -15,5 +15,6 @@ pub mod template;
 pub mod time;
 pub mod token;
 pub mod values;
+pub mod word_key;
 
 pub use engine::{Engine, EngineConfig, Verdict};

@@ -92,6 +92,16 @@ impl Template {
     }
 
     /// Whether position `pos` is a whole-token `<*>`.
+    /// Whether the message's tokens fit this template as it is: every constant agrees (masked),
+    /// so joining it changes nothing of the miner's (no generalisation, no new value key).
+    pub fn fits(&self, msg: &str, tokens: &[Token]) -> bool {
+        self.slots.len() == tokens.len()
+            && self.slots.iter().zip(tokens).all(|(s, tok)| match s {
+                Slot::Wild => true,
+                Slot::Const(c) => tok.masked_eq(msg, c),
+            })
+    }
+
     pub fn is_wild(&self, pos: usize) -> bool {
         matches!(self.slots.get(pos), Some(Slot::Wild))
     }
@@ -160,6 +170,8 @@ impl Hasher for IdentityHasher {
 
 type ShapeMap = HashMap<u64, TemplateId, BuildHasherDefault<IdentityHasher>>;
 
+type GenShapeMap = HashMap<u64, (TemplateId, u32), BuildHasherDefault<IdentityHasher>>;
+
 type PostingMap = HashMap<u64, Posting, BuildHasherDefault<IdentityHasher>>;
 
 /// The templates holding one token at one position. Most tokens are in one template: that one
@@ -197,7 +209,9 @@ pub struct Miner {
     by_len: HashMap<usize, Vec<TemplateId>>,
     /// (length, position, constant token) → templates holding that constant there.
     postings: PostingMap,
-    shapes: ShapeMap,
+    /// Masked token sequence → its template, with the generation of its length when a search
+    /// chose it (another generation when it was not chosen by a search).
+    shapes: GenShapeMap,
     /// Constant tokens only, whatever the number of variables between them → template: one
     /// entry per template (bounded by the table) ...
     skeletons: ShapeMap,
@@ -213,6 +227,12 @@ pub struct Miner {
     /// Templates covered by a more general one: no longer candidates (see `retire_covered`).
     retired: Vec<bool>,
     tokens: Vec<Token>,
+    /// The last message's template was chosen by a search of the templates of its length (or
+    /// made for it), not taken from the shape cache or a skeleton.
+    last_searched: bool,
+    /// Per message length: bumped whenever a template of that length is created or changes, so
+    /// a choice made among them (a cached verdict) can tell it may be stale.
+    generations: Vec<u32>,
     /// Scratch for candidate search, reused.
     keys: Vec<(u8, u64)>,
     candidates: Vec<TemplateId>,
@@ -235,7 +255,7 @@ impl Miner {
             templates: Vec::new(),
             by_len: HashMap::new(),
             postings: PostingMap::default(),
-            shapes: ShapeMap::default(),
+            shapes: GenShapeMap::default(),
             skeletons: ShapeMap::default(),
             seen_skeletons: ShapeMap::default(),
             evidence: HashMap::default(),
@@ -243,6 +263,8 @@ impl Miner {
             overflow: None,
             overflowed: 0,
             retired: Vec::new(),
+            generations: Vec::new(),
+            last_searched: false,
             keys: Vec::new(),
             candidates: Vec::new(),
             msg_hashes: Vec::new(),
@@ -311,6 +333,25 @@ impl Miner {
         out.extend(retired.filter(|&u| u != id && self.templates[u as usize].slots.len() == tokens.len() && fits(&self.templates[u as usize])));
     }
 
+    /// Whether the last message's template was chosen by searching the templates of its length
+    /// (or made for it): what a message with another word at one of its `<*>` would get too,
+    /// while those templates stay as they are. A shape-cache hit may be an older choice.
+    pub fn last_searched(&self) -> bool {
+        self.last_searched
+    }
+
+    /// How often the templates of `len` tokens were created or changed (see `generations`).
+    pub fn generation(&self, len: usize) -> u32 {
+        self.generations.get(len).copied().unwrap_or(0)
+    }
+
+    fn changed(&mut self, len: usize) {
+        if self.generations.len() <= len {
+            self.generations.resize(len + 1, 0);
+        }
+        self.generations[len] = self.generations[len].wrapping_add(1);
+    }
+
     /// The tokens of the message last given to [`Miner::add`].
     pub fn last_tokens(&self) -> &[Token] {
         &self.tokens
@@ -325,7 +366,10 @@ impl Miner {
 
     fn add_tokens(&mut self, msg: &str, tokens: &[Token]) -> Match {
         let shape = shape_hash(msg, tokens);
-        if let Some(&id) = self.shapes.get(&shape) {
+        self.last_searched = false;
+        if let Some(&(id, generation)) = self.shapes.get(&shape) {
+            // a search now would choose the same while the templates of this length are as then
+            self.last_searched = generation == self.generation(tokens.len());
             return Match { id, created: false, generalised: false };
         }
         if self.shapes.len() >= self.config.max_cached_shapes {
@@ -336,9 +380,11 @@ impl Miner {
         self.msg_hashes.extend(tokens.iter().map(|t| token_hash_of(msg, t)));
         let m = match self.best_candidate(msg, tokens) {
             Some((id, _)) => {
+                self.last_searched = true;
                 let generalised = self.generalise(id, msg, tokens);
                 if generalised {
                     self.retire_covered(id);
+                    self.changed(tokens.len());
                 }
                 Match { id, created: false, generalised }
             }
@@ -350,9 +396,13 @@ impl Miner {
                 self.overflowed += 1;
                 Match { id: self.overflow_id(), created: false, generalised: false }
             }
-            None => Match { id: self.create(msg, tokens), created: true, generalised: false },
+            None => {
+                self.last_searched = true;
+                Match { id: self.create(msg, tokens), created: true, generalised: false }
+            }
         };
-        self.shapes.insert(shape, m.id);
+        let generation = self.generation(tokens.len());
+        self.shapes.insert(shape, (m.id, if self.last_searched { generation } else { generation.wrapping_sub(1) }));
         if m.created || m.generalised {
             let t = &self.templates[m.id as usize];
             if let Some(k) = slots_skeleton(&t.slots) {
@@ -373,8 +423,19 @@ impl Miner {
     /// The most similar template of the same length, if similar enough: the first with the
     /// highest share of agreeing constants whose differing plain words are values.
     fn best_candidate(&mut self, msg: &str, tokens: &[Token]) -> Option<(TemplateId, f32)> {
+        let (best, refused) = self.scan_candidates(msg, tokens);
+        if best.is_some() {
+            return best;
+        }
+        let (id, sim) = refused?;
+        self.variable_enough(id, msg, tokens).then_some((id, sim))
+    }
+
+    /// The best candidate whose differing words allow it, and the closest refused only for its
+    /// words. Changes nothing but scratch.
+    fn scan_candidates(&mut self, msg: &str, tokens: &[Token]) -> (Option<(TemplateId, f32)>, Option<(TemplateId, f32)>) {
         let n = tokens.len();
-        let bucket = self.by_len.get(&n)?;
+        let Some(bucket) = self.by_len.get(&n) else { return (None, None) };
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         if bucket.len() <= EXACT_SCAN {
@@ -404,11 +465,30 @@ impl Miner {
             }
         }
         self.candidates = candidates;
-        if best.is_some() {
-            return best;
+        (best, refused)
+    }
+
+    /// Whether a search of the templates as they are now chooses `id` for the message last
+    /// given to [`Miner::add`] — after a shape-cache hit from an older generation: when it
+    /// does, the shape's entry is brought up to date and [`Miner::last_searched`] holds.
+    pub fn confirm_last(&mut self, msg: &str, id: TemplateId) -> bool {
+        if self.last_searched {
+            return true;
         }
-        let (id, sim) = refused?;
-        self.variable_enough(id, msg, tokens).then_some((id, sim))
+        let tokens = std::mem::take(&mut self.tokens);
+        self.msg_hashes.clear();
+        self.msg_hashes.extend(tokens.iter().map(|t| token_hash_of(msg, t)));
+        let agrees = matches!(self.scan_candidates(msg, &tokens).0, Some((best, _)) if best == id);
+        if agrees {
+            let shape = shape_hash(msg, &tokens);
+            let generation = self.generation(tokens.len());
+            if let Some(e) = self.shapes.get_mut(&shape).filter(|e| e.0 == id) {
+                e.1 = generation;
+            }
+            self.last_searched = true;
+        }
+        self.tokens = tokens;
+        agrees
     }
 
     /// Templates that may agree with the message on the required share of positions, read from
@@ -579,6 +659,7 @@ impl Miner {
         }
         let text = Template::render(&slots);
         let hashes = slot_hashes(&slots);
+        self.changed(len);
         self.templates.push(Template { id, slots, hashes, text, count: 0 });
         self.retired.push(false);
         self.by_len.entry(len).or_default().push(id);
@@ -604,9 +685,12 @@ impl Miner {
         if slots.len() != t.slots.len() {
             return Ok(()); // a different shape cannot be the same template: keep what we have
         }
+        let len = slots.len();
         t.hashes = slot_hashes(&slots);
         t.slots = slots;
         t.text = Template::render(&t.slots);
+        self.changed(len);
+        let t = &self.templates[id as usize];
         if let Some(k) = slots_skeleton(&t.slots) {
             self.skeletons.entry(k).or_insert(id);
         }
@@ -632,8 +716,10 @@ impl Miner {
             // A message of exactly this shape finds it as before the restart: a template that is
             // all `<*>` agrees with no message on a constant, and was only ever found by shape.
             let shape = slots_shape(&slots);
+            let len = slots.len();
             self.push(slots);
-            self.shapes.entry(shape).or_insert(id);
+            let stale = self.generation(len).wrapping_sub(1);
+            self.shapes.entry(shape).or_insert((id, stale));
         }
         self.templates[id as usize].count = count;
         Ok(())

@@ -816,6 +816,14 @@ impl Values {
         self.positions == 0
     }
 
+    /// Whether position `pos` of template `id` is an id by its baseline: it met too many values
+    /// to keep (so "new value" is never said there) and no path. A line cached with its word at
+    /// such a position abstracted (see [`crate::detect::word_key`]) is judged the same as read
+    /// through: length and characters stay as they were.
+    pub fn is_id(&self, id: TemplateId, pos: usize) -> bool {
+        self.get(id, pos).is_some_and(|p| p.seen >= MIN_SEEN && p.wide && p.raw_wide && p.paths == 0)
+    }
+
     /// Whether any share of template `id` is watched (see [`Share::watched`]), remembered until
     /// the template is learned again.
     fn watching(&mut self, id: TemplateId) -> bool {

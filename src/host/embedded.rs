@@ -168,6 +168,11 @@ impl Embedded {
                 }
                 None => tagger.tag_chunk(data, pipeline, options, out)?,
             };
+            // an empty buffer: the host's clock moves with no record; sessions over by now close
+            if data.is_empty() {
+                let closed = pipeline.tick_sessions();
+                stats.sessions += crate::codec::fluent_bit::quiet_session_records(out, closed, crate::pipeline::reduce::now());
+            }
             // a window's end (or an empty buffer: a host asking for them now): its summaries follow
             if pipeline.reducer().is_some() && (data.is_empty() || pipeline.window_due()) {
                 stats.summaries = append_summaries(pipeline, out, &options.message_keys);
@@ -365,6 +370,75 @@ mod tests {
             });
             assert!(tagged, "round {round}: the engine must keep tagging after a caught panic");
         }
+    }
+
+    /// Records `[[time, {}], {"log": message}]`.
+    fn records(lines: &[(u32, String)]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for (secs, line) in lines {
+            rmp::encode::write_array_len(&mut buf, 2).unwrap();
+            rmp::encode::write_array_len(&mut buf, 2).unwrap();
+            crate::codec::forward_json::write_event_time(&mut buf, crate::codec::forward_json::EventTime { secs: *secs, nanos: 0 });
+            rmp::encode::write_map_len(&mut buf, 0).unwrap();
+            rmp::encode::write_map_len(&mut buf, 1).unwrap();
+            rmp::encode::write_str(&mut buf, "log").unwrap();
+            rmp::encode::write_str(&mut buf, line).unwrap();
+        }
+        buf
+    }
+
+    /// The sessions' verdict records in a buffer: (id, anomaly).
+    fn session_verdicts(buf: &[u8]) -> Vec<(String, bool)> {
+        let mut data = buf;
+        let mut found = Vec::new();
+        while !data.is_empty() {
+            let v = rmpv::decode::read_value(&mut data).unwrap();
+            let body = &v.as_array().unwrap()[1];
+            let get = |k: &str| body.as_map().unwrap().iter().find(|(key, _)| key.as_str() == Some(k)).map(|(_, v)| v.clone());
+            if let Some(id) = get("turbolog_session") {
+                found.push((id.as_str().unwrap().to_string(), get("anomaly").unwrap().as_bool().unwrap()));
+            }
+        }
+        found
+    }
+
+    /// No record comes after a session's first step: an empty buffer (the host's clock) closes
+    /// it once it has been quiet past `session_idle`, and its verdict comes back then.
+    #[test]
+    fn an_empty_buffer_closes_a_quiet_session_on_the_hosts_clock() {
+        let settings = Settings::from_pairs([("session_key", "job-[0-9]+"), ("session_close", "idle"), ("session_idle", "1s")]).unwrap();
+        let e = Embedded::open(settings, quiet).unwrap();
+        let now = crate::pipeline::reduce::now() as u32;
+        // 60 jobs of three steps each, long done; then one that started and never went on
+        let mut lines = Vec::new();
+        for i in 0..60u32 {
+            let t = now - 10_000 + i * 100;
+            lines.push((t, format!("job-{i} accepted from queue default")));
+            lines.push((t, format!("job-{i} running on worker {}", i % 4)));
+            lines.push((t + 1, format!("job-{i} finished in {} ms", 100 + i)));
+        }
+        lines.push((now, "job-999 accepted from queue default".to_string()));
+        let tagged = e.filter(&records(&lines), quiet, |f| match f {
+            Filtered::Modified(out, _) => session_verdicts(out.as_slice()),
+            Filtered::Untouched => panic!("tagged"),
+        });
+        assert!(tagged.is_empty(), "no session closed by the records alone: {tagged:?}");
+        let tick = || {
+            e.filter(&[], quiet, |f| match f {
+                Filtered::Modified(out, _) => session_verdicts(out.as_slice()),
+                Filtered::Untouched => Vec::new(),
+            })
+        };
+        let mut said = tick();
+        let started = std::time::Instant::now();
+        while !said.iter().any(|(id, _)| id == "job-999") && started.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            said.extend(tick());
+        }
+        assert!(said.contains(&("job-999".to_string(), true)), "stuck after its first step: said once quiet, anomalous: {said:?}");
+        assert!(started.elapsed() >= std::time::Duration::from_secs(1), "not before it was quiet past session_idle");
+        assert!(said.iter().all(|(id, anomaly)| id == "job-999" || !anomaly), "the 60 finished jobs are normal (and not reported): {said:?}");
+        assert_eq!(tick(), Vec::new(), "said once");
     }
 
     /// A record whose message is under a key nobody named is passed through; the first is said

@@ -290,6 +290,11 @@ impl LineStream {
         self.pipeline.window_due()
     }
 
+    /// Whether windows end on time with something to do (see [`Pipeline::window_timed`]).
+    pub fn window_timed(&self) -> bool {
+        self.pipeline.window_timed()
+    }
+
     /// Seals the window. A failing disk is said and retried at the next window; the stream goes on.
     pub fn seal_window(&mut self) {
         self.pipeline.seal_quietly();
@@ -329,6 +334,25 @@ impl LineStream {
             settle(h, &mut self.pipeline);
         }
         anomalies
+    }
+
+    /// The input is quiet (no line for a while; call it about twice a second): the sessions
+    /// over by now on the host's clock close, their records appended to `out` as after a line.
+    pub fn tick(&mut self, out: &mut String) -> LineOutput {
+        if !self.pipeline.has_sessions() {
+            return LineOutput::default();
+        }
+        let closed = self.pipeline.tick_sessions();
+        let (session_anomalies, lines) = push_session_records(out, closed, &mut self.tagging.hold);
+        if let Some(h) = &mut self.tagging.hold {
+            settle(h, &mut self.pipeline);
+        }
+        LineOutput { anomalies: 0, session_anomalies, lines }
+    }
+
+    /// Whether sessions are tracked: then a host calls [`Self::tick`] while its input is quiet.
+    pub fn has_sessions(&self) -> bool {
+        self.pipeline.has_sessions()
     }
 
     /// With `reduce_sessions keep`: the line number ([`Self::line`]s counted from 1) of the

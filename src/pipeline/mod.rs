@@ -206,6 +206,12 @@ impl Pipeline {
         self.window_secs > 0.0 && self.last_seal.elapsed().as_secs_f64() >= self.window_secs
     }
 
+    /// Whether windows end on time with something to do then (a state directory to save to, or
+    /// reduce summaries to write): a host with a quiet input still ends them.
+    pub fn window_timed(&self) -> bool {
+        self.window_secs > 0.0 && (self.persist.is_some() || self.reducer.is_some())
+    }
+
     /// Starts the next window now (a host that seals on another thread calls this first, so
     /// that one seal is started, not one per buffer).
     pub fn restart_window(&mut self) {
@@ -218,6 +224,20 @@ impl Pipeline {
         s.tracker.close_all(&self.engine);
         s.tracker.take_closed(&mut s.closed);
         &s.closed
+    }
+
+    /// The input is quiet: the sessions over by now on the host's clock close (see
+    /// [`Tracker::tick_wall`]); their verdicts, as [`Scorer::closed`] gives them after a record.
+    pub fn tick_sessions(&mut self) -> &[ClosedSession] {
+        let Some(s) = &mut self.sessions else { return &[] };
+        s.tracker.tick_wall(Instant::now(), &self.engine);
+        s.tracker.take_closed(&mut s.closed);
+        &s.closed
+    }
+
+    /// Whether sessions are tracked (a host with a quiet input then calls [`Self::tick_sessions`]).
+    pub fn has_sessions(&self) -> bool {
+        self.sessions.is_some()
     }
 
     /// The vectors still being computed are waited for (at most `timeout`), so the last seal

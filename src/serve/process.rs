@@ -55,6 +55,16 @@ pub fn run(mut stream: Stream, batches: Receiver<ToEngine>, out: Sender<Out>, sh
                 return Err("the writer stopped early".into());
             }
         }
+        // sessions over on the clock close while the input is quiet; their verdicts go out now
+        if stream.has_sessions() && last_input.elapsed() >= tick {
+            let mut p = Pending { tag: last_tag.clone(), ..Pending::default() };
+            let r = stream.tick(&mut p.text);
+            shared.metrics.session_anomalies.inc_by(r.session_anomalies as u64);
+            p.records = r.lines as usize;
+            if p.records > 0 && out.send(Out { pending: p, permit: None }).is_err() {
+                return Err("the writer stopped early".into());
+            }
+        }
         shared.metrics.templates.set(stream.templates() as i64);
         if let Some(q) = stream.explain_queue() {
             shared.metrics.explain_queue.set(q as i64);

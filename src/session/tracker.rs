@@ -132,6 +132,9 @@ pub struct Tracker {
     records: u64,
     /// The latest record time seen.
     now_time: Option<i64>,
+    /// The host's clock when the input went quiet: the records counted then, the record time
+    /// then, and the wall time (see [`Tracker::tick_wall`]).
+    quiet_clock: Option<(u64, Option<i64>, std::time::Instant)>,
     closed: Vec<ClosedSession>,
     next_sweep: u64,
     /// Gaps between records of a session in this stream (its pace, learned even when frozen: a
@@ -190,6 +193,7 @@ impl Tracker {
             learning: true,
             records: 0,
             now_time: None,
+            quiet_clock: None,
             closed: Vec::new(),
             next_sweep: SWEEP_EVERY,
             pace: Profile::default(),
@@ -388,6 +392,22 @@ impl Tracker {
             self.now_time = Some(self.now_time.map_or(t, |n| n.max(t)));
         }
         self.sweep(engine);
+    }
+
+    /// The input is quiet and the host's clock says `wall`: record time moves on from the last
+    /// record's by the wall time since the input went quiet (the first call after a record
+    /// starts that clock), and the sessions over by then close. A stream whose records carry no
+    /// time has only its record count: nothing moves. Called by hosts while their input waits
+    /// (`filter`, `serve`, an empty buffer through the C API); verdicts in [`Tracker::take_closed`].
+    pub fn tick_wall(&mut self, wall: std::time::Instant, engine: &Engine) {
+        let (_, time, since) = match self.quiet_clock {
+            Some(c) if c.0 == self.records => c,
+            _ => *self.quiet_clock.insert((self.records, self.now_time, wall)),
+        };
+        let quiet = wall.saturating_duration_since(since).as_secs() as i64;
+        if let Some(t) = time.filter(|_| quiet > 0) {
+            self.tick(Some(t.saturating_add(quiet)), engine);
+        }
     }
 
     /// The last record was held back by volume reduction: its session (still open) counts it.
@@ -877,6 +897,45 @@ mod tests {
         assert!((4..=15).contains(&after), "after {after} s of quiet");
         // by idleness alone it waits for the cap, or here the end of input
         assert_eq!(run(false).1, None);
+    }
+
+    #[test]
+    fn a_quiet_input_closes_a_stuck_session_on_the_hosts_clock() {
+        use std::time::{Duration, Instant};
+        let e = Engine::new(crate::detect::EngineConfig::default());
+        let config = SessionConfig { idle_secs: Some(3_600), learned_close: true, report_normal: true, ..SessionConfig::default() };
+        let mut t = Tracker::new(config, three_steps_learned());
+        t.set_learning(false);
+        t.record(Some("stuck"), 0, 1, Some(1_000), &e);
+        t.record(Some("stuck"), 1, 2, Some(1_001), &e);
+        // no record comes again: only the host's clock moves
+        let start = Instant::now();
+        t.tick_wall(start, &e);
+        t.tick_wall(start + Duration::from_secs(2), &e);
+        assert!(verdicts(&mut t).is_empty(), "2 s after step 1: still within what sessions took");
+        t.tick_wall(start + Duration::from_secs(30), &e);
+        assert_eq!(verdicts(&mut t), [("stuck".to_string(), true)], "quiet past the learned wait: ended without step 2");
+        assert_eq!(t.open_sessions(), 0);
+        // a record restarts the quiet clock from its own time
+        t.record(Some("next"), 0, 3, Some(1_040), &e);
+        let later = start + Duration::from_secs(100);
+        t.tick_wall(later, &e);
+        t.tick_wall(later + Duration::from_secs(1), &e);
+        assert!(verdicts(&mut t).is_empty(), "1 s after its record");
+        // records without a time: the clock has nothing to move
+        let mut t = tracker(SessionConfig { idle_secs: Some(30), idle_records: 10, ..SessionConfig::idle() });
+        t.record(Some("untimed"), 0, 1, None, &e);
+        t.tick_wall(start, &e);
+        t.tick_wall(start + Duration::from_secs(3_600), &e);
+        assert!(verdicts(&mut t).is_empty());
+        // by idleness alone: closed once the quiet passes the idleness
+        let mut t = tracker(SessionConfig::idle());
+        t.record(Some("idle"), 0, 1, Some(5_000), &e);
+        t.tick_wall(start, &e);
+        t.tick_wall(start + Duration::from_secs(20), &e);
+        assert!(verdicts(&mut t).is_empty(), "20 s of a 30 s idleness");
+        t.tick_wall(start + Duration::from_secs(31), &e);
+        assert_eq!(verdicts(&mut t).len(), 1);
     }
 
     #[test]

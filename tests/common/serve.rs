@@ -147,6 +147,8 @@ pub fn http_full(addr: &str, method: &str, path: &str, headers: &[(&str, &str)],
 pub struct Sink {
     pub addr: String,
     pub lines: Arc<Mutex<Vec<String>>>,
+    /// While false, no connection is read (a downstream that stalled); see `Sink::gated`.
+    pub open: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Sink {
@@ -155,18 +157,34 @@ impl Sink {
         Sink::on(TcpListener::bind("127.0.0.1:0").unwrap(), delay)
     }
 
+    /// A downstream that accepts connections but reads nothing until `open` is set.
+    pub fn gated() -> Sink {
+        Sink::with_gate(TcpListener::bind("127.0.0.1:0").unwrap(), None, false)
+    }
+
     pub fn on(l: TcpListener, delay: Option<Duration>) -> Sink {
+        Sink::with_gate(l, delay, true)
+    }
+
+    fn with_gate(l: TcpListener, delay: Option<Duration>, open: bool) -> Sink {
+        use std::sync::atomic::{AtomicBool, Ordering};
         let addr = l.local_addr().unwrap().to_string();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let got = lines.clone();
+        let gate = Arc::new(AtomicBool::new(open));
+        let open = gate.clone();
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut conn) = conn else { break };
                 let got = got.clone();
+                let gate = gate.clone();
                 std::thread::spawn(move || {
                     let mut pending = Vec::new();
                     let mut buf = [0u8; 4096];
                     loop {
+                        while !gate.load(Ordering::Acquire) {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
                         if let Some(d) = delay {
                             std::thread::sleep(d);
                         }
@@ -182,7 +200,7 @@ impl Sink {
                 });
             }
         });
-        Sink { addr, lines }
+        Sink { addr, lines, open }
     }
 
     pub fn wait_for(&self, n: usize, secs: u64) -> Vec<String> {

@@ -1,0 +1,191 @@
+//! The key of a line with its *word* ids abstracted: request ids, pod names, session tokens,
+//! user and host names that differ in their letters, which the digit key ([`super::line_key`])
+//! cannot see.
+//!
+//! No shape rule can tell `req-kqzvbt` from `connection`; the miner can. When a line took the
+//! full path, the template says which of its positions vary (`<*>`), so which of its words are
+//! values *there*. A [`WordMask`] remembers those positions as whitespace-token ordinals of the
+//! raw line: for a later line with the same number of tokens, the key of its bytes with those
+//! tokens' letters and digits abstracted (case and length kept, punctuation kept) finds the
+//! verdict of the line it was learned from. Everything else on the line is keyed byte for byte,
+//! so the header, the other words and the punctuation that decides how a token is read are the
+//! same; what is abstracted is confined to characters that only the miner's `<*>` looked at.
+//!
+//! What a masked word could still change is guarded per line: a word that a header or token
+//! rule reads by its letters (a level, a month or weekday, `panic`, an exception class) is not
+//! abstracted, and the line takes the longer way.
+
+use crate::detect::level::Level;
+
+/// Token positions abstracted by one mask (more stay keyed as they are: fewer hits, never wrong).
+pub const MAX_MASKED: usize = 4;
+
+/// Whitespace-token ordinals of a raw line and the bytes kept at each end of those tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WordMask {
+    /// Tokens of the line (split on ASCII white space, as the tokeniser splits).
+    tokens: u16,
+    n: u8,
+    /// (ordinal, bytes kept at the start, bytes kept at the end): `req=` of `req=kqzvbt`, the
+    /// closing `]` of `[pod-x2x9z]`.
+    at: [(u16, u8, u8); MAX_MASKED],
+}
+
+impl WordMask {
+    pub fn new(tokens: usize) -> Option<WordMask> {
+        (tokens <= u16::MAX as usize).then_some(WordMask { tokens: tokens as u16, n: 0, at: [(0, 0, 0); MAX_MASKED] })
+    }
+
+    /// Adds a position (in ordinal order); false when the mask is full.
+    pub fn push(&mut self, ordinal: usize, keep_start: usize, keep_end: usize) -> bool {
+        if self.n as usize == MAX_MASKED || ordinal >= self.tokens as usize || keep_start > 255 || keep_end > 255 {
+            return false;
+        }
+        self.at[self.n as usize] = (ordinal as u16, keep_start as u8, keep_end as u8);
+        self.n += 1;
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.tokens as usize
+    }
+
+    /// The key of `line` under this mask; `line_tokens` are its whitespace tokens ([`tokens`]).
+    /// `None` when the line has another token count or a masked word that must not be
+    /// abstracted (see [`maskable`]). `scratch` is `line`'s bytes or, when the line has hex ids,
+    /// the line with them abstracted already (same length).
+    pub fn key(&self, scratch: &mut Vec<u8>, line_tokens: &[(u32, u32)]) -> Option<u64> {
+        if line_tokens.len() != self.tokens as usize {
+            return None;
+        }
+        for &(ordinal, keep_start, keep_end) in &self.at[..self.n as usize] {
+            let (s, e) = line_tokens[ordinal as usize];
+            let (s, e) = (s as usize + keep_start as usize, e as usize - keep_end as usize);
+            if s >= e || e > scratch.len() || !maskable(&scratch[s..e]) {
+                return None;
+            }
+            for b in &mut scratch[s..e] {
+                *b = match *b {
+                    b'a'..=b'z' => b'a',
+                    b'A'..=b'Z' => b'A',
+                    b'0'..=b'9' => b'0',
+                    other => other,
+                };
+            }
+        }
+        // the mask is part of the key: two masks never read each other's lines
+        let salt = self.at[..self.n as usize]
+            .iter()
+            .fold(0x776f_7264_5f69_6473 ^ self.tokens as u64, |h, &(o, a, b)| (h.rotate_left(17) ^ ((o as u64) << 16 | (a as u64) << 8 | b as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        Some(crate::detect::line_key::key(scratch) ^ salt)
+    }
+}
+
+/// The whitespace tokens of `line` as byte ranges (split as [`crate::detect::token::tokenize`] splits).
+pub fn tokens(line: &[u8], out: &mut Vec<(u32, u32)>) {
+    out.clear();
+    let mut i = 0;
+    while i < line.len() {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == line.len() {
+            break;
+        }
+        let start = i;
+        while i < line.len() && !line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        out.push((start as u32, i as u32));
+    }
+}
+
+/// Whether a masked part may be abstracted: id characters only (letters, digits, `-`, `_`, `.`,
+/// `/` of `namespace/pod`; no bracket, quote, `=` or colon a token rule could read), and not a
+/// word that header and token rules read by its letters.
+pub fn maskable(part: &[u8]) -> bool {
+    if part.is_empty() || !part.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/')) {
+        return false;
+    }
+    if part.split(|&b| b == b'/').any(|seg| seg.eq_ignore_ascii_case(b"http") || seg.eq_ignore_ascii_case(b"https")) {
+        return false; // `HTTP/1.1` marks a status
+    }
+    if !part.iter().any(u8::is_ascii_alphabetic) {
+        return false; // digits only: the digit key sees these already
+    }
+    let Ok(word) = std::str::from_utf8(part) else { return false };
+    let w = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if Level::parse(w, true).is_some() {
+        return false;
+    }
+    const READ_BY_LETTERS: [&str; 31] = [
+        "true", "false", "null",
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri",
+        "sat", "sun", "panic", "log", "detail", "hint", "statement", "context", "location", "query", "http",
+    ];
+    let lower = |s: &str| s.len() <= 12 && READ_BY_LETTERS.iter().any(|k| k.eq_ignore_ascii_case(s));
+    if lower(w) || is_month_or_day(w) {
+        return false;
+    }
+    let l = w.to_ascii_lowercase();
+    !(l.ends_with("exception") || l.ends_with("error") || l.ends_with("warning"))
+}
+
+fn is_month_or_day(w: &str) -> bool {
+    const FULL: [&str; 19] = [
+        "january", "february", "march", "april", "june", "july", "august", "september", "october", "november", "december",
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "sept",
+    ];
+    FULL.iter().any(|k| k.eq_ignore_ascii_case(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(mask: &WordMask, line: &str) -> Option<u64> {
+        let mut t = Vec::new();
+        tokens(line.as_bytes(), &mut t);
+        mask.key(&mut line.as_bytes().to_vec(), &t)
+    }
+
+    #[test]
+    fn masked_words_count_by_case_and_length_the_rest_byte_for_byte() {
+        let mut m = WordMask::new(5).unwrap();
+        assert!(m.push(4, 4, 0));
+        let a = masked(&m, "INFO api request done req=kqzvbt");
+        assert!(a.is_some());
+        assert_eq!(a, masked(&m, "INFO api request done req=abcdef"));
+        assert_eq!(masked(&m, "INFO api request done req=x1b2c3"), masked(&m, "INFO api request done req=q9z0y7"), "digits count as digits");
+        assert_ne!(a, masked(&m, "INFO api request done req=x1b2c3"));
+        assert_ne!(a, masked(&m, "INFO api request done req=ABCDEF"), "case is kept");
+        assert_ne!(a, masked(&m, "INFO api request done req=abcdefg"), "length is kept");
+        assert_ne!(a, masked(&m, "INFO api request done pid=abcdef"), "the kept prefix is keyed");
+        assert_ne!(a, masked(&m, "INFO api request made req=abcdef"), "other words are keyed");
+        assert_eq!(masked(&m, "INFO api request done now req=abcdef"), None, "another token count");
+        assert_eq!(masked(&m, "INFO api request done req=ERROR"), None, "a level word is not abstracted");
+        assert_eq!(masked(&m, "INFO api request done req=Nov"), None);
+        assert_eq!(masked(&m, "INFO api request done req=a:b"), None, "a colon is read by the shape rules");
+        assert_eq!(masked(&m, "INFO api request done req=HTTP/1.1"), None);
+        assert_eq!(masked(&m, "INFO api request done req=abc/de"), masked(&m, "INFO api request done req=xyz/uv"), "slashes are kept");
+        assert_ne!(masked(&m, "INFO api request done req=abc/de"), masked(&m, "INFO api request done req=abcdef"));
+        assert_eq!(masked(&m, "INFO api request done req=12345"), None, "digits only: the digit key's");
+    }
+
+    #[test]
+    fn a_mask_takes_at_most_its_positions_inside_the_line() {
+        let mut m = WordMask::new(3).unwrap();
+        assert!(!m.push(3, 0, 0));
+        for i in 0..MAX_MASKED {
+            assert!(m.push(i % 3, 0, 0));
+        }
+        assert!(!m.push(0, 0, 0));
+        let mut t = Vec::new();
+        tokens(b"  a\tbb  ccc ", &mut t);
+        assert_eq!(t, [(2, 3), (4, 6), (8, 11)]);
+    }
+}
