@@ -31,6 +31,7 @@ fn main() {
         for _ in 0..20 {
             tagger.tag_chunk(&data, &mut engine, &options, &mut out).unwrap(); // warm-up: templates known
         }
+        let (hits_before, records_before) = (engine.line_cache_hits(), engine.records());
         let mut best = f64::MAX;
         for _ in 0..5 {
             let t = Instant::now();
@@ -42,11 +43,13 @@ fn main() {
             best = best.min(t.elapsed().as_secs_f64() / (400.0 * 1999.0));
         }
         std::hint::black_box(records);
+        let hits = (engine.line_cache_hits() - hits_before) as f64 / (engine.records() - records_before).max(1) as f64;
         println!(
-            "  fields {policy:<8} {:>6.1} ns/record  output {:>4.0} bytes/record (input {:.0})",
+            "  fields {policy:<8} {:>6.1} ns/record  output {:>4.0} bytes/record (input {:.0})  line cache hits {:.1}%",
             best * 1e9,
             bytes as f64 / 1999.0,
-            data.len() as f64 / 1999.0
+            data.len() as f64 / 1999.0,
+            hits * 100.0
         );
     }
 }

@@ -124,8 +124,9 @@ def measure(conf):
 
 print(f"{n} lines; in_tail 1 MB chunks -> out null; {runs} runs each, median; ratios against no filter on the same input")
 print("(wall time includes start-up and the final flush; CPU-seconds are what the pipeline costs)")
-print("us CPU/record: what the filter adds per record; above floor: what turbolog adds to a filter that only adds a field")
-print(f"{'input':<10} {'filter':<24} {'records/s wall':>15} {'per CPU-second':>15} {'ratio wall':>11} {'ratio CPU':>10} {'us CPU/record':>14} {'above floor':>12}")
+print("us CPU/record: what the filter adds per record; above floor: what turbolog adds to a filter that only adds a field;")
+print("floor units: above floor divided by the floor's own cost on the same input (machines differ, this ratio less)")
+print(f"{'input':<10} {'filter':<24} {'records/s wall':>15} {'per CPU-second':>15} {'ratio wall':>11} {'ratio CPU':>10} {'us CPU/record':>14} {'above floor':>12} {'floor units':>12}")
 for name in ("repeated", "unique", "unique-hex"):
     path = f"{work}/{name}.log"
     bw, bc = measure(classic(path, None))
@@ -134,7 +135,9 @@ for name in ("repeated", "unique", "unique-hex"):
     print(f"{name:<10} {'floor (adds one field)':<24} {fw:>15.0f} {fc:>15.0f} {fw / bw:>11.2f} {fc / bc:>10.2f} {(1 / fc - 1 / bc) * 1e6:>14.3f}")
     for label, props in (("turbolog (fields lean)", ""), ("turbolog (fields all)", "      fields: all\n")):
         w, c = measure(classic(path, props))
-        print(f"{name:<10} {label:<24} {w:>15.0f} {c:>15.0f} {w / bw:>11.2f} {c / bc:>10.2f} {(1 / c - 1 / bc) * 1e6:>14.3f} {(1 / c - 1 / fc) * 1e6:>12.3f}")
+        above, floor = 1 / c - 1 / fc, 1 / fc - 1 / bc
+        units = f"{above / floor:>12.2f}" if floor > 0 else f"{'(no floor)':>12}"
+        print(f"{name:<10} {label:<24} {w:>15.0f} {c:>15.0f} {w / bw:>11.2f} {c / bc:>10.2f} {(1 / c - 1 / bc) * 1e6:>14.3f} {above * 1e6:>12.3f} {units}")
 
 print()
 print("processor on threaded tail inputs (unique lines, fields lean): 1 worker thread against 2, each on half the lines")

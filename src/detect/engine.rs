@@ -92,12 +92,14 @@ pub struct Engine {
     /// The id runs of the line being read (found on a cache miss).
     hex_runs: Vec<(usize, usize)>,
     salted_cache: SaltedCache,
-    /// Where lines' word ids were (see [`crate::detect::word_key`]), most recently used first
-    /// (probed in that order; the last gives way).
-    word_masks: Vec<crate::detect::word_key::WordMask>,
+    /// Where lines' word ids were (see [`crate::detect::word_key`]), by the lines' token count,
+    /// most recently used first (probed in that order; the last gives way).
+    word_masks: WordMasks,
     /// Masked key → verdict, valid while the templates of its length are as they were (the
     /// miner's generation): a template made since may be the better match for a new word.
     word_cache: WordCache,
+    /// Masked key salted by its significant digits → verdict, for the salts after a key's first.
+    word_salted: WordCache,
     /// The whitespace tokens of the line being read and its masked bytes, reused.
     line_tokens: Vec<(u32, u32)>,
     word_scratch: Vec<u8>,
@@ -128,6 +130,7 @@ const WINDOW_ANOMALY_TEMPLATES: usize = 10_000;
 
 type LineCache = std::collections::HashMap<u64, Cached, std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
 type WordCache = std::collections::HashMap<u64, WordCached, std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
+type WordMasks = std::collections::HashMap<usize, Vec<crate::detect::word_key::WordMask>>;
 
 /// A verdict cached under a masked key (see [`crate::detect::word_key`]).
 #[derive(Clone, Copy)]
@@ -136,6 +139,12 @@ struct WordCached {
     level: Option<Level>,
     /// The miner's generation of the template's length when the verdict was made.
     generation: u32,
+    /// Where the line's digit values matter and its salt there (see
+    /// [`crate::detect::line_key::Significant`]): lines of a masked key keep every byte's
+    /// offset, but a line is a hit only with the same significant places; another salt is
+    /// looked up in the `word_salted` map.
+    sig: crate::detect::line_key::Significant,
+    salt: u64,
 }
 
 type SaltedCache = std::collections::HashMap<u64, (TemplateId, Option<Level>), std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
@@ -198,7 +207,8 @@ impl Engine {
             deferred: None,
             epoch_time: None,
             epoch_started: false,
-            word_masks: Vec::new(),
+            word_masks: WordMasks::default(),
+            word_salted: WordCache::default(),
             word_cache: WordCache::default(),
             line_tokens: Vec::new(),
             word_scratch: Vec::new(),
@@ -432,10 +442,11 @@ impl Engine {
             self.stats[v.template_id as usize].first_time = crate::detect::time::of_line(line_text);
         }
         self.note_epoch_start(line);
-        if self.line_cache.len() >= LINE_CACHE_MAX || self.salted_cache.len() >= LINE_CACHE_MAX || self.word_cache.len() >= LINE_CACHE_MAX {
+        if [self.line_cache.len(), self.salted_cache.len(), self.word_cache.len(), self.word_salted.len()].iter().any(|&n| n >= LINE_CACHE_MAX) {
             self.line_cache.clear();
             self.salted_cache.clear();
             self.word_cache.clear();
+            self.word_salted.clear();
         }
         // a line whose bytes were replaced has other offsets: it is not cached; nor is one whose
         // values were found unlike the baseline (its next variant must be judged again)
@@ -444,45 +455,53 @@ impl Engine {
                 for key in std::iter::once(key).chain(hex_key) {
                     self.cache_line(key, sig, line, v.template_id, msg.level);
                 }
-                if sig.is_empty() {
-                    self.cache_by_words(line, msg.text, hex_key.is_some(), v.template_id, msg.level);
-                }
+                self.cache_by_words(line, msg.text, hex_key.is_some(), sig, v.template_id, msg.level);
             }
         }
         v
     }
 
-    /// Masks learned at most (see [`crate::detect::word_key`]); a line is probed with those of
-    /// its token count only, at most [`Self::WORD_PROBES`] of them.
-    const WORD_MASKS: usize = 32;
-    const WORD_PROBES: usize = 4;
-
-    /// The line's bytes to mask: with its hex ids abstracted when it has any (`hex_scratch`).
-    fn word_source(&mut self, line: &[u8], hexed: bool) {
-        self.word_scratch.clear();
-        self.word_scratch.extend_from_slice(if hexed { &self.hex_scratch } else { line });
-    }
+    /// Masks kept per token count (see [`crate::detect::word_key`]), and how many of them a line
+    /// is probed with: a stream of many systems has many templates of one length. A probe
+    /// masks the line in place, keys it and puts the masked bytes back (no copy per probe).
+    const WORD_MASKS: usize = 16;
+    const WORD_PROBES: usize = 8;
+    /// Token counts with masks at most; past it all are forgotten and learned again.
+    const WORD_MASK_LENGTHS: usize = 1024;
 
     /// The verdict of a line whose word ids differ from a line read through (see
     /// [`crate::detect::word_key`]).
     fn cached_by_words(&mut self, line: &[u8], hexed: bool) -> Option<(TemplateId, Option<Level>)> {
         crate::detect::word_key::tokens(line, &mut self.line_tokens);
-        let mut probes = 0;
-        for i in 0..self.word_masks.len() {
-            let mask = self.word_masks[i];
-            if mask.tokens() != self.line_tokens.len() {
-                continue;
-            }
-            if probes == Self::WORD_PROBES {
-                break;
-            }
-            probes += 1;
-            self.word_source(line, hexed);
-            let Some(key) = mask.key(&mut self.word_scratch, &self.line_tokens) else { continue };
-            let Some(&WordCached { id, level, generation }) = self.word_cache.get(&key) else { continue };
+        let masks = self.word_masks.get_mut(&self.line_tokens.len())?;
+        let source: &[u8] = if hexed { &self.hex_scratch } else { line };
+        self.word_scratch.clear();
+        self.word_scratch.extend_from_slice(source);
+        for i in 0..masks.len().min(Self::WORD_PROBES) {
+            let mask = masks[i];
+            let key = mask.key(&mut self.word_scratch, &self.line_tokens);
+            mask.restore(&mut self.word_scratch, source, &self.line_tokens);
+            let Some(key) = key else { continue };
+            let Some(&first) = self.word_cache.get(&key) else { continue };
+            let WordCached { id, level, generation, .. } = if first.sig.is_empty() {
+                first
+            } else {
+                // the same significant places (a masked word's letters are read by none, but
+                // checked), then this line's digits there
+                if crate::detect::line_key::Significant::of(line, &self.hex_runs) != Some(first.sig) {
+                    continue;
+                }
+                match first.sig.salted(key, line) {
+                    salt if salt == first.salt => first,
+                    salt => match self.word_salted.get(&salt) {
+                        Some(&other) => other,
+                        None => continue,
+                    },
+                }
+            };
             let len = self.miner.get(id).map_or(0, |t| t.len());
             if self.miner.generation(len) == generation {
-                self.word_masks[..=i].rotate_right(1);
+                masks[..=i].rotate_right(1);
                 return Some((id, level));
             }
         }
@@ -491,7 +510,7 @@ impl Engine {
 
     /// Keys a line read through by the words its template holds as `<*>` (past the message's
     /// first word, which the header rules read): the next line with other ids there is a hit.
-    fn cache_by_words(&mut self, line: &[u8], text: &str, hexed: bool, id: TemplateId, level: Option<Level>) {
+    fn cache_by_words(&mut self, line: &[u8], text: &str, hexed: bool, sig: crate::detect::line_key::Significant, id: TemplateId, level: Option<Level>) {
         use crate::detect::word_key::{maskable, tokens, WordMask};
         let Some(off) = (text.as_ptr() as usize).checked_sub(line.as_ptr() as usize) else { return };
         if off + text.len() > line.len() {
@@ -533,17 +552,32 @@ impl Engine {
         if mask.is_empty() {
             return;
         }
-        self.word_source(line, hexed);
+        self.word_scratch.clear();
+        self.word_scratch.extend_from_slice(if hexed { &self.hex_scratch } else { line });
         let Some(key) = mask.key(&mut self.word_scratch, &self.line_tokens) else { return };
-        match self.word_masks.iter().position(|m| *m == mask) {
-            Some(i) => self.word_masks[..=i].rotate_right(1),
+        if self.word_masks.len() >= Self::WORD_MASK_LENGTHS && !self.word_masks.contains_key(&mask.tokens()) {
+            self.word_masks.clear();
+        }
+        let masks = self.word_masks.entry(mask.tokens()).or_default();
+        match masks.iter().position(|m| *m == mask) {
+            Some(i) => masks[..=i].rotate_right(1),
             None => {
-                self.word_masks.truncate(Self::WORD_MASKS - 1);
-                self.word_masks.insert(0, mask);
+                masks.truncate(Self::WORD_MASKS - 1);
+                masks.insert(0, mask);
             }
         }
         let generation = self.miner.generation(t_len);
-        self.word_cache.insert(key, WordCached { id, level, generation });
+        let salt = sig.salted(key, line);
+        let entry = WordCached { id, level, generation, sig, salt };
+        match self.word_cache.get(&key) {
+            // another salt of a key cached already: the second map holds it
+            Some(first) if first.sig == sig && first.salt != salt && !sig.is_empty() => {
+                self.word_salted.insert(salt, entry);
+            }
+            _ => {
+                self.word_cache.insert(key, entry);
+            }
+        }
     }
 
     fn cache_line(&mut self, key: u64, sig: crate::detect::line_key::Significant, line: &[u8], id: TemplateId, level: Option<Level>) {

@@ -64,7 +64,7 @@ impl WordMask {
         }
         for &(ordinal, keep_start, keep_end) in &self.at[..self.n as usize] {
             let (s, e) = line_tokens[ordinal as usize];
-            let (s, e) = (s as usize + keep_start as usize, e as usize - keep_end as usize);
+            let (s, e) = (s as usize + keep_start as usize, (e as usize).saturating_sub(keep_end as usize));
             if s >= e || e > scratch.len() || !maskable(&scratch[s..e]) {
                 return None;
             }
@@ -82,6 +82,23 @@ impl WordMask {
             .iter()
             .fold(0x776f_7264_5f69_6473 ^ self.tokens as u64, |h, &(o, a, b)| (h.rotate_left(17) ^ ((o as u64) << 16 | (a as u64) << 8 | b as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         Some(crate::detect::line_key::key(scratch) ^ salt)
+    }
+}
+
+impl WordMask {
+    /// Puts back the bytes [`WordMask::key`] abstracted in `scratch`, from `source` (the bytes
+    /// `scratch` held before), so the next mask starts from the same bytes.
+    pub fn restore(&self, scratch: &mut [u8], source: &[u8], line_tokens: &[(u32, u32)]) {
+        if line_tokens.len() != self.tokens as usize {
+            return;
+        }
+        for &(ordinal, keep_start, keep_end) in &self.at[..self.n as usize] {
+            let (s, e) = line_tokens[ordinal as usize];
+            let (s, e) = (s as usize + keep_start as usize, (e as usize).saturating_sub(keep_end as usize));
+            if s < e && e <= scratch.len() && e <= source.len() {
+                scratch[s..e].copy_from_slice(&source[s..e]);
+            }
+        }
     }
 }
 
@@ -131,8 +148,8 @@ pub fn maskable(part: &[u8]) -> bool {
     if lower(w) || is_month_or_day(w) {
         return false;
     }
-    let l = w.to_ascii_lowercase();
-    !(l.ends_with("exception") || l.ends_with("error") || l.ends_with("warning"))
+    let ends = |suffix: &str| w.len() >= suffix.len() && w.as_bytes()[w.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes());
+    !(ends("exception") || ends("error") || ends("warning"))
 }
 
 fn is_month_or_day(w: &str) -> bool {
