@@ -210,7 +210,26 @@ impl std::fmt::Display for Clock {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
         let y = yoe + era * 400 + i64::from(mo <= 2);
-        write!(f, "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+        if !(0..=9999).contains(&y) {
+            return write!(f, "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+        }
+        // written by hand: reasons carry this on every recurring record, and `write!` with six
+        // padded numbers costs more than the rest of the reason
+        let mut b = *b"0000-00-00 00:00:00";
+        let mut put = |at: usize, n: i64, width: usize| {
+            let mut n = n as u32;
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, y, 4);
+        put(5, mo, 2);
+        put(8, d, 2);
+        put(11, rem / 3600, 2);
+        put(14, rem % 3600 / 60, 2);
+        put(17, rem % 60, 2);
+        f.write_str(std::str::from_utf8(&b).unwrap_or(""))
     }
 }
 
@@ -472,5 +491,19 @@ mod tests {
         assert_eq!(of_value("2024-03-05T10:11:12Z"), Some(base));
         assert_eq!(of_value("1709633472123"), Some(1_709_633_472));
         assert_eq!(days(1970, 1, 1), 0);
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::Clock;
+
+    #[test]
+    fn the_clock_is_written_as_a_utc_date_and_time() {
+        assert_eq!(Clock(0).to_string(), "1970-01-01 00:00:00");
+        assert_eq!(Clock(1_764_000_000).to_string(), "2025-11-24 16:00:00");
+        assert_eq!(Clock(951_782_400 + 86_399).to_string(), "2000-02-29 23:59:59");
+        assert_eq!(Clock(-1).to_string(), "1969-12-31 23:59:59");
+        assert_eq!(Clock(253_402_300_800).to_string(), "10000-01-01 00:00:00");
     }
 }
