@@ -12,6 +12,11 @@
 #   - the processor form on threaded inputs: 1 worker thread against 2 (separate engines, and
 #     one engine shared through state_dir).
 # The headline is records per CPU-second (what the pipeline costs); wall time is printed too.
+# Each figure is the best of RUNS runs (a shared machine only ever adds time). With `perf` on
+# the machine, each row is also run once under `perf stat` and counted in user-space
+# instructions per record, which the machine's load does not move: the floor units in
+# instructions are the steadier figure. COMPARE_PLUGIN=/path/to/other/libturbolog.so adds rows
+# for another build of the plugin (an earlier commit) on the same inputs, in the same run.
 # usage: FLUENT_BIT_BIN=/path/to/fluent-bit scripts/bench-fluent-bit.sh [LINES] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +30,7 @@ scripts/install-plugin.sh "$work" >/dev/null 2>"$work/build.log" || { cat "$work
 cargo build --release --example flb_floor 2>>"$work/build.log" || { cat "$work/build.log" >&2; exit 1; }
 cp target/release/examples/libflb_floor.so "$work/flb-filter_floor.so"
 python3 - "$FLUENT_BIT_BIN" "$work" "$lines" "$runs" <<'PY'
-import json, os, resource, signal, statistics, subprocess, sys, time, urllib.request
+import json, os, resource, shutil, signal, subprocess, sys, time, urllib.request
 
 fb, work, n, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 plugin = f"{work}/flb-filter_turbolog.so"
@@ -101,7 +106,29 @@ def run_until_delivered(cmd):
     child.wait()
     return end
 
-def measure(conf):
+# counted only where the machine has the counter (virtual machines often say <not supported>)
+PERF = shutil.which("perf") is not None and subprocess.run(["perf", "stat", "-x", ",", "-e", "instructions:u", "--", "true"], capture_output=True, text=True).stderr.split(",")[0].strip().isdigit()
+compare = os.environ.get("COMPARE_PLUGIN")
+if compare:
+    # named as Fluent Bit needs (flb-*.so), loaded instead of this build's for its rows
+    os.makedirs(f"{work}/other", exist_ok=True)
+    shutil.copy(compare, f"{work}/other/flb-filter_turbolog.so")
+
+def instructions(conf, which=None):
+    """User-space instructions per record of one run (None without perf)."""
+    if not PERF:
+        return None
+    path = f"{work}/fb.yaml"
+    open(path, "w").write(conf)
+    cmd = ["perf", "stat", "-x", ",", "-e", "instructions:u", "--", fb, "-e", which or plugin, "-e", floor_plugin, "-c", path]
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in r.stderr.splitlines():
+        parts = line.split(",")
+        if len(parts) > 2 and parts[2].startswith("instructions") and parts[0].strip().isdigit():
+            return int(parts[0]) / n
+    return None
+
+def measure(conf, which=None):
     path = f"{work}/fb.yaml"
     open(path, "w").write(conf)
     wall, cpu = [], []
@@ -111,7 +138,7 @@ def measure(conf):
                 subprocess.run(["rm", "-rf", os.path.join(work, f)])
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        cmd = [fb, "-e", plugin, "-e", floor_plugin, "-c", path]
+        cmd = [fb, "-e", which or plugin, "-e", floor_plugin, "-c", path]
         if "http_server" in conf:
             end = run_until_delivered(cmd)
         else:
@@ -120,24 +147,34 @@ def measure(conf):
         wall.append(n / (end - t))
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(n / ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)))
-    return statistics.median(wall), statistics.median(cpu)
+    return max(wall), max(cpu)
 
-print(f"{n} lines; in_tail 1 MB chunks -> out null; {runs} runs each, median; ratios against no filter on the same input")
+print(f"{n} lines; in_tail 1 MB chunks -> out null; best of {runs} runs each; ratios against no filter on the same input")
 print("(wall time includes start-up and the final flush; CPU-seconds are what the pipeline costs)")
 print("us CPU/record: what the filter adds per record; above floor: what turbolog adds to a filter that only adds a field;")
 print("floor units: above floor divided by the floor's own cost on the same input (machines differ, this ratio less)")
-print(f"{'input':<10} {'filter':<24} {'records/s wall':>15} {'per CPU-second':>15} {'ratio wall':>11} {'ratio CPU':>10} {'us CPU/record':>14} {'above floor':>12} {'floor units':>12}")
+print("instr/record: user-space instructions per record (perf stat, one run); floor units (instr): the same ratio in instructions"
+      + ("" if PERF else " — not counted: this machine has no instruction counter"))
+print(f"{'input':<10} {'filter':<24} {'records/s wall':>15} {'per CPU-second':>15} {'ratio wall':>11} {'ratio CPU':>10} {'us CPU/record':>14} {'above floor':>12} {'floor units':>12} {'instr/record':>13} {'floor units (instr)':>20}")
+fmt_i = lambda x: f"{x:>13.0f}" if x is not None else f"{'-':>13}"
 for name in ("repeated", "unique", "unique-hex"):
     path = f"{work}/{name}.log"
     bw, bc = measure(classic(path, None))
-    print(f"{name:<10} {'none':<24} {bw:>15.0f} {bc:>15.0f}")
+    bi = instructions(classic(path, None))
+    print(f"{name:<10} {'none':<24} {bw:>15.0f} {bc:>15.0f} {'':>11} {'':>10} {'':>14} {'':>12} {'':>12} {fmt_i(bi)}")
     fw, fc = measure(classic(path, "", "floor"))
-    print(f"{name:<10} {'floor (adds one field)':<24} {fw:>15.0f} {fc:>15.0f} {fw / bw:>11.2f} {fc / bc:>10.2f} {(1 / fc - 1 / bc) * 1e6:>14.3f}")
-    for label, props in (("turbolog (fields lean)", ""), ("turbolog (fields all)", "      fields: all\n")):
-        w, c = measure(classic(path, props))
+    fi = instructions(classic(path, "", "floor"))
+    print(f"{name:<10} {'floor (adds one field)':<24} {fw:>15.0f} {fc:>15.0f} {fw / bw:>11.2f} {fc / bc:>10.2f} {(1 / fc - 1 / bc) * 1e6:>14.3f} {'':>12} {'':>12} {fmt_i(fi)}")
+    rows = [("turbolog (fields lean)", "", None), ("turbolog (fields all)", "      fields: all\n", None)]
+    if compare:
+        rows.append(("COMPARE_PLUGIN (lean)", "", f"{work}/other/flb-filter_turbolog.so"))
+    for label, props, which in rows:
+        w, c = measure(classic(path, props), which)
+        ti = instructions(classic(path, props), which)
         above, floor = 1 / c - 1 / fc, 1 / fc - 1 / bc
         units = f"{above / floor:>12.2f}" if floor > 0 else f"{'(no floor)':>12}"
-        print(f"{name:<10} {label:<24} {w:>15.0f} {c:>15.0f} {w / bw:>11.2f} {c / bc:>10.2f} {(1 / c - 1 / bc) * 1e6:>14.3f} {above * 1e6:>12.3f} {units}")
+        iunits = f"{(ti - fi) / (fi - bi):>20.2f}" if None not in (ti, fi, bi) and fi > bi else f"{'-':>20}"
+        print(f"{name:<10} {label:<24} {w:>15.0f} {c:>15.0f} {w / bw:>11.2f} {c / bc:>10.2f} {(1 / c - 1 / bc) * 1e6:>14.3f} {above * 1e6:>12.3f} {units} {fmt_i(ti)} {iunits}")
 
 print()
 print("processor on threaded tail inputs (unique lines, fields lean): 1 worker thread against 2, each on half the lines")

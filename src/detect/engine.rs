@@ -479,10 +479,13 @@ impl Engine {
         self.word_scratch.extend_from_slice(source);
         for i in 0..masks.len().min(Self::WORD_PROBES) {
             let mask = masks[i];
-            let key = mask.key(&mut self.word_scratch, &self.line_tokens);
+            let key = mask.key_unchecked(&mut self.word_scratch, &self.line_tokens);
             mask.restore(&mut self.word_scratch, source, &self.line_tokens);
             let Some(key) = key else { continue };
             let Some(&first) = self.word_cache.get(&key) else { continue };
+            if !mask.parts_maskable(source, &self.line_tokens) {
+                continue; // the same key, but a word there that the header or token rules read
+            }
             let WordCached { id, level, generation, .. } = if first.sig.is_empty() {
                 first
             } else {

@@ -59,13 +59,32 @@ impl WordMask {
     /// abstracted (see [`maskable`]). `scratch` is `line`'s bytes or, when the line has hex ids,
     /// the line with them abstracted already (same length).
     pub fn key(&self, scratch: &mut Vec<u8>, line_tokens: &[(u32, u32)]) -> Option<u64> {
+        if !self.parts_maskable(scratch, line_tokens) {
+            return None;
+        }
+        self.key_unchecked(scratch, line_tokens)
+    }
+
+    /// Whether every part this mask abstracts in `line` may be abstracted (see [`maskable`]).
+    pub fn parts_maskable(&self, line: &[u8], line_tokens: &[(u32, u32)]) -> bool {
+        line_tokens.len() == self.tokens as usize
+            && self.at[..self.n as usize].iter().all(|&(ordinal, keep_start, keep_end)| {
+                let (s, e) = line_tokens[ordinal as usize];
+                let (s, e) = (s as usize + keep_start as usize, (e as usize).saturating_sub(keep_end as usize));
+                s < e && e <= line.len() && maskable(&line[s..e])
+            })
+    }
+
+    /// [`WordMask::key`] without the [`maskable`] check: a probe keys first and checks only a
+    /// hit (a key learned from maskable parts found by unmaskable ones is then refused).
+    pub fn key_unchecked(&self, scratch: &mut [u8], line_tokens: &[(u32, u32)]) -> Option<u64> {
         if line_tokens.len() != self.tokens as usize {
             return None;
         }
         for &(ordinal, keep_start, keep_end) in &self.at[..self.n as usize] {
             let (s, e) = line_tokens[ordinal as usize];
             let (s, e) = (s as usize + keep_start as usize, (e as usize).saturating_sub(keep_end as usize));
-            if s >= e || e > scratch.len() || !maskable(&scratch[s..e]) {
+            if s >= e || e > scratch.len() {
                 return None;
             }
             for b in &mut scratch[s..e] {
