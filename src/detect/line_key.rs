@@ -29,7 +29,7 @@ fn zero_digits(w: u64) -> u64 {
     let not_digit = (((x & !HIGHS).wrapping_add(0x76 * ONES)) | x) & HIGHS;
     let digit = (!not_digit & HIGHS) >> 7; // 0x01 in digit bytes
     let mask = digit * 0xFF;
-    (w & !mask) | (0x30 * ONES & mask)
+    (w & !mask) | ((0x30 * ONES) & mask)
 }
 
 /// The key of `line` (no trailing line end expected).

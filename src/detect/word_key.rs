@@ -58,7 +58,7 @@ impl WordMask {
     /// `None` when the line has another token count or a masked word that must not be
     /// abstracted (see [`maskable`]). `scratch` is `line`'s bytes or, when the line has hex ids,
     /// the line with them abstracted already (same length).
-    pub fn key(&self, scratch: &mut Vec<u8>, line_tokens: &[(u32, u32)]) -> Option<u64> {
+    pub fn key(&self, scratch: &mut [u8], line_tokens: &[(u32, u32)]) -> Option<u64> {
         if !self.parts_maskable(scratch, line_tokens) {
             return None;
         }
