@@ -30,7 +30,7 @@ fn main() {
     let configs = [
         ("default (closed when over as learned, cap 1 d)", SessionConfig::default()),
         ("--session-close idle --session-idle 1d", SessionConfig { idle_secs: Some(86_400), ..SessionConfig::idle() }),
-        ("--session-close idle (30 s, the default before)", SessionConfig::idle()),
+        ("--session-close idle (30 s)", SessionConfig::idle()),
         ("all open to the end", SessionConfig { idle_secs: None, idle_records: 1 << 40, learned_close: false, ..SessionConfig::default() }),
     ];
     println!("sessions, {} HDFS lines, key blk_-?[0-9]+ (best of 15, interleaved)", lines.len());
