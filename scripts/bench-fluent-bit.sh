@@ -13,10 +13,7 @@
 #     one engine shared through state_dir).
 # The headline is records per CPU-second (what the pipeline costs); wall time is printed too.
 # Each figure is the best of RUNS rounds in which every filter of an input runs once, in turn (a
-# shared machine only ever adds time, and a slow spell falls on all of them). With `perf` on
-# the machine, each row is also run once under `perf stat` and counted in user-space
-# instructions per record, which the machine's load does not move: the floor units in
-# instructions are the steadier figure. COMPARE_PLUGIN=/path/to/other/libturbolog.so adds rows
+# shared machine only ever adds time, and a slow spell falls on all of them). COMPARE_PLUGIN=/path/to/other/libturbolog.so adds rows
 # for another build of the plugin (an earlier commit) on the same inputs, in the same run.
 # BENCH_INPUTS=repeated,unique runs only those inputs (and not the threaded runs).
 # usage: FLUENT_BIT_BIN=/path/to/fluent-bit scripts/bench-fluent-bit.sh [LINES] [RUNS]
@@ -108,27 +105,11 @@ def run_until_delivered(cmd):
     child.wait()
     return end
 
-# counted only where the machine has the counter (virtual machines often say <not supported>)
-PERF = shutil.which("perf") is not None and subprocess.run(["perf", "stat", "-x", ",", "-e", "instructions:u", "--", "true"], capture_output=True, text=True).stderr.split(",")[0].strip().isdigit()
 compare = os.environ.get("COMPARE_PLUGIN")
 if compare:
     # named as Fluent Bit needs (flb-*.so), loaded instead of this build's for its rows
     os.makedirs(f"{work}/other", exist_ok=True)
     shutil.copy(compare, f"{work}/other/flb-filter_turbolog.so")
-
-def instructions(conf, which=None):
-    """User-space instructions per record of one run (None without perf)."""
-    if not PERF:
-        return None
-    path = f"{work}/fb.yaml"
-    open(path, "w").write(conf)
-    cmd = ["perf", "stat", "-x", ",", "-e", "instructions:u", "--", fb, "-e", which or plugin, "-e", floor_plugin, "-c", path]
-    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for line in r.stderr.splitlines():
-        parts = line.split(",")
-        if len(parts) > 2 and parts[2].startswith("instructions") and parts[0].strip().isdigit():
-            return int(parts[0]) / n
-    return None
 
 def run_once(conf, which=None):
     """(records/s wall, records per CPU-second) of one run."""
@@ -165,10 +146,7 @@ print(f"{n} lines; in_tail 1 MB chunks -> out null; best of {runs} rounds, the f
 print("(wall time includes start-up and the final flush; CPU-seconds are what the pipeline costs)")
 print("us CPU/record: what the filter adds per record; above floor: what turbolog adds to a filter that only adds a field;")
 print("floor units: above floor divided by the floor's own cost on the same input (machines differ, this ratio less)")
-print("instr/record: user-space instructions per record (perf stat, one run); floor units (instr): the same ratio in instructions"
-      + ("" if PERF else " — not counted: this machine has no instruction counter"))
-print(f"{'input':<10} {'filter':<24} {'records/s wall':>15} {'per CPU-second':>15} {'ratio wall':>11} {'ratio CPU':>10} {'us CPU/record':>14} {'above floor':>12} {'floor units':>12} {'instr/record':>13} {'floor units (instr)':>20}")
-fmt_i = lambda x: f"{x:>13.0f}" if x is not None else f"{'-':>13}"
+print(f"{'input':<10} {'filter':<24} {'records/s wall':>15} {'per CPU-second':>15} {'ratio wall':>11} {'ratio CPU':>10} {'us CPU/record':>14} {'above floor':>12} {'floor units':>12}")
 for name in os.environ.get("BENCH_INPUTS", "repeated,unique,unique-hex").split(","):
     path = f"{work}/{name}.log"
     rows = [("turbolog (fields lean)", "", None), ("turbolog (fields all)", "      fields: all\n", None)]
@@ -176,16 +154,13 @@ for name in os.environ.get("BENCH_INPUTS", "repeated,unique,unique-hex").split("
         rows.append(("COMPARE_PLUGIN (lean)", "", f"{work}/other/flb-filter_turbolog.so"))
     confs = [(classic(path, None), None), (classic(path, "", "floor"), None)] + [(classic(path, props), which) for _, props, which in rows]
     measured = measure_all(confs)
-    counted = [instructions(conf, which) for conf, which in confs]
     (bw, bc), (fw, fc) = measured[0], measured[1]
-    bi, fi = counted[0], counted[1]
-    print(f"{name:<10} {'none':<24} {bw:>15.0f} {bc:>15.0f} {'':>11} {'':>10} {'':>14} {'':>12} {'':>12} {fmt_i(bi)}")
-    print(f"{name:<10} {'floor (adds one field)':<24} {fw:>15.0f} {fc:>15.0f} {fw / bw:>11.2f} {fc / bc:>10.2f} {(1 / fc - 1 / bc) * 1e6:>14.3f} {'':>12} {'':>12} {fmt_i(fi)}")
-    for (label, _, _), (w, c), ti in zip(rows, measured[2:], counted[2:]):
+    print(f"{name:<10} {'none':<24} {bw:>15.0f} {bc:>15.0f}")
+    print(f"{name:<10} {'floor (adds one field)':<24} {fw:>15.0f} {fc:>15.0f} {fw / bw:>11.2f} {fc / bc:>10.2f} {(1 / fc - 1 / bc) * 1e6:>14.3f}")
+    for (label, _, _), (w, c) in zip(rows, measured[2:]):
         above, floor = 1 / c - 1 / fc, 1 / fc - 1 / bc
         units = f"{above / floor:>12.2f}" if floor > 0 else f"{'(no floor)':>12}"
-        iunits = f"{(ti - fi) / (fi - bi):>20.2f}" if None not in (ti, fi, bi) and fi > bi else f"{'-':>20}"
-        print(f"{name:<10} {label:<24} {w:>15.0f} {c:>15.0f} {w / bw:>11.2f} {c / bc:>10.2f} {(1 / c - 1 / bc) * 1e6:>14.3f} {above * 1e6:>12.3f} {units} {fmt_i(ti)} {iunits}")
+        print(f"{name:<10} {label:<24} {w:>15.0f} {c:>15.0f} {w / bw:>11.2f} {c / bc:>10.2f} {(1 / c - 1 / bc) * 1e6:>14.3f} {above * 1e6:>12.3f} {units}")
 
 if os.environ.get("BENCH_INPUTS"):
     raise SystemExit(0)  # a chosen subset: the threaded runs are left out

@@ -130,7 +130,8 @@ const WINDOW_ANOMALY_TEMPLATES: usize = 10_000;
 
 type LineCache = std::collections::HashMap<u64, Cached, std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
 type WordCache = std::collections::HashMap<u64, WordCached, std::hash::BuildHasherDefault<crate::detect::template::IdentityHasher>>;
-type WordMasks = std::collections::HashMap<usize, Vec<crate::detect::word_key::WordMask>>;
+/// Word masks by the token count of the lines they key (the index).
+type WordMasks = Vec<Vec<crate::detect::word_key::WordMask>>;
 
 /// A verdict cached under a masked key (see [`crate::detect::word_key`]).
 #[derive(Clone, Copy)]
@@ -207,7 +208,7 @@ impl Engine {
             deferred: None,
             epoch_time: None,
             epoch_started: false,
-            word_masks: WordMasks::default(),
+            word_masks: WordMasks::new(),
             word_salted: WordCache::default(),
             word_cache: WordCache::default(),
             line_tokens: Vec::new(),
@@ -466,14 +467,14 @@ impl Engine {
     /// masks the line in place, keys it and puts the masked bytes back (no copy per probe).
     const WORD_MASKS: usize = 16;
     const WORD_PROBES: usize = 8;
-    /// Token counts with masks at most; past it all are forgotten and learned again.
+    /// Lines of this many tokens or more are not keyed by words.
     const WORD_MASK_LENGTHS: usize = 1024;
 
     /// The verdict of a line whose word ids differ from a line read through (see
     /// [`crate::detect::word_key`]).
     fn cached_by_words(&mut self, line: &[u8], hexed: bool) -> Option<(TemplateId, Option<Level>)> {
         crate::detect::word_key::tokens(line, &mut self.line_tokens);
-        let masks = self.word_masks.get_mut(&self.line_tokens.len())?;
+        let masks = self.word_masks.get_mut(self.line_tokens.len())?;
         let source: &[u8] = if hexed { &self.hex_scratch } else { line };
         self.word_scratch.clear();
         self.word_scratch.extend_from_slice(source);
@@ -552,16 +553,16 @@ impl Engine {
                 break;
             }
         }
-        if mask.is_empty() {
+        if mask.is_empty() || mask.tokens() >= Self::WORD_MASK_LENGTHS {
             return;
         }
         self.word_scratch.clear();
         self.word_scratch.extend_from_slice(if hexed { &self.hex_scratch } else { line });
         let Some(key) = mask.key(&mut self.word_scratch, &self.line_tokens) else { return };
-        if self.word_masks.len() >= Self::WORD_MASK_LENGTHS && !self.word_masks.contains_key(&mask.tokens()) {
-            self.word_masks.clear();
+        if self.word_masks.len() <= mask.tokens() {
+            self.word_masks.resize_with(mask.tokens() + 1, Vec::new);
         }
-        let masks = self.word_masks.entry(mask.tokens()).or_default();
+        let masks = &mut self.word_masks[mask.tokens()];
         match masks.iter().position(|m| *m == mask) {
             Some(i) => masks[..=i].rotate_right(1),
             None => {

@@ -358,9 +358,7 @@ mod tests {
             for _ in 0..200 {
                 let line: Vec<u8> = (0..len)
                     .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
+                        let x = crate::detect::xorshift(&mut x);
                         // mostly hex, so that long runs are common
                         alphabet[(x % if x % 4 == 0 { alphabet.len() as u64 } else { 22 }) as usize]
                     })

@@ -18,3 +18,12 @@ pub mod values;
 pub mod word_key;
 
 pub use engine::{Engine, EngineConfig, Verdict};
+
+/// The next value of a xorshift64 generator (Marsaglia): the fixed pseudo-random planes of the
+/// normal set, and tests' reproducible inputs. `seed` must not be 0.
+pub(crate) fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}

@@ -33,12 +33,7 @@ impl NormalSet {
     pub fn new(dim: usize) -> Self {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let planes = (0..TABLES * BITS * dim)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                ((seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32
-            })
+            .map(|_| ((crate::detect::xorshift(&mut seed) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32)
             .collect();
         NormalSet { ids: Vec::new(), dim, planes, tables: (0..TABLES).map(|_| HashMap::new()).collect(), candidates: Vec::new() }
     }

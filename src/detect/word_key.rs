@@ -65,14 +65,28 @@ impl WordMask {
         self.key_unchecked(scratch, line_tokens)
     }
 
+    /// The byte ranges this mask abstracts in a line of `line_tokens`, `None` for one that is
+    /// empty or past `len` (then the line is not keyed); nothing for another token count.
+    fn parts<'a>(&'a self, line_tokens: &'a [(u32, u32)], len: usize) -> impl Iterator<Item = Option<(usize, usize)>> + 'a {
+        let same = line_tokens.len() == self.tokens as usize;
+        self.at[..if same { self.n as usize } else { 0 }].iter().map(move |&(ordinal, keep_start, keep_end)| {
+            let (s, e) = line_tokens[ordinal as usize];
+            let (s, e) = (s as usize + keep_start as usize, (e as usize).saturating_sub(keep_end as usize));
+            (s < e && e <= len).then_some((s, e))
+        })
+    }
+
     /// Whether every part this mask abstracts in `line` may be abstracted (see [`maskable`]).
     pub fn parts_maskable(&self, line: &[u8], line_tokens: &[(u32, u32)]) -> bool {
-        line_tokens.len() == self.tokens as usize
-            && self.at[..self.n as usize].iter().all(|&(ordinal, keep_start, keep_end)| {
-                let (s, e) = line_tokens[ordinal as usize];
-                let (s, e) = (s as usize + keep_start as usize, (e as usize).saturating_sub(keep_end as usize));
-                s < e && e <= line.len() && maskable(&line[s..e])
-            })
+        line_tokens.len() == self.tokens as usize && self.parts(line_tokens, line.len()).all(|p| p.is_some_and(|(s, e)| maskable(&line[s..e])))
+    }
+
+    /// Puts back the bytes [`WordMask::key`] abstracted in `scratch`, from `source` (the bytes
+    /// `scratch` held before, as long), so the next mask starts from the same bytes.
+    pub fn restore(&self, scratch: &mut [u8], source: &[u8], line_tokens: &[(u32, u32)]) {
+        for (s, e) in self.parts(line_tokens, scratch.len().min(source.len())).flatten() {
+            scratch[s..e].copy_from_slice(&source[s..e]);
+        }
     }
 
     /// [`WordMask::key`] without the [`maskable`] check: a probe keys first and checks only a
@@ -81,12 +95,9 @@ impl WordMask {
         if line_tokens.len() != self.tokens as usize {
             return None;
         }
-        for &(ordinal, keep_start, keep_end) in &self.at[..self.n as usize] {
-            let (s, e) = line_tokens[ordinal as usize];
-            let (s, e) = (s as usize + keep_start as usize, (e as usize).saturating_sub(keep_end as usize));
-            if s >= e || e > scratch.len() {
-                return None;
-            }
+        let len = scratch.len();
+        for part in self.parts(line_tokens, len) {
+            let (s, e) = part?;
             for b in &mut scratch[s..e] {
                 *b = match *b {
                     b'a'..=b'z' => b'a',
@@ -101,23 +112,6 @@ impl WordMask {
             .iter()
             .fold(0x776f_7264_5f69_6473 ^ self.tokens as u64, |h, &(o, a, b)| (h.rotate_left(17) ^ ((o as u64) << 16 | (a as u64) << 8 | b as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         Some(crate::detect::line_key::key(scratch) ^ salt)
-    }
-}
-
-impl WordMask {
-    /// Puts back the bytes [`WordMask::key`] abstracted in `scratch`, from `source` (the bytes
-    /// `scratch` held before), so the next mask starts from the same bytes.
-    pub fn restore(&self, scratch: &mut [u8], source: &[u8], line_tokens: &[(u32, u32)]) {
-        if line_tokens.len() != self.tokens as usize {
-            return;
-        }
-        for &(ordinal, keep_start, keep_end) in &self.at[..self.n as usize] {
-            let (s, e) = line_tokens[ordinal as usize];
-            let (s, e) = (s as usize + keep_start as usize, (e as usize).saturating_sub(keep_end as usize));
-            if s < e && e <= scratch.len() && e <= source.len() {
-                scratch[s..e].copy_from_slice(&source[s..e]);
-            }
-        }
     }
 }
 
@@ -230,6 +224,8 @@ fn is_month_or_day(w: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// The vector split against the byte loop on every loghub and realworld line, and on
     /// random bytes rich in white space of every kind (`\x0b` is not white space here).
     #[test]
@@ -250,12 +246,7 @@ mod tests {
         for len in 0..200 {
             for _ in 0..20 {
                 let line: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        [b' ', b'\t', b'\n', 0x0b, 0x0c, b'\r', b'a', b'Z', 0x80, 0xff, 0][(seed % 11) as usize]
-                    })
+                    .map(|_| [b' ', b'\t', b'\n', 0x0b, 0x0c, b'\r', b'a', b'Z', 0x80, 0xff, 0][(crate::detect::xorshift(&mut seed) % 11) as usize])
                     .collect();
                 lines.push(line);
             }
@@ -263,14 +254,12 @@ mod tests {
         assert!(lines.len() > 10_000, "{} lines", lines.len());
         let (mut fast, mut slow) = (Vec::new(), Vec::new());
         for line in &lines {
-            super::tokens(line, &mut fast);
+            tokens(line, &mut fast);
             slow.clear();
-            super::split_from(line, 0, None, &mut slow);
+            split_from(line, 0, None, &mut slow);
             assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(line));
         }
     }
-
-    use super::*;
 
     fn masked(mask: &WordMask, line: &str) -> Option<u64> {
         let mut t = Vec::new();
