@@ -113,6 +113,58 @@ mod wide {
         }
         fold(h0 ^ S3, h1 ^ S0)
     }
+
+    /// Whether `line` has a run of [`super::HEX_RUN`] (8) or more hex characters with a hex
+    /// letter in it (an id run has one; epoch times and block numbers do not). 64-byte windows,
+    /// 56 bytes apart, a bit per hex byte: and'ed with itself shifted by 1, 2 and 4, a bit is
+    /// where eight in a row start; spread over those eight, the bytes of such runs. Every eight
+    /// in a row lies whole in some window, so the windows' spreads cover every byte of every
+    /// run of eight or more: a letter among them is exactly a run with a letter.
+    pub fn may_have_id_run(line: &[u8]) -> bool {
+        const _: () = assert!(super::HEX_RUN == 8);
+        let n = line.len();
+        if n < 8 {
+            return false;
+        }
+        let window = |p: &[u8]| -> u64 {
+            let (mut h, mut letter_bits) = (0u64, 0u64);
+            for k in 0..4 {
+                // SAFETY: SSE2 is part of every x86_64; `p` holds 64 bytes
+                let (hex, letters) = unsafe {
+                    let a = _mm_loadu_si128(p.as_ptr().add(16 * k) as *const __m128i);
+                    let t = _mm_sub_epi8(a, _mm_set1_epi8(b'0' as i8));
+                    let digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+                    let l = _mm_sub_epi8(_mm_or_si128(a, _mm_set1_epi8(0x20)), _mm_set1_epi8(b'a' as i8));
+                    let letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l);
+                    (_mm_movemask_epi8(_mm_or_si128(digit, letter)) as u32 as u64, _mm_movemask_epi8(letter) as u32 as u64)
+                };
+                h |= hex << (16 * k);
+                letter_bits |= letters << (16 * k);
+            }
+            let r = h & (h >> 1);
+            let r = r & (r >> 2);
+            let r = r & (r >> 4);
+            let c = r | (r << 1);
+            let c = c | (c << 2);
+            (c | (c << 4)) & letter_bits
+        };
+        if n < 64 {
+            let mut block = [0u8; 64];
+            block[..n].copy_from_slice(line);
+            return window(&block) != 0;
+        }
+        let mut at = 0;
+        loop {
+            let start = at.min(n - 64);
+            if window(&line[start..start + 64]) != 0 {
+                return true;
+            }
+            if start == n - 64 {
+                return false;
+            }
+            at += 56;
+        }
+    }
 }
 
 /// The portable key: eight bytes at a time with no branch per byte (SWAR), four independent
@@ -194,6 +246,10 @@ pub fn id_runs(line: &[u8], mut f: impl FnMut(usize, usize)) {
     };
     let hex = |b: u8| HEX[b as usize];
     let n = line.len();
+    #[cfg(target_arch = "x86_64")]
+    if !wide::may_have_id_run(line) {
+        return; // most lines: no run of eight hex characters with a letter in it anywhere
+    }
     // no run of interest starts before `i`: `i` is 0 or follows a byte that is not hex
     let mut i = 0;
     while i + HEX_RUN <= n {
@@ -233,68 +289,69 @@ pub struct Significant {
 impl Significant {
     const MAX: usize = 6;
 
-    /// Scans `line` (the slow path only), whose id runs are `id_runs` ([`hex_id_key`] finds
-    /// them). `None`: too many such digits to key on; do not cache.
+    /// Scans `line`, whose id runs are `id_runs` ([`hex_id_key`] finds them). `None`: too many
+    /// such digits to key on; do not cache. Runs on every word-key hit with digits, so only the
+    /// digit runs are visited (sixteen bytes at a time past the others) and `HTTP/` is looked
+    /// for only when a lone three-digit run asks.
     pub fn of(line: &[u8], id_runs: &[(usize, usize)]) -> Option<Significant> {
         let mut s = Significant { n: 0, at: [0; Self::MAX] };
         if line.len() > u16::MAX as usize {
             return None;
         }
-        let mut push = |i: usize| -> bool {
-            if s.n as usize == Self::MAX {
-                return false;
-            }
-            s.at[s.n as usize] = i as u16;
-            s.n += 1;
-            true
-        };
-        // searchers built once: building one costs more than searching a line
-        static HTTP: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"HTTP/"));
-        static STATUS: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"tatus"));
-        static STATUS_UPPER: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"TATUS"));
-        // digits inside an id run belong to a value: never significant, and skipping them keeps
-        // the offsets the same for every line of a hex-id key
-        let in_id = |at: usize| id_runs.iter().any(|&(s, e)| (s..e).contains(&at));
-        let http = HTTP.find(line).is_some();
-        let keyed_status = STATUS.find(line).is_some() || STATUS_UPPER.find(line).is_some();
-        let mut i = 0;
+        let mut http = None;
+        // id runs in line order, the next one not yet passed
+        let mut ids = id_runs.iter().peekable();
+        let mut i = next_digit(line, 0);
         while i < line.len() {
-            if !line[i].is_ascii_digit() {
-                i += 1;
-                continue;
+            while ids.next_if(|&&(_, e)| e <= i).is_some() {}
+            if let Some(&&(s, e)) = ids.peek() {
+                if s <= i {
+                    // digits inside an id run belong to a value: never significant, and skipping
+                    // them keeps the offsets the same for every line of a hex-id key (a run is a
+                    // maximal hex run: no digit run goes past its end)
+                    i = next_digit(line, e);
+                    continue;
+                }
             }
             let start = i;
             while i < line.len() && line[i].is_ascii_digit() {
                 i += 1;
             }
-            if in_id(start) {
-                continue;
-            }
-            let run = i - start;
-            let priority = start == 1 && line[0] == b'<';
-            let ends_word = i == line.len() || !line[i].is_ascii_alphanumeric();
-            let numbered = run == 1
-                && ends_word
-                && start >= 2
-                && line[start - 1].is_ascii_alphabetic()
-                && line[start - 2].is_ascii_alphabetic();
-            let status = run == 3 && {
-                let keyed = |key: &[u8]| start >= key.len() && line[start - key.len()..start].eq_ignore_ascii_case(key);
-                // a status is a token of its own in an access log (not an octet, not a fraction)
-                let alone = start > 0 && line[start - 1] == b' ' && (i == line.len() || line[i] == b' ');
-                (http && alone) || (keyed_status && (keyed(b"status=") || keyed(b"status_code=") || keyed(b"http_status=")))
-            };
-            if priority {
-                for j in start..i {
-                    if !push(j) {
-                        return None;
-                    }
-                }
-            } else if (numbered || status) && !push(start) {
+            if !s.note(line, start, i, i - start, &mut http) {
                 return None;
             }
+            i = next_digit(line, i);
         }
         Some(s)
+    }
+
+    /// The digit run `line[start..end]`: its significant places noted; false when full.
+    #[inline]
+    fn note(&mut self, line: &[u8], start: usize, end: usize, run: usize, http: &mut Option<bool>) -> bool {
+        let mut push = |i: usize| -> bool {
+            if self.n as usize == Self::MAX {
+                return false;
+            }
+            self.at[self.n as usize] = i as u16;
+            self.n += 1;
+            true
+        };
+        if start == 1 && line[0] == b'<' {
+            // a syslog priority: every digit
+            return (start..end).all(&mut push);
+        }
+        let ends_word = end == line.len() || !line[end].is_ascii_alphanumeric();
+        let numbered = run == 1 && ends_word && start >= 2 && line[start - 1].is_ascii_alphabetic() && line[start - 2].is_ascii_alphabetic();
+        let status = run == 3 && {
+            let keyed = |key: &[u8]| start >= key.len() && line[start - key.len()..start].eq_ignore_ascii_case(key);
+            // a status is a token of its own in an access log (not an octet, not a fraction)
+            let alone = start > 0 && line[start - 1] == b' ' && (end == line.len() || line[end] == b' ');
+            // a searcher built once: building one costs more than searching a line
+            static HTTP: Lazy<Finder<'static>> = Lazy::new(|| Finder::new(b"HTTP/"));
+            (alone && *http.get_or_insert_with(|| HTTP.find(line).is_some()))
+                || (start > 0 && line[start - 1] == b'=' && (keyed(b"status=") || keyed(b"status_code=") || keyed(b"http_status=")))
+        };
+        !(numbered || status) || push(start)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -309,6 +366,31 @@ impl Significant {
         }
         h
     }
+}
+
+/// The first ASCII digit of `line` at or after `from` (`line.len()` when none).
+#[inline]
+fn next_digit(line: &[u8], mut from: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        while from + 16 <= line.len() {
+            // SAFETY: SSE2 is part of every x86_64; the load is inside `line`
+            let bits = unsafe {
+                let a = _mm_loadu_si128(line.as_ptr().add(from) as *const __m128i);
+                let t = _mm_sub_epi8(a, _mm_set1_epi8(b'0' as i8));
+                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t)) as u32
+            };
+            if bits != 0 {
+                return from + bits.trailing_zeros() as usize;
+            }
+            from += 16;
+        }
+    }
+    while from < line.len() && !line[from].is_ascii_digit() {
+        from += 1;
+    }
+    from
 }
 
 #[cfg(test)]
@@ -334,6 +416,45 @@ mod tests {
         assert!(!Significant::of(b"<34>1 2024-01-01T00:00:00Z h a - - - m", &[]).unwrap().is_empty());
     }
 
+    /// The vector filter that lets a line skip the id-run scan: a hex run of 7 is none, one of
+    /// 8 or 9 is found at every position of lines up to 200 bytes (across the 64-byte windows),
+    /// a long digit run counts only with a letter in it, wherever the letter is; of every byte
+    /// value only the 22 hex characters count.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_id_run_filter_misses_no_run() {
+        let may = super::wide::may_have_id_run;
+        for len in 0..200usize {
+            for run in [7usize, 8, 9].into_iter().filter(|&r| r <= len) {
+                for at in 0..=len - run {
+                    let mut line = vec![b'x'; len];
+                    for (k, b) in line.iter_mut().skip(at).take(run).enumerate() {
+                        *b = b"0aF9c4E7d"[k % 9];
+                    }
+                    assert_eq!(may(&line), run >= 8, "len {len}, run {run} at {at}");
+                }
+            }
+        }
+        for run in [8usize, 20, 70, 130] {
+            for at in [0usize, 1, 50, 57, 63, 64, 100] {
+                let mut line = vec![b' '; at + run + 3];
+                line[at..at + run].fill(b'7');
+                assert!(!may(&line), "digits only: run {run} at {at}");
+                for k in 0..run {
+                    let mut with = line.clone();
+                    with[at + k] = b'e';
+                    assert!(may(&with), "run {run} at {at}, letter at {k}");
+                }
+            }
+        }
+        for b in 0u8..=255 {
+            let mut line = [b; 8];
+            line[0] = b'c';
+            assert_eq!(may(&line), b.is_ascii_hexdigit(), "byte {b:#x}");
+            assert!(!may(&line[..7]));
+        }
+    }
+
     #[test]
     fn id_runs_are_the_maximal_hex_runs_of_eight_with_two_digits_and_a_letter() {
         let plain = |line: &[u8]| {
@@ -354,8 +475,8 @@ mod tests {
         };
         let mut x = 0x853c_49e6_748f_ea9bu64;
         let alphabet = b"0123456789abcdefABCDEFxyz -:=/";
-        for len in 0..80 {
-            for _ in 0..200 {
+        for len in 0..160 {
+            for _ in 0..100 {
                 let line: Vec<u8> = (0..len)
                     .map(|_| {
                         let x = crate::detect::xorshift(&mut x);
@@ -437,6 +558,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The significant places as a byte loop reads them (every byte, `HTTP/` looked for first),
+    /// against the digit-skipping scan: every loghub and realworld line, and random lines made of
+    /// digits, statuses, priorities and hex runs at every alignment.
+    #[test]
+    fn significant_places_are_the_byte_loops() {
+        fn byte_loop(line: &[u8], id_runs: &[(usize, usize)]) -> Option<Significant> {
+            let mut s = Significant { n: 0, at: [0; Significant::MAX] };
+            if line.len() > u16::MAX as usize {
+                return None;
+            }
+            let mut http = Some(line.windows(5).any(|w| w == b"HTTP/"));
+            let mut i = 0;
+            while i < line.len() {
+                if !line[i].is_ascii_digit() {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < line.len() && line[i].is_ascii_digit() {
+                    i += 1;
+                }
+                if !id_runs.iter().any(|&(a, b)| (a..b).contains(&start)) && !s.note(line, start, i, i - start, &mut http) {
+                    return None;
+                }
+            }
+            Some(s)
+        }
+        let mut lines = crate::detect::sample_lines(2000);
+        let parts: [&[u8]; 12] = [b" ", b"200", b"7", b"HTTP/1.1 ", b"status=", b"Status_Code=", b"<34>", b"eth", b"deadbeef12", b"x", b"-", b"\t"];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let n = crate::detect::xorshift(&mut seed) % 24;
+            let line: Vec<u8> = (0..n).flat_map(|_| parts[(crate::detect::xorshift(&mut seed) % 12) as usize].iter().copied()).collect();
+            lines.push(line);
+        }
+        assert!(lines.len() > 30_000, "{} lines", lines.len());
+        let (mut scratch, mut runs) = (Vec::new(), Vec::new());
+        let mut noted = 0;
+        for line in &lines {
+            super::hex_id_key(line, &mut scratch, &mut runs);
+            let fast = Significant::of(line, &runs);
+            assert_eq!(fast, byte_loop(line, &runs), "{:?}", String::from_utf8_lossy(line));
+            noted += fast.is_some_and(|s| !s.is_empty()) as usize;
+        }
+        assert!(noted > 1000, "only {noted} lines with significant places: the test reads too little");
     }
 
     fn fast_and_slow_paths_agree_for(key: fn(&[u8]) -> u64) {

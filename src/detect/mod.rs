@@ -27,3 +27,22 @@ pub(crate) fn xorshift(seed: &mut u64) -> u64 {
     *seed ^= *seed << 17;
     *seed
 }
+
+/// The first `per_file` lines of every loghub and realworld sample file beside the repository
+/// (none when `../shared` is absent): what the fast paths are pinned against their byte loops on.
+#[cfg(test)]
+pub(crate) fn sample_lines(per_file: usize) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+    for dir in ["loghub", "realworld"] {
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
+        for d in rd.flatten() {
+            for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+                if let Ok(text) = std::fs::read(f.path()) {
+                    lines.extend(text.split(|&b| b == b'\n').take(per_file).map(<[u8]>::to_vec));
+                }
+            }
+        }
+    }
+    lines
+}

@@ -185,41 +185,71 @@ unsafe fn split_sse2(line: &[u8], out: &mut Vec<(u32, u32)>) {
 
 /// Whether a masked part may be abstracted: id characters only (letters, digits, `-`, `_`, `.`,
 /// `/` of `namespace/pod`; no bracket, quote, `=` or colon a token rule could read), and not a
-/// word that header and token rules read by its letters.
+/// word that header and token rules read by its letters. Runs on every word-key hit: one pass
+/// over the bytes, then the words compared lower-cased in a small buffer.
 pub fn maskable(part: &[u8]) -> bool {
-    if part.is_empty() || !part.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/')) {
-        return false;
+    // a class bit per byte, or'ed over the part: no branch per byte
+    const LETTER: u8 = 1;
+    const OTHER: u8 = 2;
+    static CLASS: [u8; 256] = {
+        let mut t = [OTHER; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            if c.is_ascii_alphabetic() {
+                t[b] = LETTER;
+            } else if c.is_ascii_digit() || matches!(c, b'-' | b'_' | b'.' | b'/') {
+                t[b] = 0;
+            }
+            b += 1;
+        }
+        t
+    };
+    let seen = part.iter().fold(0u8, |acc, &b| acc | CLASS[b as usize]);
+    if seen != LETTER {
+        return false; // empty, or digits only: the digit key sees these already
     }
-    if part.split(|&b| b == b'/').any(|seg| seg.eq_ignore_ascii_case(b"http") || seg.eq_ignore_ascii_case(b"https")) {
+    // lower-cased into a small buffer (no word compared here is longer than 9 bytes)
+    let lower = |w: &[u8]| -> ([u8; 12], usize) {
+        let mut buf = [0u8; 12];
+        let n = w.len().min(12);
+        for (d, s) in buf.iter_mut().zip(&w[..n]) {
+            *d = s.to_ascii_lowercase();
+        }
+        (buf, n)
+    };
+    let is = |w: &[u8], words: fn(&[u8]) -> bool| {
+        let (buf, n) = lower(w);
+        words(&buf[..n])
+    };
+    if part.split(|&b| b == b'/').any(|seg| seg.len() <= 5 && is(seg, |w| matches!(w, b"http" | b"https"))) {
         return false; // `HTTP/1.1` marks a status
     }
-    if !part.iter().any(u8::is_ascii_alphabetic) {
-        return false; // digits only: the digit key sees these already
-    }
-    let Ok(word) = std::str::from_utf8(part) else { return false };
-    let w = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    if Level::parse(w, true).is_some() {
+    let start = part.iter().position(u8::is_ascii_alphanumeric).unwrap_or(0);
+    let end = part.iter().rposition(u8::is_ascii_alphanumeric).map_or(start, |e| e + 1);
+    let w = &part[start..end];
+    // a level letter (`E`, `W`) or word; every part is ASCII
+    if w.len() <= 11 && std::str::from_utf8(w).is_ok_and(|w| Level::parse(w, true).is_some()) {
         return false;
     }
-    const READ_BY_LETTERS: [&str; 31] = [
-        "true", "false", "null",
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri",
-        "sat", "sun", "panic", "log", "detail", "hint", "statement", "context", "location", "query", "http",
-    ];
-    let lower = |s: &str| s.len() <= 12 && READ_BY_LETTERS.iter().any(|k| k.eq_ignore_ascii_case(s));
-    if lower(w) || is_month_or_day(w) {
+    if w.len() <= 9 && is(w, read_by_letters) {
         return false;
     }
-    let ends = |suffix: &str| w.len() >= suffix.len() && w.as_bytes()[w.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes());
-    !(ends("exception") || ends("error") || ends("warning"))
+    let ends = |suffix: &[u8]| w.len() >= suffix.len() && w[w.len() - suffix.len()..].eq_ignore_ascii_case(suffix);
+    !(ends(b"exception") || ends(b"error") || ends(b"warning"))
 }
 
-fn is_month_or_day(w: &str) -> bool {
-    const FULL: [&str; 19] = [
-        "january", "february", "march", "april", "june", "july", "august", "september", "october", "november", "december",
-        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "sept",
-    ];
-    FULL.iter().any(|k| k.eq_ignore_ascii_case(w))
+/// Words (lower case) that header and token rules read by their letters: literals, months and
+/// weekdays, the markers of a panic or a database error's parts.
+fn read_by_letters(lower: &[u8]) -> bool {
+    matches!(
+        lower,
+        b"true" | b"false" | b"null" | b"jan" | b"feb" | b"mar" | b"apr" | b"may" | b"jun" | b"jul" | b"aug" | b"sep" | b"oct" | b"nov" | b"dec"
+            | b"mon" | b"tue" | b"wed" | b"thu" | b"fri" | b"sat" | b"sun" | b"panic" | b"log" | b"detail" | b"hint" | b"statement" | b"context"
+            | b"location" | b"query" | b"http" | b"january" | b"february" | b"march" | b"april" | b"june" | b"july" | b"august" | b"september"
+            | b"october" | b"november" | b"december" | b"monday" | b"tuesday" | b"wednesday" | b"thursday" | b"friday" | b"saturday" | b"sunday"
+            | b"sept"
+    )
 }
 
 #[cfg(test)]
@@ -230,18 +260,7 @@ mod tests {
     /// random bytes rich in white space of every kind (`\x0b` is not white space here).
     #[test]
     fn the_vector_split_is_the_byte_loop() {
-        let mut lines: Vec<Vec<u8>> = Vec::new();
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
-        for dir in ["loghub", "realworld"] {
-            let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
-            for d in rd.flatten() {
-                for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
-                    if let Ok(text) = std::fs::read(f.path()) {
-                        lines.extend(text.split(|&b| b == b'\n').take(3000).map(<[u8]>::to_vec));
-                    }
-                }
-            }
-        }
+        let mut lines = crate::detect::sample_lines(3000);
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for len in 0..200 {
             for _ in 0..20 {
@@ -259,6 +278,47 @@ mod tests {
             split_from(line, 0, None, &mut slow);
             assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(line));
         }
+    }
+
+    /// The one-pass `maskable` against the rules read one by one, on every token (and every
+    /// `/`, `=` and `:` piece of one) of the sample lines, and on the words it must refuse.
+    #[test]
+    fn maskable_is_its_rules_read_one_by_one() {
+        fn by_rules(part: &[u8]) -> bool {
+            if part.is_empty() || !part.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/')) {
+                return false;
+            }
+            if part.split(|&b| b == b'/').any(|seg| seg.eq_ignore_ascii_case(b"http") || seg.eq_ignore_ascii_case(b"https")) {
+                return false;
+            }
+            if !part.iter().any(u8::is_ascii_alphabetic) {
+                return false;
+            }
+            let w = std::str::from_utf8(part).unwrap().trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            const WORDS: [&str; 50] = [
+                "true", "false", "null", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "mon", "tue", "wed",
+                "thu", "fri", "sat", "sun", "panic", "log", "detail", "hint", "statement", "context", "location", "query", "http", "january",
+                "february", "march", "april", "june", "july", "august", "september", "october", "november", "december", "monday", "tuesday",
+                "wednesday", "thursday", "friday", "saturday", "sunday", "sept",
+            ];
+            let lw = w.to_ascii_lowercase();
+            !(Level::parse(w, true).is_some() || WORDS.contains(&lw.as_str()) || lw.ends_with("exception") || lw.ends_with("error") || lw.ends_with("warning"))
+        }
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        for line in crate::detect::sample_lines(500) {
+            for tok in line.split(u8::is_ascii_whitespace) {
+                parts.push(tok.to_vec());
+                parts.extend(tok.split(|&b| matches!(b, b'=' | b':')).map(<[u8]>::to_vec));
+            }
+        }
+        for w in ["E", "w", "Error", "IOException", "Sept", "HTTPS", "x/Http/y", "-true-", "a.b", "WARNING", "nov.", "abc_def-1", "12-34", "é"] {
+            parts.push(w.as_bytes().to_vec());
+        }
+        let refused = parts.iter().filter(|p| !by_rules(p)).count();
+        for p in &parts {
+            assert_eq!(maskable(p), by_rules(p), "{:?}", String::from_utf8_lossy(p));
+        }
+        assert!(refused > 1000 && refused < parts.len() - 1000, "{refused} of {} refused", parts.len());
     }
 
     fn masked(mask: &WordMask, line: &str) -> Option<u64> {
