@@ -68,7 +68,8 @@ pub fn run(args: DiffArgs) -> Result<u8, CmdError> {
     let bad_lines = records(&args.bad, |line, n, span| {
         let v = engine.process_line(line);
         *bad.entry(v.template_id).or_insert(0) += 1;
-        if !good.contains_key(&v.template_id) {
+        // an empty message is no template to be new (as `scan --frozen` judges it)
+        if !good.contains_key(&v.template_id) && !engine.is_empty_template(v.template_id) {
             new_lines += 1;
             reason.clear();
             use std::fmt::Write as _;
@@ -79,7 +80,7 @@ pub fn run(args: DiffArgs) -> Result<u8, CmdError> {
     let bad_total: u64 = bad.values().sum();
     let mut out = BufWriter::new(io::stdout().lock());
     writeln!(out, "learned {good_lines} good lines ({} templates); compared {bad_lines} lines\n", good.len())?;
-    writeln!(out, "new in the compared logs: {new_lines} lines in {} templates", bad.keys().filter(|t| !good.contains_key(t)).count())?;
+    writeln!(out, "new in the compared logs: {new_lines} lines in {} templates", bad.keys().filter(|&&t| !good.contains_key(&t) && !engine.is_empty_template(t)).count())?;
     if new_lines > 0 {
         report.print(&mut out, &engine, bad_lines, super::use_colour(1), None)?;
     }

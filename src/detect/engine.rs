@@ -782,8 +782,9 @@ impl Engine {
             self.threshold.observe(s.value);
         }
         // After a baseline, a template it never held is unlike it: flagged whatever its score,
-        // which only ranks it (and `diff` calls the same templates new).
-        let unseen = self.config.score.flag_unseen && self.baseline && !st.established;
+        // which only ranks it (and `diff` calls the same templates new). An empty message (a
+        // header and nothing after it) holds nothing to be unlike: it is scored as any other.
+        let unseen = self.config.score.flag_unseen && self.baseline && !st.established && !self.is_empty_template(m.id);
         if unseen {
             s.value = s.value.max(self.config.score.threshold);
         }
@@ -1014,6 +1015,11 @@ impl Engine {
         st.trouble = e.trouble;
         st.server_error = e.server_error;
         st.field_dump = e.field_dump;
+    }
+
+    /// The template of messages with no tokens at all (see [`Engine::observe`]).
+    pub fn is_empty_template(&self, id: TemplateId) -> bool {
+        self.miner.get(id).is_some_and(|t| t.len() == 0)
     }
 
     fn distance_to_normal(&mut self, id: TemplateId) -> f32 {

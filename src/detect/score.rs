@@ -199,47 +199,116 @@ pub struct Score {
 }
 
 impl fmt::Display for Reason {
+    // Pieces written straight to the formatter, numbers rendered on the stack: a reason is
+    // written for every anomalous record, and each `write!` with arguments costs more than the
+    // text it writes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let trouble = if self.evidence.is_empty() { "" } else { "trouble: " };
+        let far = |f: &mut fmt::Formatter<'_>, distance: f32| -> fmt::Result {
+            f.write_str("far from all known messages (")?;
+            Hundredths(distance).fmt(f)?;
+            f.write_str(")")
+        };
         match self.kind {
             Kind::NewTemplate { distance } if distance >= 0.5 => {
-                write!(f, "new template, far from all known messages ({distance:.2})")?
+                f.write_str("new template, ")?;
+                far(f, distance)?;
             }
-            Kind::NewTemplate { .. } => write!(f, "new template")?,
+            Kind::NewTemplate { .. } => f.write_str("new template")?,
             Kind::Rare { count, total, distance } => {
-                write!(f, "rare: seen {} in {}", plural(count, "time"), Thousands(total))?;
+                f.write_str("rare: seen ")?;
+                plural(count, "time").fmt(f)?;
+                f.write_str(" in ")?;
+                Thousands(total).fmt(f)?;
                 if distance >= 0.5 {
-                    write!(f, ", far from all known messages ({distance:.2})")?;
+                    f.write_str(", ")?;
+                    far(f, distance)?;
                 }
             }
             Kind::Recurring { count, first_seen, first_time } => {
                 let what = if self.evidence.contains(Evidence::SERVER_ERROR) { "server errors" } else { "error" };
-                write!(f, "recurring {what}: {}", plural(count, "time"))?;
+                f.write_str("recurring ")?;
+                f.write_str(what)?;
+                f.write_str(": ")?;
+                plural(count, "time").fmt(f)?;
                 if let Some(t) = first_time {
-                    write!(f, " since {}", crate::detect::time::Clock(t))?;
+                    f.write_str(" since ")?;
+                    crate::detect::time::Clock(t).fmt(f)?;
                 }
-                write!(f, ", first at record {} (not acknowledged)", Thousands(first_seen))?;
-                return write!(f, "; {}", self.evidence);
+                f.write_str(", first at record ")?;
+                Thousands(first_seen).fmt(f)?;
+                f.write_str(" (not acknowledged); ")?;
+                return self.evidence.fmt(f);
             }
             Kind::Burst { now, usual, since } => {
-                write!(f, "burst: {now} in this window")?;
+                f.write_str("burst: ")?;
+                Digits(now as u64).fmt(f)?;
+                f.write_str(" in this window")?;
                 if let Some(t) = since {
-                    write!(f, " (since {})", crate::detect::time::Clock(t))?;
+                    f.write_str(" (since ")?;
+                    crate::detect::time::Clock(t).fmt(f)?;
+                    f.write_str(")")?;
                 }
-                write!(f, ", usually {usual:.0}")?
+                f.write_str(", usually ")?;
+                // a count, as `{:.0}` writes it (halves, signs and huge values left to it)
+                if usual.is_sign_positive() && usual < 1e15 && usual - usual.floor() != 0.5 {
+                    Digits(usual.round() as u64).fmt(f)?;
+                } else {
+                    write!(f, "{usual:.0}")?;
+                }
             }
-            Kind::Value(finding) => write!(f, "{finding}")?,
+            Kind::Value(finding) => finding.fmt(f)?,
             Kind::Severe => {
                 if self.evidence.is_empty() {
                     return f.write_str("severe");
                 }
-                return write!(f, "known message, {trouble}{}", self.evidence);
+                f.write_str("known message, ")?;
+                f.write_str(trouble)?;
+                return self.evidence.fmt(f);
             }
         }
         if !self.evidence.is_empty() {
-            write!(f, "; {trouble}{}", self.evidence)?;
+            f.write_str("; ")?;
+            f.write_str(trouble)?;
+            self.evidence.fmt(f)?;
         }
         Ok(())
+    }
+}
+
+/// A distance in [0, 1] with two decimals, as `{:.2}` writes it (other values through `{:.2}`).
+struct Hundredths(f32);
+
+impl fmt::Display for Hundredths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        // exact halves round as `{:.2}` rounds them (to even on the binary value): left to it
+        let scaled = d as f64 * 100.0;
+        if !(0.0..=1.0).contains(&d) || (scaled - scaled.floor() - 0.5).abs() < 1e-6 {
+            return write!(f, "{d:.2}");
+        }
+        let n = scaled.round() as u32;
+        let b = [b'0' + (n / 100) as u8, b'.', b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+        f.write_str(std::str::from_utf8(&b).unwrap_or("?"))
+    }
+}
+
+/// `12345` as `12345`, on the stack.
+struct Digits(u64);
+
+impl fmt::Display for Digits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut b = [0u8; 20];
+        let (mut n, mut at) = (self.0, b.len());
+        loop {
+            at -= 1;
+            b[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        f.write_str(std::str::from_utf8(&b[at..]).unwrap_or("?"))
     }
 }
 
@@ -250,9 +319,13 @@ struct Plural<'a>(u64, &'a str);
 impl fmt::Display for Plural<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0 == 1 {
-            write!(f, "1 {}", self.1)
+            f.write_str("1 ")?;
+            f.write_str(self.1)
         } else {
-            write!(f, "{} {}s", Thousands(self.0), self.1)
+            fmt::Display::fmt(&Thousands(self.0), f)?;
+            f.write_str(" ")?;
+            f.write_str(self.1)?;
+            f.write_str("s")
         }
     }
 }
@@ -427,6 +500,67 @@ impl Threshold {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reason as `write!` renders it, piece by piece: what the hand-written `Display` must
+    /// print, for every kind, evidence, and counts, distances and times of every size.
+    #[test]
+    fn reasons_read_as_format_writes_them() {
+        fn by_format(r: &Reason) -> String {
+            let ev = r.evidence.to_string();
+            let trouble = if r.evidence.is_empty() { "" } else { "trouble: " };
+            let plural = |n: u64, w: &str| if n == 1 { format!("1 {w}") } else { format!("{} {w}s", Thousands(n)) };
+            let tail = if r.evidence.is_empty() { String::new() } else { format!("; {trouble}{ev}") };
+            match r.kind {
+                Kind::NewTemplate { distance } if distance >= 0.5 => format!("new template, far from all known messages ({distance:.2}){tail}"),
+                Kind::NewTemplate { .. } => format!("new template{tail}"),
+                Kind::Rare { count, total, distance } => {
+                    let far = if distance >= 0.5 { format!(", far from all known messages ({distance:.2})") } else { String::new() };
+                    format!("rare: seen {} in {}{far}{tail}", plural(count, "time"), Thousands(total))
+                }
+                Kind::Recurring { count, first_seen, first_time } => {
+                    let what = if r.evidence.contains(Evidence::SERVER_ERROR) { "server errors" } else { "error" };
+                    let since = first_time.map_or(String::new(), |t| format!(" since {}", crate::detect::time::Clock(t)));
+                    format!("recurring {what}: {}{since}, first at record {} (not acknowledged); {ev}", plural(count, "time"), Thousands(first_seen))
+                }
+                Kind::Burst { now, usual, since } => {
+                    let since = since.map_or(String::new(), |t| format!(" (since {})", crate::detect::time::Clock(t)));
+                    format!("burst: {now} in this window{since}, usually {usual:.0}{tail}")
+                }
+                Kind::Value(_) => unreachable!("not generated here"),
+                Kind::Severe if r.evidence.is_empty() => "severe".to_string(),
+                Kind::Severe => format!("known message, {trouble}{ev}"),
+            }
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || crate::detect::xorshift(&mut seed);
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let n = match next() % 4 {
+                0 => next() % 3,
+                1 => next() % 10_000,
+                2 => next() % 10_000_000_000,
+                _ => next(),
+            };
+            let d = match next() % 3 {
+                0 => (next() % 101) as f32 / 100.0,
+                1 => (next() % 1_000_000) as f32 / 1_000_000.0,
+                _ => f32::from_bits(next() as u32),
+            };
+            let t = (next() % 2 == 0).then(|| (next() % 400_000_000_000) as i64 - 100_000_000_000);
+            let kind = match next() % 6 {
+                0 => Kind::NewTemplate { distance: d },
+                1 => Kind::Rare { count: n, total: n.wrapping_mul(3), distance: d },
+                2 => Kind::Recurring { count: n, first_seen: n / 7, first_time: t },
+                3 => Kind::Burst { now: n as u32, usual: d * 1000.0, since: t },
+                4 => Kind::Burst { now: 3, usual: [d, (next() % 9) as f32 + 0.5, -d][(next() % 3) as usize], since: None },
+                _ => Kind::Severe,
+            };
+            let r = Reason { kind, evidence: Evidence((next() % 32) as u8) };
+            assert_eq!(r.to_string(), by_format(&r), "{r:?}");
+            checked += 1;
+        }
+        assert_eq!(checked, 20_000);
+    }
 
     fn stats(count: u64, epochs: u32, established: bool) -> TemplateStats {
         TemplateStats { count, epochs_seen: epochs, epoch_count: 1, established, ..Default::default() }
