@@ -16,11 +16,18 @@
 # shared machine only ever adds time, and a slow spell falls on all of them). COMPARE_PLUGIN=/path/to/other/libturbolog.so adds rows
 # for another build of the plugin (an earlier commit) on the same inputs, in the same run.
 # BENCH_INPUTS=repeated,unique runs only those inputs (and not the threaded runs).
+# COUNT=instructions counts instructions instead of timing (valgrind's callgrind: the same
+# figures on a busy machine): each configuration on LINES and on twice LINES lines (default
+# 200 000), the difference per record, so start-up and first sight of each template drop out.
+# Fluent Bit's batching still follows its clock: repeated runs differ by ~0.03 floor units.
 # usage: FLUENT_BIT_BIN=/path/to/fluent-bit scripts/bench-fluent-bit.sh [LINES] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${FLUENT_BIT_BIN:?set FLUENT_BIT_BIN to a fluent-bit binary (v3.2 to v5.x)}"
-lines="${1:-2000000}"
+count="${COUNT:-}"
+if [ -n "$count" ] && [ "$count" != instructions ]; then echo "COUNT must be 'instructions' (or unset)" >&2; exit 2; fi
+if [ -n "$count" ] && ! command -v valgrind >/dev/null; then echo "COUNT=instructions needs valgrind (apt-get install valgrind)" >&2; exit 2; fi
+lines="${1:-$([ -n "$count" ] && echo 200000 || echo 2000000)}"
 runs="${2:-3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -28,10 +35,10 @@ trap 'rm -rf "$work"' EXIT
 scripts/install-plugin.sh "$work" >/dev/null 2>"$work/build.log" || { cat "$work/build.log" >&2; exit 1; }
 cargo build --release --example flb_floor 2>>"$work/build.log" || { cat "$work/build.log" >&2; exit 1; }
 cp target/release/examples/libflb_floor.so "$work/flb-filter_floor.so"
-python3 - "$FLUENT_BIT_BIN" "$work" "$lines" "$runs" <<'PY'
-import json, os, resource, shutil, signal, subprocess, sys, time, urllib.request
+python3 - "$FLUENT_BIT_BIN" "$work" "$lines" "$runs" "$count" <<'PY'
+import json, os, re, resource, shutil, signal, subprocess, sys, time, urllib.request
 
-fb, work, n, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+fb, work, n, runs, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "instructions"
 plugin = f"{work}/flb-filter_turbolog.so"
 floor_plugin = f"{work}/flb-filter_floor.so"
 data = "../shared/datasets/loghub"
@@ -62,8 +69,13 @@ def write(path, count, unique, offset=0, hexid=False):
 write(f"{work}/repeated.log", n, False)
 write(f"{work}/unique.log", n, True)
 write(f"{work}/unique-hex.log", n, True, hexid=True)
-write(f"{work}/half-a.log", n // 2, True)
-write(f"{work}/half-b.log", n - n // 2, True, n // 2)
+if count:
+    write(f"{work}/repeated-2x.log", 2 * n, False)
+    write(f"{work}/unique-2x.log", 2 * n, True)
+    write(f"{work}/unique-hex-2x.log", 2 * n, True, hexid=True)
+else:
+    write(f"{work}/half-a.log", n // 2, True)
+    write(f"{work}/half-b.log", n - n // 2, True, n // 2)
 
 SERVICE = "service:\n  flush: 0.2\n  grace: 1\n  log_level: error\n"
 
@@ -141,6 +153,38 @@ def measure_all(confs):
 
 def measure(conf, which=None):
     return measure_all([(conf, which)])[0]
+
+def instructions(conf, which=None):
+    """Instructions of one whole run under callgrind."""
+    path = f"{work}/fb.yaml"
+    open(path, "w").write(conf)
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/callgrind.out", fb, "-e", which or plugin, "-e", floor_plugin, "-c", path]
+    out = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    m = re.search(rb"Collected : (\d+)", out.stderr)
+    if not m:
+        raise SystemExit("callgrind printed no instruction count:\n" + out.stderr.decode(errors="replace")[-2000:])
+    return int(m.group(1))
+
+if count:
+    print(f"instructions per record (callgrind): each run on {n} and on {2 * n} lines, the difference over {n}; in_tail 1 MB chunks -> out null")
+    print("floor units: above floor divided by the floor's own instructions per record on the same input")
+    print(f"{'input':<10} {'filter':<24} {'instr/record':>13} {'above none':>11} {'above floor':>12} {'floor units':>12}")
+    for name in os.environ.get("BENCH_INPUTS", "repeated,unique,unique-hex").split(","):
+        rows = [("none", None, None), ("floor (adds one field)", "", None), ("turbolog (fields lean)", "", None), ("turbolog (fields all)", "      fields: all\n", None)]
+        if compare:
+            rows.append(("COMPARE_PLUGIN (lean)", "", f"{work}/other/flb-filter_turbolog.so"))
+        per = []
+        for label, props, which in rows:
+            kind = "floor" if label.startswith("floor") else "turbolog"
+            conf = lambda path: classic(path, props, kind) if props is not None else classic(path, None)
+            small, large = instructions(conf(f"{work}/{name}.log"), which), instructions(conf(f"{work}/{name}-2x.log"), which)
+            per.append((large - small) / n)
+        none, floor = per[0], per[1]
+        for (label, _, _), p in zip(rows, per):
+            extra = "" if label == "none" else f"{p - none:>11.0f}"
+            units = f"{p - floor:>12.0f} {(p - floor) / (floor - none):>12.2f}" if label not in ("none",) and not label.startswith("floor") else ""
+            print(f"{name:<10} {label:<24} {p:>13.0f} {extra:>11} {units}")
+    raise SystemExit(0)
 
 print(f"{n} lines; in_tail 1 MB chunks -> out null; best of {runs} rounds, the filters taking turns in each; ratios against no filter on the same input")
 print("(wall time includes start-up and the final flush; CPU-seconds are what the pipeline costs)")
