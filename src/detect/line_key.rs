@@ -120,11 +120,14 @@ mod wide {
     /// where eight in a row start; spread over those eight, the bytes of such runs. Every eight
     /// in a row lies whole in some window, so the windows' spreads cover every byte of every
     /// run of eight or more: a letter among them is exactly a run with a letter.
-    pub fn may_have_id_run(line: &[u8]) -> bool {
+    ///
+    /// `Some(start)`: the first window with such a byte begins at `start` (no run with a letter
+    /// has its letter before it).
+    pub fn first_id_window(line: &[u8]) -> Option<usize> {
         const _: () = assert!(super::HEX_RUN == 8);
         let n = line.len();
         if n < 8 {
-            return false;
+            return None;
         }
         let window = |p: &[u8]| -> u64 {
             let (mut h, mut letter_bits) = (0u64, 0u64);
@@ -151,16 +154,16 @@ mod wide {
         if n < 64 {
             let mut block = [0u8; 64];
             block[..n].copy_from_slice(line);
-            return window(&block) != 0;
+            return (window(&block) != 0).then_some(0);
         }
         let mut at = 0;
         loop {
             let start = at.min(n - 64);
             if window(&line[start..start + 64]) != 0 {
-                return true;
+                return Some(start);
             }
             if start == n - 64 {
-                return false;
+                return None;
             }
             at += 56;
         }
@@ -246,11 +249,19 @@ pub fn id_runs(line: &[u8], mut f: impl FnMut(usize, usize)) {
     };
     let hex = |b: u8| HEX[b as usize];
     let n = line.len();
-    #[cfg(target_arch = "x86_64")]
-    if !wide::may_have_id_run(line) {
-        return; // most lines: no run of eight hex characters with a letter in it anywhere
-    }
     // no run of interest starts before `i`: `i` is 0 or follows a byte that is not hex
+    #[cfg(target_arch = "x86_64")]
+    let mut i = {
+        // most lines: no run of eight hex characters with a letter in it anywhere; else the
+        // scan starts at the run holding the first window with one (every id run's letter lies
+        // in or after that window, so no id run ends before it)
+        let Some(mut i) = wide::first_id_window(line) else { return };
+        while i > 0 && hex(line[i - 1]) {
+            i -= 1;
+        }
+        i
+    };
+    #[cfg(not(target_arch = "x86_64"))]
     let mut i = 0;
     while i + HEX_RUN <= n {
         let probe = i + HEX_RUN - 1;
@@ -423,7 +434,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_id_run_filter_misses_no_run() {
-        let may = super::wide::may_have_id_run;
+        let may = |l: &[u8]| super::wide::first_id_window(l).is_some();
         for len in 0..200usize {
             for run in [7usize, 8, 9].into_iter().filter(|&r| r <= len) {
                 for at in 0..=len - run {
@@ -489,6 +500,15 @@ mod tests {
                 assert_eq!(runs, plain(&line), "{}", String::from_utf8_lossy(&line));
             }
         }
+        // and every sample line (UUIDs, trace ids and epoch times at every place of a line)
+        let mut with_runs = 0;
+        for line in crate::detect::sample_lines(2000) {
+            let mut runs = Vec::new();
+            super::id_runs(&line, |s, e| runs.push((s, e)));
+            with_runs += !runs.is_empty() as usize;
+            assert_eq!(runs, plain(&line), "{}", String::from_utf8_lossy(&line));
+        }
+        assert!(with_runs > 500, "{with_runs} sample lines with id runs");
         let mut runs = Vec::new();
         super::id_runs(b"id 3fa85f64-5717-4562-b3fc-2c963f66afa6 deadbeef cafe1234 00112233", |s, e| runs.push((s, e)));
         assert_eq!(runs, [(3, 11), (27, 39), (49, 57)]);
