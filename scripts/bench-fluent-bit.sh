@@ -180,10 +180,10 @@ if count:
             small, large = instructions(conf(f"{work}/{name}.log"), which), instructions(conf(f"{work}/{name}-2x.log"), which)
             per.append((large - small) / n)
         none, floor = per[0], per[1]
-        for (label, _, _), p in zip(rows, per):
-            extra = "" if label == "none" else f"{p - none:>11.0f}"
-            units = f"{p - floor:>12.0f} {(p - floor) / (floor - none):>12.2f}" if label not in ("none",) and not label.startswith("floor") else ""
-            print(f"{name:<10} {label:<24} {p:>13.0f} {extra:>11} {units}")
+        print(f"{name:<10} {rows[0][0]:<24} {none:>13.0f}")
+        print(f"{name:<10} {rows[1][0]:<24} {floor:>13.0f} {floor - none:>11.0f}")
+        for (label, _, _), p in zip(rows[2:], per[2:]):
+            print(f"{name:<10} {label:<24} {p:>13.0f} {p - none:>11.0f} {p - floor:>12.0f} {(p - floor) / (floor - none):>12.2f}")
     raise SystemExit(0)
 
 print(f"{n} lines; in_tail 1 MB chunks -> out null; best of {runs} rounds, the filters taking turns in each; ratios against no filter on the same input")

@@ -68,14 +68,35 @@ mod wide {
         (m as u64) ^ ((m >> 64) as u64)
     }
 
+    /// `a - '0'` (a digit becomes 0..=9) and 0xFF in each byte of `a` that is an ASCII digit.
+    #[inline(always)]
+    unsafe fn digits(a: __m128i) -> (__m128i, __m128i) {
+        let t = _mm_sub_epi8(a, _mm_set1_epi8(b'0' as i8));
+        (t, _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t))
+    }
+
     /// The 16 bytes at `p` with every ASCII digit replaced by `0`, as two words.
     #[inline(always)]
     unsafe fn block(p: *const u8) -> (u64, u64) {
         let a = _mm_loadu_si128(p as *const __m128i);
-        let t = _mm_sub_epi8(a, _mm_set1_epi8(b'0' as i8)); // a digit becomes 0..=9
-        let digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+        let (t, digit) = digits(a);
         let z = _mm_sub_epi8(a, _mm_and_si128(t, digit)); // a digit minus its value: '0'
         (_mm_cvtsi128_si64(z) as u64, _mm_cvtsi128_si64(_mm_unpackhi_epi64(z, z)) as u64)
+    }
+
+    /// The first ASCII digit of `line` at or after `from`, sixteen bytes at a time; the last
+    /// bytes are left to the caller's byte loop (`from` then points at them).
+    #[inline]
+    pub fn skip_to_digit(line: &[u8], mut from: usize) -> usize {
+        while from + 16 <= line.len() {
+            // SAFETY: SSE2 is part of every x86_64; the load is inside `line`
+            let bits = unsafe { _mm_movemask_epi8(digits(_mm_loadu_si128(line.as_ptr().add(from) as *const __m128i)).1) as u32 };
+            if bits != 0 {
+                return from + bits.trailing_zeros() as usize;
+            }
+            from += 16;
+        }
+        from
     }
 
     /// # Safety
@@ -135,8 +156,7 @@ mod wide {
                 // SAFETY: SSE2 is part of every x86_64; `p` holds 64 bytes
                 let (hex, letters) = unsafe {
                     let a = _mm_loadu_si128(p.as_ptr().add(16 * k) as *const __m128i);
-                    let t = _mm_sub_epi8(a, _mm_set1_epi8(b'0' as i8));
-                    let digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+                    let digit = digits(a).1;
                     let l = _mm_sub_epi8(_mm_or_si128(a, _mm_set1_epi8(0x20)), _mm_set1_epi8(b'a' as i8));
                     let letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l);
                     (_mm_movemask_epi8(_mm_or_si128(digit, letter)) as u32 as u64, _mm_movemask_epi8(letter) as u32 as u64)
@@ -328,7 +348,7 @@ impl Significant {
             while i < line.len() && line[i].is_ascii_digit() {
                 i += 1;
             }
-            if !s.note(line, start, i, i - start, &mut http) {
+            if !s.note(line, start, i, &mut http) {
                 return None;
             }
             i = next_digit(line, i);
@@ -338,7 +358,8 @@ impl Significant {
 
     /// The digit run `line[start..end]`: its significant places noted; false when full.
     #[inline]
-    fn note(&mut self, line: &[u8], start: usize, end: usize, run: usize, http: &mut Option<bool>) -> bool {
+    fn note(&mut self, line: &[u8], start: usize, end: usize, http: &mut Option<bool>) -> bool {
+        let run = end - start;
         let mut push = |i: usize| -> bool {
             if self.n as usize == Self::MAX {
                 return false;
@@ -379,29 +400,12 @@ impl Significant {
     }
 }
 
-/// The first ASCII digit of `line` at or after `from` (`line.len()` when none).
+/// The first ASCII digit of `line` at or after `from` (at most `line.len()`; `line.len()` when none).
 #[inline]
-fn next_digit(line: &[u8], mut from: usize) -> usize {
+fn next_digit(line: &[u8], from: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        while from + 16 <= line.len() {
-            // SAFETY: SSE2 is part of every x86_64; the load is inside `line`
-            let bits = unsafe {
-                let a = _mm_loadu_si128(line.as_ptr().add(from) as *const __m128i);
-                let t = _mm_sub_epi8(a, _mm_set1_epi8(b'0' as i8));
-                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t)) as u32
-            };
-            if bits != 0 {
-                return from + bits.trailing_zeros() as usize;
-            }
-            from += 16;
-        }
-    }
-    while from < line.len() && !line[from].is_ascii_digit() {
-        from += 1;
-    }
-    from
+    let from = wide::skip_to_digit(line, from);
+    line[from..].iter().position(u8::is_ascii_digit).map_or(line.len(), |k| from + k)
 }
 
 #[cfg(test)]
@@ -580,17 +584,18 @@ mod tests {
         }
     }
 
-    /// The significant places as a byte loop reads them (every byte, `HTTP/` looked for first),
-    /// against the digit-skipping scan: every loghub and realworld line, and random lines made of
-    /// digits, statuses, priorities and hex runs at every alignment.
+    /// The significant places as the rules read them, every byte and every rule in turn (`HTTP/`
+    /// looked for first, each status key compared, a syslog priority's digits), against the
+    /// digit-skipping scan: every loghub and realworld line, and random lines made of digits,
+    /// statuses, priorities and hex runs at every alignment.
     #[test]
     fn significant_places_are_the_byte_loops() {
         fn byte_loop(line: &[u8], id_runs: &[(usize, usize)]) -> Option<Significant> {
-            let mut s = Significant { n: 0, at: [0; Significant::MAX] };
             if line.len() > u16::MAX as usize {
                 return None;
             }
-            let mut http = Some(line.windows(5).any(|w| w == b"HTTP/"));
+            let http = line.windows(5).any(|w| w == b"HTTP/");
+            let mut at = Vec::new();
             let mut i = 0;
             while i < line.len() {
                 if !line[i].is_ascii_digit() {
@@ -601,9 +606,26 @@ mod tests {
                 while i < line.len() && line[i].is_ascii_digit() {
                     i += 1;
                 }
-                if !id_runs.iter().any(|&(a, b)| (a..b).contains(&start)) && !s.note(line, start, i, i - start, &mut http) {
-                    return None;
+                if id_runs.iter().any(|&(a, b)| (a..b).contains(&start)) {
+                    continue;
                 }
+                let before = |k: usize| start.checked_sub(k).map(|b| line[b]);
+                let keyed = ["status=", "status_code=", "http_status="].iter().any(|k| line[..start].to_ascii_lowercase().ends_with(k.as_bytes()));
+                let after = line.get(i).copied();
+                let numbered = i - start == 1 && !after.is_some_and(|b| b.is_ascii_alphanumeric()) && before(1).is_some_and(|b| b.is_ascii_alphabetic()) && before(2).is_some_and(|b| b.is_ascii_alphabetic());
+                let alone = before(1) == Some(b' ') && after.is_none_or(|b| b == b' ');
+                if start == 1 && line[0] == b'<' {
+                    at.extend(start..i);
+                } else if numbered || (i - start == 3 && ((alone && http) || keyed)) {
+                    at.push(start);
+                }
+            }
+            if at.len() > Significant::MAX {
+                return None;
+            }
+            let mut s = Significant { n: at.len() as u8, at: [0; Significant::MAX] };
+            for (d, &a) in s.at.iter_mut().zip(&at) {
+                *d = a as u16;
             }
             Some(s)
         }
