@@ -135,58 +135,22 @@ mod wide {
         fold(h0 ^ S3, h1 ^ S0)
     }
 
-    /// Whether `line` has a run of [`super::HEX_RUN`] (8) or more hex characters with a hex
-    /// letter in it (an id run has one; epoch times and block numbers do not). 64-byte windows,
-    /// 56 bytes apart, a bit per hex byte: and'ed with itself shifted by 1, 2 and 4, a bit is
-    /// where eight in a row start; spread over those eight, the bytes of such runs. Every eight
-    /// in a row lies whole in some window, so the windows' spreads cover every byte of every
-    /// run of eight or more: a letter among them is exactly a run with a letter.
+    /// Bit k of each word: byte `p[k]` is an ASCII hex character; an ASCII digit.
     ///
-    /// `Some(start)`: the first window with such a byte begins at `start` (no run with a letter
-    /// has its letter before it).
-    pub fn first_id_window(line: &[u8]) -> Option<usize> {
-        const _: () = assert!(super::HEX_RUN == 8);
-        let n = line.len();
-        if n < 8 {
-            return None;
+    /// # Safety
+    /// `p` points at 64 readable bytes.
+    #[inline(always)]
+    pub unsafe fn hex_digit_bits(p: *const u8) -> (u64, u64) {
+        let (mut h, mut d) = (0u64, 0u64);
+        for k in 0..4 {
+            let a = _mm_loadu_si128(p.add(16 * k) as *const __m128i);
+            let digit = digits(a).1;
+            let l = _mm_sub_epi8(_mm_or_si128(a, _mm_set1_epi8(0x20)), _mm_set1_epi8(b'a' as i8));
+            let letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l);
+            h |= (_mm_movemask_epi8(_mm_or_si128(digit, letter)) as u32 as u64) << (16 * k);
+            d |= (_mm_movemask_epi8(digit) as u32 as u64) << (16 * k);
         }
-        let window = |p: &[u8]| -> u64 {
-            let (mut h, mut letter_bits) = (0u64, 0u64);
-            for k in 0..4 {
-                // SAFETY: SSE2 is part of every x86_64; `p` holds 64 bytes
-                let (hex, letters) = unsafe {
-                    let a = _mm_loadu_si128(p.as_ptr().add(16 * k) as *const __m128i);
-                    let digit = digits(a).1;
-                    let l = _mm_sub_epi8(_mm_or_si128(a, _mm_set1_epi8(0x20)), _mm_set1_epi8(b'a' as i8));
-                    let letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l);
-                    (_mm_movemask_epi8(_mm_or_si128(digit, letter)) as u32 as u64, _mm_movemask_epi8(letter) as u32 as u64)
-                };
-                h |= hex << (16 * k);
-                letter_bits |= letters << (16 * k);
-            }
-            let r = h & (h >> 1);
-            let r = r & (r >> 2);
-            let r = r & (r >> 4);
-            let c = r | (r << 1);
-            let c = c | (c << 2);
-            (c | (c << 4)) & letter_bits
-        };
-        if n < 64 {
-            let mut block = [0u8; 64];
-            block[..n].copy_from_slice(line);
-            return (window(&block) != 0).then_some(0);
-        }
-        let mut at = 0;
-        loop {
-            let start = at.min(n - 64);
-            if window(&line[start..start + 64]) != 0 {
-                return Some(start);
-            }
-            if start == n - 64 {
-                return None;
-            }
-            at += 56;
-        }
+        (h, d)
     }
 }
 
@@ -254,34 +218,140 @@ pub fn hex_id_key(line: &[u8], scratch: &mut Vec<u8>, runs: &mut Vec<(usize, usi
 /// The shortest run of hex characters that counts as an id run (see [`hex_id_key`]).
 pub const HEX_RUN: usize = 8;
 
-/// Calls `f(start, end)` for every id run of `line` (see [`hex_id_key`]), in order. Most lines
-/// have none: the scan looks at every [`HEX_RUN`]th byte, and only a hex byte there can lie in
-/// a run long enough, so only then is the run around it measured.
-pub fn id_runs(line: &[u8], mut f: impl FnMut(usize, usize)) {
-    static HEX: [bool; 256] = {
-        let mut t = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            t[b] = (b as u8).is_ascii_hexdigit();
-            b += 1;
+/// Calls `f(start, end)` for every id run of `line` (see [`hex_id_key`]), in order.
+///
+/// On x86_64 a line of up to [`MASKED_MAX`] bytes is read once into bit masks, a bit per byte
+/// (hex character, digit); and'ing the hex mask with itself shifted by 1, 2 and 4 marks where
+/// eight in a row start, and spreading those marks over their eight bytes gives exactly the
+/// bytes of the hex runs of eight or more. Most lines have none with a letter and are done
+/// there; the runs that are left are measured on the masks (their ends and digit counts), not
+/// byte by byte.
+pub fn id_runs(line: &[u8], f: impl FnMut(usize, usize)) {
+    #[cfg(target_arch = "x86_64")]
+    if line.len() <= MASKED_MAX {
+        return masked_id_runs(line, f);
+    }
+    id_runs_bytewise(line, f)
+}
+
+/// The longest line [`id_runs`] reads through bit masks (on the stack); longer ones byte by byte.
+pub const MASKED_MAX: usize = 1024;
+const MASK_WORDS: usize = MASKED_MAX / 64;
+
+/// The hex and digit bits of the `i`th 64 bytes of `line` (clear past its end).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn hex_digit_words(line: &[u8], i: usize) -> (u64, u64) {
+    let n = line.len();
+    if (i + 1) * 64 <= n {
+        // SAFETY: the 64 bytes are inside `line`
+        unsafe { wide::hex_digit_bits(line.as_ptr().add(i * 64)) }
+    } else if i * 64 < n && n >= 64 {
+        // the last 64 bytes, shifted down to the ones this word holds
+        // SAFETY: the 64 bytes are inside `line`
+        let (h, d) = unsafe { wide::hex_digit_bits(line.as_ptr().add(n - 64)) };
+        let before = (i + 1) * 64 - n;
+        (h >> before, d >> before)
+    } else if i * 64 < n {
+        let mut tail = [0u8; 64];
+        tail[..n - i * 64].copy_from_slice(&line[i * 64..]);
+        // SAFETY: a local block of 64 bytes
+        unsafe { wide::hex_digit_bits(tail.as_ptr()) }
+    } else {
+        (0, 0)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn masked_id_runs(line: &[u8], mut f: impl FnMut(usize, usize)) {
+    const _: () = assert!(HEX_RUN == 8);
+    let n = line.len();
+    let words = n.div_ceil(64);
+    let bits = |i: usize| hex_digit_words(line, i);
+    // `runs`: the bytes of hex runs of eight or more; one spare word, clear, past the last
+    let mut runs = [0u64; MASK_WORDS + 1];
+    let mut digit = [0u64; MASK_WORDS + 1];
+    // the letters in those runs: an id run holds one
+    let mut letters = [0u64; MASK_WORDS + 1];
+    let (mut hex, mut dig) = bits(0);
+    let (mut starts_before, mut any) = (0u64, 0u64);
+    for i in 0..words {
+        let (next_hex, next_dig) = bits(i + 1);
+        // where eight hex bytes in a row start (reading on into the next word)
+        let x = hex as u128 | (next_hex as u128) << 64;
+        let x = x & (x >> 1);
+        let x = x & (x >> 2);
+        let starts = (x & (x >> 4)) as u64;
+        // each start spread over its eight bytes (starts late in the word before reach in)
+        let y = starts_before as u128 | (starts as u128) << 64;
+        let y = y | (y << 1);
+        let y = y | (y << 2);
+        let y = ((y | (y << 4)) >> 64) as u64;
+        runs[i] = y;
+        digit[i] = dig;
+        letters[i] = y & hex & !dig;
+        any |= letters[i];
+        (starts_before, hex, dig) = (starts, next_hex, next_dig);
+    }
+    // most lines: no hex run of eight holds a letter
+    if any == 0 {
+        return;
+    }
+    let mut at = 0;
+    while at < n {
+        // the next run with a letter: from that letter back to its first byte and on past its last
+        let (w, b) = (at / 64, at % 64);
+        let rest = letters[w] >> b;
+        if rest == 0 {
+            at = (w + 1) * 64;
+            continue;
         }
-        t
-    };
-    let hex = |b: u8| HEX[b as usize];
+        let letter = at + rest.trailing_zeros() as usize;
+        let mut start = letter;
+        loop {
+            let (w, b) = (start / 64, start % 64);
+            // the run's bytes just below `start`: the top bits of this word under it, or of the
+            // word before when `start` begins a word
+            let ones = match (w, b) {
+                (0, 0) => break,
+                (w, 0) => runs[w - 1].leading_ones(),
+                (w, b) => (runs[w] << (64 - b)).leading_ones(),
+            } as usize;
+            start -= ones;
+            if ones == 0 || start % 64 != 0 {
+                break;
+            }
+        }
+        let mut end = letter;
+        loop {
+            let (w, b) = (end / 64, end % 64);
+            end += (!(runs[w] >> b)).trailing_zeros().min(64 - b as u32) as usize;
+            if end % 64 != 0 || runs[end / 64] & 1 == 0 {
+                break;
+            }
+        }
+        let mut digits = 0;
+        let mut i = start;
+        while i < end {
+            let (w, b) = (i / 64, i % 64);
+            let take = (64 - b).min(end - i);
+            let mask = if take == 64 { u64::MAX } else { ((1u64 << take) - 1) << b };
+            digits += (digit[w] & mask).count_ones() as usize;
+            i += take;
+        }
+        if digits >= 2 {
+            f(start, end);
+        }
+        at = end;
+    }
+}
+
+/// [`id_runs`] byte by byte: only a hex byte at every [`HEX_RUN`]th place can lie in a run long
+/// enough, so only then is the run around it measured.
+fn id_runs_bytewise(line: &[u8], mut f: impl FnMut(usize, usize)) {
+    let hex = |b: u8| b.is_ascii_hexdigit();
     let n = line.len();
     // no run of interest starts before `i`: `i` is 0 or follows a byte that is not hex
-    #[cfg(target_arch = "x86_64")]
-    let mut i = {
-        // most lines: no run of eight hex characters with a letter in it anywhere; else the
-        // scan starts at the run holding the first window with one (every id run's letter lies
-        // in or after that window, so no id run ends before it)
-        let Some(mut i) = wide::first_id_window(line) else { return };
-        while i > 0 && hex(line[i - 1]) {
-            i -= 1;
-        }
-        i
-    };
-    #[cfg(not(target_arch = "x86_64"))]
     let mut i = 0;
     while i + HEX_RUN <= n {
         let probe = i + HEX_RUN - 1;
@@ -431,14 +501,35 @@ mod tests {
         assert!(!Significant::of(b"<34>1 2024-01-01T00:00:00Z h a - - - m", &[]).unwrap().is_empty());
     }
 
-    /// The vector filter that lets a line skip the id-run scan: a hex run of 7 is none, one of
-    /// 8 or 9 is found at every position of lines up to 200 bytes (across the 64-byte windows),
-    /// a long digit run counts only with a letter in it, wherever the letter is; of every byte
-    /// value only the 22 hex characters count.
-    #[cfg(target_arch = "x86_64")]
+    /// The maximal hex runs of eight or more with two digits and a letter, read byte by byte.
+    fn plain_id_runs(line: &[u8]) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < line.len() {
+            let start = i;
+            while i < line.len() && line[i].is_ascii_hexdigit() {
+                i += 1;
+            }
+            let d = line[start..i].iter().filter(|b| b.is_ascii_digit()).count();
+            if i - start >= super::HEX_RUN && d >= 2 && d < i - start {
+                runs.push((start, i));
+            }
+            i = i.max(start + 1);
+        }
+        runs
+    }
+
+    fn runs_of(line: &[u8]) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        super::id_runs(line, |s, e| runs.push((s, e)));
+        runs
+    }
+
+    /// Runs of 7, 8 and 9 at every place of lines to 200 bytes (across every word boundary of
+    /// the masks), long runs of digits with one letter anywhere, every byte value, and lines
+    /// past the masked length: the same runs as the byte loop.
     #[test]
-    fn the_id_run_filter_misses_no_run() {
-        let may = |l: &[u8]| super::wide::first_id_window(l).is_some();
+    fn id_runs_at_every_place_and_of_every_byte() {
         for len in 0..200usize {
             for run in [7usize, 8, 9].into_iter().filter(|&r| r <= len) {
                 for at in 0..=len - run {
@@ -446,51 +537,47 @@ mod tests {
                     for (k, b) in line.iter_mut().skip(at).take(run).enumerate() {
                         *b = b"0aF9c4E7d"[k % 9];
                     }
-                    assert_eq!(may(&line), run >= 8, "len {len}, run {run} at {at}");
+                    let runs = runs_of(&line);
+                    assert_eq!(runs, plain_id_runs(&line), "len {len}, run {run} at {at}");
+                    assert_eq!(runs.is_empty(), run < 8);
                 }
             }
         }
-        for run in [8usize, 20, 70, 130] {
+        for run in [8usize, 20, 64, 70, 130] {
             for at in [0usize, 1, 50, 57, 63, 64, 100] {
                 let mut line = vec![b' '; at + run + 3];
                 line[at..at + run].fill(b'7');
-                assert!(!may(&line), "digits only: run {run} at {at}");
+                assert!(runs_of(&line).is_empty(), "digits only: run {run} at {at}");
                 for k in 0..run {
                     let mut with = line.clone();
                     with[at + k] = b'e';
-                    assert!(may(&with), "run {run} at {at}, letter at {k}");
+                    assert_eq!(runs_of(&with), [(at, at + run)], "run {run} at {at}, letter at {k}");
                 }
             }
         }
         for b in 0u8..=255 {
             let mut line = [b; 8];
             line[0] = b'c';
-            assert_eq!(may(&line), b.is_ascii_hexdigit(), "byte {b:#x}");
-            assert!(!may(&line[..7]));
+            assert_eq!(runs_of(&line), plain_id_runs(&line), "byte {b:#x}");
+            assert_eq!(runs_of(&line).len(), b.is_ascii_digit() as usize, "byte {b:#x}");
+            assert!(runs_of(&line[..7]).is_empty());
+        }
+        for len in [super::MASKED_MAX - 1, super::MASKED_MAX, super::MASKED_MAX + 1, 3000] {
+            let mut line = vec![b'-'; len];
+            for at in (0..len.saturating_sub(40)).step_by(97) {
+                line[at..at + 36].copy_from_slice(b"3fa85f64-5717-4562-b3fc-2c963f66afa6");
+            }
+            line[len - 9..].copy_from_slice(b" 0a1b2c3d");
+            assert_eq!(runs_of(&line), plain_id_runs(&line), "len {len}");
         }
     }
 
     #[test]
     fn id_runs_are_the_maximal_hex_runs_of_eight_with_two_digits_and_a_letter() {
-        let plain = |line: &[u8]| {
-            let mut runs = Vec::new();
-            let mut i = 0;
-            while i < line.len() {
-                let start = i;
-                while i < line.len() && line[i].is_ascii_hexdigit() {
-                    i += 1;
-                }
-                let d = line[start..i].iter().filter(|b| b.is_ascii_digit()).count();
-                if i - start >= super::HEX_RUN && d >= 2 && d < i - start {
-                    runs.push((start, i));
-                }
-                i = i.max(start + 1);
-            }
-            runs
-        };
+        let plain = plain_id_runs;
         let mut x = 0x853c_49e6_748f_ea9bu64;
         let alphabet = b"0123456789abcdefABCDEFxyz -:=/";
-        for len in 0..160 {
+        for len in (0..160).chain([255, 256, 257, 700, 1023, 1024, 1025, 1500]) {
             for _ in 0..100 {
                 let line: Vec<u8> = (0..len)
                     .map(|_| {
@@ -502,6 +589,9 @@ mod tests {
                 let mut runs = Vec::new();
                 super::id_runs(&line, |s, e| runs.push((s, e)));
                 assert_eq!(runs, plain(&line), "{}", String::from_utf8_lossy(&line));
+                runs.clear();
+                super::id_runs_bytewise(&line, |s, e| runs.push((s, e)));
+                assert_eq!(runs, plain(&line), "bytewise: {}", String::from_utf8_lossy(&line));
             }
         }
         // and every sample line (UUIDs, trace ids and epoch times at every place of a line)

@@ -6,7 +6,9 @@
 //! is exact; past it, candidates come from random-hyperplane hashing (cosine LSH: vectors at a
 //! small angle agree on most hyperplane signs), a bounded number per table, and only those are
 //! compared. The answer can then miss the true nearest one, never report a closer one than
-//! exists.
+//! exists. The tables are built only once a search needs them (160 projections a template:
+//! ~110 k instructions each time one became normal, paid by every set that never grows past
+//! [`EXACT`]), from the vectors the templates have then.
 
 use std::collections::HashMap;
 
@@ -26,6 +28,8 @@ pub struct NormalSet {
     /// TABLES × BITS hyperplanes of `dim` floats, from a fixed seed: the same on every run.
     planes: Vec<f32>,
     tables: Vec<HashMap<u16, Vec<TemplateId>>>,
+    /// `ids[..hashed]` are in the tables; the rest are hashed by the next search past EXACT.
+    hashed: usize,
     candidates: Vec<TemplateId>,
 }
 
@@ -35,7 +39,7 @@ impl NormalSet {
         let planes = (0..TABLES * BITS * dim)
             .map(|_| ((crate::detect::xorshift(&mut seed) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32)
             .collect();
-        NormalSet { ids: Vec::new(), dim, planes, tables: (0..TABLES).map(|_| HashMap::new()).collect(), candidates: Vec::new() }
+        NormalSet { ids: Vec::new(), dim, planes, tables: (0..TABLES).map(|_| HashMap::new()).collect(), hashed: 0, candidates: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -46,12 +50,17 @@ impl NormalSet {
         self.ids.is_empty()
     }
 
-    /// Adds a normal template (again, after its vector changed: a stale bucket entry only costs
-    /// a comparison).
+    /// Adds a normal template (again, after its vector changed: once the tables are in use it is
+    /// hashed under the new vector; a stale bucket entry only costs a comparison).
     pub fn insert(&mut self, id: TemplateId, vector: &[f32], again: bool) {
         if !again {
             self.ids.push(id);
+        } else if self.hashed > 0 {
+            self.hash(id, vector);
         }
+    }
+
+    fn hash(&mut self, id: TemplateId, vector: &[f32]) {
         for t in 0..TABLES {
             let sig = self.signature(t, vector);
             self.tables[t].entry(sig).or_default().push(id);
@@ -60,6 +69,11 @@ impl NormalSet {
 
     /// No longer normal (an acknowledgement withdrawn). Rare: a scan of the tables.
     pub fn remove(&mut self, id: TemplateId) {
+        if let Some(at) = self.ids.iter().position(|&i| i == id) {
+            if at < self.hashed {
+                self.hashed -= 1;
+            }
+        }
         self.ids.retain(|&i| i != id);
         for t in &mut self.tables {
             for bucket in t.values_mut() {
@@ -88,6 +102,11 @@ impl NormalSet {
         }
         if self.ids.len() <= EXACT {
             return Some(self.ids.iter().map(|&n| cosine(v, vector_of(n))).fold(-1.0f32, f32::max));
+        }
+        while self.hashed < self.ids.len() {
+            let id = self.ids[self.hashed];
+            self.hash(id, vector_of(id));
+            self.hashed += 1;
         }
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
@@ -147,6 +166,32 @@ mod tests {
             assert!(set.candidates.len() <= TABLES * PER_BUCKET);
         }
         assert!(found >= 55, "the true nearest was found for {found} of 60 near messages");
+    }
+
+    #[test]
+    fn the_tables_are_built_when_a_search_first_needs_them_from_the_vectors_then() {
+        let e = HashEmbedder::default();
+        let texts: Vec<String> = (0..EXACT + 300).map(|i| format!("job {i} stage {} of {}", i * 7 % 13, i % 17)).collect();
+        let vectors: Vec<Vec<f32>> = texts.iter().map(|t| emb(&e, t)).collect();
+        let mut set = NormalSet::new(e.dim());
+        for (i, v) in vectors.iter().enumerate().take(EXACT) {
+            set.insert(i as TemplateId, v, false);
+        }
+        set.best_cosine(&vectors[0], |id| &vectors[id as usize]).unwrap();
+        assert!(set.tables.iter().all(|t| t.is_empty()), "an exact search hashes nothing");
+        // made normal before its vector came (deferred embedding): hashed with the vector it
+        // has when the tables are built, so the search finds it by that vector
+        let zero = vec![0.0; e.dim()];
+        for i in EXACT..vectors.len() {
+            set.insert(i as TemplateId, &zero, false);
+        }
+        let last = vectors.len() - 1;
+        let got = set.best_cosine(&vectors[last], |id| &vectors[id as usize]).unwrap();
+        assert!(got > 0.999, "the template is found by its own vector: {got}");
+        assert_eq!(set.hashed, vectors.len());
+        assert_eq!(set.tables[0].values().map(Vec::len).sum::<usize>(), vectors.len());
+        set.remove(3);
+        assert_eq!(set.hashed, vectors.len() - 1);
     }
 
     #[test]
