@@ -89,15 +89,29 @@ pub struct Tagger {
     scratch: Vec<u8>,
     reason: String,
     /// The field names as msgpack strings, encoded once: (for these names, the five keys).
-    keys: Option<(FieldNames, [Vec<u8>; 5])>,
+    keys: Option<(FieldNames, Keys)>,
 }
 
-fn encoded_keys(names: &FieldNames) -> [Vec<u8>; 5] {
-    names.all().map(|name| {
+/// The added fields' names, msgpack-encoded once per chunk's settings, and the bytes every
+/// record starts its fields with (by verdict: `[false, true]`), so that a record's fields are a
+/// few copies, not one per piece.
+struct Keys {
+    names: [Vec<u8>; 5],
+    /// `anomaly: <bool>`
+    verdict: [Vec<u8>; 2],
+    /// `anomaly: <bool>, anomaly_score:` and the float64 marker its 8 bytes follow
+    scored: [Vec<u8>; 2],
+}
+
+fn encoded_keys(fields: &FieldNames) -> Keys {
+    let names = fields.all().map(|name| {
         let mut key = Vec::with_capacity(name.len() + 5);
         let _ = rmp::encode::write_str(&mut key, name);
         key
-    })
+    });
+    let verdict = [0xc2u8, 0xc3].map(|b| [&names[0][..], &[b]].concat());
+    let scored = [0, 1].map(|i: usize| [&verdict[i][..], &names[1], &[0xcb]].concat());
+    Keys { names, verdict, scored }
 }
 
 /// `[header, {"turbolog_session": id, "anomaly": …, "anomaly_score": …, "anomaly_reason": …,
@@ -166,7 +180,9 @@ impl Tagger {
             panic!("injected by a test");
         }
         out.clear();
-        out.reserve(data.len() + data.len() / 2);
+        // room for what the fields add, so that the chunk is not copied again half-way (short
+        // records with a template and reason each can still pass it: then it grows)
+        out.reserve(data.len() * 2 + 4096);
         let mut stats = ChunkStats::default();
         let mut r = Reader::new(data);
         while !r.at_end() {
@@ -329,38 +345,21 @@ impl Tagger {
             Some((_, keys)) => keys,
             None => unreachable!("encoded at the start of the chunk"),
         };
-        // The fields every record gets, rendered on the stack and written with one copy.
-        let mut fixed = Fixed::default();
-        fixed.push(&keys[0]);
-        fixed.push(&[if v.anomaly { 0xc3 } else { 0xc2 }]);
         if n_fields >= 3 {
-            fixed.push(&keys[1]);
+            out.extend_from_slice(&keys.scored[v.anomaly as usize]);
             let score = (v.score as f64 * 1000.0).round() / 1000.0;
-            fixed.push(&[0xcb]);
-            fixed.push(&score.to_bits().to_be_bytes());
-            fixed.push(&keys[2]);
+            out.extend_from_slice(&score.to_bits().to_be_bytes());
+            out.extend_from_slice(&keys.names[2]);
             let mut id = [0u8; 9];
             let n = encode_uint(v.template_id as u64, &mut id);
-            fixed.push(&id[..n]);
-        }
-        match fixed.as_slice() {
-            Some(bytes) => out.extend_from_slice(bytes),
-            None => {
-                // field names too long for the stack buffer: write piece by piece
-                out.extend_from_slice(&keys[0]);
-                let _ = rmp::encode::write_bool(out, v.anomaly);
-                if n_fields >= 3 {
-                    out.extend_from_slice(&keys[1]);
-                    let _ = rmp::encode::write_f64(out, (v.score as f64 * 1000.0).round() / 1000.0);
-                    out.extend_from_slice(&keys[2]);
-                    let _ = rmp::encode::write_uint(out, v.template_id as u64);
-                }
-            }
+            out.extend_from_slice(&id[..n]);
+        } else {
+            out.extend_from_slice(&keys.verdict[v.anomaly as usize]);
         }
         if n_fields == 5 {
-            out.extend_from_slice(&keys[3]);
+            out.extend_from_slice(&keys.names[3]);
             let _ = rmp::encode::write_str(out, scorer.template(v.template_id));
-            out.extend_from_slice(&keys[4]);
+            out.extend_from_slice(&keys.names[4]);
             if v.anomaly {
                 self.reason.clear();
                 let _ = write!(self.reason, "{}", v.reason);
@@ -406,35 +405,6 @@ impl Tagger {
             }
         }
         Ok(())
-    }
-}
-
-/// A small stack buffer; `None` from `as_slice` once something did not fit.
-struct Fixed {
-    buf: [u8; 96],
-    len: usize,
-    overflow: bool,
-}
-
-impl Default for Fixed {
-    fn default() -> Self {
-        Fixed { buf: [0; 96], len: 0, overflow: false }
-    }
-}
-
-impl Fixed {
-    fn push(&mut self, bytes: &[u8]) {
-        match self.buf.get_mut(self.len..self.len + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            None => self.overflow = true,
-        }
-    }
-
-    fn as_slice(&self) -> Option<&[u8]> {
-        (!self.overflow).then_some(&self.buf[..self.len])
     }
 }
 
