@@ -103,7 +103,9 @@ fn cause_in(line: &str) -> Option<usize> {
 /// `None` for a message of one line (a final line end does not count).
 pub fn scored_message(message: &[u8]) -> Option<String> {
     let body = message.strip_suffix(b"\n").unwrap_or(message);
-    memchr::memchr(b'\n', body)?;
+    if !has_line_end(body) {
+        return None;
+    }
     let text = String::from_utf8_lossy(body);
     let mut lines = text.split('\n');
     let first = lines.next().unwrap_or("").trim_end_matches('\r');
@@ -112,6 +114,31 @@ pub fn scored_message(message: &[u8]) -> Option<String> {
         Some(c) => format!("{first} {c}"),
         None => first.to_string(),
     })
+}
+
+/// Whether `bytes` holds a `\n`: asked of every record, most of them one line of ~100 bytes,
+/// where a plain SSE2 loop costs a third of `memchr`'s dispatch and set-up.
+#[inline]
+fn has_line_end(bytes: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut blocks = bytes.chunks_exact(16);
+        // SAFETY: SSE2 is part of every x86_64; each load reads one 16-byte chunk
+        let found = unsafe {
+            let nl = _mm_set1_epi8(b'\n' as i8);
+            let mut any = _mm_setzero_si128();
+            for b in &mut blocks {
+                any = _mm_or_si128(any, _mm_cmpeq_epi8(_mm_loadu_si128(b.as_ptr() as *const __m128i), nl));
+            }
+            _mm_movemask_epi8(any) != 0
+        };
+        found || blocks.remainder().contains(&b'\n')
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        memchr::memchr(b'\n', bytes).is_some()
+    }
 }
 
 /// Joins the lines of one stream into events. Once warm it allocates nothing per line: the
@@ -275,6 +302,21 @@ fn is_java_exception(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_end_is_found_at_every_place_of_every_length() {
+        for len in 0..80 {
+            let mut bytes = vec![b'a'; len];
+            assert!(!has_line_end(&bytes));
+            for at in 0..len {
+                bytes[at] = b'\n';
+                assert!(has_line_end(&bytes), "len {len}, at {at}");
+                bytes[at] = if at % 2 == 0 { b'\r' } else { 0x8a }; // neighbours of `\n`, not it
+                assert!(!has_line_end(&bytes), "len {len}, at {at}");
+                bytes[at] = b'a';
+            }
+        }
+    }
 
     fn join(text: &str) -> Vec<(String, u64, u64)> {
         let mut j = Joiner::default();
