@@ -123,17 +123,23 @@ fn has_line_end(bytes: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
-        let mut blocks = bytes.chunks_exact(16);
-        // SAFETY: SSE2 is part of every x86_64; each load reads one 16-byte chunk
-        let found = unsafe {
+        if bytes.len() < 16 {
+            return bytes.contains(&b'\n');
+        }
+        let last = bytes.len() - 16;
+        // SAFETY: SSE2 is part of every x86_64; each load reads 16 bytes inside `bytes` (the
+        // last one overlaps the block before it)
+        unsafe {
             let nl = _mm_set1_epi8(b'\n' as i8);
-            let mut any = _mm_setzero_si128();
-            for b in &mut blocks {
-                any = _mm_or_si128(any, _mm_cmpeq_epi8(_mm_loadu_si128(b.as_ptr() as *const __m128i), nl));
+            let load = |at: usize| _mm_cmpeq_epi8(_mm_loadu_si128(bytes.as_ptr().add(at) as *const __m128i), nl);
+            let mut any = load(last);
+            let mut at = 0;
+            while at < last {
+                any = _mm_or_si128(any, load(at));
+                at += 16;
             }
             _mm_movemask_epi8(any) != 0
-        };
-        found || blocks.remainder().contains(&b'\n')
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
