@@ -26,15 +26,7 @@ impl Level {
             if !allow_letter {
                 return None;
             }
-            return match w.as_bytes()[0] {
-                b'V' | b'T' => Some(Level::Trace),
-                b'D' => Some(Level::Debug),
-                b'I' => Some(Level::Info),
-                b'W' => Some(Level::Warn),
-                b'E' => Some(Level::Error),
-                b'F' | b'A' => Some(Level::Critical),
-                _ => None,
-            };
+            return Level::of_letter(w.as_bytes()[0]);
         }
         if w.len() > 11 {
             return None;
@@ -43,7 +35,12 @@ impl Level {
         for (dst, src) in buf.iter_mut().zip(w.bytes()) {
             *dst = src.to_ascii_lowercase();
         }
-        match &buf[..w.len()] {
+        Level::of_lowercase(&buf[..w.len()])
+    }
+
+    /// The level a lower-cased word of two or more letters names (the words of [`Level::parse`]).
+    pub fn of_lowercase(w: &[u8]) -> Option<Level> {
+        match w {
             b"trace" | b"trc" | b"verbose" | b"finest" | b"finer" => Some(Level::Trace),
             b"debug" | b"dbg" | b"fine" => Some(Level::Debug),
             b"info" | b"inf" | b"information" => Some(Level::Info),
@@ -53,6 +50,19 @@ impl Level {
             b"fatal" | b"ftl" | b"crit" | b"critical" | b"alert" | b"emerg" | b"emergency" | b"panic" => {
                 Some(Level::Critical)
             }
+            _ => None,
+        }
+    }
+
+    /// A single-letter level (Android/glog `V D I W E F`), upper case only.
+    pub fn of_letter(b: u8) -> Option<Level> {
+        match b {
+            b'V' | b'T' => Some(Level::Trace),
+            b'D' => Some(Level::Debug),
+            b'I' => Some(Level::Info),
+            b'W' => Some(Level::Warn),
+            b'E' => Some(Level::Error),
+            b'F' | b'A' => Some(Level::Critical),
             _ => None,
         }
     }

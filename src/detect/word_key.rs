@@ -257,12 +257,17 @@ pub fn maskable(part: &[u8]) -> bool {
     let start = part.iter().position(u8::is_ascii_alphanumeric).unwrap_or(0);
     let end = part.iter().rposition(u8::is_ascii_alphanumeric).map_or(start, |e| e + 1);
     let w = &part[start..end];
-    // a level letter (`E`, `W`) or word; every part is ASCII
-    if w.len() <= 11 && std::str::from_utf8(w).is_ok_and(|w| Level::parse(w, true).is_some()) {
-        return false;
-    }
-    if w.len() <= 9 && is(w, read_by_letters) {
-        return false;
+    // a level letter (`E`, `W`) or word, as `Level::parse` reads `w` (which starts and ends
+    // alphanumeric, so its trimming takes nothing), and the words read by their letters
+    if w.len() <= 11 {
+        let (buf, n) = lower(w);
+        let level = match w.len() {
+            1 => Level::of_letter(w[0]).is_some(),
+            _ => w[0].is_ascii_alphabetic() && Level::of_lowercase(&buf[..n]).is_some(),
+        };
+        if level || (w.len() <= 9 && read_by_letters(&buf[..n])) {
+            return false;
+        }
     }
     let ends = |suffix: &[u8]| w.len() >= suffix.len() && w[w.len() - suffix.len()..].eq_ignore_ascii_case(suffix);
     !(ends(b"exception") || ends(b"error") || ends(b"warning"))
@@ -340,7 +345,7 @@ mod tests {
                 parts.extend(tok.split(|&b| matches!(b, b'=' | b':')).map(<[u8]>::to_vec));
             }
         }
-        for w in ["E", "w", "Error", "IOException", "Sept", "HTTPS", "x/Http/y", "-true-", "a.b", "WARNING", "nov.", "abc_def-1", "12-34", "é"] {
+        for w in ["E", "w", "Error", "IOException", "Sept", "HTTPS", "x/Http/y", "-true-", "a.b", "WARNING", "nov.", "abc_def-1", "12-34", "é", "I", "A", "a", "V.", "-D-", "1E", "TRC", "Notice", "emergency", "information", "informations", "2warn", "warn2", "crit-1", "x/err", "/fatal/"] {
             parts.push(w.as_bytes().to_vec());
         }
         let refused = parts.iter().filter(|p| !by_rules(p)).count();
