@@ -16,10 +16,11 @@
 # shared machine only ever adds time, and a slow spell falls on all of them). COMPARE_PLUGIN=/path/to/other/libturbolog.so adds rows
 # for another build of the plugin (an earlier commit) on the same inputs, in the same run.
 # BENCH_INPUTS=repeated,unique runs only those inputs (and not the threaded runs).
-# COUNT=instructions counts instructions instead of timing (valgrind's callgrind: the same
-# figures on a busy machine): each configuration on LINES and on twice LINES lines (default
+# COUNT=instructions counts instructions instead of timing (valgrind's callgrind: far steadier
+# than time on a busy machine): each configuration on LINES and on twice LINES lines (default
 # 200 000), the difference per record, so start-up and first sight of each template drop out.
-# Fluent Bit's batching still follows its clock: repeated runs differ by ~0.03 floor units.
+# Fluent Bit's batching still follows its clock, which under callgrind runs fast against the work:
+# repeated runs differ by up to ~0.06 floor units, more on a loaded machine.
 # usage: FLUENT_BIT_BIN=/path/to/fluent-bit scripts/bench-fluent-bit.sh [LINES] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -236,6 +236,7 @@ pub fn id_runs(line: &[u8], f: impl FnMut(usize, usize)) {
 
 /// The longest line [`id_runs`] reads through bit masks (on the stack); longer ones byte by byte.
 pub const MASKED_MAX: usize = 1024;
+#[cfg(target_arch = "x86_64")]
 const MASK_WORDS: usize = MASKED_MAX / 64;
 
 /// The hex and digit bits of the `i`th 64 bytes of `line` (clear past its end).

@@ -128,6 +128,7 @@ pub fn tokens(line: &[u8], out: &mut Vec<(u32, u32)>) {
 }
 
 /// The byte loop: from `i`, with a token open since `open` (a split that began elsewhere).
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
 fn split_from(line: &[u8], mut i: usize, open: Option<usize>, out: &mut Vec<(u32, u32)>) {
     if let Some(start) = open {
         while i < line.len() && !line[i].is_ascii_whitespace() {
