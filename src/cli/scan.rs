@@ -73,7 +73,7 @@ fn write_sessions(out: &mut impl Write, closed: &[turbolog::session::ClosedSessi
         let row = SessionRow {
             session: &c.id,
             anomaly: c.verdict.anomaly,
-            score: (c.verdict.score as f64 * 1000.0).round() / 1000.0,
+            score: turbolog::detect::score::thousandths(c.verdict.score),
             reason: c.verdict.reason.as_deref(),
             first_line: c.first_line,
             last_line: c.last_line,
@@ -216,7 +216,7 @@ pub fn run(args: ScanArgs) -> Result<u8, CmdError> {
                 let row = Row {
                     line: n,
                     anomaly: verdict.anomaly,
-                    score: (verdict.score as f64 * 1000.0).round() / 1000.0,
+                    score: turbolog::detect::score::thousandths(verdict.score),
                     template_id: verdict.template_id,
                     template: engine.template_text(verdict.template_id),
                     reason: verdict.anomaly.then_some(reason.as_str()),

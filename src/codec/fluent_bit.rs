@@ -125,7 +125,7 @@ fn session_record<O: OutBuf + std::io::Write>(out: &mut O, header: &[u8], c: &cr
     let _ = rmp::encode::write_str(out, "anomaly");
     let _ = rmp::encode::write_bool(out, c.verdict.anomaly);
     let _ = rmp::encode::write_str(out, "anomaly_score");
-    let _ = rmp::encode::write_f64(out, (c.verdict.score as f64 * 1000.0).round() / 1000.0);
+    let _ = rmp::encode::write_f64(out, crate::detect::score::thousandths(c.verdict.score));
     let _ = rmp::encode::write_str(out, "anomaly_reason");
     match &c.verdict.reason {
         Some(r) => {
@@ -347,7 +347,7 @@ impl Tagger {
         };
         if n_fields >= 3 {
             out.extend_from_slice(&keys.scored[v.anomaly as usize]);
-            let score = thousandths(v.score);
+            let score = crate::detect::score::thousandths(v.score);
             out.extend_from_slice(&score.to_bits().to_be_bytes());
             out.extend_from_slice(&keys.names[2]);
             let mut id = [0u8; 9];
@@ -419,19 +419,6 @@ fn write_map_len(out: &mut impl OutBuf, n: usize) {
             out.extend_from_slice(&[0xdf, (n >> 24) as u8, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
         }
     }
-}
-
-/// The score as written: rounded to thousandths, as `(s * 1000).round() / 1000` (half away from
-/// zero), without the library call for the common case of a score in 0..=1.
-#[inline]
-fn thousandths(score: f32) -> f64 {
-    let t = score as f64 * 1000.0;
-    if !(t > 0.0 && t < 1e9) {
-        return t.round() / 1000.0;
-    }
-    let whole = t as u64 as f64; // exact: t is below 2^53
-    let rounded = if t - whole >= 0.5 { whole + 1.0 } else { whole };
-    rounded / 1000.0
 }
 
 /// msgpack's smallest encoding of an unsigned integer, as `rmp::encode::write_uint` writes it.
@@ -537,12 +524,6 @@ pub fn summary_record<O: OutBuf + std::io::Write>(out: &mut O, s: &crate::codec:
 
 /// Reads the time of a record; true for a group start/end marker.
 fn is_group_marker(r: &mut Reader<'_>) -> Result<bool, Error> {
-    // the usual header time: an EventTime, `fixext 8` of type 0, seconds first
-    if let Some(&[0xd7, 0x00, a, b, c, d, ..]) = r.buf.get(r.pos..r.pos + 10) {
-        r.pos += 10;
-        let secs = u32::from_be_bytes([a, b, c, d]);
-        return Ok(secs == GROUP_START || secs == GROUP_END);
-    }
     let start = r.pos;
     if let Some((0, d)) = r.ext()? {
         if d.len() == 8 {
@@ -562,32 +543,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn map_headers_and_scores_are_written_as_rmp_and_round_write_them() {
+    fn map_headers_are_written_as_rmp_writes_them() {
         for n in [0usize, 1, 15, 16, 17, 255, 256, 0xffff, 0x1_0000, 0x12_3456] {
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
             write_map_len(&mut ours, n);
             rmp::encode::write_map_len(&mut theirs, n as u32).unwrap();
             assert_eq!(ours, theirs, "{n}");
-        }
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut scores: Vec<f32> = (0..200_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                f32::from_bits(x as u32 & 0x3f80_0000 | (x >> 32) as u32 & 0x007f_ffff) // 1.0 ..< 2.0 and below
-                    * if x % 3 == 0 { 1.0 } else { 0.5 }
-            })
-            .collect();
-        // halves exactly, their neighbours, and what lies outside 0..=1
-        for k in 0..=1000u32 {
-            let half = (k as f32 + 0.5) / 1000.0;
-            scores.extend([half, f32::from_bits(half.to_bits() - 1), f32::from_bits(half.to_bits() + 1), k as f32 / 1000.0]);
-        }
-        scores.extend([0.0, -0.0, 1.0, -0.0004, -0.0005, -1.5, 2.5e6, 1e30, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
-        for s in scores {
-            let want = (s as f64 * 1000.0).round() / 1000.0;
-            assert_eq!(thousandths(s).to_bits(), want.to_bits(), "{s:e}");
         }
     }
 

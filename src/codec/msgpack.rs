@@ -153,6 +153,15 @@ impl<'a> Reader<'a> {
 
     /// Reads an ext value (type, data); `None` (cursor unchanged) if the next value is not one.
     pub fn ext(&mut self) -> Result<Option<(i8, &'a [u8])>, Error> {
+        // `fixext 1..16` (every record's EventTime is a `fixext 8`): marker, type and data read
+        // with one bounds check; anything else, or too short, by the general path below
+        if let Some(&[m @ 0xd4..=0xd8, ty, ..]) = self.buf.get(self.pos..self.pos + 2) {
+            let len = 1usize << (m - 0xd4);
+            if let Some(d) = self.buf.get(self.pos + 2..self.pos + 2 + len) {
+                self.pos += 2 + len;
+                return Ok(Some((ty as i8, d)));
+            }
+        }
         let start = self.pos;
         let len = match self.marker()? {
             Marker::FixExt1 => 1,

@@ -331,7 +331,7 @@ fn reason_of<'a>(v: &Verdict, reason: &'a mut String) -> Option<&'a str> {
 }
 
 fn score(v: &Verdict) -> f64 {
-    (v.score as f64 * 1000.0).round() / 1000.0
+    crate::detect::score::thousandths(v.score)
 }
 
 /// A closed session's verdict as one NDJSON record of its own (what `filter` appends), saying
@@ -340,7 +340,7 @@ pub fn session_record(out: &mut String, c: &crate::session::ClosedSession, held_
     let mut v = serde_json::json!({
         "turbolog_session": c.id,
         "anomaly": c.verdict.anomaly,
-        "anomaly_score": (c.verdict.score as f64 * 1000.0).round() / 1000.0,
+        "anomaly_score": crate::detect::score::thousandths(c.verdict.score),
         "anomaly_reason": c.verdict.reason,
         "first_line": c.first_line,
         "last_line": c.last_line,

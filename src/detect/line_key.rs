@@ -268,16 +268,15 @@ fn masked_id_runs(line: &[u8], mut f: impl FnMut(usize, usize)) {
     const _: () = assert!(HEX_RUN == 8);
     let n = line.len();
     let words = n.div_ceil(64);
-    let bits = |i: usize| hex_digit_words(line, i);
     // `runs`: the bytes of hex runs of eight or more; one spare word, clear, past the last
     let mut runs = [0u64; MASK_WORDS + 1];
     let mut digit = [0u64; MASK_WORDS + 1];
     // the letters in those runs: an id run holds one
     let mut letters = [0u64; MASK_WORDS + 1];
-    let (mut hex, mut dig) = bits(0);
+    let (mut hex, mut dig) = hex_digit_words(line, 0);
     let (mut starts_before, mut any) = (0u64, 0u64);
     for i in 0..words {
-        let (next_hex, next_dig) = bits(i + 1);
+        let (next_hex, next_dig) = hex_digit_words(line, i + 1);
         // where eight hex bytes in a row start (reading on into the next word)
         let x = hex as u128 | (next_hex as u128) << 64;
         let x = x & (x >> 1);

@@ -373,6 +373,19 @@ fn recurring_score(severity: f32) -> f32 {
 /// least half the epochs since it first appeared is background: the configured number is enough.
 /// One that comes in bursts with errors in it needs more evidence (up to four times as much)
 /// before the engine stops flagging it.
+/// A score as every output writes it: rounded to thousandths, as `(s * 1000).round() / 1000`
+/// (half away from zero), without the library call for the common case of a score in 0..=1.
+#[inline]
+pub fn thousandths(score: f32) -> f64 {
+    let t = score as f64 * 1000.0;
+    if !(t > 0.0 && t < 1e9) {
+        return t.round() / 1000.0;
+    }
+    let whole = t as u64 as f64; // exact: t is below 2^53
+    let rounded = if t - whole >= 0.5 { whole + 1.0 } else { whole };
+    rounded / 1000.0
+}
+
 pub fn epochs_to_establish(stats: &TemplateStats, current_epoch: u64, config: &ScoreConfig) -> u32 {
     let first_epoch = stats.first_seen.saturating_sub(1) / config.epoch_records.max(1);
     let elapsed = current_epoch.saturating_sub(first_epoch) + 1;
@@ -495,6 +508,31 @@ impl Threshold {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousandths_are_what_round_writes() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut scores: Vec<f32> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                f32::from_bits(x as u32 & 0x3f80_0000 | (x >> 32) as u32 & 0x007f_ffff) // 1.0 ..< 2.0 and below
+                    * if x % 3 == 0 { 1.0 } else { 0.5 }
+            })
+            .collect();
+        // halves exactly, their neighbours, and what lies outside 0..=1
+        for k in 0..=1000u32 {
+            let half = (k as f32 + 0.5) / 1000.0;
+            scores.extend([half, f32::from_bits(half.to_bits() - 1), f32::from_bits(half.to_bits() + 1), k as f32 / 1000.0]);
+        }
+        scores.extend([0.0, -0.0, 1.0, -0.0004, -0.0005, -1.5, 2.5e6, 1e30, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+        for s in scores {
+            let want = (s as f64 * 1000.0).round() / 1000.0;
+            assert_eq!(thousandths(s).to_bits(), want.to_bits(), "{s:e}");
+        }
+    }
+
 
     #[test]
     fn counts_are_grouped_by_three_from_the_right() {
