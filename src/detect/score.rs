@@ -369,10 +369,6 @@ fn recurring_score(severity: f32) -> f32 {
     0.45 + 0.15 * severity
 }
 
-/// Epochs a template must be seen in before it counts as normal. A template present in at
-/// least half the epochs since it first appeared is background: the configured number is enough.
-/// One that comes in bursts with errors in it needs more evidence (up to four times as much)
-/// before the engine stops flagging it.
 /// A score as every output writes it: rounded to thousandths, as `(s * 1000).round() / 1000`
 /// (half away from zero), without the library call for the common case of a score in 0..=1.
 #[inline]
@@ -386,6 +382,10 @@ pub fn thousandths(score: f32) -> f64 {
     rounded / 1000.0
 }
 
+/// Epochs a template must be seen in before it counts as normal. A template present in at
+/// least half the epochs since it first appeared is background: the configured number is enough.
+/// One that comes in bursts with errors in it needs more evidence (up to four times as much)
+/// before the engine stops flagging it.
 pub fn epochs_to_establish(stats: &TemplateStats, current_epoch: u64, config: &ScoreConfig) -> u32 {
     let first_epoch = stats.first_seen.saturating_sub(1) / config.epoch_records.max(1);
     let elapsed = current_epoch.saturating_sub(first_epoch) + 1;
