@@ -61,8 +61,26 @@ pub struct Profile {
     pub ended_with: Counts<u64>,
 }
 
-/// A session's counts and a number that goes with them, as a key.
-type SessionShape<'a> = (&'a [(u32, u32)], usize);
+/// A session's counts and a number that goes with them, as a key of a batch's table (sessions
+/// that did the same thing are learned and judged once).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SessionShape<'a> {
+    pub counts: &'a [(u32, u32)],
+    pub with: u64,
+}
+
+impl std::hash::Hash for SessionShape<'_> {
+    /// The counts as one run of bytes (what the derived hash wrote as two numbers a pair, a
+    /// call each, cost as much as the rest of judging a session).
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        const _: () = assert!(std::mem::size_of::<(u32, u32)>() == 8);
+        // SAFETY: a pair of u32 is 8 bytes, all of them the two numbers' (no padding): the
+        // slice's bytes are initialised, and equal slices have equal bytes
+        let bytes = unsafe { std::slice::from_raw_parts(self.counts.as_ptr() as *const u8, self.counts.len() * 8) };
+        h.write(bytes);
+        h.write_u64(self.with);
+    }
+}
 
 /// Templates whose waits a profile keeps, at most.
 pub const MAX_WAIT_TEMPLATES: usize = 4096;
@@ -147,11 +165,11 @@ impl Profile {
         let mut alike: HashMap<SessionShape<'_>, u64, foldhash::fast::RandomState> = HashMap::default();
         for counts in sessions {
             let (_, n) = self.add_but_pairs(counts);
-            *alike.entry((counts, n)).or_insert(0) += 1;
+            *alike.entry(SessionShape { counts, with: n as u64 }).or_insert(0) += 1;
         }
-        for ((counts, n), times) in alike {
-            let c = self.tracked_counts(counts);
-            self.add_pairs(&c, n, times);
+        for (shape, times) in alike {
+            let c = self.tracked_counts(shape.counts);
+            self.add_pairs(&c, shape.with as usize, times);
         }
     }
 

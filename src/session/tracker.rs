@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::detect::engine::Engine;
 use crate::session::open::{Open, OpenSessions, Sweep};
-use crate::session::profile::{Profile, SessionVerdict};
+use crate::session::profile::{Profile, SessionShape, SessionVerdict};
 use crate::session::quiet::{Quiet, RECORDS, TIME};
 use crate::session::waits::{bucket, long_wait, long_wait_censored, Waits};
 
@@ -67,7 +67,7 @@ const REMEMBER: u64 = 4;
 const RARE_HERE: f64 = 0.02;
 
 /// Verdicts of a batch by (counts, bit length of the quiet).
-type Judged<'a> = HashMap<(&'a [(u32, u32)], Option<u32>), SessionVerdict, foldhash::fast::RandomState>;
+type Judged<'a> = HashMap<SessionShape<'a>, SessionVerdict, foldhash::fast::RandomState>;
 
 /// How a batch of sessions closes.
 #[derive(Clone, Copy, PartialEq)]
@@ -671,15 +671,9 @@ impl Tracker {
             if provisional && s.flagged {
                 continue;
             }
-            let key = (s.counts.as_slice(), quiet(s).map(bits));
-            let verdict = match judged.get(&key) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = self.profile.judge_for(&common, &s.counts, in_profile, quiet(s), long_gap, &wait_for, &text_of, !provisional, stream);
-                    judged.insert(key, v.clone());
-                    v
-                }
-            };
+            // the bit length of the quiet, 1 more (0: not quiet, at its close)
+            let key = SessionShape { counts: s.counts.as_slice(), with: quiet(s).map_or(0, |q| bits(q) as u64 + 1) };
+            let verdict = judged.entry(key).or_insert_with(|| self.profile.judge_for(&common, &s.counts, in_profile, quiet(s), long_gap, &wait_for, &text_of, !provisional, stream)).clone();
             // a count that breaks an invariant ("3 × … but 2 × …") may still even out: not said
             if provisional && verdict.reason.as_deref().is_none_or(|r| r.starts_with(|c: char| c.is_ascii_digit())) {
                 continue;
