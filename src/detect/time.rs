@@ -107,13 +107,13 @@ impl Day {
 impl LastHeader {
     fn answer(&mut self, line: &str) -> Option<i64> {
         let b = line.as_bytes();
-        let same = self.len > 0 && b.len() >= self.len && b[..self.len] == self.bytes[..self.len];
+        let same = self.len > 0 && b.len() >= self.len && super::same_bytes(&b[..self.len], &self.bytes[..self.len]);
         if same && b.get(self.len).is_none_or(u8::is_ascii_whitespace) {
             return Some(self.secs);
         }
         // the same date, another second
         let d = self.day_len;
-        if d == 0 || b.len() <= d || b[..d] != self.bytes[..d] || !b[d].is_ascii_whitespace() {
+        if d == 0 || b.len() <= d || !super::same_bytes(&b[..d], &self.bytes[..d]) || !b[d].is_ascii_whitespace() {
             return None;
         }
         let rest = &line[d..];

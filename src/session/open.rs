@@ -82,29 +82,6 @@ impl Open {
     }
 }
 
-/// `a == b`, by words for ids of 8 bytes and more (the library call cost as much as the
-/// table lookup here).
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n < 8 {
-        return a == b;
-    }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("eight bytes"));
-    let mut at = 0;
-    while at + 8 < n {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at += 8;
-    }
-    // the last eight, overlapping the words before when the length is not a multiple of 8
-    word(a, n - 8) == word(b, n - 8)
-}
-
 /// Open sessions by id. Ids come from log content: hashed with a seeded hash.
 #[derive(Default)]
 pub struct OpenSessions {
@@ -147,7 +124,7 @@ impl OpenSessions {
 
     fn position(&self, hash: u64, id: &str) -> Option<usize> {
         let slots = &self.slots;
-        self.index.find(hash, |&i| slots[i as usize].hash == hash && same(&slots[i as usize].id, id.as_bytes())).map(|&i| i as usize)
+        self.index.find(hash, |&i| slots[i as usize].hash == hash && crate::detect::same_bytes(&slots[i as usize].id, id.as_bytes())).map(|&i| i as usize)
     }
 
     /// The open session `id`, if any; else the hash to open it with ([`OpenSessions::open`]).
@@ -308,23 +285,6 @@ mod tests {
         }
         assert_eq!(s.take_all().len(), ids.len() - 1);
         assert!(s.is_empty());
-    }
-
-    #[test]
-    fn same_is_slice_equality() {
-        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
-        for n in 0..=40 {
-            let a = &base[..n];
-            assert!(same(a, a));
-            for at in 0..n {
-                let mut b = a.to_vec();
-                b[at] ^= 1;
-                assert!(!same(a, &b), "{n} bytes, differing at {at}");
-            }
-            if n > 0 {
-                assert!(!same(a, &base[..n - 1]));
-            }
-        }
     }
 
     #[test]
