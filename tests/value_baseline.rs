@@ -68,6 +68,9 @@ struct Site {
     agents: Vec<String>,
     referers: Vec<String>,
     clients: Vec<String>,
+    /// Lines written as logfmt records (`msg="request served" method=GET path=… status=200 …`)
+    /// instead of the combined format.
+    logfmt: bool,
 }
 
 const WORDS: [&str; 24] = [
@@ -95,7 +98,7 @@ impl Site {
             v.sort();
             v.dedup();
         }
-        Site { agents, referers, clients }
+        Site { agents, referers, clients, logfmt: false }
     }
 
     /// A request for one of the site's pages and its status.
@@ -133,6 +136,18 @@ impl Site {
         let referer = r.pick(&self.referers);
         let agent = agent.map_or_else(|| r.pick(&self.agents).clone(), str::to_string);
         let size = if status == 304 { 0 } else { 200 + r.below(30_000) };
+        if self.logfmt {
+            let quote = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+            return format!(
+                "time=2016-12-{:02}T{:02}:{:02}:{:02}Z level=info msg=\"request served\" client={client} method=GET path={path} proto=HTTP/1.1 status={status} bytes={size} referer={} agent={}",
+                10 + day,
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60,
+                quote(referer),
+                quote(&agent)
+            );
+        }
         format!(
             "{client} - - [{:02}/Dec/2016:{:02}:{:02}:{:02} +0000] \"GET {path} HTTP/1.1\" {status} {size} \"{referer}\" \"{agent}\"",
             10 + day,
@@ -193,7 +208,12 @@ struct Setup {
 }
 
 fn learned_site(test_lines: usize) -> Setup {
-    let site = Site::from_realworld();
+    learned_site_as(test_lines, false)
+}
+
+/// [`learned_site`], its lines written as logfmt records when `logfmt`.
+fn learned_site_as(test_lines: usize, logfmt: bool) -> Setup {
+    let site = Site { logfmt, ..Site::from_realworld() };
     let dir = tempfile::tempdir().unwrap();
     let mut good = Vec::new();
     for day in 0..3 {
@@ -232,7 +252,26 @@ fn is_value_reason(r: &str) -> bool {
 
 #[test]
 fn a_frozen_scan_flags_attack_values_in_learned_templates_and_little_else() {
-    let s = learned_site(10_000);
+    frozen_scan_flags_attack_values(&learned_site(10_000), "in path: /.git/config");
+}
+
+/// The same requests as logfmt records: the message is `request served`, the request's parts
+/// are fields (`path=`, `agent=`), each with a baseline of its own.
+#[test]
+fn a_frozen_scan_flags_attack_values_in_logfmt_fields() {
+    let s = learned_site_as(10_000, true);
+    assert!(s.lines[0].contains(" msg=\"request served\" ") && s.lines[0].contains(" path="), "{}", s.lines[0]);
+    frozen_scan_flags_attack_values(&s, "in path: /.git/config");
+}
+
+#[test]
+fn filter_and_the_plugin_flag_attack_values_in_logfmt_fields() {
+    let s = learned_site_as(3_000, true);
+    filter_flags_attack_values(&s);
+    plugin_flags_attack_values(&s);
+}
+
+fn frozen_scan_flags_attack_values(s: &Setup, git_reason: &str) {
     let out = bin().args(["scan", "--format", "jsonl", "--frozen", "--state"]).arg(&s.state).arg(&s.test_path).output().unwrap();
     let rows = jsonl(&out.stdout);
     assert_eq!(rows.len(), s.lines.len());
@@ -255,12 +294,15 @@ fn a_frozen_scan_flags_attack_values_in_learned_templates_and_little_else() {
     assert!(false_alarms.len() * 10_000 <= 5 * normal, "{} false alarms in {normal} normal lines:\n{}", false_alarms.len(), false_alarms.join("\n"));
     // the reason names the position and the value
     let git = rows.iter().find(|r| r["line"].as_u64() == Some(s.attacks[0])).unwrap();
-    assert!(git["reason"].as_str().unwrap().contains("in path: /.git/config"), "{git}");
+    assert!(git["reason"].as_str().unwrap().contains(git_reason), "{git}");
 }
 
 #[test]
 fn filter_with_state_flags_the_same_attack_values() {
-    let s = learned_site(3_000);
+    filter_flags_attack_values(&learned_site(3_000));
+}
+
+fn filter_flags_attack_values(s: &Setup) {
     let out = run_with_stdin(bin().args(["filter", "--state"]).arg(&s.state), std::fs::read(&s.test_path).unwrap().as_slice());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows = jsonl(&out.stdout);
@@ -335,7 +377,10 @@ fn plugin_anomalies(e: &Arc<Embedded>, lines: &[String]) -> u64 {
 
 #[test]
 fn the_plugin_with_a_learned_state_dir_flags_each_attack_line() {
-    let s = learned_site(3_000);
+    plugin_flags_attack_values(&learned_site(3_000));
+}
+
+fn plugin_flags_attack_values(s: &Setup) {
     let state = s.state.to_str().unwrap().to_string();
     let settings = Settings::from_pairs([("state_dir", state.as_str()), ("learning", "false")]).unwrap();
     let e = Embedded::open(settings, quiet).unwrap();

@@ -120,6 +120,11 @@ pub struct Engine {
     teaching: bool,
     /// A message with fields added (see [`Engine::with_fields`]), reused.
     fields_scratch: String,
+    /// The pairs of the last line read through when it was a logfmt record, and that line's
+    /// length (0: none): their values are learned and judged by field (see
+    /// [`crate::detect::values::Values::visit_fields`]).
+    pairs: Vec<crate::detect::logfmt::Pair>,
+    pairs_of: usize,
 }
 
 /// The score of a value unlike the baseline on a known template: above the base threshold.
@@ -218,6 +223,8 @@ impl Engine {
             value_flagged: false,
             teaching: false,
             fields_scratch: String::new(),
+            pairs: Vec::new(),
+            pairs_of: 0,
         }
     }
 
@@ -436,6 +443,8 @@ impl Engine {
         self.epoch_started |= self.records == 0;
         let mut fields = std::mem::take(&mut self.fields_scratch);
         let fielded = self.with_fields(line_text, msg, &mut fields);
+        // fields joined the message (a logfmt status): what was mined is not the message's text
+        let rewritten = !std::ptr::eq(fielded.text, msg.text);
         let v = self.process_from(Message { level: level_field.or(msg.level), ..fielded }, Some(line));
         self.fields_scratch = fields;
         if v.new_template {
@@ -456,7 +465,9 @@ impl Engine {
                 for key in std::iter::once(key).chain(hex_key) {
                     self.cache_line(key, sig, line, v.template_id, msg.level);
                 }
-                self.cache_by_words(line, msg.text, hex_key.is_some(), sig, v.template_id, msg.level);
+                if !rewritten {
+                    self.cache_by_words(line, msg.text, hex_key.is_some(), sig, v.template_id, msg.level);
+                }
             }
         }
         v
@@ -641,11 +652,14 @@ impl Engine {
 
     /// The message with the fields a template needs from the rest of a structured line: the
     /// HTTP status of a logfmt record (see [`crate::detect::logfmt`]), written into `scratch`.
-    fn with_fields<'a>(&self, line: &str, msg: Message<'a>, scratch: &'a mut String) -> Message<'a> {
-        if self.config.no_header || !line.as_bytes().contains(&b'=') {
+    /// Its pairs are kept for [`Engine::visit_fields`].
+    fn with_fields<'a>(&mut self, line: &str, msg: Message<'a>, scratch: &'a mut String) -> Message<'a> {
+        self.pairs_of = 0;
+        if self.config.no_header || !line.as_bytes().contains(&b'=') || !crate::detect::logfmt::pairs(line, &mut self.pairs) {
             return msg;
         }
-        match crate::detect::logfmt::status(line) {
+        self.pairs_of = line.len();
+        match crate::detect::logfmt::status(line, &self.pairs) {
             Some(code) => {
                 crate::detect::logfmt::with_status(msg.text, code, scratch);
                 Message { text: scratch.as_str(), ..msg }
@@ -672,8 +686,28 @@ impl Engine {
                 (off + msg.text.len() <= l.len()).then_some((l, off))
             });
             self.visit_values(&mut v, msg.text, within, m.generalised);
+            if let Some(l) = line {
+                self.visit_fields(&mut v, l);
+            }
         }
+        self.pairs_of = 0;
         v
+    }
+
+    /// Judges and learns the values of a logfmt record's fields (`path=`, `user=`, `method=`)
+    /// under its template, as [`Engine::visit_values`] does its message's. `line`: the line
+    /// [`Engine::with_fields`] read the pairs of (its bytes, valid UTF-8: the pairs' places).
+    fn visit_fields(&mut self, v: &mut Verdict, line: &[u8]) {
+        if self.pairs_of == 0 || self.pairs_of != line.len() {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(line) else { return };
+        let id = v.template_id as usize;
+        let judge = !self.teaching && self.stats[id].established && !v.anomaly && !self.value_flagged;
+        let fields = self.pairs.iter().filter(|p| crate::detect::logfmt::holds_values(text, p)).map(|p| (&text[p.key.clone()], &line[p.value.clone()]));
+        let Some(finding) = self.values.visit_fields(v.template_id, fields, judge, self.learning) else { return };
+        self.value_flagged = true;
+        self.flag_value(v, finding);
     }
 
     /// Judges (after a baseline, on a known template) and learns the values of the message just

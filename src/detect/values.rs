@@ -31,6 +31,8 @@ const STABLE: u64 = 5000;
 const MAX_POSITIONS: usize = 1 << 15;
 /// A position's values are counted in windows of this many; a share is judged over the last two.
 const WINDOW: u16 = 100;
+/// Fields of one template's structured records with a baseline, at most.
+const MAX_FIELDS: usize = 32;
 /// Positions of one template whose shares are watched (the first ones of its line).
 const MAX_WATCHED: usize = 2;
 
@@ -667,6 +669,9 @@ pub struct Values {
     /// Per template id, whether a frozen engine watches any of its shares: 0 not known yet
     /// (learning clears it), 1 none, 2 some.
     watching: Vec<u8>,
+    /// Per template id, the fields of its structured records (logfmt `path=`, `user=`), by
+    /// name, in the order first met: each judged as a template position is.
+    fields: Vec<Vec<Position>>,
 }
 
 /// The saved form: (template, token position, what its values looked like), and the shares of
@@ -676,6 +681,8 @@ pub struct Values {
 pub struct Saved {
     pub positions: Vec<(TemplateId, u16, Position)>,
     pub headers: Vec<(TemplateId, Share)>,
+    /// The fields of structured records (the position's name is the field's).
+    pub fields: Vec<(TemplateId, Position)>,
 }
 
 
@@ -959,6 +966,51 @@ impl Values {
         found
     }
 
+    /// Reads the fields of a structured record of template `id` (name, value as written):
+    /// judges each against what its field's values were when `judge`, learns them when
+    /// `learn`, as [`Values::visit`] does a message's positions (a finding's value is not
+    /// learned, but a new value's shape counts as seen). Returns the first finding.
+    pub fn visit_fields<'a>(&mut self, id: TemplateId, fields: impl Iterator<Item = (&'a str, &'a [u8])>, judge: bool, learn: bool) -> Option<Finding> {
+        if !(judge || learn) {
+            return None;
+        }
+        let id = id as usize;
+        if self.fields.len() <= id {
+            if !learn {
+                return None;
+            }
+            self.fields.resize_with(id + 1, Vec::new);
+        }
+        let mut found = None;
+        for (name, value) in fields {
+            let list = &mut self.fields[id];
+            let at = match list.iter().position(|p| p.name == name) {
+                Some(at) => at,
+                None => {
+                    if !learn || list.len() >= MAX_FIELDS || self.positions >= MAX_POSITIONS {
+                        continue;
+                    }
+                    list.push(Position { name: name.to_string(), ..Position::default() });
+                    self.positions += 1;
+                    list.len() - 1
+                }
+            };
+            let p = &mut list[at];
+            let l = if learn { look::<true, true>(value) } else { look::<true, false>(value) };
+            match (judge && found.is_none()).then(|| p.judge(&l)).flatten() {
+                Some(what) => {
+                    found = Some(Self::finding(p, what, &String::from_utf8_lossy(value)));
+                    if learn && what == What::NewValue {
+                        p.learn(&l);
+                    }
+                }
+                None if learn => p.learn(&l),
+                None => {}
+            }
+        }
+        found
+    }
+
     /// Counts the shares of a line the engine's line cache took (no tokens: its watched values
     /// are read as the fields of the line they were found in); judged when `judge`, learned when
     /// `learn`.
@@ -1018,7 +1070,8 @@ impl Values {
             positions.extend(list.iter().map(|(pos, p)| (id as TemplateId, *pos, p.clone())));
         }
         let headers = self.headers.iter().enumerate().flat_map(|(id, hs)| hs.iter().map(move |h| (id as TemplateId, h.clone()))).collect();
-        Saved { positions, headers }
+        let fields = self.fields.iter().enumerate().flat_map(|(id, fs)| fs.iter().map(move |p| (id as TemplateId, p.clone()))).collect();
+        Saved { positions, headers, fields }
     }
 
     /// Continues from a saved form; positions of templates the engine does not know (`known`
@@ -1028,6 +1081,21 @@ impl Values {
         self.positions = 0;
         self.headers.clear();
         self.watching.clear();
+        self.fields.clear();
+        for (id, p) in &saved.fields {
+            if self.positions >= MAX_POSITIONS || !known(*id) || p.values.len() > MAX_VALUES || p.raw.len() > MAX_VALUES || p.segments.len() > MAX_SEGMENTS {
+                continue;
+            }
+            let id = *id as usize;
+            if self.fields.len() <= id {
+                self.fields.resize_with(id + 1, Vec::new);
+            }
+            let fs = &mut self.fields[id];
+            if fs.len() < MAX_FIELDS && fs.iter().all(|f| f.name != p.name) {
+                fs.push(p.clone());
+                self.positions += 1;
+            }
+        }
         for (id, share) in &saved.headers {
             let id = *id as usize;
             if !known(id as TemplateId) || share.field.is_none() {
