@@ -60,7 +60,7 @@ pub fn run(args: InspectArgs) -> Result<u8, CmdError> {
         }
     };
     match turbolog::store::values_file::check(dir) {
-        Ok(Some(n)) => w(&mut out, format!("values.tls: ok (checksum verified): {n} template positions with a value baseline"))?,
+        Ok(Some((n, fields))) => w(&mut out, format!("values.tls: ok (checksum verified): {n} template positions and {fields} record fields with a value baseline"))?,
         Ok(None) => {}
         Err(e) => {
             problems.push(format!("values.tls: {e}"));

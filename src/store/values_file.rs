@@ -17,9 +17,9 @@ pub fn load(dir: &Path) -> (Saved, Option<String>) {
     framed::load_or_set_aside(&dir.join(FILE_NAME), MAGIC, "values", "value baselines are learned afresh", |_: &Saved| Ok(()))
 }
 
-/// Reads `values.tls` without changing anything (for `inspect`): how many template positions it
-/// holds, none when there is no file, or what is wrong with it.
-pub fn check(dir: &Path) -> Result<Option<usize>, String> {
+/// Reads `values.tls` without changing anything (for `inspect`): how many template positions
+/// and record fields it holds, none when there is no file, or what is wrong with it.
+pub fn check(dir: &Path) -> Result<Option<(usize, usize)>, String> {
     let path = dir.join(FILE_NAME);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -28,7 +28,7 @@ pub fn check(dir: &Path) -> Result<Option<usize>, String> {
     };
     let body = framed::decode(MAGIC, &bytes, "values")?;
     let saved: Saved = serde_json::from_slice(body).map_err(|e| format!("unreadable body: {e}"))?;
-    Ok(Some(saved.positions.len()))
+    Ok(Some((saved.positions.len(), saved.fields.len())))
 }
 
 pub fn save(dir: &Path, saved: &Saved) -> Result<(), StateError> {
@@ -50,7 +50,7 @@ mod tests {
         assert!(!saved.positions.is_empty());
         assert_eq!(check(dir.path()), Ok(None));
         save(dir.path(), &saved).unwrap();
-        assert_eq!(check(dir.path()), Ok(Some(saved.positions.len())));
+        assert_eq!(check(dir.path()), Ok(Some((saved.positions.len(), 0))));
         assert_eq!(load(dir.path()), (saved, None));
         let mut bytes = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
         let last = bytes.len() - 1;
@@ -61,5 +61,19 @@ mod tests {
         assert_eq!(fresh, Saved::default());
         assert!(warning.unwrap().contains("checksum mismatch"));
         assert!(dir.path().join("values.tls.corrupt").exists());
+    }
+
+    #[test]
+    fn the_fields_of_logfmt_records_are_saved_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = crate::detect::Engine::new(crate::detect::EngineConfig::default());
+        for i in 0..60 {
+            e.learn_line(&format!("msg=\"served\" method=GET path=/page/{}", ["a", "b", "c"][i % 3]));
+        }
+        let saved = e.values_saved();
+        assert_eq!(saved.fields.iter().map(|(_, p)| (p.name.as_str(), p.seen)).collect::<Vec<_>>(), [("method", 60), ("path", 60)]);
+        save(dir.path(), &saved).unwrap();
+        assert_eq!(check(dir.path()), Ok(Some((saved.positions.len(), 2))));
+        assert_eq!(load(dir.path()).0.fields, saved.fields);
     }
 }
