@@ -596,6 +596,11 @@ fn stable(seen: u64, singles: u32) -> bool {
 }
 
 impl Position {
+    /// Whether a saved position keeps to the sketches' bounds (a file past them is not ours).
+    fn within_bounds(&self) -> bool {
+        self.values.len() <= MAX_VALUES && self.raw.len() <= MAX_VALUES && self.segments.len() <= MAX_SEGMENTS
+    }
+
     /// Whether the baseline's values were stable enough here that a new one means something.
     fn steady(&self) -> bool {
         !self.wide && !self.raw_wide && stable(self.seen, self.singles) && stable(self.seen, self.raw_singles)
@@ -1082,20 +1087,6 @@ impl Values {
         self.headers.clear();
         self.watching.clear();
         self.fields.clear();
-        for (id, p) in &saved.fields {
-            if self.positions >= MAX_POSITIONS || !known(*id) || p.values.len() > MAX_VALUES || p.raw.len() > MAX_VALUES || p.segments.len() > MAX_SEGMENTS {
-                continue;
-            }
-            let id = *id as usize;
-            if self.fields.len() <= id {
-                self.fields.resize_with(id + 1, Vec::new);
-            }
-            let fs = &mut self.fields[id];
-            if fs.len() < MAX_FIELDS && fs.iter().all(|f| f.name != p.name) {
-                fs.push(p.clone());
-                self.positions += 1;
-            }
-        }
         for (id, share) in &saved.headers {
             let id = *id as usize;
             if !known(id as TemplateId) || share.field.is_none() {
@@ -1110,7 +1101,7 @@ impl Values {
             }
         }
         for (id, pos, p) in &saved.positions {
-            if self.positions >= MAX_POSITIONS || !known(*id) || p.values.len() > MAX_VALUES || p.raw.len() > MAX_VALUES || p.segments.len() > MAX_SEGMENTS {
+            if self.positions >= MAX_POSITIONS || !known(*id) || !p.within_bounds() {
                 continue;
             }
             let id = *id as usize;
@@ -1120,6 +1111,21 @@ impl Values {
             let list = &mut self.by_template[id];
             if let Err(at) = list.binary_search_by_key(pos, |e| e.0) {
                 list.insert(at, (*pos, p.clone()));
+                self.positions += 1;
+            }
+        }
+        // record fields after the template positions: under the bound, positions come first
+        for (id, p) in &saved.fields {
+            if self.positions >= MAX_POSITIONS || !known(*id) || !p.within_bounds() {
+                continue;
+            }
+            let id = *id as usize;
+            if self.fields.len() <= id {
+                self.fields.resize_with(id + 1, Vec::new);
+            }
+            let fs = &mut self.fields[id];
+            if fs.len() < MAX_FIELDS && fs.iter().all(|f| f.name != p.name) {
+                fs.push(p.clone());
                 self.positions += 1;
             }
         }

@@ -352,12 +352,7 @@ mod tests {
         let cases = ["blk_-?[0-9]+", "req-[0-9a-f]+", "trace-[0-9a-z-]+", "id=[0-9]+", "k:[0-9a-zA-Z_-]+", "ab[a-c]+", "trace_identifier_long_literal=[0-9]+"];
         let pieces = ["blk_-12345", "blk_x", "bxx_", "block", "blk_-", "req-0a1f", "req-", "trace-ab-9", "id=7", "k:Zz_-", "abcab", "ab", "ü", "\u{7f}", " ", "9", "trace_identifier_long_literal=42"];
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = move || crate::detect::xorshift(&mut seed);
         for p in cases {
             let s = Simple::compile(p).unwrap_or_else(|| panic!("{p} is simple"));
             let re = regex::Regex::new(p).unwrap();
