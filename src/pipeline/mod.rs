@@ -375,14 +375,10 @@ impl Scorer for Pipeline {
             Some(scored) => self.engine.process_bytes_with(scored.as_bytes(), r.level),
         };
         if let Some(s) = &mut self.sessions {
-            // a valid UTF-8 message (the usual case) is read in place: no copy per record
-            let text;
+            // the message's bytes are searched in place: no copy, nor a validation, per record
             let id: Option<std::borrow::Cow<'_, str>> = match s.key.field_name() {
                 Some(_) => r.session_field.map(String::from_utf8_lossy),
-                None => {
-                    text = String::from_utf8_lossy(r.original);
-                    s.key.find(&text).map(std::borrow::Cow::Borrowed)
-                }
+                None => s.key.find_in_bytes(r.original),
             };
             let seq = r.seq.unwrap_or_else(|| self.engine.records());
             if self.keep_sessions {

@@ -48,6 +48,20 @@ impl SessionKey {
         }
     }
 
+    /// The id in a host's message bytes, valid UTF-8 or not (invalid bytes read as U+FFFD,
+    /// as a lossy copy would have them): the common simple pattern reads the bytes in place,
+    /// the regex engine a lossy copy only when they are not valid.
+    pub fn find_in_bytes<'a>(&self, message: &'a [u8]) -> Option<std::borrow::Cow<'a, str>> {
+        match self {
+            SessionKey::Pattern(_, Some(simple)) => simple.find_bytes(message).map(std::borrow::Cow::Borrowed),
+            SessionKey::Pattern(re, None) => match std::str::from_utf8(message) {
+                Ok(text) => re.find(text).map(|m| std::borrow::Cow::Borrowed(m.as_str())),
+                Err(_) => re.find(&String::from_utf8_lossy(message)).map(|m| std::borrow::Cow::Owned(m.as_str().to_string())),
+            },
+            SessionKey::Field(_) => None,
+        }
+    }
+
     pub fn field_name(&self) -> Option<&str> {
         match self {
             SessionKey::Field(f) => Some(f),
@@ -68,5 +82,17 @@ mod tests {
         assert!(SessionKey::pattern("(").unwrap_err().contains("not a valid regular expression"));
         assert!(SessionKey::pattern("x*").unwrap_err().contains("empty string"));
         assert!(SessionKey::field(" ").is_err());
+    }
+
+    #[test]
+    fn ids_in_bytes_are_the_ids_of_the_lossy_text() {
+        let lines: [&[u8]; 5] = [b"Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106", b"\xff\xfe blk_42\xff tail of a line past sixteen bytes", b"blk_\xff blk_7", b"req-00ff\xc3\xa9 and more bytes here", b"short blk_1"];
+        for p in [r"blk_-?[0-9]+", r"req-[0-9a-f]+", r"(blk|req)[_-][0-9a-f-]+"] {
+            let k = SessionKey::pattern(p).unwrap();
+            for l in lines {
+                let lossy = String::from_utf8_lossy(l);
+                assert_eq!(k.find_in_bytes(l).as_deref(), k.find(&lossy), "{p} on {lossy:?}");
+            }
+        }
     }
 }

@@ -163,20 +163,26 @@ impl Simple {
     /// The leftmost match in `text`.
     #[inline]
     pub fn find<'a>(&self, text: &'a str) -> Option<&'a str> {
-        #[cfg(target_arch = "x86_64")]
-        if text.len() >= self.prefix.len() + 15 {
-            // SAFETY: SSE2 is part of every x86_64; `find_sse2` loads only within `text`
-            let (start, end) = unsafe { self.find_sse2(text.as_bytes()) }?;
-            // the class is ASCII: `end` ends on a character boundary
-            return text.get(start..end);
-        }
-        self.find_portable(text)
+        self.find_bytes(text.as_bytes())
     }
 
-    /// [`Simple::find`] by `memmem` and [`Simple::run_end`] (other targets, short lines, and
-    /// the reference the SSE2 path is tested against).
-    fn find_portable<'a>(&self, text: &'a str) -> Option<&'a str> {
-        let b = text.as_bytes();
+    /// The leftmost match in `b`, whatever its other bytes: the literal and the class are
+    /// ASCII, so a match is text, and the same as in `b` read with invalid bytes replaced
+    /// (those are never ASCII, like U+FFFD's) — a host's record need not be validated first.
+    #[inline]
+    pub fn find_bytes<'a>(&self, b: &'a [u8]) -> Option<&'a str> {
+        #[cfg(target_arch = "x86_64")]
+        if b.len() >= self.prefix.len() + 15 {
+            // SAFETY: SSE2 is part of every x86_64; `find_sse2` loads only within `b`
+            let (start, end) = unsafe { self.find_sse2(b) }?;
+            return std::str::from_utf8(&b[start..end]).ok();
+        }
+        self.find_portable(b)
+    }
+
+    /// [`Simple::find_bytes`] by `memmem` and [`Simple::run_end`] (other targets, short lines,
+    /// and the reference the SSE2 path is tested against).
+    fn find_portable<'a>(&self, b: &'a [u8]) -> Option<&'a str> {
         let mut from = 0;
         while let Some(i) = self.finder.find(&b[from..]) {
             let start = from + i;
@@ -189,8 +195,7 @@ impl Simple {
             let run = j;
             j = self.run_end(b, j);
             if j > run {
-                // the class is ASCII: `j` ends on a character boundary
-                return text.get(start..j);
+                return std::str::from_utf8(&b[start..j]).ok();
             }
             from = start + 1;
         }
@@ -363,7 +368,7 @@ mod tests {
                         t.push_str(piece);
                         t.push_str(&"y".repeat(len - at));
                         assert_eq!(s.find(&t), re.find(&t).map(|m| m.as_str()), "{p} on {t:?}");
-                        assert_eq!(s.find_portable(&t), re.find(&t).map(|m| m.as_str()), "{p} on {t:?}");
+                        assert_eq!(s.find_portable(t.as_bytes()), re.find(&t).map(|m| m.as_str()), "{p} on {t:?}");
                     }
                 }
             }
