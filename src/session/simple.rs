@@ -175,9 +175,19 @@ impl Simple {
         if b.len() >= self.prefix.len() + 15 {
             // SAFETY: SSE2 is part of every x86_64; `find_sse2` loads only within `b`
             let (start, end) = unsafe { self.find_sse2(b) }?;
-            return std::str::from_utf8(&b[start..end]).ok();
+            return Some(Self::ascii(&b[start..end]));
         }
         self.find_portable(b)
+    }
+
+    /// A match as text. Every byte of one is ASCII: the literal's are letters, digits and
+    /// `_-=:/` ([`Simple::compile`] takes no other), and so is the optional one, and the class's
+    /// ranges lie within 1..=127 (checked there too).
+    #[inline]
+    fn ascii(m: &[u8]) -> &str {
+        debug_assert!(m.is_ascii());
+        // SAFETY: ASCII bytes (above) are valid UTF-8
+        unsafe { std::str::from_utf8_unchecked(m) }
     }
 
     /// [`Simple::find_bytes`] by `memmem` and [`Simple::run_end`] (other targets, short lines,
@@ -195,7 +205,7 @@ impl Simple {
             let run = j;
             j = self.run_end(b, j);
             if j > run {
-                return std::str::from_utf8(&b[start..j]).ok();
+                return Some(Self::ascii(&b[start..j]));
             }
             from = start + 1;
         }
