@@ -169,7 +169,7 @@ impl Tagger {
     /// Scores every record of `data`, appending the output buffer to `out` (cleared first).
     /// On `Err` the caller must pass `data` through unchanged.
     pub fn tag_chunk<O: OutBuf + std::io::Write>(&mut self, data: &[u8], scorer: &mut impl Scorer, settings: &Options, out: &mut O) -> Result<ChunkStats, Error> {
-        if self.keys.as_ref().map_or(true, |(names, _)| *names != settings.fields) {
+        if self.keys.as_ref().is_none_or(|(names, _)| *names != settings.fields) {
             self.keys = Some((settings.fields.clone(), encoded_keys(&settings.fields)));
         }
         #[cfg(test)]
@@ -257,14 +257,14 @@ impl Tagger {
                     continue;
                 }
                 if let Some(prio) = settings.message_keys.iter().position(|k| k.as_bytes() == key) {
-                    if message.map_or(true, |(p, _)| prio < p) {
+                    if message.is_none_or(|(p, _)| prio < p) {
                         if let Some(v) = r.str_bytes()? {
                             message = Some((prio, v));
                         }
                         r.pos = value_start;
                     }
                 } else if let Some(prio) = record_fields::LEVEL_KEYS.iter().position(|k| k.as_bytes() == key) {
-                    if level.map_or(true, |(p, _)| prio < p) {
+                    if level.is_none_or(|(p, _)| prio < p) {
                         let found = match r.str_bytes()? {
                             Some(text) => record_fields::level_of_text(text),
                             None => r.uint()?.and_then(record_fields::level_of_number),
@@ -383,7 +383,7 @@ impl Tagger {
     fn nested<'a>(&self, r: &Reader<'a>, key: &[u8], settings: &Options, message: &mut Option<(usize, &'a [u8])>, level: &mut Option<(usize, Level)>) -> Result<(), Error> {
         for (prio, k) in settings.message_keys.iter().enumerate() {
             let Some((head, rest)) = k.split_once('.') else { continue };
-            if head.as_bytes() == key && message.map_or(true, |(p, _)| prio < p) {
+            if head.as_bytes() == key && message.is_none_or(|(p, _)| prio < p) {
                 if let Some(pos) = r.find_path(rest)? {
                     if let Some(v) = (Reader { buf: r.buf, pos }).str_bytes()? {
                         *message = Some((prio, v));
@@ -393,7 +393,7 @@ impl Tagger {
         }
         for (prio, k) in record_fields::LEVEL_KEYS.iter().enumerate() {
             let Some((head, rest)) = k.split_once('.') else { continue };
-            if head.as_bytes() == key && level.map_or(true, |(p, _)| prio < p) {
+            if head.as_bytes() == key && level.is_none_or(|(p, _)| prio < p) {
                 if let Some(pos) = r.find_path(rest)? {
                     let mut v = Reader { buf: r.buf, pos };
                     let found = match v.str_bytes()? {

@@ -930,7 +930,7 @@ impl Engine {
             } else {
                 self.miner.restore(id as TemplateId, text, 1)?;
                 self.stats.push(TemplateStats { first_seen: self.records, last_epoch: u64::MAX, ..TemplateStats::default() });
-                self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
+                self.vectors.extend(std::iter::repeat_n(0.0, self.dim));
                 report.templates += 1;
             }
             report.from_wal += 1;
@@ -986,7 +986,7 @@ impl Engine {
                 first_time: t.first_time,
                 distance: t.distance,
             });
-            self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
+            self.vectors.extend(std::iter::repeat_n(0.0, self.dim));
             self.load_vector(t.id, vector_of, report);
             report.templates += 1;
             if t.established {
@@ -1014,7 +1014,7 @@ impl Engine {
         if m.created || id >= self.stats.len() {
             while self.stats.len() <= id {
                 self.stats.push(TemplateStats::default());
-                self.vectors.extend(std::iter::repeat(0.0).take(self.dim));
+                self.vectors.extend(std::iter::repeat_n(0.0, self.dim));
             }
             self.stats[id].first_seen = self.records;
             self.embed(m.id);
@@ -1053,7 +1053,7 @@ impl Engine {
 
     /// The template of messages with no tokens at all (see [`Engine::observe`]).
     pub fn is_empty_template(&self, id: TemplateId) -> bool {
-        self.miner.get(id).is_some_and(|t| t.len() == 0)
+        self.miner.get(id).is_some_and(|t| t.is_empty())
     }
 
     fn distance_to_normal(&mut self, id: TemplateId) -> f32 {

@@ -318,7 +318,7 @@ fn masked_id_runs(line: &[u8], mut f: impl FnMut(usize, usize)) {
                 (w, b) => (runs[w] << (64 - b)).leading_ones(),
             } as usize;
             start -= ones;
-            if ones == 0 || start % 64 != 0 {
+            if ones == 0 || !start.is_multiple_of(64) {
                 break;
             }
         }
@@ -326,7 +326,7 @@ fn masked_id_runs(line: &[u8], mut f: impl FnMut(usize, usize)) {
         loop {
             let (w, b) = (end / 64, end % 64);
             end += (!(runs[w] >> b)).trailing_zeros().min(64 - b as u32) as usize;
-            if end % 64 != 0 || runs[end / 64] & 1 == 0 {
+            if !end.is_multiple_of(64) || runs[end / 64] & 1 == 0 {
                 break;
             }
         }

@@ -460,7 +460,7 @@ impl Miner {
                 || conflicts <= self.config.max_word_conflicts && sim > 0.5 && word_conflicts_are_values(&t.slots, msg, tokens)
             {
                 best = Some((id, sim));
-            } else if refused.map_or(true, |(_, r)| sim > r) {
+            } else if refused.is_none_or(|(_, r)| sim > r) {
                 refused = Some((id, sim));
             }
         }

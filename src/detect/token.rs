@@ -227,7 +227,7 @@ fn mark_http_status(msg: &str, toks: &mut [Token]) {
 fn mark_dates(msg: &str, toks: &mut [Token]) {
     let is_name = |t: &Token| !t.is_var() && crate::detect::message::is_month_or_day(t.text(msg));
     let numeric = |t: &Token| t.is_var() && t.text(msg).bytes().all(|b| b.is_ascii_digit() || b":.,-/T".contains(&b));
-    if !toks.iter().any(|t| is_name(t)) {
+    if !toks.iter().any(&is_name) {
         return;
     }
     let mut date = [false; 64];

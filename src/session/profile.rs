@@ -356,7 +356,7 @@ impl Profile {
         }
         let mut best: Option<(f64, String)> = None;
         let mut offer = |score: f64, why: String| {
-            if best.as_ref().map_or(true, |(s, _)| score > *s) {
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
                 best = Some((score, why));
             }
         };
@@ -382,7 +382,7 @@ impl Profile {
                 (Some(q), Some(w)) => q < w,
                 // none known: quiet for longer than sessions usually go quiet, it has ended;
                 // otherwise the event may come if it usually comes after all it reached
-                (Some(q), None) => !long_gap.is_some_and(|long| q > long) && mean > horizon,
+                (Some(q), None) => long_gap.is_none_or(|long| q <= long) && mean > horizon,
                 (None, _) => false,
             };
             // events come in their order: once a missing event that usually comes after all

@@ -111,7 +111,7 @@ pub fn replay_file_bytes(path: &Path, bytes: &[u8], dim: u32) -> Result<Replay, 
             if &bytes[..6] == MAGIC_V2 && !theirs.records.is_empty() {
                 return Err(WalError::DimMismatch { path, file, engine });
             }
-            if &bytes[..6] == MAGIC_V1 && file > 0 && file <= 65_536 && (bytes.len() - HEADER_LEN) % (8 + 4 * file as usize) == 0 {
+            if &bytes[..6] == MAGIC_V1 && file > 0 && file <= 65_536 && (bytes.len() - HEADER_LEN).is_multiple_of(8 + 4 * file as usize) {
                 return Err(WalError::DimMismatch { path, file, engine });
             }
             return Err(WalError::NotAWal(path));
