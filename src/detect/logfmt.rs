@@ -9,9 +9,9 @@ use std::ops::Range;
 /// Keys whose value is an HTTP status (as for JSON records).
 const STATUS_KEYS: [&str; 4] = ["status", "status_code", "http_status", "statusCode"];
 
-/// Keys whose values are not a field's values to learn: the message (the template), the level,
-/// the clock, and the status (its class is in the template).
-const NOT_VALUES: [&str; 13] = ["msg", "message", "level", "lvl", "severity", "time", "ts", "timestamp", "t", "status", "status_code", "http_status", "statusCode"];
+/// Keys whose values are not a field's values to learn: the message (the template), the level
+/// and the clock (and a status: its class is in the template, see [`STATUS_KEYS`]).
+const NOT_VALUES: [&str; 9] = ["msg", "message", "level", "lvl", "severity", "time", "ts", "timestamp", "t"];
 
 /// One `key=value` pair of a logfmt line: where its key and its value are (a quoted value
 /// without its quotes).
@@ -76,7 +76,8 @@ pub fn pairs(line: &str, out: &mut Vec<Pair>) -> bool {
 
 /// Whether a pair's values are a field's values to learn (see [`NOT_VALUES`]).
 pub fn holds_values(line: &str, pair: &Pair) -> bool {
-    !NOT_VALUES.contains(&&line[pair.key.clone()])
+    let key = &line[pair.key.clone()];
+    !NOT_VALUES.contains(&key) && !STATUS_KEYS.contains(&key)
 }
 
 /// The HTTP status of a logfmt record (`pairs`: its pairs, as [`pairs`] read them), when it
