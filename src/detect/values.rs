@@ -590,6 +590,14 @@ fn known(list: &[(u32, u32)], fp: u32) -> bool {
     list.iter().any(|e| e.0 == fp)
 }
 
+/// The list of template `id` in a per-template table, the table grown to hold it.
+fn grown<T>(lists: &mut Vec<Vec<T>>, id: usize) -> &mut Vec<T> {
+    if lists.len() <= id {
+        lists.resize_with(id + 1, Vec::new);
+    }
+    &mut lists[id]
+}
+
 /// Good–Turing: the chance that the next value is new is small enough to call one new.
 fn stable(seen: u64, singles: u32) -> bool {
     seen >= MIN_SEEN && singles as u64 * STABLE <= seen
@@ -879,14 +887,9 @@ impl Values {
         if let Some(w) = self.watching.get_mut(id as usize) {
             *w = 0;
         }
-        if self.by_template.len() <= id as usize {
-            self.by_template.resize_with(id as usize + 1, Vec::new);
-        }
+        grown(&mut self.by_template, id as usize);
         let mut shares = Shares::new(line);
-        if self.headers.len() <= id as usize {
-            self.headers.resize_with(id as usize + 1, Vec::new);
-        }
-        let mut found = shares.headers(&mut self.headers[id as usize], judge, learn, true, learn);
+        let mut found = shares.headers(grown(&mut self.headers, id as usize), judge, learn, true, learn);
         // the template's positions are sorted as its tokens are: one cursor walks both
         let mut at = 0;
         for (pos, tok) in tokens.iter().enumerate() {
@@ -980,12 +983,10 @@ impl Values {
             return None;
         }
         let id = id as usize;
-        if self.fields.len() <= id {
-            if !learn {
-                return None;
-            }
-            self.fields.resize_with(id + 1, Vec::new);
+        if self.fields.len() <= id && !learn {
+            return None;
         }
+        grown(&mut self.fields, id);
         let mut found = None;
         for (name, value) in fields {
             let list = &mut self.fields[id];
@@ -1092,10 +1093,7 @@ impl Values {
             if !known(id as TemplateId) || share.field.is_none() {
                 continue;
             }
-            if self.headers.len() <= id {
-                self.headers.resize_with(id + 1, Vec::new);
-            }
-            let hs = &mut self.headers[id];
+            let hs = grown(&mut self.headers, id);
             if hs.len() < MAX_HEADER_FIELDS as usize && hs.last().is_none_or(|l| l.field < share.field) {
                 hs.push(share.clone());
             }
@@ -1104,11 +1102,7 @@ impl Values {
             if self.positions >= MAX_POSITIONS || !known(*id) || !p.within_bounds() {
                 continue;
             }
-            let id = *id as usize;
-            if self.by_template.len() <= id {
-                self.by_template.resize_with(id + 1, Vec::new);
-            }
-            let list = &mut self.by_template[id];
+            let list = grown(&mut self.by_template, *id as usize);
             if let Err(at) = list.binary_search_by_key(pos, |e| e.0) {
                 list.insert(at, (*pos, p.clone()));
                 self.positions += 1;
@@ -1119,11 +1113,7 @@ impl Values {
             if self.positions >= MAX_POSITIONS || !known(*id) || !p.within_bounds() {
                 continue;
             }
-            let id = *id as usize;
-            if self.fields.len() <= id {
-                self.fields.resize_with(id + 1, Vec::new);
-            }
-            let fs = &mut self.fields[id];
+            let fs = grown(&mut self.fields, *id as usize);
             if fs.len() < MAX_FIELDS && fs.iter().all(|f| f.name != p.name) {
                 fs.push(p.clone());
                 self.positions += 1;
